@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+)
+
+// settingsView is the effective configuration in the shape of chaosnight.yaml,
+// so that `config view` output can be pasted into a config file.
+type settingsView struct {
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+	Namespace  string `yaml:"namespace"`
+	Prometheus struct {
+		URL string `yaml:"url"`
+	} `yaml:"prometheus"`
+	Log struct {
+		Format string `yaml:"format"`
+		Level  string `yaml:"level"`
+	} `yaml:"log"`
+}
+
+func newConfigCommand(streams Streams, g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Inspect chaosnight's configuration",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "view",
+		Short: "Print the effective settings (flag > CHAOSNIGHT_* environment > config file > default)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			s := g.settings
+			var view settingsView
+			view.Kubeconfig, view.Context, view.Namespace = s.Kubeconfig, s.Context, s.Namespace
+			view.Prometheus.URL = s.PrometheusURL
+			view.Log.Format, view.Log.Level = s.LogFormat, s.LogLevel
+			enc := yaml.NewEncoder(streams.Out)
+			enc.SetIndent(2)
+			if err := enc.Encode(view); err != nil {
+				return err
+			}
+			return enc.Close()
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+)
+
+func newSchemaCommand(streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the experiment file format",
+		Long: `Print the JSON Schema of the experiment file format.
+
+Editors that use yaml-language-server complete and check experiment files
+with it. Save it next to your experiments and start each file with:
+
+  # yaml-language-server: $schema=./experiment.schema.json`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := streams.Out.Write(experiment.JSONSchema())
+			return err
+		},
+	}
+}
