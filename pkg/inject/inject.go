@@ -1,0 +1,57 @@
+// Package inject defines the Injector interface and the Guard: the one
+// choke point every injection passes, where the namespace deny list, the
+// opt-in label, maxTargets, minHealthy, dry run and the kill switch are
+// enforced, once, and where every victim gets a Kubernetes Event.
+package inject
+
+import (
+	"context"
+	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Run identifies the experiment run an injection belongs to.
+type Run struct {
+	ID         string // unique per run; labels helper objects, named in Events
+	Experiment string // metadata.name of the experiment
+}
+
+// Outcome statuses.
+const (
+	StatusKilled    = "killed"           // deleted
+	StatusEvicted   = "evicted"          // evicted through the Eviction API
+	StatusProtected = "protected-by-pdb" // eviction refused by a PodDisruptionBudget (HTTP 429)
+	StatusRefused   = "refused"          // refused by the guard (Detail says which rule)
+	StatusDryRun    = "dry-run"          // would have been injected
+	StatusGone      = "gone"             // the pod disappeared before the injection
+	StatusFailed    = "failed"           // the API call failed (Detail has the error)
+	StatusStressed  = "stressed"         // stress started
+)
+
+// Outcome is what happened to one target.
+type Outcome struct {
+	Pod    target.Pod `json:"pod"`
+	Status string     `json:"status"`
+	Detail string     `json:"detail,omitempty"`
+	At     time.Time  `json:"at"`
+}
+
+// Injection records what an injection did, with enough detail to revert it,
+// also from a journal after a crash.
+type Injection struct {
+	Run      Run       `json:"run"`
+	Kind     string    `json:"kind"` // "podKill", "stress"
+	At       time.Time `json:"at"`
+	Outcomes []Outcome `json:"outcomes"`
+	// State is injector-specific revert data (e.g. helper pod names).
+	State map[string]string `json:"state,omitempty"`
+}
+
+// Injector applies one fault to already-admitted targets. Revert must be
+// idempotent and safe to call after a crash.
+type Injector interface {
+	Kind() string
+	Inject(ctx context.Context, run Run, targets []target.Pod) (Injection, error)
+	Revert(ctx context.Context, inj Injection) error
+}
