@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -180,4 +182,43 @@ func (g *globals) kubeClientConfig() clientcmd.ClientConfig {
 		Context:        clientcmdapi.Context{Namespace: g.settings.Namespace},
 	}
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
+// The bind*Flag helpers declare a command flag and bind it to a config key,
+// so that it follows the same precedence as the global flags.
+func (g *globals) bindFlag(fs *pflag.FlagSet, key, name, def, usage string) {
+	fs.String(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bindBoolFlag(fs *pflag.FlagSet, key, name string, def bool, usage string) {
+	fs.Bool(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bindDurationFlag(fs *pflag.FlagSet, key, name string, def time.Duration, usage string) {
+	fs.Duration(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bindStringSliceFlag(fs *pflag.FlagSet, key, name string, def []string, usage string) {
+	fs.StringSlice(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bindFloatFlag(fs *pflag.FlagSet, key, name string, def float64, usage string) {
+	fs.Float64(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bindIntFlag(fs *pflag.FlagSet, key, name string, def int, usage string) {
+	fs.Int(name, def, usage)
+	g.bind(fs, key, name, def)
+}
+
+func (g *globals) bind(fs *pflag.FlagSet, key, name string, def any) {
+	g.v.SetDefault(key, def)
+	if err := g.v.BindPFlag(key, fs.Lookup(name)); err != nil {
+		panic(fmt.Sprintf("binding flag %s: %v", name, err)) // programming error: the flag was just declared
+	}
 }

@@ -126,6 +126,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newValidateCommand(streams, g),
 		newSchemaCommand(streams),
 		newConfigCommand(streams, g),
+		newRunCommand(streams, g),
 	)
 	return root
 }

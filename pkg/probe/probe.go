@@ -43,12 +43,21 @@ type Result struct {
 	OK bool `json:"ok"`
 	// Value is the series value shown to people: the first offending one
 	// when OK is false, else the first one; NaN when there was no series.
-	Value   float64  `json:"value"`
+	// In JSON a value that is not finite is written as the string "NaN",
+	// "+Inf" or "-Inf", as the Prometheus API does (see json.go).
+	Value float64 `json:"value"`
+	// Samples is the evidence: at most MaxSamples series of the result, in
+	// query order, offending series kept in preference to the others.
 	Samples []Sample `json:"samples,omitempty"`
+	// Series is how many series the query returned; when it is larger
+	// than len(Samples), the rest were not recorded.
+	Series int `json:"series"`
 	// Err is set when the probe could not be evaluated (query error,
 	// Prometheus unreachable); OK is then false.
 	Err string `json:"error,omitempty"`
 	// Reason explains a bad outcome in words, e.g.
-	// `error-ratio = 0.034 {service="checkout"}, expected below 0.01`.
+	// `error-ratio = 0.034 {service="checkout"}: expected below 0.01`.
+	// It is also set for an empty result that passes by onEmpty: pass, so
+	// a report shows that the probe saw no data.
 	Reason string `json:"reason,omitempty"`
 }

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/engine"
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Keys of the settings only `run` (and later `serve`) use.
+const (
+	keyPromBearerTokenFile = "prometheus.bearerTokenFile"
+	keyPromCAFile          = "prometheus.caFile"
+	keyPromInsecure        = "prometheus.insecureSkipVerify"
+	keyPromTimeout         = "prometheus.timeout"
+	keyExcludeNamespaces   = "safety.excludeNamespaces"
+	keyRequireOptIn        = "safety.requireOptIn"
+	keyKubeQPS             = "kube.qps"
+	keyKubeBurst           = "kube.burst"
+)
+
+type runFlags struct {
+	seed    uint64
+	dryRun  bool
+	journal string
+	output  string
+}
+
+func newRunCommand(streams Streams, g *globals) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run one experiment now: preflight, select, inject, observe, revert, recover, verdict",
+		Long: `Run one experiment against the cluster of the current kubeconfig context.
+
+Phases: preflight (Prometheus reachable and the hypothesis holds, otherwise
+nothing is injected and the verdict is skipped), select the targets, inject,
+observe for the experiment's duration (hypothesis and stopWhen every
+probeInterval; a stop condition, SIGINT or SIGTERM aborts at once), revert
+(always), recover (the hypothesis must hold again within recovery), verdict.
+
+Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.
+A dry run (--dry-run) plans and prints the targets, touches nothing, and
+exits 0 (2 if the steady state does not hold).`,
+		Example: `  chaosnight run experiments/checkout-pod-kill.yaml --prometheus-url http://localhost:9090
+  chaosnight run experiments/checkout-pod-kill.yaml --dry-run
+  chaosnight run experiments/checkout-pod-kill.yaml --seed 42   # replay the same choice of targets`,
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExperiment(cmd, streams, g, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the random choice of targets (default: a fresh one, recorded in the journal)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan (targets, current probe values) and touch nothing")
+	fl.StringVar(&f.journal, "journal", "", "where to write the JSON journal (default: journals/NAME-RUNID.json)")
+	fl.StringVarP(&f.output, "output", "o", "text", "output: text (a live view on a terminal, log lines otherwise) or json (the journal on stdout)")
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	g.bindFlag(fl, keyPromBearerTokenFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus (re-read on every request)")
+	g.bindFlag(fl, keyPromCAFile, "prometheus-ca-file", "", "CA bundle to verify Prometheus' TLS certificate")
+	g.bindBoolFlag(fl, keyPromInsecure, "prometheus-insecure-skip-verify", false, "do not verify Prometheus' TLS certificate")
+	g.bindDurationFlag(fl, keyPromTimeout, "prometheus-timeout", 10*time.Second, "timeout of one Prometheus query")
+	g.bindStringSliceFlag(fl, keyExcludeNamespaces, "exclude-namespaces", inject.DefaultDenyNamespaces(), "namespaces no injection may ever touch")
+	g.bindBoolFlag(fl, keyRequireOptIn, "require-opt-in", true, "only touch namespaces labelled "+inject.OptInLabel+"=true")
+	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
+	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
+	return cmd
+}
+
+func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, file string) error {
+	if f.output != "text" && f.output != "json" {
+		return withExitCode(ExitInvalid, fmt.Errorf("--output %q: unknown output (allowed: text, json)", f.output))
+	}
+	exps, err := experiment.LoadFile(file)
+	if err != nil {
+		var problems experiment.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				fmt.Fprintln(streams.Err, p.String())
+			}
+			return withExitCode(ExitInvalid, fmt.Errorf("%s is not a valid experiment (%d problem(s))", file, len(problems)))
+		}
+		return withExitCode(ExitInvalid, err)
+	}
+	if len(exps) != 1 {
+		return withExitCode(ExitInvalid, fmt.Errorf("%s holds %d experiments; run takes a file with exactly one", file, len(exps)))
+	}
+	exp := &exps[0]
+
+	prom, err := prometheus.New(prometheus.Config{
+		URL:                g.settings.PrometheusURL,
+		BearerTokenFile:    g.v.GetString(keyPromBearerTokenFile),
+		CAFile:             g.v.GetString(keyPromCAFile),
+		InsecureSkipVerify: g.v.GetBool(keyPromInsecure),
+		Timeout:            g.v.GetDuration(keyPromTimeout),
+	})
+	if err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	restCfg, err := g.kubeClientConfig().ClientConfig()
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
+	}
+	client, err := target.NewClientset(restCfg, float32(g.v.GetFloat64(keyKubeQPS)), g.v.GetInt(keyKubeBurst))
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
+	}
+
+	seed := f.seed
+	if !cmd.Flags().Changed("seed") {
+		seed = rand.Uint64()
+	}
+	runID := newRunID(time.Now())
+	journalPath := f.journal
+	if journalPath == "" {
+		journalPath = filepath.Join("journals", exp.Metadata.Name+"-"+runID+".json")
+	}
+	view := newProgressView(streams, f.output, exp)
+	eng := &engine.Engine{
+		Prom:    prom,
+		Targets: &target.Selector{Client: client},
+		Guard: &inject.Guard{
+			Client: client,
+			Policy: inject.Policy{
+				DenyNamespaces: g.v.GetStringSlice(keyExcludeNamespaces),
+				RequireOptIn:   g.v.GetBool(keyRequireOptIn),
+				DryRun:         f.dryRun,
+			},
+			Log:       g.log,
+			Component: "chaosnight",
+		},
+		Injector: injectorFor(client),
+		Journal:  journal.File{Path: journalPath},
+		Log:      g.log,
+		Observe:  view.update,
+	}
+	rec := eng.Run(cmd.Context(), exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: file})
+	view.done()
+
+	if f.output == "json" {
+		enc := json.NewEncoder(streams.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rec); err != nil {
+			return withExitCode(ExitInvalid, err)
+		}
+	} else {
+		printSummary(streams, rec, journalPath)
+	}
+	if code := engine.ExitCode(rec.Verdict); code != 0 {
+		return silentExit(code)
+	}
+	return nil
+}
+
+// injectorFor maps an experiment's action to its injector.
+func injectorFor(client kubernetes.Interface) engine.InjectorFor {
+	return func(exp *experiment.Experiment) (inject.Injector, error) {
+		switch a := exp.Spec.Action; {
+		case a.PodKill != nil:
+			var grace *time.Duration
+			if a.PodKill.GracePeriod != nil {
+				d := a.PodKill.GracePeriod.Duration
+				grace = &d
+			}
+			return &podkill.Injector{Client: client, Method: a.PodKill.Method, GracePeriod: grace}, nil
+		case a.Stress != nil:
+			return nil, errors.New("stress injection is not available in this version")
+		}
+		return nil, errors.New("the experiment has no action")
+	}
+}
+
+// newRunID is sortable by time and safe as a label value and in file names.
+func newRunID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = crand.Read(b) // never fails on Linux; a zero suffix would still be unique enough with the timestamp
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}
+
+func printSummary(streams Streams, rec *journal.Record, journalPath string) {
+	w := streams.Out
+	fmt.Fprintf(w, "\n%s: %s\n", rec.Experiment.Metadata.Name, strings.ToUpper(string(rec.Verdict)))
+	for _, r := range rec.Reasons {
+		fmt.Fprintf(w, "  - %s\n", r)
+	}
+	if len(rec.Targets) > 0 {
+		fmt.Fprintln(w, "  targets:")
+		for _, t := range rec.Targets {
+			fmt.Fprintf(w, "    %s (uid %s, node %s)\n", t.Key(), t.UID, t.Node)
+		}
+	}
+	fmt.Fprintf(w, "  journal: %s\n  replay:  %s\n", journalPath, rec.Replay)
+}

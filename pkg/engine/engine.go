@@ -1,0 +1,444 @@
+// Package engine runs one experiment through its phases — preflight,
+// select, inject, observe, revert, recover — and produces a journal record
+// with the verdict and its evidence. Revert always runs once anything was
+// injected, whatever ended the observation.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/probe"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Lister lists candidate pods for a target (server-side selectors).
+type Lister interface {
+	List(ctx context.Context, t experiment.Target) ([]target.Pod, target.Stats, error)
+}
+
+// Guard is the choke point every injection passes (inject.Guard).
+type Guard interface {
+	Inject(ctx context.Context, req inject.Request) (inject.Injection, error)
+}
+
+// InjectorFor builds the injector for an experiment's action.
+type InjectorFor func(exp *experiment.Experiment) (inject.Injector, error)
+
+// Engine runs experiments. Its fields are its configuration; the zero
+// values of Log, Now, Observe and Journal are usable.
+type Engine struct {
+	Prom     probe.Querier
+	Targets  Lister
+	Guard    Guard
+	Injector InjectorFor
+	Journal  journal.Sink
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Observe receives progress for live views; it must not block.
+	Observe func(Progress)
+	// RevertTimeout bounds the revert of one injection. Default 1 minute.
+	RevertTimeout time.Duration
+}
+
+// Options are the per-run settings.
+type Options struct {
+	RunID  string
+	Seed   uint64
+	DryRun bool
+	File   string // the experiment file, for the journal and the replay command
+}
+
+// Progress is one update for a live view.
+type Progress struct {
+	Phase     string
+	Started   time.Time     // when the run started
+	Elapsed   time.Duration // in the current phase
+	Remaining time.Duration // in the current phase, when it has a fixed length
+	Results   []probe.Result
+	Message   string
+	Injection *inject.Injection
+}
+
+// ExitCode maps a verdict to the CLI's exit code: 0 held, 1 deviated,
+// 2 aborted or skipped, 3 error; a dry run that planned is 0.
+func ExitCode(v journal.Verdict) int {
+	switch v {
+	case journal.Held, journal.DryRun:
+		return 0
+	case journal.Deviated:
+		return 1
+	case journal.Aborted, journal.Skipped:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// run is the state of one run.
+type run struct {
+	e       *Engine
+	exp     *experiment.Experiment
+	opts    Options
+	rec     *journal.Record
+	log     *slog.Logger
+	started time.Time
+	// injections that need a revert
+	injected []injected
+}
+
+type injected struct {
+	injector inject.Injector
+	inj      inject.Injection
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Run executes exp and returns its record. ctx cancellation (SIGINT,
+// SIGTERM, a window closing) aborts the run; the revert still happens.
+func (e *Engine) Run(ctx context.Context, exp *experiment.Experiment, opts Options) *journal.Record {
+	log := e.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &run{e: e, exp: exp, opts: opts, started: e.now()}
+	r.log = log.With("experiment", exp.Metadata.Name, "run", opts.RunID)
+	r.rec = &journal.Record{
+		SchemaVersion: journal.SchemaVersion,
+		RunID:         opts.RunID,
+		Experiment:    *exp,
+		File:          opts.File,
+		Seed:          opts.Seed,
+		DryRun:        opts.DryRun,
+		Started:       r.started,
+		Verdict:       journal.Running,
+		Replay:        replayCommand(opts),
+	}
+	verdict, reasons := r.execute(ctx)
+	r.rec.Verdict = verdict
+	r.rec.Reasons = append(r.rec.Reasons, reasons...)
+	r.rec.Ended = e.now()
+	r.checkpoint()
+	r.log.Info("verdict", "verdict", verdict, "reasons", strings.Join(r.rec.Reasons, "; "))
+	return r.rec
+}
+
+func replayCommand(o Options) string {
+	file := o.File
+	if file == "" {
+		file = "EXPERIMENT.yaml"
+	}
+	return fmt.Sprintf("chaosnight run %s --seed %d", file, o.Seed)
+}
+
+func (r *run) checkpoint() {
+	if r.e.Journal == nil {
+		return
+	}
+	if err := r.e.Journal.Write(r.rec); err != nil {
+		r.log.Error("cannot write the journal", "error", err)
+	}
+}
+
+func (r *run) observe(p Progress) {
+	if r.e.Observe != nil {
+		p.Started = r.started
+		r.e.Observe(p)
+	}
+}
+
+// phase starts a phase in the record and returns a func that ends it.
+func (r *run) phase(name string) func(note string) {
+	r.rec.Phases = append(r.rec.Phases, journal.Phase{Name: name, Started: r.e.now()})
+	i := len(r.rec.Phases) - 1
+	r.log.Info("phase", "phase", name)
+	r.observe(Progress{Phase: name})
+	return func(note string) {
+		r.rec.Phases[i].Ended = r.e.now()
+		r.rec.Phases[i].Note = note
+		r.checkpoint()
+	}
+}
+
+// execute runs the phases and returns the verdict.
+func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
+	spec := &r.exp.Spec
+
+	// 1. preflight: the steady state must hold and no stop condition may be
+	// firing, or nothing is injected.
+	end := r.phase(journal.PhasePreflight)
+	results := r.evaluate(ctx, journal.PhasePreflight)
+	if ctx.Err() != nil {
+		end("interrupted")
+		return journal.Aborted, []string{"interrupted before injection; nothing was injected"}
+	}
+	if bad := failed(results); len(bad) > 0 {
+		end("steady state not met")
+		return journal.Skipped, prefix("steady state did not hold before injection, nothing was injected: ", reasonsOf(bad))
+	}
+	end("steady state holds")
+
+	// 2.-3. select and inject (the first time; podKill.every repeats it).
+	rng := target.NewRand(r.opts.Seed)
+	injection, verdict, reasons := r.selectAndInject(ctx, rng)
+	if verdict != "" {
+		return verdict, reasons
+	}
+	if r.opts.DryRun {
+		return journal.DryRun, []string{fmt.Sprintf("dry run: %s planned, nothing was touched", describeOutcomes(injection))}
+	}
+
+	// 4. observe; 5. revert, always.
+	verdict, reasons = r.observePhase(ctx, rng)
+	if rv := r.revert(); len(rv) > 0 {
+		reasons = append(reasons, rv...)
+		if verdict == journal.Held {
+			verdict = journal.Error
+		}
+	}
+
+	// 6. recover: skipped only when the user interrupted the run.
+	if ctx.Err() != nil {
+		r.rec.Phases = append(r.rec.Phases, journal.Phase{Name: journal.PhaseRecover, Started: r.e.now(), Ended: r.e.now(), Note: "not checked: interrupted"})
+		return verdict, reasons
+	}
+	ok, why := r.recoverPhase(ctx)
+	switch {
+	case ok:
+	case verdict == journal.Held && why.unknown:
+		verdict = journal.Error
+		reasons = append(reasons, why.text)
+	case verdict == journal.Held:
+		verdict = journal.Deviated
+		reasons = append(reasons, why.text)
+	default:
+		reasons = append(reasons, why.text)
+	}
+	if verdict == journal.Held {
+		reasons = append(reasons, fmt.Sprintf("the hypothesis held for %s of injection and the system recovered", spec.Duration.Duration))
+	}
+	return verdict, reasons
+}
+
+// selectAndInject runs the select and inject phases once. A non-empty
+// verdict means the run ends here.
+func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injection, journal.Verdict, []string) {
+	end := r.phase(journal.PhaseSelect)
+	pods, _, err := r.e.Targets.List(ctx, r.exp.Spec.Target)
+	if err != nil {
+		end("error")
+		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("listing targets: %v", err)}
+	}
+	eligible, _ := target.Eligible(pods, r.exp.Spec.Target, r.e.now())
+	picked := target.Pick(eligible, r.exp.Spec.Target.Pick, r.exp.Spec.Target.OnePerOwner, rng)
+	end(fmt.Sprintf("%d matching, %d eligible, %d picked", len(pods), len(eligible), len(picked)))
+	if len(picked) == 0 {
+		return inject.Injection{}, journal.Skipped, []string{fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
+			len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "))}
+	}
+
+	end = r.phase(journal.PhaseInject)
+	injector, err := r.e.Injector(r.exp)
+	if err != nil {
+		end("error")
+		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("preparing the injection: %v", err)}
+	}
+	inj, err := r.e.Guard.Inject(ctx, inject.Request{
+		Run:        inject.Run{ID: r.opts.RunID, Experiment: r.exp.Metadata.Name},
+		Action:     actionWords(r.exp),
+		Targets:    picked,
+		Injector:   injector,
+		MaxTargets: r.exp.Spec.Safety.MaxTargets,
+		MinHealthy: minHealthy(r.exp),
+	})
+	r.rec.Injections = append(r.rec.Injections, inj)
+	for _, o := range inj.Outcomes {
+		r.rec.Targets = appendTarget(r.rec.Targets, o.Pod)
+	}
+	if touched(inj) {
+		r.injected = append(r.injected, injected{injector: injector, inj: inj})
+	}
+	r.observe(Progress{Phase: journal.PhaseInject, Injection: &inj, Message: describeOutcomes(inj)})
+	end(describeOutcomes(inj))
+	if err != nil {
+		var refused *inject.RefusedError
+		if errors.As(err, &refused) {
+			return inj, journal.Skipped, []string{fmt.Sprintf("nothing was injected: %v", err)}
+		}
+		if touched(inj) {
+			// Part of the injection happened: observe and revert anyway.
+			r.rec.Reasons = append(r.rec.Reasons, fmt.Sprintf("injection partly failed: %v", err))
+			return inj, "", nil
+		}
+		return inj, journal.Error, []string{fmt.Sprintf("injection failed: %v", err)}
+	}
+	return inj, "", nil
+}
+
+// observePhase evaluates the hypothesis and the stop conditions every
+// probeInterval for the experiment's duration, repeating pod kills when
+// podKill.every is set.
+func (r *run) observePhase(ctx context.Context, rng randSource) (journal.Verdict, []string) {
+	spec := &r.exp.Spec
+	end := r.phase(journal.PhaseObserve)
+	start := r.e.now()
+	deadline := time.NewTimer(spec.Duration.Duration)
+	defer deadline.Stop()
+	probeTick := time.NewTicker(spec.ProbeInterval.Duration)
+	defer probeTick.Stop()
+	var again <-chan time.Time
+	if pk := spec.Action.PodKill; pk != nil && pk.Every.Duration > 0 {
+		t := time.NewTicker(pk.Every.Duration)
+		defer t.Stop()
+		again = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			end("interrupted")
+			return journal.Aborted, []string{fmt.Sprintf("interrupted after %s of injection (%v); everything was reverted", r.e.now().Sub(start).Round(time.Second), context.Cause(ctx))}
+		case <-deadline.C:
+			end("duration elapsed")
+			return journal.Held, nil
+		case <-again:
+			end("repeating the injection")
+			inj, verdict, reasons := r.selectAndInject(ctx, rng)
+			switch verdict {
+			case "":
+			case journal.Skipped:
+				// Nothing eligible this time (e.g. the PDB or minHealthy
+				// holds every pod): that is information, not a failure.
+				r.log.Info("repeat injection skipped", "reasons", strings.Join(reasons, "; "), "outcomes", describeOutcomes(inj))
+			default:
+				return journal.Aborted, prefix("aborted: ", reasons)
+			}
+			end = r.phase(journal.PhaseObserve)
+		case <-probeTick.C:
+			results := r.evaluate(ctx, journal.PhaseObserve)
+			if ctx.Err() != nil {
+				continue // the ctx.Done case reports the interruption
+			}
+			elapsed := r.e.now().Sub(start)
+			r.observe(Progress{Phase: journal.PhaseObserve, Elapsed: elapsed, Remaining: spec.Duration.Duration - elapsed, Results: results})
+			if unknown := errored(results); len(unknown) > 0 {
+				end("probes could not be evaluated")
+				return journal.Aborted, prefix("aborted: the steady state could not be verified during injection: ", reasonsOf(unknown))
+			}
+			if stops := firedStops(results); len(stops) > 0 {
+				end("stop condition")
+				return journal.Aborted, prefix("aborted by stop condition: ", reasonsOf(stops))
+			}
+			if bad := failed(results); len(bad) > 0 {
+				end("hypothesis violated")
+				// A refuted hypothesis is a finding; injecting longer only
+				// hurts, so the fault is reverted at once.
+				return journal.Deviated, prefix(fmt.Sprintf("the hypothesis was violated after %s of injection: ", elapsed.Round(time.Second)), reasonsOf(bad))
+			}
+		}
+	}
+}
+
+// revert undoes every injection with a context that outlives the run's, so
+// that a SIGINT or a closing window still gets everything reverted.
+func (r *run) revert() []string {
+	if len(r.injected) == 0 {
+		return nil
+	}
+	end := r.phase(journal.PhaseRevert)
+	timeout := r.e.RevertTimeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	var problems []string
+	for i := len(r.injected) - 1; i >= 0; i-- {
+		in := r.injected[i]
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := in.injector.Revert(ctx, in.inj)
+		cancel()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("revert of %s failed: %v", in.inj.Kind, err))
+			r.log.Error("revert failed", "kind", in.inj.Kind, "error", err)
+		}
+	}
+	r.injected = nil
+	if len(problems) > 0 {
+		end("revert failed")
+	} else {
+		end("reverted")
+	}
+	return problems
+}
+
+type recoveryFailure struct {
+	text    string
+	unknown bool // Prometheus could not answer: recovery is unverified, not refuted
+}
+
+// recoverPhase waits for the hypothesis to hold again, at most Recovery.
+func (r *run) recoverPhase(ctx context.Context) (bool, recoveryFailure) {
+	spec := &r.exp.Spec
+	end := r.phase(journal.PhaseRecover)
+	start := r.e.now()
+	deadline := start.Add(spec.Recovery.Duration)
+	tick := time.NewTicker(spec.ProbeInterval.Duration)
+	defer tick.Stop()
+	var last []probe.Result
+	for {
+		last = r.evaluateHypothesis(ctx, journal.PhaseRecover)
+		elapsed := r.e.now().Sub(start)
+		r.observe(Progress{Phase: journal.PhaseRecover, Elapsed: elapsed, Remaining: spec.Recovery.Duration - elapsed, Results: last})
+		if len(failed(last)) == 0 {
+			end(fmt.Sprintf("recovered after %s", elapsed.Round(time.Second)))
+			return true, recoveryFailure{}
+		}
+		if !r.e.now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			end("interrupted")
+			return false, recoveryFailure{text: "recovery not verified: interrupted", unknown: true}
+		case <-tick.C:
+		}
+	}
+	end("not recovered")
+	if unknown := errored(last); len(unknown) == len(failed(last)) {
+		return false, recoveryFailure{unknown: true, text: strings.Join(prefix(fmt.Sprintf("recovery could not be verified within %s: ", spec.Recovery.Duration), reasonsOf(unknown)), "; ")}
+	}
+	return false, recoveryFailure{text: strings.Join(prefix(fmt.Sprintf("the system did not recover within %s: ", spec.Recovery.Duration), reasonsOf(failed(last))), "; ")}
+}
+
+// evaluate checks the hypothesis and the stop conditions and journals the samples.
+func (r *run) evaluate(ctx context.Context, phase string) []probe.Result {
+	results := r.evaluateHypothesis(ctx, phase)
+	at := r.e.now()
+	for _, p := range r.exp.Spec.StopWhen {
+		res := probe.Check(ctx, r.e.Prom, p, probe.RoleStop, at)
+		results = append(results, res)
+		r.rec.Samples = append(r.rec.Samples, journal.Sample{Phase: phase, Result: res})
+	}
+	return results
+}
+
+func (r *run) evaluateHypothesis(ctx context.Context, phase string) []probe.Result {
+	at := r.e.now()
+	results := make([]probe.Result, 0, len(r.exp.Spec.Hypothesis.Probes)+len(r.exp.Spec.StopWhen))
+	for _, p := range r.exp.Spec.Hypothesis.Probes {
+		res := probe.Check(ctx, r.e.Prom, p, probe.RoleHypothesis, at)
+		results = append(results, res)
+		r.rec.Samples = append(r.rec.Samples, journal.Sample{Phase: phase, Result: res})
+	}
+	return results
+}

@@ -1,0 +1,142 @@
+// Package journal holds the record of one experiment run — the experiment,
+// the seed, the targets, every probe sample, the phase timings, the verdict
+// and its reasons — and writes it as JSON. The record is the evidence behind
+// a verdict; reports are rendered from it.
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/probe"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// SchemaVersion is bumped when the record changes incompatibly.
+const SchemaVersion = 1
+
+// Verdict is the outcome of a run.
+type Verdict string
+
+// Verdicts. DryRun is the outcome of a run with --dry-run: the plan was
+// made and nothing was touched.
+const (
+	Held     Verdict = "held"     // the hypothesis held throughout and the system recovered
+	Deviated Verdict = "deviated" // the hypothesis was refuted: a weakness was found
+	Aborted  Verdict = "aborted"  // a stop condition, a signal or the kill switch ended it early; everything reverted
+	Skipped  Verdict = "skipped"  // nothing was injected (steady state did not hold, no eligible target, ...)
+	Error    Verdict = "error"    // chaosnight could not run the experiment
+	DryRun   Verdict = "dry-run"  // planned only
+	Running  Verdict = "running"  // checkpoint of a run in progress
+)
+
+// Phase names, in order.
+const (
+	PhasePreflight = "preflight"
+	PhaseSelect    = "select"
+	PhaseInject    = "inject"
+	PhaseObserve   = "observe"
+	PhaseRevert    = "revert"
+	PhaseRecover   = "recover"
+)
+
+// Phase is the timing of one phase.
+type Phase struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitempty"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// Sample is one probe or stop-condition evaluation, tagged with its phase.
+type Sample struct {
+	Phase string `json:"phase"`
+	probe.Result
+}
+
+// Record is the journal of one run.
+type Record struct {
+	SchemaVersion int                   `json:"schemaVersion"`
+	RunID         string                `json:"runID"`
+	Experiment    experiment.Experiment `json:"experiment"`
+	File          string                `json:"file,omitempty"`
+	Seed          uint64                `json:"seed"`
+	DryRun        bool                  `json:"dryRun,omitempty"`
+	Started       time.Time             `json:"started"`
+	Ended         time.Time             `json:"ended,omitempty"`
+	Verdict       Verdict               `json:"verdict"`
+	Reasons       []string              `json:"reasons,omitempty"`
+	Phases        []Phase               `json:"phases"`
+	Targets       []target.Pod          `json:"targets,omitempty"`
+	Injections    []inject.Injection    `json:"injections,omitempty"`
+	Samples       []Sample              `json:"samples,omitempty"`
+	// Replay is the command that repeats this run with the same choice of targets.
+	Replay string `json:"replay,omitempty"`
+}
+
+// Sink receives the record at every checkpoint and at the end of a run.
+type Sink interface {
+	Write(rec *Record) error
+}
+
+// File writes the record to one JSON file, replacing it atomically so that
+// a reader (or a crash) never sees half a record.
+type File struct {
+	Path string
+}
+
+// Write implements Sink.
+func (f File) Write(rec *Record) error {
+	if dir := filepath.Dir(f.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("journal directory: %w", err)
+		}
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding journal: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".journal-*.json")
+	if err != nil {
+		return fmt.Errorf("writing journal: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing journal %s: %w", f.Path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing journal %s: %w", f.Path, err)
+	}
+	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+		return fmt.Errorf("writing journal %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// Read loads a record written by File.
+func Read(path string) (*Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading journal: %w", err)
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if rec.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("journal %s: schema version %d, this chaosnight reads %d", path, rec.SchemaVersion, SchemaVersion)
+	}
+	return &rec, nil
+}
+
+// Discard is a Sink that keeps nothing (tests, dry runs without --journal).
+type Discard struct{}
+
+// Write implements Sink.
+func (Discard) Write(*Record) error { return nil }
