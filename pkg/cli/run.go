@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"time"
@@ -36,7 +35,7 @@ const (
 )
 
 type runFlags struct {
-	seed    uint64
+	seed    int64
 	dryRun  bool
 	journal string
 	output  string
@@ -70,7 +69,7 @@ exits 0 (2 if the steady state does not hold).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.Uint64Var(&f.seed, "seed", 0, "seed of the random choice of targets (default: a fresh one, recorded in the journal)")
+	fl.Int64Var(&f.seed, "seed", 0, "seed of the random choice of targets (default: a fresh one, recorded in the journal)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan (targets, current probe values) and touch nothing")
 	fl.StringVar(&f.journal, "journal", "", "where to write the JSON journal (default: journals/NAME-RUNID.json)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output: text (a live view on a terminal, log lines otherwise) or json (the journal on stdout)")
@@ -127,7 +126,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 
 	seed := f.seed
 	if !cmd.Flags().Changed("seed") {
-		seed = rand.Uint64()
+		seed = target.NewSeed()
 	}
 	runID := newRunID(time.Now())
 	journalPath := f.journal

@@ -51,7 +51,7 @@ type Engine struct {
 // Options are the per-run settings.
 type Options struct {
 	RunID  string
-	Seed   uint64
+	Seed   int64
 	DryRun bool
 	File   string // the experiment file, for the journal and the replay command
 }

@@ -117,7 +117,7 @@ func pods(n int) []target.Pod {
 	out := make([]target.Pod, n)
 	for i := range out {
 		out[i] = target.Pod{Namespace: "shop", Name: fmt.Sprintf("checkout-%d", i), UID: fmt.Sprintf("uid-%d", i),
-			Phase: "Running", Ready: true, Created: time.Now().Add(-time.Hour)}
+			Phase: "Running", Ready: true, Created: time.Now().Add(-time.Hour), Labels: map[string]string{"app": "checkout"}}
 	}
 	return out
 }
@@ -261,7 +261,9 @@ func TestEverySampleIsJournaled(t *testing.T) {
 	sink := sinkFunc(func(r *journal.Record) error { writes.Add(1); last = r; return nil })
 	inj := &recordingInjector{}
 	e := &Engine{
-		Prom:     &scriptedQuerier{start: time.Now(), answer: func(q string, _ time.Duration) ([]probe.Sample, error) { return []probe.Sample{{Value: map[string]float64{"errors": 0.001, "available": 3}[q]}}, nil }},
+		Prom: &scriptedQuerier{start: time.Now(), answer: func(q string, _ time.Duration) ([]probe.Sample, error) {
+			return []probe.Sample{{Value: map[string]float64{"errors": 0.001, "available": 3}[q]}}, nil
+		}},
 		Targets:  &fakeLister{pods: pods(3)},
 		Guard:    passGuard{},
 		Injector: func(*experiment.Experiment) (inject.Injector, error) { return inj, nil },

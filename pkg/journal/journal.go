@@ -65,7 +65,7 @@ type Record struct {
 	RunID         string                `json:"runID"`
 	Experiment    experiment.Experiment `json:"experiment"`
 	File          string                `json:"file,omitempty"`
-	Seed          uint64                `json:"seed"`
+	Seed          int64                 `json:"seed"`
 	DryRun        bool                  `json:"dryRun,omitempty"`
 	Started       time.Time             `json:"started"`
 	Ended         time.Time             `json:"ended,omitempty"`

@@ -1,0 +1,714 @@
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// OptInLabel must be "true" on a namespace before the Guard touches its
+// pods, when Policy.RequireOptIn is set.
+const OptInLabel = "chaosnight.dev/enabled"
+
+// Labels and annotations put on the Events the Guard writes, so that
+// `kubectl get events -l chaosnight.dev/run=<id>` finds a run's victims.
+const (
+	RunLabel             = "chaosnight.dev/run"
+	ExperimentAnnotation = "chaosnight.dev/experiment"
+)
+
+// ReasonInjected is the reason of the Event written on every victim.
+const ReasonInjected = "ChaosInjected"
+
+// Defaults of Guard fields.
+const (
+	DefaultComponent   = "chaosnight"
+	DefaultConcurrency = 8
+)
+
+// eventTimeout bounds the Event writes after an injection.
+const eventTimeout = 10 * time.Second
+
+// Rules of the Guard, in the order they are applied. A refused Outcome's
+// Detail starts with the rule name and a colon.
+const (
+	RuleKillSwitch    = "killSwitch"    // the kill switch is engaged or cannot be read
+	RuleInvalid       = "invalid"       // the target lacks a namespace, name or UID
+	RuleDuplicate     = "duplicate"     // the same pod twice in one request
+	RuleDenyNamespace = "denyNamespace" // the namespace is on the deny list
+	RuleOptIn         = "optIn"         // the namespace lacks chaosnight.dev/enabled=true (or cannot be read)
+	RuleMaxTargets    = "maxTargets"    // more targets than allowed; the first ones pass
+	RuleMinHealthy    = "minHealthy"    // the owner would drop below minHealthy ready pods (or cannot be counted)
+)
+
+// DefaultDenyNamespaces are the namespaces the Guard never touches unless
+// Policy.DenyNamespaces says otherwise.
+func DefaultDenyNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}
+
+// Policy is the operator's side of the safety rules (the runner's config).
+// The experiment's own limits come with each Request; the stricter wins.
+type Policy struct {
+	// DenyNamespaces are never touched. nil means DefaultDenyNamespaces();
+	// a non-nil list (even empty) replaces the defaults.
+	DenyNamespaces []string
+	// RequireOptIn only admits pods in namespaces labelled OptInLabel=true.
+	RequireOptIn bool
+	// DryRun admits and reports, but never calls the injector.
+	DryRun bool
+	// MaxTargets caps the targets of one injection; 0 means no cap of the
+	// policy's own.
+	MaxTargets int
+	// MinHealthy is the number of ready pods every owner keeps; 0 means no
+	// floor of the policy's own.
+	MinHealthy int
+}
+
+// KillSwitch stops every injection while engaged. An error reading it
+// refuses the injection: an unknown state is never "go".
+type KillSwitch interface {
+	Engaged(ctx context.Context) (engaged bool, reason string, err error)
+}
+
+// Guard is the one choke point every injection passes. It applies, in
+// order: the kill switch, target sanity (namespace, name, UID, no
+// duplicates), the namespace deny list, namespace opt-in, maxTargets,
+// minHealthy (from a fresh read of each owner's pods) and dry run; then it
+// calls the injector with the admitted targets only and writes one Event on
+// every victim actually touched.
+type Guard struct {
+	Client     kubernetes.Interface
+	Policy     Policy
+	KillSwitch KillSwitch // optional
+	Log        *slog.Logger
+	Now        func() time.Time
+	// Component is the Event source; default DefaultComponent.
+	Component string
+	// Concurrency bounds parallel reads and Event writes; default
+	// DefaultConcurrency. The client's QPS limit is the real request rate.
+	Concurrency int
+}
+
+// Request is one injection to guard.
+type Request struct {
+	Run Run
+	// Action says what is done, in words for Events and logs ("evict",
+	// "delete", "stress cpu"); default the injector's Kind.
+	Action   string
+	Targets  []target.Pod
+	Injector Injector
+	// MaxTargets and MinHealthy come from the experiment's safety block;
+	// the stricter of these and the Policy's applies. If neither sets
+	// MaxTargets, experiment.DefaultMaxTargets applies.
+	MaxTargets int
+	MinHealthy int
+}
+
+// RefusedError is returned when the Guard admitted none of the targets and
+// refused at least one (check with errors.As). The Injection returned with
+// it has every target's outcome.
+type RefusedError struct {
+	Rule    string // rule that refused the first refused target, e.g. RuleMinHealthy
+	Detail  string // that target's refusal, "rule: why"
+	Refused int    // targets refused
+	Targets int    // targets in the request
+}
+
+func (e *RefusedError) Error() string {
+	if e.Refused <= 1 {
+		return "injection refused: " + e.Detail
+	}
+	return fmt.Sprintf("injection refused for %d of %d targets, first: %s", e.Refused, e.Targets, e.Detail)
+}
+
+// Touched reports whether an outcome status means the pod was actually
+// changed (and so gets an Event).
+func Touched(status string) bool {
+	switch status {
+	case StatusKilled, StatusEvicted, StatusStressed:
+		return true
+	}
+	return false
+}
+
+// limits are the effective limits of one request.
+type limits struct {
+	maxTargets, minHealthy int
+}
+
+func (g *Guard) limits(req Request) limits {
+	mt := req.MaxTargets
+	if p := g.Policy.MaxTargets; p > 0 && (mt <= 0 || p < mt) {
+		mt = p
+	}
+	if mt <= 0 {
+		mt = experiment.DefaultMaxTargets
+	}
+	return limits{maxTargets: mt, minHealthy: max(req.MinHealthy, g.Policy.MinHealthy, 0)}
+}
+
+func (g *Guard) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+func (g *Guard) log() *slog.Logger {
+	if g.Log != nil {
+		return g.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (g *Guard) concurrency() int {
+	if g.Concurrency > 0 {
+		return g.Concurrency
+	}
+	return DefaultConcurrency
+}
+
+func (g *Guard) denied() []string {
+	if g.Policy.DenyNamespaces != nil {
+		return g.Policy.DenyNamespaces
+	}
+	return DefaultDenyNamespaces()
+}
+
+// verdict is the guard's state for one target while the rules run.
+type verdict struct {
+	pod    target.Pod
+	status string // "" while still admitted
+	detail string
+}
+
+// Inject applies the rules to req.Targets, calls req.Injector with the
+// admitted ones and returns every target's outcome, in request order
+// (outcomes the injector reports for pods it was not given are appended).
+//
+// The error is a *RefusedError when nothing was admitted and something was
+// refused; a wrapped injector error, with the outcomes it reported; or a
+// context or argument error.
+func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
+	start := g.now()
+	inj := Injection{Run: req.Run, At: start}
+	if req.Injector == nil {
+		return inj, errors.New("guard: nil injector")
+	}
+	if g.Client == nil {
+		return inj, errors.New("guard: nil client")
+	}
+	inj.Kind = req.Injector.Kind()
+	action := orDefault(req.Action, inj.Kind)
+	lim := g.limits(req)
+	log := g.log().With("run", req.Run.ID, "experiment", req.Run.Experiment, "action", action)
+
+	vs := make([]verdict, len(req.Targets))
+	for i, p := range req.Targets {
+		vs[i].pod = p
+	}
+	pending := func() []int {
+		var idx []int
+		for i := range vs {
+			if vs[i].status == "" {
+				idx = append(idx, i)
+			}
+		}
+		return idx
+	}
+	refuse := func(i int, rule, format string, args ...any) {
+		vs[i].status = StatusRefused
+		vs[i].detail = rule + ": " + fmt.Sprintf(format, args...)
+	}
+
+	// 1. Kill switch: before anything else, and for every target.
+	if reason, ok := g.killSwitchClear(ctx); !ok {
+		for i := range vs {
+			refuse(i, RuleKillSwitch, "%s", reason)
+		}
+		if len(vs) == 0 {
+			return inj, &RefusedError{Rule: RuleKillSwitch, Detail: RuleKillSwitch + ": " + reason}
+		}
+		return g.finish(inj, vs, log)
+	}
+
+	// 2. Sanity: a target without UID could not be pinned by preconditions,
+	// and a pod listed twice would be hit twice.
+	seen := make(map[string]bool, len(vs))
+	for i := range vs {
+		p := vs[i].pod
+		switch {
+		case p.Namespace == "" || p.Name == "" || p.UID == "":
+			refuse(i, RuleInvalid, "target %q has no namespace, name or UID", p.Key())
+		case seen[p.UID]:
+			refuse(i, RuleDuplicate, "%s is already a target of this injection", p.Key())
+		default:
+			seen[p.UID] = true
+		}
+	}
+
+	// 3. Namespace deny list.
+	deny := g.denied()
+	for _, i := range pending() {
+		if ns := vs[i].pod.Namespace; slices.Contains(deny, ns) {
+			refuse(i, RuleDenyNamespace, "namespace %s is on the deny list", ns)
+		}
+	}
+
+	// 4. Opt-in: one GET per namespace.
+	if g.Policy.RequireOptIn {
+		idx := pending()
+		var namespaces []string
+		for _, i := range idx {
+			if ns := vs[i].pod.Namespace; !slices.Contains(namespaces, ns) {
+				namespaces = append(namespaces, ns)
+			}
+		}
+		why := make([]string, len(namespaces)) // "" = opted in
+		g.forEach(len(namespaces), func(k int) { why[k] = g.optInRefusal(ctx, namespaces[k]) })
+		for _, i := range idx {
+			if w := why[slices.Index(namespaces, vs[i].pod.Namespace)]; w != "" {
+				refuse(i, RuleOptIn, "%s", w)
+			}
+		}
+	}
+
+	// 5. maxTargets: the first ones in request order pass.
+	admitted := 0
+	for _, i := range pending() {
+		if admitted >= lim.maxTargets {
+			refuse(i, RuleMaxTargets, "the limit of maxTargets %d is reached", lim.maxTargets)
+			continue
+		}
+		admitted++
+	}
+
+	// 6. minHealthy, from a fresh read of each owner's pods.
+	if lim.minHealthy > 0 {
+		g.applyMinHealthy(ctx, vs, pending(), lim.minHealthy)
+	}
+	if err := ctx.Err(); err != nil {
+		return inj, fmt.Errorf("guard: %w", err)
+	}
+
+	idx := pending()
+	if len(idx) == 0 {
+		return g.finish(inj, vs, log)
+	}
+
+	// 7. Dry run: report, touch nothing.
+	if g.Policy.DryRun {
+		for _, i := range idx {
+			vs[i].status = StatusDryRun
+			vs[i].detail = "dry run: would " + action
+		}
+		return g.finish(inj, vs, log)
+	}
+
+	// The reads above take time; look at the kill switch once more right
+	// before anything is changed.
+	if g.KillSwitch != nil {
+		if reason, ok := g.killSwitchClear(ctx); !ok {
+			for _, i := range idx {
+				refuse(i, RuleKillSwitch, "%s", reason)
+			}
+			return g.finish(inj, vs, log)
+		}
+	}
+
+	targets := make([]target.Pod, len(idx))
+	given := make(map[string]bool, len(idx))
+	for k, i := range idx {
+		targets[k] = vs[i].pod
+		given[vs[i].pod.UID] = true
+	}
+	res, injErr := req.Injector.Inject(ctx, req.Run, targets)
+	inj.State = res.State
+
+	// Merge: the injector's outcome for each admitted target, in request order.
+	byUID := make(map[string]Outcome, len(res.Outcomes))
+	var extra []Outcome
+	for _, o := range res.Outcomes {
+		if _, dup := byUID[o.Pod.UID]; dup || !given[o.Pod.UID] {
+			extra = append(extra, o)
+			continue
+		}
+		byUID[o.Pod.UID] = o
+	}
+	outcomes := make([]Outcome, 0, len(vs)+len(extra))
+	for i := range vs {
+		if vs[i].status != "" {
+			outcomes = append(outcomes, Outcome{Pod: vs[i].pod, Status: vs[i].status, Detail: vs[i].detail, At: start})
+			continue
+		}
+		o, ok := byUID[vs[i].pod.UID]
+		if !ok {
+			o = Outcome{Pod: vs[i].pod, Status: StatusFailed, Detail: "the injector reported no outcome for this target", At: g.now()}
+			if injErr != nil {
+				o.Detail = injErr.Error()
+			}
+		}
+		outcomes = append(outcomes, o)
+	}
+	inj.Outcomes = append(outcomes, extra...)
+	g.events(ctx, req.Run, action, inj.Outcomes, log)
+	g.logOutcomes(log, inj.Outcomes)
+	if injErr != nil {
+		return inj, fmt.Errorf("%s injection: %w", inj.Kind, injErr)
+	}
+	return inj, nil
+}
+
+// finish turns the verdicts into outcomes when the injector is not called,
+// and builds the RefusedError when nothing was admitted.
+func (g *Guard) finish(inj Injection, vs []verdict, log *slog.Logger) (Injection, error) {
+	var first *verdict
+	refused, admitted := 0, 0
+	for i := range vs {
+		inj.Outcomes = append(inj.Outcomes, Outcome{Pod: vs[i].pod, Status: vs[i].status, Detail: vs[i].detail, At: inj.At})
+		switch vs[i].status {
+		case StatusRefused:
+			refused++
+			if first == nil {
+				first = &vs[i]
+			}
+		case StatusDryRun:
+			admitted++
+		}
+	}
+	g.logOutcomes(log, inj.Outcomes)
+	if admitted > 0 || first == nil {
+		return inj, nil
+	}
+	rule, _, _ := strings.Cut(first.detail, ":")
+	return inj, &RefusedError{Rule: rule, Detail: first.detail, Refused: refused, Targets: len(vs)}
+}
+
+// logOutcomes logs one line per target (refusals at debug level: a pick
+// of "all" can refuse thousands) and a summary with the count per status.
+func (g *Guard) logOutcomes(log *slog.Logger, outcomes []Outcome) {
+	counts := map[string]int{}
+	for _, o := range outcomes {
+		counts[o.Status]++
+		level := slog.LevelInfo
+		switch o.Status {
+		case StatusRefused:
+			level = slog.LevelDebug
+		case StatusFailed:
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "target", "pod", o.Pod.Key(), "uid", o.Pod.UID, "status", o.Status, "detail", o.Detail)
+	}
+	log.Info("injection", "targets", len(outcomes), "outcomes", counts)
+}
+
+// killSwitchClear returns ok=true when injections may go on, else why not.
+func (g *Guard) killSwitchClear(ctx context.Context) (reason string, ok bool) {
+	if g.KillSwitch == nil {
+		return "", true
+	}
+	engaged, why, err := g.KillSwitch.Engaged(ctx)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("cannot read the kill switch, so nothing is injected: %v", err), false
+	case engaged:
+		return "engaged: " + orDefault(why, "no reason given"), false
+	}
+	return "", true
+}
+
+// optInRefusal returns why ns is not opted in, or "" when it is.
+func (g *Guard) optInRefusal(ctx context.Context, ns string) string {
+	obj, err := g.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("namespace %s not found", ns)
+	case err != nil:
+		return fmt.Sprintf("cannot read namespace %s: %v", ns, err)
+	case obj.Labels[OptInLabel] != "true":
+		return fmt.Sprintf("namespace %s is not opted in (label %s=true is missing)", ns, OptInLabel)
+	}
+	return ""
+}
+
+// workload is the fresh state of one owner: its ready pods and the state of
+// each of its pods, by UID.
+type workload struct {
+	name  string // "ReplicaSet shop/checkout-7d9", or "Pod shop/solo" for a pod without controller
+	ready int
+	pods  map[string]podState
+	err   error
+}
+
+type podState struct{ ready, terminating bool }
+
+// applyMinHealthy refuses the targets whose loss would leave their owner
+// with fewer than minHealthy ready pods. Each owner is read once, fresh:
+// ready = Ready, non-terminating pods controlled by it, and at most
+// ready-minHealthy of its ready targets are admitted, in request order.
+// Targets that are not ready do not lower the count and pass; targets that
+// are gone or already terminating are reported as gone.
+func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, minHealthy int) {
+	var keys []string
+	byKey := map[string]int{} // owner key -> first target index
+	for _, i := range idx {
+		k := target.OwnerKey(vs[i].pod)
+		if _, ok := byKey[k]; !ok {
+			byKey[k] = i
+			keys = append(keys, k)
+		}
+	}
+	ws := make([]workload, len(keys))
+	g.forEach(len(keys), func(k int) { ws[k] = g.readWorkload(ctx, vs[byKey[keys[k]]].pod) })
+	taken := make([]int, len(keys))
+	for _, i := range idx {
+		k := slices.Index(keys, target.OwnerKey(vs[i].pod))
+		w := ws[k]
+		if w.err != nil {
+			refuse := fmt.Sprintf("%s: cannot count the ready pods of %s, so nothing of it is touched: %v", RuleMinHealthy, w.name, w.err)
+			vs[i].status, vs[i].detail = StatusRefused, refuse
+			continue
+		}
+		st, ok := w.pods[vs[i].pod.UID]
+		switch {
+		case !ok:
+			vs[i].status, vs[i].detail = StatusGone, "the pod no longer exists (deleted, or replaced by a pod with another UID)"
+		case st.terminating:
+			vs[i].status, vs[i].detail = StatusGone, "the pod is already terminating"
+		case !st.ready:
+			// Not ready: losing it does not lower the ready count.
+		case taken[k] < w.ready-minHealthy:
+			taken[k]++
+		default:
+			d := fmt.Sprintf("%s: %s has %s, minHealthy %d", RuleMinHealthy, w.name, plural(w.ready, "ready pod"), minHealthy)
+			if taken[k] > 0 {
+				d += fmt.Sprintf(" (%s already admitted in this injection)", plural(taken[k], "pod"))
+			}
+			vs[i].status, vs[i].detail = StatusRefused, d
+		}
+	}
+}
+
+// readWorkload reads the owner of p (or p itself when it has no
+// controller) and its pods, fresh from the API server.
+func (g *Guard) readWorkload(ctx context.Context, p target.Pod) workload {
+	ns := p.Namespace
+	if p.Owner == nil || p.Owner.UID == "" {
+		w := workload{name: "Pod " + p.Key(), pods: map[string]podState{}}
+		pod, err := g.Client.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			w.err = fmt.Errorf("get pod: %w", err)
+		case string(pod.UID) == p.UID:
+			st := podState{ready: target.IsReady(pod), terminating: pod.DeletionTimestamp != nil}
+			w.pods[p.UID] = st
+			if st.ready && !st.terminating {
+				w.ready = 1
+			}
+		}
+		return w
+	}
+	o := p.Owner
+	w := workload{name: o.Kind + " " + ns + "/" + o.Name, pods: map[string]podState{}}
+	sel, err := g.ownerSelector(ctx, ns, o)
+	if err != nil {
+		w.err = err
+		return w
+	}
+	// The selector only narrows the LIST; what counts is the controller
+	// reference, so pods of another owner with look-alike labels are never
+	// counted as healthy replicas of this one.
+	opts := metav1.ListOptions{LabelSelector: sel.String(), Limit: target.DefaultPageSize}
+	for {
+		list, err := g.Client.CoreV1().Pods(ns).List(ctx, opts)
+		if err != nil {
+			w.err = fmt.Errorf("list pods: %w", err)
+			return w
+		}
+		for i := range list.Items {
+			pod := &list.Items[i]
+			if ref := metav1.GetControllerOf(pod); ref == nil || string(ref.UID) != o.UID {
+				continue
+			}
+			st := podState{ready: target.IsReady(pod), terminating: pod.DeletionTimestamp != nil}
+			w.pods[string(pod.UID)] = st
+			if st.ready && !st.terminating {
+				w.ready++
+			}
+		}
+		if list.Continue == "" {
+			return w
+		}
+		opts.Continue = list.Continue
+	}
+}
+
+// ownerSelector returns the pod selector of a known controller kind. For
+// other kinds, or when the owner is gone or was replaced (another UID), it
+// returns Everything: the namespace is listed and pods are matched by
+// controller UID alone, which is slower but never wrong.
+func (g *Guard) ownerSelector(ctx context.Context, ns string, o *target.Owner) (labels.Selector, error) {
+	var (
+		uid string
+		ls  *metav1.LabelSelector
+		err error
+	)
+	opts := metav1.GetOptions{}
+	switch o.Kind {
+	case "ReplicaSet":
+		rs, e := g.Client.AppsV1().ReplicaSets(ns).Get(ctx, o.Name, opts)
+		if e == nil {
+			uid, ls = string(rs.UID), rs.Spec.Selector
+		}
+		err = e
+	case "StatefulSet":
+		sts, e := g.Client.AppsV1().StatefulSets(ns).Get(ctx, o.Name, opts)
+		if e == nil {
+			uid, ls = string(sts.UID), sts.Spec.Selector
+		}
+		err = e
+	case "DaemonSet":
+		ds, e := g.Client.AppsV1().DaemonSets(ns).Get(ctx, o.Name, opts)
+		if e == nil {
+			uid, ls = string(ds.UID), ds.Spec.Selector
+		}
+		err = e
+	case "Job":
+		job, e := g.Client.BatchV1().Jobs(ns).Get(ctx, o.Name, opts)
+		if e == nil {
+			uid, ls = string(job.UID), job.Spec.Selector
+		}
+		err = e
+	case "ReplicationController":
+		rc, e := g.Client.CoreV1().ReplicationControllers(ns).Get(ctx, o.Name, opts)
+		if e == nil {
+			uid, ls = string(rc.UID), &metav1.LabelSelector{MatchLabels: rc.Spec.Selector}
+		}
+		err = e
+	default:
+		return labels.Everything(), nil
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return labels.Everything(), nil
+	case err != nil:
+		return nil, fmt.Errorf("get %s %s/%s: %w", o.Kind, ns, o.Name, err)
+	case uid != o.UID || ls == nil:
+		return labels.Everything(), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		// An unusable selector only means a wider LIST.
+		return labels.Everything(), nil
+	}
+	return sel, nil
+}
+
+// events writes one Event on every pod that was actually touched. A failed
+// Event is logged, never fatal: the fault has already happened and the
+// Injection records it.
+func (g *Guard) events(ctx context.Context, run Run, action string, outcomes []Outcome, log *slog.Logger) {
+	var touched []Outcome
+	for _, o := range outcomes {
+		if Touched(o.Status) {
+			touched = append(touched, o)
+		}
+	}
+	component := orDefault(g.Component, DefaultComponent)
+	// The pods are already touched: record it even if the caller's context
+	// was cancelled meanwhile (SIGTERM, window end), within a bound.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
+	g.forEach(len(touched), func(k int) {
+		o := touched[k]
+		ev := g.event(run, action, component, o)
+		if _, err := g.Client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			log.Warn("cannot record the event", "pod", o.Pod.Key(), "err", err)
+		}
+	})
+}
+
+func (g *Guard) event(run Run, action, component string, o Outcome) *corev1.Event {
+	at := o.At
+	if at.IsZero() {
+		at = g.now()
+	}
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			// Like client-go's recorder: unique enough, and readable.
+			Name:        fmt.Sprintf("%s.%x", o.Pod.Name, at.UnixNano()),
+			Namespace:   o.Pod.Namespace,
+			Annotations: map[string]string{ExperimentAnnotation: run.Experiment, RunLabel: run.ID},
+		},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Pod", APIVersion: "v1", Namespace: o.Pod.Namespace, Name: o.Pod.Name, UID: types.UID(o.Pod.UID),
+		},
+		// Warning, not Normal: an SRE looking at a pod that vanished during
+		// an incident filters on warnings, and must see it was chaos.
+		Type:                corev1.EventTypeWarning,
+		Reason:              ReasonInjected,
+		Action:              action,
+		Message:             fmt.Sprintf("chaosnight experiment %q, run %s: %s (%s)", run.Experiment, run.ID, action, o.Status),
+		Source:              corev1.EventSource{Component: component},
+		ReportingController: component,
+		FirstTimestamp:      metav1.NewTime(at),
+		LastTimestamp:       metav1.NewTime(at),
+		Count:               1,
+	}
+	if len(validation.IsValidLabelValue(run.ID)) == 0 {
+		ev.Labels = map[string]string{RunLabel: run.ID}
+	}
+	return ev
+}
+
+// forEach calls fn(0..n-1) with at most g.concurrency() calls at a time.
+func (g *Guard) forEach(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, g.concurrency())
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// plural renders "1 pod", "2 pods".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}

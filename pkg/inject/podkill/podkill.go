@@ -1,0 +1,239 @@
+// Package podkill kills pods: it evicts them through the Eviction API (so
+// PodDisruptionBudgets hold) or deletes them. It is an inject.Injector and
+// is meant to be called through the inject.Guard, which decides the targets.
+package podkill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Kind is the Injection.Kind of pod kills.
+const Kind = "podKill"
+
+// DefaultConcurrency is how many kill requests are in flight at once when
+// Injector.Concurrency is zero. The client's QPS limit sets the real rate;
+// concurrency only keeps network latency from lowering it.
+const DefaultConcurrency = 8
+
+// State keys of the Injection.
+const (
+	StateMethod      = "method"
+	StateGracePeriod = "gracePeriod" // seconds sent to the API server; absent = the pod's own
+)
+
+// Injector kills pods by eviction or deletion.
+type Injector struct {
+	Client kubernetes.Interface
+	// Method is experiment.MethodEvict (default) or experiment.MethodDelete.
+	Method string
+	// GracePeriod overrides the pods' terminationGracePeriodSeconds; nil
+	// keeps theirs. It is sent in whole seconds, rounded up, and 0 is sent
+	// as 1 (see gracePeriodSeconds).
+	GracePeriod *time.Duration
+	Now         func() time.Time
+	// Concurrency bounds requests in flight; default DefaultConcurrency.
+	Concurrency int
+}
+
+// Kind implements inject.Injector.
+func (k *Injector) Kind() string { return Kind }
+
+func (k *Injector) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Inject kills every target once, concurrently, and reports one outcome per
+// target in target order: evicted or killed; protected-by-pdb when an
+// eviction is refused by a PodDisruptionBudget (never retried: the budget
+// is the answer); gone when the pod no longer exists or was replaced by a
+// pod with the same name; failed otherwise. Every request carries a UID
+// precondition, so a replacement pod is never killed in its predecessor's
+// place. Per-target failures are outcomes, not errors; the error is for
+// bad configuration or a cancelled context.
+func (k *Injector) Inject(ctx context.Context, run inject.Run, targets []target.Pod) (inject.Injection, error) {
+	inj := inject.Injection{Run: run, Kind: Kind, At: k.now(), State: map[string]string{}}
+	if k.Client == nil {
+		return inj, errors.New("pod kill: nil client")
+	}
+	method := k.Method
+	if method == "" {
+		method = experiment.MethodEvict
+	}
+	if method != experiment.MethodEvict && method != experiment.MethodDelete {
+		return inj, fmt.Errorf("pod kill: unknown method %q (want %s or %s)", method, experiment.MethodEvict, experiment.MethodDelete)
+	}
+	grace, err := gracePeriodSeconds(k.GracePeriod)
+	if err != nil {
+		return inj, fmt.Errorf("pod kill: %w", err)
+	}
+	inj.State[StateMethod] = method
+	if grace != nil {
+		inj.State[StateGracePeriod] = fmt.Sprint(*grace)
+	}
+	if err := ctx.Err(); err != nil {
+		return inj, fmt.Errorf("pod kill: %w", err)
+	}
+
+	inj.Outcomes = make([]inject.Outcome, len(targets))
+	limit := k.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, p := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			status, detail := k.kill(ctx, method, grace, p)
+			inj.Outcomes[i] = inject.Outcome{Pod: p, Status: status, Detail: detail, At: k.now()}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return inj, fmt.Errorf("pod kill interrupted: %w", err)
+	}
+	return inj, nil
+}
+
+// Revert does nothing, on purpose: a killed pod is replaced by its
+// controller, and recreating it ourselves would fight that controller (or,
+// for a bare pod, resurrect something its owner may not want back).
+// Recovery is what the experiment's recovery phase measures instead.
+func (k *Injector) Revert(context.Context, inject.Injection) error { return nil }
+
+// kill sends one eviction or deletion and classifies the answer.
+func (k *Injector) kill(ctx context.Context, method string, grace *int64, p target.Pod) (status, detail string) {
+	if p.UID == "" {
+		return inject.StatusFailed, "no UID: refusing a kill that could hit a replacement pod"
+	}
+	uid := types.UID(p.UID)
+	opts := metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}}
+	var err error
+	if method == experiment.MethodEvict {
+		err = k.evict(ctx, &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
+			DeleteOptions: &opts,
+		})
+		if err == nil {
+			return inject.StatusEvicted, "evicted" + graceWords(grace)
+		}
+	} else {
+		err = k.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, opts)
+		if err == nil {
+			return inject.StatusKilled, "deleted" + graceWords(grace)
+		}
+	}
+	return classify(method, err)
+}
+
+// evict posts an eviction without client-side retries. client-go retries a
+// 429 that carries Retry-After up to 10 times, and the eviction API sends
+// one (10 s) while a budget is still being processed; a chaos tool must
+// take the budget's "no" at once instead of hammering it for minutes.
+func (k *Injector) evict(ctx context.Context, ev *policyv1.Eviction) error {
+	if rc, ok := k.Client.CoreV1().RESTClient().(*rest.RESTClient); ok && rc != nil {
+		return rc.Post().Namespace(ev.Namespace).Resource("pods").Name(ev.Name).SubResource("eviction").
+			MaxRetries(0).Body(ev).Do(ctx).Error()
+	}
+	// Fake clientsets have no REST client; they do not retry either.
+	return k.Client.CoreV1().Pods(ev.Namespace).EvictV1(ctx, ev)
+}
+
+// classify turns a failed kill into an outcome.
+func classify(method string, err error) (status, detail string) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return inject.StatusGone, "the pod no longer exists"
+	case apierrors.IsConflict(err) && strings.Contains(err.Error(), "UID"):
+		return inject.StatusGone, "the pod was replaced by another with the same name; the replacement was not touched"
+	case apierrors.IsTooManyRequests(err) && method == experiment.MethodEvict:
+		if cause, ok := budgetCause(err); ok {
+			if name := budgetName(cause); name != "" {
+				return inject.StatusProtected, fmt.Sprintf("protected by PodDisruptionBudget %s: %s", name, cause)
+			}
+			return inject.StatusProtected, "protected by a PodDisruptionBudget: " + cause
+		}
+		return inject.StatusFailed, fmt.Sprintf("throttled by the API server (429), not retried: %v", err)
+	}
+	return inject.StatusFailed, err.Error()
+}
+
+// budgetCause returns the eviction API's explanation of a refusal by a
+// PodDisruptionBudget.
+func budgetCause(err error) (string, bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return "", false
+	}
+	s := status.Status()
+	if s.Details != nil {
+		for _, c := range s.Details.Causes {
+			if c.Type == policyv1.DisruptionBudgetCause {
+				return c.Message, true
+			}
+		}
+	}
+	if strings.Contains(s.Message, "disruption budget") {
+		return s.Message, true
+	}
+	return "", false
+}
+
+// budgetName finds the budget's name in the eviction API's 429 cause, e.g.
+// "The disruption budget checkout needs 2 healthy pods and has 2 currently".
+func budgetName(cause string) string {
+	const marker = "disruption budget "
+	i := strings.Index(strings.ToLower(cause), marker)
+	if i < 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(cause[i+len(marker):], " ")
+	return name
+}
+
+// gracePeriodSeconds converts the configured grace period. Sub-second parts
+// round up. 0 becomes 1, as kubectl does without --force: a grace period
+// of 0 is a force deletion that removes the pod object before the kubelet
+// has stopped its containers, so a StatefulSet could start a second pod
+// with the same identity while the first still runs. 1 s still means "no
+// graceful shutdown" for the application.
+func gracePeriodSeconds(d *time.Duration) (*int64, error) {
+	if d == nil {
+		return nil, nil
+	}
+	if *d < 0 {
+		return nil, fmt.Errorf("negative grace period %s", *d)
+	}
+	s := int64((*d + time.Second - 1) / time.Second)
+	if s == 0 {
+		s = 1
+	}
+	return &s, nil
+}
+
+func graceWords(grace *int64) string {
+	if grace == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (grace period %ds)", *grace)
+}

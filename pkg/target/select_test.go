@@ -1,0 +1,362 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+)
+
+// listServer is a stand-in for the pods LIST endpoint of an API server: it
+// evaluates label and field selectors, pages with limit/continue and
+// answers in protobuf when asked. It records every request so tests can
+// check what was sent. The integration tests run the same assertions
+// against the real API server.
+type listServer struct {
+	t    testing.TB
+	pods []corev1.Pod
+	// expireOnce makes the first continued request of a namespace fail
+	// with 410 Gone, like an expired continue token.
+	expireOnce map[string]bool
+
+	mu       sync.Mutex
+	requests []listRequest
+	// cache holds encoded pages by URL and Accept header, so that a
+	// benchmark measures the client, not this stub's encoding.
+	cache map[string][]byte
+}
+
+type listRequest struct {
+	Namespace, LabelSelector, FieldSelector, Continue, Accept string
+	Limit                                                     int64
+}
+
+func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// /api/v1/namespaces/{ns}/pods
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if r.Method != http.MethodGet || len(parts) != 5 || parts[2] != "namespaces" || parts[4] != "pods" {
+		http.Error(w, "unexpected request "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	req := listRequest{Namespace: parts[3], LabelSelector: q.Get("labelSelector"), FieldSelector: q.Get("fieldSelector"),
+		Continue: q.Get("continue"), Accept: r.Header.Get("Accept")}
+	req.Limit, _ = strconv.ParseInt(q.Get("limit"), 10, 64)
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	expire := req.Continue != "" && s.expireOnce[req.Namespace]
+	if expire {
+		delete(s.expireOnce, req.Namespace)
+	}
+	s.mu.Unlock()
+	if expire {
+		s.write(w, r, http.StatusGone, &apierrors.NewResourceExpired("continue token expired").ErrStatus)
+		return
+	}
+	cacheKey := r.URL.String() + " " + req.Accept
+	s.mu.Lock()
+	body, cached := s.cache[cacheKey]
+	s.mu.Unlock()
+	if cached {
+		w.Header().Set("Content-Type", mediaTypeFor(r))
+		_, _ = w.Write(body)
+		return
+	}
+	ls, err := labels.Parse(req.LabelSelector)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fs, err := fields.ParseSelector(req.FieldSelector)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var match []corev1.Pod
+	for _, p := range s.pods {
+		f := fields.Set{"metadata.name": p.Name, "metadata.namespace": p.Namespace, "status.phase": string(p.Status.Phase), "spec.nodeName": p.Spec.NodeName}
+		if p.Namespace == req.Namespace && ls.Matches(labels.Set(p.Labels)) && fs.Matches(f) {
+			match = append(match, p)
+		}
+	}
+	start, _ := strconv.Atoi(req.Continue)
+	end := len(match)
+	if req.Limit > 0 {
+		end = min(start+int(req.Limit), len(match))
+	}
+	list := &corev1.PodList{Items: match[start:end]}
+	if end < len(match) {
+		list.Continue = strconv.Itoa(end)
+	}
+	var buf bytes.Buffer
+	s.encode(&buf, r, list)
+	s.mu.Lock()
+	s.cache[cacheKey] = buf.Bytes()
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", mediaTypeFor(r))
+	_, _ = w.Write(buf.Bytes())
+}
+
+func mediaTypeFor(r *http.Request) string {
+	if strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
+		return runtime.ContentTypeProtobuf
+	}
+	return runtime.ContentTypeJSON
+}
+
+func (s *listServer) write(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
+	w.Header().Set("Content-Type", mediaTypeFor(r))
+	w.WriteHeader(code)
+	s.encode(w, r, obj)
+}
+
+func (s *listServer) encode(w io.Writer, r *http.Request, obj runtime.Object) {
+	mediaType := mediaTypeFor(r)
+	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), mediaType)
+	if !ok {
+		s.t.Errorf("no serializer for %s", mediaType)
+		return
+	}
+	gv := corev1.SchemeGroupVersion
+	if _, isStatus := obj.(*metav1.Status); isStatus {
+		gv = metav1.SchemeGroupVersion
+	}
+	if err := scheme.Codecs.EncoderForVersion(info.Serializer, gv).Encode(obj, w); err != nil {
+		s.t.Errorf("encode: %v", err)
+	}
+}
+
+func (s *listServer) log() []listRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+func newListServer(t testing.TB, pods []corev1.Pod) (*listServer, *Selector) {
+	t.Helper()
+	ls := &listServer{t: t, pods: pods, expireOnce: map[string]bool{}, cache: map[string][]byte{}}
+	srv := httptest.NewServer(ls)
+	t.Cleanup(srv.Close)
+	cs, err := NewClientset(&rest.Config{Host: srv.URL}, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls, &Selector{Client: cs}
+}
+
+func kpod(ns, name string, mods ...func(*corev1.Pod)) corev1.Pod {
+	p := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns, Name: name, UID: types.UID("uid-" + ns + "-" + name),
+			Labels:            map[string]string{"app": "checkout"},
+			CreationTimestamp: metav1.NewTime(t0.Add(-time.Hour)),
+			OwnerReferences: []metav1.OwnerReference{
+				{APIVersion: "apps/v1", Kind: "Deployment", Name: "not-the-controller", UID: "dep"},
+				{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "checkout-7d9", UID: "rs-1", Controller: ptrTo(true)},
+			},
+		},
+		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app"}, {Name: "sidecar"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+		}},
+	}
+	for _, m := range mods {
+		m(&p)
+	}
+	return p
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestFromPod(t *testing.T) {
+	del := metav1.NewTime(t0)
+	p := kpod("shop", "checkout-1", func(p *corev1.Pod) {
+		p.DeletionTimestamp = &del
+		p.Status.Conditions[1].Status = corev1.ConditionFalse
+	})
+	got := FromPod(&p)
+	want := Pod{
+		Namespace: "shop", Name: "checkout-1", UID: "uid-shop-checkout-1", Node: "node-1",
+		Owner:   &Owner{Kind: "ReplicaSet", Name: "checkout-7d9", UID: "rs-1"},
+		Labels:  map[string]string{"app": "checkout"},
+		Created: t0.Add(-time.Hour), Phase: "Running", Ready: false, Terminating: true,
+		Containers: []string{"app", "sidecar"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FromPod:\n got %+v\nwant %+v", got, want)
+	}
+	bare := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "solo", UID: "u"}}
+	if got := FromPod(&bare); got.Owner != nil || got.Ready || got.Containers != nil {
+		t.Errorf("FromPod(bare) = %+v, want no owner, not ready, no containers", got)
+	}
+	if k := OwnerKey(FromPod(&bare)); k != "pod/shop/solo/u" {
+		t.Errorf("OwnerKey(bare) = %q", k)
+	}
+}
+
+func TestSelectorList(t *testing.T) {
+	var pods []corev1.Pod
+	for i := range 7 {
+		pods = append(pods, kpod("shop", fmt.Sprintf("checkout-%d", i)))
+	}
+	pods = append(pods,
+		kpod("shop", "pending", func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }),
+		kpod("shop", "lookalike", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "checkout-canary"} }),
+		kpod("shop", "on-node-2", func(p *corev1.Pod) { p.Spec.NodeName = "node-2" }),
+		kpod("cart", "checkout-0"),
+		kpod("kube-system", "checkout-0"),
+	)
+	ls, sel := newListServer(t, pods)
+	sel.PageSize = 3
+
+	got, st, err := sel.List(context.Background(), experiment.Target{
+		Namespaces: []string{"shop", "cart", "shop"}, Selector: "app=checkout", FieldSelector: "spec.nodeName=node-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"shop/checkout-0", "shop/checkout-1", "shop/checkout-2", "shop/checkout-3", "shop/checkout-4", "shop/checkout-5", "shop/checkout-6", "cart/checkout-0"}
+	if !slices.Equal(keys(got), want) {
+		t.Errorf("pods = %v, want %v", keys(got), want)
+	}
+	// shop: 7 pods in pages of 3 = 3 requests; cart: 1. The duplicate namespace is listed once.
+	if want := (Stats{Namespaces: 2, Requests: 4, PodsSeen: 8}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	reqs := ls.log()
+	if len(reqs) != st.Requests {
+		t.Fatalf("server saw %d requests, stats say %d", len(reqs), st.Requests)
+	}
+	for _, r := range reqs {
+		if r.LabelSelector != "app=checkout" || r.FieldSelector != "status.phase=Running,spec.nodeName=node-1" || r.Limit != 3 {
+			t.Errorf("request %+v: selectors or limit not sent server-side", r)
+		}
+		if !strings.HasPrefix(r.Accept, runtime.ContentTypeProtobuf) {
+			t.Errorf("request %+v: does not ask for protobuf", r)
+		}
+	}
+	if reqs[1].Continue != "3" || reqs[2].Continue != "6" {
+		t.Errorf("continue tokens not followed: %+v", reqs)
+	}
+}
+
+func TestSelectorListRestartsOnExpiredContinue(t *testing.T) {
+	var pods []corev1.Pod
+	for i := range 5 {
+		pods = append(pods, kpod("shop", fmt.Sprintf("p%d", i)))
+	}
+	ls, sel := newListServer(t, pods)
+	sel.PageSize = 2
+	ls.expireOnce["shop"] = true
+	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: []string{"shop"}, Selector: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"shop/p0", "shop/p1", "shop/p2", "shop/p3", "shop/p4"}; !slices.Equal(keys(got), want) {
+		t.Errorf("pods = %v, want %v (no duplicates after the restart)", keys(got), want)
+	}
+	// page 1, expired page 2, then 3 pages from the start.
+	if st.Restarts != 1 || st.Requests != 5 {
+		t.Errorf("stats = %+v, want 1 restart, 5 requests", st)
+	}
+}
+
+func TestSelectorListErrors(t *testing.T) {
+	_, sel := newListServer(t, nil)
+	tests := []struct {
+		name   string
+		target experiment.Target
+		want   string
+	}{
+		{"no namespaces", experiment.Target{Selector: "app=x"}, "list pods: no namespaces: the blast radius must be spelled out"},
+		{"empty selector", experiment.Target{Namespaces: []string{"shop"}, Selector: " "}, "list pods: empty label selector: refusing to select every pod"},
+		{"bad selector", experiment.Target{Namespaces: []string{"shop"}, Selector: "app in (x"}, `list pods: parse label selector "app in (x": `},
+		{"bad field selector", experiment.Target{Namespaces: []string{"shop"}, Selector: "app", FieldSelector: "spec.nodeName"}, `list pods: parse field selector "spec.nodeName": `},
+		{"empty namespace", experiment.Target{Namespaces: []string{""}, Selector: "app"}, "list pods: empty namespace name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := sel.List(context.Background(), tc.target)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("err = %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+	if _, _, err := (&Selector{}).List(context.Background(), experiment.Target{Namespaces: []string{"shop"}, Selector: "app"}); err == nil {
+		t.Error("nil client: no error")
+	}
+}
+
+func TestSelectorListServerError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	cs, err := NewClientset(&rest.Config{Host: srv.URL}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = (&Selector{Client: cs}).List(context.Background(), experiment.Target{Namespaces: []string{"shop"}, Selector: "app"})
+	if err == nil || !strings.HasPrefix(err.Error(), "list pods in namespace shop: ") || !apierrors.IsForbidden(err) {
+		t.Errorf("err = %v, want a wrapped Forbidden naming the namespace", err)
+	}
+}
+
+// BenchmarkSelect lists 10,000 matching pods (plus 2,000 non-matching ones)
+// through a real client against the protobuf stub, then filters and picks,
+// which is the whole selection path of one pod-kill tick. It measures the
+// client side: decoding pages and keeping slim values.
+func BenchmarkSelect(b *testing.B) {
+	var pods []corev1.Pod
+	for i := range 12000 {
+		p := kpod("shop", fmt.Sprintf("checkout-%05d", i))
+		if i%6 == 5 {
+			p.Labels = map[string]string{"app": "cart"}
+		}
+		p.Labels["pod-template-hash"] = "7d9c8b6f5"
+		p.Spec.Containers[0].Image = "registry.example/shop/checkout:1.2.3"
+		pods = append(pods, p)
+	}
+	_, sel := newListServer(b, pods)
+	target := experiment.Target{Namespaces: []string{"shop"}, Selector: "app=checkout", Pick: experiment.Pick{Count: ptr(100)}}
+	// Warm the stub's page cache so the loop measures the client only.
+	if _, _, err := sel.List(context.Background(), target); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		got, st, err := sel.List(context.Background(), target)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.PodsSeen != 10000 {
+			b.Fatalf("saw %d pods", st.PodsSeen)
+		}
+		el, _ := Eligible(got, target, t0)
+		if n := len(Pick(el, target.Pick, true, NewRand(1))); n != 1 {
+			b.Fatalf("picked %d", n)
+		}
+	}
+}
