@@ -180,6 +180,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	// firing, or nothing is injected.
 	end := r.phase(journal.PhasePreflight)
 	results := r.evaluate(ctx, journal.PhasePreflight)
+	r.observe(Progress{Phase: journal.PhasePreflight, Results: results})
 	if ctx.Err() != nil {
 		end("interrupted")
 		return journal.Aborted, []string{"interrupted before injection; nothing was injected"}

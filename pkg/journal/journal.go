@@ -140,3 +140,36 @@ type Discard struct{}
 
 // Write implements Sink.
 func (Discard) Write(*Record) error { return nil }
+
+// MarshalJSON writes the phase beside the result's fields. Without it the
+// embedded Result's own MarshalJSON would be promoted and drop the phase.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	body, err := json.Marshal(s.Result)
+	if err != nil {
+		return nil, err
+	}
+	phase, err := json.Marshal(s.Phase)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(`{"phase":`), phase...)
+	if len(body) > 2 { // body is a JSON object: "{...}"
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Sample) UnmarshalJSON(b []byte) error {
+	var p struct {
+		Phase string `json:"phase"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &s.Result); err != nil {
+		return err
+	}
+	s.Phase = p.Phase
+	return nil
+}
