@@ -237,14 +237,23 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 // verdict means the run ends here.
 func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injection, journal.Verdict, []string) {
 	end := r.phase(journal.PhaseSelect)
-	pods, _, err := r.e.Targets.List(ctx, r.exp.Spec.Target)
+	listStart := r.e.now()
+	pods, stats, err := r.e.Targets.List(ctx, r.exp.Spec.Target)
+	listTook := r.e.now().Sub(listStart)
 	if err != nil {
 		end("error")
 		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("listing targets: %v", err)}
 	}
 	eligible, _ := target.Eligible(pods, r.exp.Spec.Target, r.e.now())
 	picked := target.Pick(eligible, r.exp.Spec.Target.Pick, r.exp.Spec.Target.OnePerOwner, rng)
-	end(fmt.Sprintf("%d matching, %d eligible, %d picked", len(pods), len(eligible), len(picked)))
+	// The LIST cost goes into the note: it is what makes a plan fast or
+	// slow on a big cluster, and the benchmark (bench/plan) reads it.
+	requests := fmt.Sprintf("%d list requests", stats.Requests)
+	if stats.Requests == 1 {
+		requests = "1 list request"
+	}
+	end(fmt.Sprintf("%d matching, %d eligible, %d picked (%s, %s)", len(pods), len(eligible), len(picked),
+		requests, listTook.Round(time.Millisecond)))
 	if len(picked) == 0 {
 		return inject.Injection{}, journal.Skipped, []string{fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
 			len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "))}

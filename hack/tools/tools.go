@@ -1,0 +1,12 @@
+//go:build tools
+
+// Package tools pins the Kubernetes control-plane binaries the sandbox runs.
+// It is never imported: hack/sandbox-tools.sh builds the commands below from
+// this module so their dependency set is exactly Kubernetes v1.36.3's.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)

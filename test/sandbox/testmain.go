@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// RunTests is a TestMain body: it starts one sandbox for the test package,
+// hands it to use (which stores it for the tests), runs the tests, and stops
+// the sandbox. It returns the exit code for os.Exit.
+//
+// When the sandbox cannot start:
+//   - with CI=true the package fails (exit code 1) and the reason is printed:
+//     CI never skips integration tests silently;
+//   - otherwise it prints "SKIP: sandbox unavailable: <reason>", calls use(nil)
+//     and runs the tests, whose Require(t, sb) calls skip.
+//
+// CHAOSNIGHT_SANDBOX=off (make unit) skips on purpose, also in CI.
+// When the tests fail, the tail of every process log is printed; set
+// CHAOSNIGHT_SANDBOX_KEEP=1 to keep the whole directory.
+func RunTests(m *testing.M, cfg Config, use func(*Sandbox)) int {
+	if os.Getenv(EnvSandbox) == "off" {
+		fmt.Fprintf(os.Stderr, "SKIP: sandbox disabled (%s=off); integration tests skip\n", EnvSandbox)
+		_ = os.Setenv(envSkipReason, EnvSandbox+"=off")
+		use(nil)
+		return m.Run()
+	}
+	if cfg.Log == nil && testingVerbose() {
+		cfg.Log = os.Stderr
+	}
+	sb, err := Start(context.Background(), cfg)
+	if err != nil {
+		if inCI() {
+			fmt.Fprintf(os.Stderr, "FAIL: sandbox unavailable (CI=true, integration tests may not skip): %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "SKIP: sandbox unavailable: %v\nSKIP: run `make sandbox-tools` (and `apt-get install prometheus`), then the tests again\n", err)
+		// go test hides a passing package's output; carry the reason into
+		// each skip message so `go test -v` and test2json show it.
+		_ = os.Setenv(envSkipReason, err.Error())
+		use(nil)
+		return m.Run()
+	}
+	// A Ctrl-C or SIGTERM to the test binary still tears the sandbox down;
+	// a SIGKILL or timeout panic is covered by the children's parent-death
+	// signal.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sigs; ok {
+			_ = sb.Stop()
+			os.Exit(130)
+		}
+	}()
+	use(sb)
+	code := m.Run()
+	signal.Stop(sigs)
+	close(sigs)
+	if code != 0 {
+		sb.DumpLogs(os.Stderr, 30)
+	}
+	if err := sb.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox teardown: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Require skips the test when the package has no sandbox (outside CI), and
+// fails it in CI, where a missing sandbox is an error.
+func Require(t testing.TB, sb *Sandbox) *Sandbox {
+	t.Helper()
+	if sb != nil {
+		return sb
+	}
+	reason := os.Getenv(envSkipReason)
+	if reason == "" {
+		reason = "TestMain did not start one with sandbox.RunTests"
+	}
+	if inCI() && os.Getenv(EnvSandbox) != "off" {
+		t.Fatalf("sandbox unavailable in CI: %s", reason)
+	}
+	t.Skipf("sandbox unavailable: %s", reason)
+	return nil
+}
+
+// envSkipReason carries RunTests' reason for running without a sandbox to
+// Require, within the test process.
+const envSkipReason = "CHAOSNIGHT_SANDBOX_SKIP_REASON"
+
+// DumpLogs writes the last lines of every process log, for failing tests.
+func (s *Sandbox) DumpLogs(w interface{ Write([]byte) (int, error) }, lines int) {
+	logs, _ := filepath.Glob(filepath.Join(s.Dir, "logs", "*.log"))
+	for _, l := range logs {
+		fmt.Fprintf(w, "--- sandbox log %s (last %d lines) ---\n%s\n", l, lines, tailFile(l, lines))
+	}
+}
+
+func inCI() bool {
+	v := strings.ToLower(os.Getenv("CI"))
+	return v == "true" || v == "1"
+}
+
+func testingVerbose() bool {
+	for _, a := range os.Args[1:] {
+		if a == "-test.v" || a == "-test.v=true" || a == "-test.v=test2json" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,64 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The cache key comes from DefaultVersions; a version bump in hack/tools
+// that forgets it would silently keep running the old binaries.
+func TestDefaultVersionsMatchToolsModules(t *testing.T) {
+	root, err := FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := DefaultVersions()
+	for _, c := range []struct{ file, require string }{
+		{"hack/tools/go.mod", "k8s.io/kubernetes v" + v.Kubernetes},
+		{"hack/tools/etcd/go.mod", "go.etcd.io/etcd/server/v3 v" + v.Etcd},
+		{"hack/tools/kwok/go.mod", "sigs.k8s.io/kwok v" + v.Kwok},
+	} {
+		b, err := os.ReadFile(filepath.Join(root, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.require) {
+			t.Errorf("%s does not require %q", c.file, c.require)
+		}
+	}
+	// Every staging module is pinned to the matching v0 tag.
+	b, _ := os.ReadFile(filepath.Join(root, "hack/tools/go.mod"))
+	want := "=> k8s.io/api v0." + strings.SplitN(v.Kubernetes, ".", 2)[1]
+	if !strings.Contains(string(b), want) {
+		t.Errorf("hack/tools/go.mod lacks %q", want)
+	}
+}
+
+func TestKeyAndGoMinor(t *testing.T) {
+	for in, want := range map[string]string{"go1.26.8": "go1.26", "go1.27": "go1.27", "devel go1.27-abc": "devel_go1.27-abc"} {
+		if got := goMinor(in); got != want {
+			t.Errorf("goMinor(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if k := DefaultVersions().Key(); !strings.HasPrefix(k, "k8s-1.36.3_etcd-3.6.6_kwok-0.8.0_go") {
+		t.Errorf("key %q", k)
+	}
+}
+
+func TestMissingToolsErrorSaysHowToGetThem(t *testing.T) {
+	err := checkTools(t.TempDir(), DefaultVersions())
+	if err == nil {
+		t.Fatal("no error for an empty directory")
+	}
+	for _, want := range []string{"make sandbox-tools", "kube-apiserver", EnvBinDir} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	_, err = lookPrometheus("prometheus-that-does-not-exist")
+	if err == nil || !strings.Contains(err.Error(), "apt-get install -y --no-install-recommends prometheus") {
+		t.Errorf("missing prometheus error: %v", err)
+	}
+}
