@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -372,5 +374,64 @@ func TestRunPrometheusLostDuringRunAborts(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(rec.Reasons, " "), "could not be verified") || !hasPhase(rec, "revert") {
 		t.Errorf("reasons %v phases %+v", rec.Reasons, rec.Phases)
+	}
+}
+
+// TestRunBinarySIGINT sends a real SIGINT to a real chaosnight process in
+// the middle of a run: it must abort, revert and exit 2.
+func TestRunBinarySIGINT(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ctx := t.Context()
+	settle(ctx, t, s)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "chaosnight")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/chaosnight")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	file := filepath.Join(dir, "exp.yaml")
+	exp := strings.Replace(experimentYAML("binary-sigint", evictOne, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 60s", 1)
+	if err := os.WriteFile(file, []byte(exp), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(dir, "journal.json")
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "run", file, "--kubeconfig", s.Kubeconfig, "--prometheus-url", s.PrometheusURL, "--journal", jpath)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the injection happened (the journal shows the observe phase).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if rec, err := journal.Read(jpath); err == nil && hasPhase(rec, "observe") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the run never reached observe:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("chaosnight did not exit within 20s of SIGINT:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != ExitAborted {
+		t.Errorf("exit code %d after SIGINT, want %d\n%s", code, ExitAborted, out.String())
+	}
+	rec, err := journal.Read(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Verdict != journal.Aborted || !hasPhase(rec, "revert") {
+		t.Errorf("verdict %s, phases %+v", rec.Verdict, rec.Phases)
 	}
 }

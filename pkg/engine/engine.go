@@ -163,7 +163,7 @@ func (r *run) observe(p Progress) {
 func (r *run) phase(name string) func(note string) {
 	r.rec.Phases = append(r.rec.Phases, journal.Phase{Name: name, Started: r.e.now()})
 	i := len(r.rec.Phases) - 1
-	r.log.Info("phase", "phase", name)
+	r.log.Debug("phase", "phase", name)
 	r.observe(Progress{Phase: name})
 	return func(note string) {
 		r.rec.Phases[i].Ended = r.e.now()

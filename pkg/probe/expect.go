@@ -120,6 +120,12 @@ func FormatValue(v float64) string {
 	case math.IsInf(v, -1):
 		return "-Inf"
 	}
+	// Whole numbers (replicas, bytes) print exactly; fractions with six
+	// significant digits: enough to compare with any threshold a person
+	// writes, short enough to read (0.110714, not 0.1107142857142857).
+	if v != math.Trunc(v) {
+		v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', 6, 64), 64)
+	}
 	if a := math.Abs(v); v == 0 || (a >= 1e-4 && a < 1e15) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
