@@ -164,6 +164,7 @@ func (r *run) phase(name string) func(note string) {
 	r.rec.Phases = append(r.rec.Phases, journal.Phase{Name: name, Started: r.e.now()})
 	i := len(r.rec.Phases) - 1
 	r.log.Debug("phase", "phase", name)
+	r.checkpoint() // a crash mid-phase leaves a journal that says where it was
 	r.observe(Progress{Phase: name})
 	return func(note string) {
 		r.rec.Phases[i].Ended = r.e.now()
