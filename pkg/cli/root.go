@@ -127,6 +127,9 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newSchemaCommand(streams),
 		newConfigCommand(streams, g),
 		newRunCommand(streams, g),
+		newPauseCommand(streams, g),
+		newResumeCommand(streams, g),
+		newStatusCommand(streams, g),
 	)
 	return root
 }

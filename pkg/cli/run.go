@@ -18,6 +18,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -124,6 +125,16 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		return withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
 	}
 
+	// The kill switch of the namespace chaosnight works in: the guard refuses
+	// to inject while it is engaged, and pulling it aborts this run.
+	ns, _, err := g.kubeClientConfig().Namespace()
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
+	}
+	ks := &killswitch.Switch{Client: client, Namespace: ns}
+	ctx, stopWatch := ks.Abort(cmd.Context(), time.Second, nil)
+	defer stopWatch()
+
 	seed := f.seed
 	if !cmd.Flags().Changed("seed") {
 		seed = target.NewSeed()
@@ -144,15 +155,16 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 				RequireOptIn:   g.v.GetBool(keyRequireOptIn),
 				DryRun:         f.dryRun,
 			},
-			Log:       g.log,
-			Component: "chaosnight",
+			KillSwitch: ks,
+			Log:        g.log,
+			Component:  "chaosnight",
 		},
 		Injector: injectorFor(client),
 		Journal:  journal.File{Path: journalPath},
 		Log:      g.log,
 		Observe:  view.update,
 	}
-	rec := eng.Run(cmd.Context(), exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: file})
+	rec := eng.Run(ctx, exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: file})
 	view.done()
 
 	if f.output == "json" {

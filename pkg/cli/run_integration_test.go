@@ -435,3 +435,72 @@ func TestRunBinarySIGINT(t *testing.T) {
 		t.Errorf("verdict %s, phases %+v", rec.Verdict, rec.Phases)
 	}
 }
+
+func cli(ctx context.Context, t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := RunContext(ctx, Streams{In: strings.NewReader(""), Out: &out, Err: &out}, BuildInfo{Version: "test"}, args)
+	return code, out.String()
+}
+
+func TestKillSwitch(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ctx := t.Context()
+	settle(ctx, t, s)
+	kc := []string{"--kubeconfig", s.Kubeconfig, "--namespace", "default"}
+	resume := func() {
+		if code, out := cli(context.Background(), t, append([]string{"resume"}, kc...)...); code != 0 {
+			t.Errorf("resume: exit %d: %s", code, out)
+		}
+	}
+	defer resume()
+
+	t.Run("pause blocks new runs", func(t *testing.T) {
+		if code, out := cli(ctx, t, append([]string{"pause", "--reason", "incident INC-1"}, kc...)...); code != 0 {
+			t.Fatalf("pause: exit %d: %s", code, out)
+		}
+		if code, out := cli(ctx, t, append([]string{"status"}, kc...)...); code != 0 || !strings.Contains(out, "ENGAGED") || !strings.Contains(out, "incident INC-1") {
+			t.Errorf("status: exit %d: %s", code, out)
+		}
+		before := podUIDs(ctx, t, s.Client())
+		code, out, rec := runExp(ctx, t, s, experimentYAML("paused", evictOne, "  safety: {minHealthy: 2}\n"), "--namespace", "default")
+		if code != ExitAborted || (rec.Verdict != journal.Skipped && rec.Verdict != journal.Aborted) {
+			t.Fatalf("exit %d, verdict %s %v\n%s", code, rec.Verdict, rec.Reasons, out)
+		}
+		if !strings.Contains(strings.Join(rec.Reasons, " "), "incident INC-1") {
+			t.Errorf("reasons do not say why: %v", rec.Reasons)
+		}
+		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+			t.Error("pods changed while the kill switch was engaged")
+		}
+		resume()
+	})
+
+	t.Run("pause mid-run aborts and reverts within 2s", func(t *testing.T) {
+		settle(ctx, t, s)
+		var pausedAt time.Time
+		time.AfterFunc(4*time.Second, func() {
+			pausedAt = time.Now()
+			if code, out := cli(context.Background(), t, append([]string{"pause", "--reason", "stop now"}, kc...)...); code != 0 {
+				t.Errorf("pause: exit %d: %s", code, out)
+			}
+		})
+		exp := strings.Replace(experimentYAML("pause-mid-run", evictOne, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 60s", 1)
+		code, out, rec := runExp(ctx, t, s, exp, "--namespace", "default")
+		if code != ExitAborted || rec.Verdict != journal.Aborted {
+			t.Fatalf("exit %d, verdict %s %v\n%s", code, rec.Verdict, rec.Reasons, out)
+		}
+		var revertEnded time.Time
+		for _, p := range rec.Phases {
+			if p.Name == "revert" {
+				revertEnded = p.Ended
+			}
+		}
+		if revertEnded.IsZero() || revertEnded.Sub(pausedAt) > 2*time.Second {
+			t.Errorf("reverted %v after the pause, want within 2s (phases %+v)", revertEnded.Sub(pausedAt), rec.Phases)
+		}
+		if !strings.Contains(strings.Join(rec.Reasons, " "), "kill switch engaged") {
+			t.Errorf("reasons %v", rec.Reasons)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/metrics"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -40,6 +41,7 @@ type Engine struct {
 	Guard    Guard
 	Injector InjectorFor
 	Journal  journal.Sink
+	Metrics  *metrics.Metrics // nil records nothing
 	Log      *slog.Logger
 	Now      func() time.Time
 	// Observe receives progress for live views; it must not block.
@@ -126,11 +128,14 @@ func (e *Engine) Run(ctx context.Context, exp *experiment.Experiment, opts Optio
 		Verdict:       journal.Running,
 		Replay:        replayCommand(opts),
 	}
+	e.Metrics.RunStarted()
+	defer e.Metrics.RunEnded()
 	verdict, reasons := r.execute(ctx)
 	r.rec.Verdict = verdict
 	r.rec.Reasons = append(r.rec.Reasons, reasons...)
 	r.rec.Ended = e.now()
 	r.checkpoint()
+	e.Metrics.ObserveRun(r.rec)
 	r.log.Info("verdict", "verdict", verdict, "reasons", strings.Join(r.rec.Reasons, "; "))
 	return r.rec
 }
@@ -184,7 +189,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	r.observe(Progress{Phase: journal.PhasePreflight, Results: results})
 	if ctx.Err() != nil {
 		end("interrupted")
-		return journal.Aborted, []string{"interrupted before injection; nothing was injected"}
+		return journal.Aborted, []string{fmt.Sprintf("interrupted before injection (%v); nothing was injected", context.Cause(ctx))}
 	}
 	if bad := failed(results); len(bad) > 0 {
 		end("steady state not met")
@@ -275,6 +280,7 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injec
 		MinHealthy: minHealthy(r.exp),
 	})
 	r.rec.Injections = append(r.rec.Injections, inj)
+	r.e.Metrics.ObserveInjection(r.exp.Metadata.Name, inj)
 	for _, o := range inj.Outcomes {
 		r.rec.Targets = appendTarget(r.rec.Targets, o.Pod)
 	}
@@ -408,6 +414,7 @@ func (r *run) recoverPhase(ctx context.Context) (bool, recoveryFailure) {
 	var last []probe.Result
 	for {
 		last = r.evaluateHypothesis(ctx, journal.PhaseRecover)
+		r.e.Metrics.ObserveProbes(r.exp.Metadata.Name, last)
 		elapsed := r.e.now().Sub(start)
 		r.observe(Progress{Phase: journal.PhaseRecover, Elapsed: elapsed, Remaining: spec.Recovery.Duration - elapsed, Results: last})
 		if len(failed(last)) == 0 {
@@ -440,6 +447,7 @@ func (r *run) evaluate(ctx context.Context, phase string) []probe.Result {
 		results = append(results, res)
 		r.rec.Samples = append(r.rec.Samples, journal.Sample{Phase: phase, Result: res})
 	}
+	r.e.Metrics.ObserveProbes(r.exp.Metadata.Name, results)
 	return results
 }
 
