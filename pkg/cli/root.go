@@ -130,6 +130,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newPauseCommand(streams, g),
 		newResumeCommand(streams, g),
 		newStatusCommand(streams, g),
+		newScheduleCommand(streams, g),
 	)
 	return root
 }
