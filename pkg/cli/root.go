@@ -131,6 +131,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newResumeCommand(streams, g),
 		newStatusCommand(streams, g),
 		newScheduleCommand(streams, g),
+		newServeCommand(streams, g),
 	)
 	return root
 }

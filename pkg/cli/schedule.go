@@ -16,8 +16,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
 
-// scheduleExperimentsKey is the experiments directory of the serve configuration.
-const scheduleExperimentsKey = "experiments"
 
 // scheduleDefaultNext is how many windows `schedule` shows by default: a
 // working week of weeknights.
@@ -62,10 +60,7 @@ Exit codes: 0 ok, 3 when the configuration or an experiment is invalid.`,
 			}
 			// The flag is read directly rather than bound to the key:
 			// viper holds one flag per key, and serve binds its own.
-			dir := g.v.GetString(scheduleExperimentsKey)
-			if cmd.Flags().Changed("experiments") {
-				dir = expDir
-			}
+			dir := experimentsDir(cmd, g)
 			return runSchedule(streams, g.settings.ConfigFile, dir, now, next)
 		},
 	}

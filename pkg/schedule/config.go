@@ -43,6 +43,25 @@ type Config struct {
 	DryRun *bool   `yaml:"dryRun,omitempty"`
 	Safety Safety  `yaml:"safety,omitempty"`
 	Nights []Night `yaml:"nights,omitempty"`
+	// Listen is the address of serve's HTTP endpoints (default :8080).
+	Listen string `yaml:"listen,omitempty"`
+	// LeaderElection lets only one of several serve replicas inject.
+	LeaderElection LeaderElection `yaml:"leaderElection,omitempty"`
+	// Stress configures the stress injections.
+	Stress Stress `yaml:"stress,omitempty"`
+}
+
+// LeaderElection configures serve's leader election on a Lease.
+type LeaderElection struct {
+	// Enabled is true when unset.
+	Enabled   *bool  `yaml:"enabled,omitempty"`
+	LeaseName string `yaml:"leaseName,omitempty"`
+}
+
+// Stress configures stress injections.
+type Stress struct {
+	// Image runs the stressor (default: the chaosnight image of the same version).
+	Image string `yaml:"image,omitempty"`
 }
 
 // Prometheus is the connection the probes use.

@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/chaosnight/chaosnight/pkg/engine"
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/killswitch"
+	"github.com/chaosnight/chaosnight/pkg/metrics"
+	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
+	"github.com/chaosnight/chaosnight/pkg/runner"
+	"github.com/chaosnight/chaosnight/pkg/schedule"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Keys only serve uses.
+const (
+	keyServeDryRun   = "dryRun"
+	keyListen        = "listen"
+	keyJournalDir    = "journal.directory"
+	keyJournalRetain = "journal.retention"
+	keyLeaderElect   = "leaderElection.enabled"
+	keyLeaseName     = "leaderElection.leaseName"
+)
+
+type serveFlags struct {
+	identity string
+	tick     time.Duration
+}
+
+func newServeCommand(streams Streams, g *globals) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Play scheduled chaos nights: open windows from cron, run experiments, revert at close",
+		Long: `Play the chaos nights of a configuration file (--config): each night opens
+windows from a cron expression in a time zone and plays the experiments it
+selects, one at a time, through the same guarded engine as chaosnight run.
+When a window closes, the experiment in flight is aborted and reverted and the
+rest are recorded as skipped; chaosnight pause does the same at once.
+
+serve is safe by default: dryRun is true unless the configuration (or
+--dry-run=false) says otherwise. With several replicas, leader election on a
+Lease lets only one inject. Changes to the configuration file and the
+experiments directory apply at the next decision point; an invalid change keeps
+the last good set (see chaosnight_config_last_reload_successful).
+
+Endpoints: /metrics, /healthz, /readyz, /status, /runs, /runs/{id}.`,
+		Example: `  chaosnight serve --config chaosnight.yaml
+  chaosnight serve --config /etc/chaosnight/config/chaosnight.yaml --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd, streams, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	g.bindBoolFlag(fl, keyServeDryRun, "dry-run", true, "plan and journal every experiment but touch nothing (default true; the config's dryRun applies when the flag is not given)")
+	g.bindFlag(fl, keyListen, "listen", ":8080", "address of the HTTP endpoints")
+	g.bindFlag(fl, keyJournalDir, "journal-dir", "journals", "directory of the run records")
+	g.bindDurationFlag(fl, keyJournalRetain, "journal-retention", 30*24*time.Hour, "remove run records older than this (0 keeps them)")
+	g.bindBoolFlag(fl, keyLeaderElect, "leader-elect", true, "elect a leader on a Lease so that only one replica injects")
+	g.bindFlag(fl, keyLeaseName, "lease-name", "chaosnight-runner", "name of the leader Lease in the runner's namespace")
+	fl.String("experiments", "", "directory of the experiments (default: the config's experiments, relative to the config file)")
+	fl.StringVar(&f.identity, "identity", "", "this replica's name in leader election (default: $POD_NAME, else the host name)")
+	fl.DurationVar(&f.tick, "tick", time.Second, "period of the scheduling decisions")
+	_ = fl.MarkHidden("tick")
+	g.bindFlag(fl, keyPromBearerTokenFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus (re-read on every request)")
+	g.bindFlag(fl, keyPromCAFile, "prometheus-ca-file", "", "CA bundle to verify Prometheus' TLS certificate")
+	g.bindBoolFlag(fl, keyPromInsecure, "prometheus-insecure-skip-verify", false, "do not verify Prometheus' TLS certificate")
+	g.bindDurationFlag(fl, keyPromTimeout, "prometheus-timeout", 10*time.Second, "timeout of one Prometheus query")
+	g.bindStringSliceFlag(fl, keyExcludeNamespaces, "exclude-namespaces", inject.DefaultDenyNamespaces(), "namespaces no injection may ever touch")
+	g.bindBoolFlag(fl, keyRequireOptIn, "require-opt-in", true, "only touch namespaces labelled "+inject.OptInLabel+"=true")
+	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
+	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
+	return cmd
+}
+
+// experimentsDir is the experiments directory of serve and schedule: the
+// --experiments flag or $CHAOSNIGHT_EXPERIMENTS as given (relative to the
+// working directory), else the configuration's experiments key, relative to
+// the configuration file — so a config and its experiments move together.
+func experimentsDir(cmd *cobra.Command, g *globals) string {
+	if fl := cmd.Flags().Lookup("experiments"); fl != nil && fl.Changed {
+		return fl.Value.String()
+	}
+	if env := os.Getenv(envPrefix + "_EXPERIMENTS"); env != "" {
+		return env
+	}
+	dir := g.v.GetString("experiments")
+	if dir != "" && !filepath.IsAbs(dir) && g.settings.ConfigFile != "" {
+		dir = filepath.Join(filepath.Dir(g.settings.ConfigFile), dir)
+	}
+	return dir
+}
+
+// loadSetup reads the serve configuration and its experiments directory,
+// strictly; any problem is an experiment.Problems.
+func loadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
+	cfg, err := schedule.LoadConfigFile(configFile, now)
+	if err != nil {
+		return runner.Setup{}, err
+	}
+	if dir == "" {
+		return runner.Setup{}, experiment.Problems{{File: configFile, Field: "experiments", Message: "is required: the directory of the experiments the nights play"}}
+	}
+	exps, err := experiment.LoadPaths(dir)
+	if err != nil {
+		return runner.Setup{}, err
+	}
+	fp, err := fingerprint(configFile, dir)
+	if err != nil {
+		return runner.Setup{}, err
+	}
+	return runner.Setup{Nights: cfg.Nights, Experiments: exps, Fingerprint: fp}, nil
+}
+
+// fingerprint hashes the configuration file and every experiment file, so
+// a ConfigMap update (an atomic symlink swap) is noticed whatever the
+// timestamps say.
+func fingerprint(configFile, dir string) (string, error) {
+	h := sha256.New()
+	files := []string{configFile}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && p != dir {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := strings.ToLower(filepath.Ext(p)); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", dir, err)
+	}
+	sort.Strings(files[1:])
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", f, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error {
+	ctx := cmd.Context()
+	configFile := g.settings.ConfigFile
+	if configFile == "" {
+		return withExitCode(ExitInvalid, errors.New("serve needs a configuration file with nights: --config chaosnight.yaml (or CHAOSNIGHT_CONFIG)"))
+	}
+	experimentsFlag := experimentsDir(cmd, g)
+	// The first load must be valid: a runner that starts on a broken
+	// configuration would have nothing to fall back to.
+	if _, err := loadSetup(configFile, experimentsFlag, time.Now()); err != nil {
+		var problems experiment.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				fmt.Fprintln(streams.Err, p.String())
+			}
+			return withExitCode(ExitInvalid, fmt.Errorf("the configuration is not valid (%d problem(s))", len(problems)))
+		}
+		return withExitCode(ExitInvalid, err)
+	}
+
+	prom, err := prometheus.New(prometheus.Config{
+		URL:                g.settings.PrometheusURL,
+		BearerTokenFile:    g.v.GetString(keyPromBearerTokenFile),
+		CAFile:             g.v.GetString(keyPromCAFile),
+		InsecureSkipVerify: g.v.GetBool(keyPromInsecure),
+		Timeout:            g.v.GetDuration(keyPromTimeout),
+	})
+	if err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	cc := g.kubeClientConfig()
+	restCfg, err := cc.ClientConfig()
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
+	}
+	client, err := target.NewClientset(restCfg, float32(g.v.GetFloat64(keyKubeQPS)), g.v.GetInt(keyKubeBurst))
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
+	}
+
+	dryRun := g.v.GetBool(keyServeDryRun)
+	reg := promclient.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	ks := &killswitch.Switch{Client: client, Namespace: ns}
+	identity := f.identity
+	if identity == "" {
+		identity = os.Getenv("POD_NAME")
+	}
+	if identity == "" {
+		host, _ := os.Hostname()
+		identity = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	eng := &engine.Engine{
+		Prom:    prom,
+		Targets: &target.Selector{Client: client},
+		Guard: &inject.Guard{
+			Client: client,
+			Policy: inject.Policy{
+				DenyNamespaces: g.v.GetStringSlice(keyExcludeNamespaces),
+				RequireOptIn:   g.v.GetBool(keyRequireOptIn),
+				DryRun:         dryRun,
+			},
+			KillSwitch: ks,
+			Log:        g.log,
+			Component:  "chaosnight",
+		},
+		Injector: injectorFor(client),
+		Metrics:  m,
+		Log:      g.log,
+	}
+	r, err := runner.New(runner.Config{
+		Load:       func(now time.Time) (runner.Setup, error) { return loadSetup(configFile, experimentsFlag, now) },
+		Engine:     eng,
+		KillSwitch: ks,
+		Notifier:   &runner.Events{Client: client, Object: eventObject(ns, g.v.GetString(keyLeaseName)), Component: "chaosnight", Log: g.log},
+		Journals:   g.v.GetString(keyJournalDir),
+		Retention:  g.v.GetDuration(keyJournalRetain),
+		DryRun:     dryRun,
+		Metrics:    m,
+		Log:        g.log,
+		Tick:       f.tick,
+	})
+	if err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	if err := r.Reload(); err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+
+	lis, err := net.Listen("tcp", g.v.GetString(keyListen))
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("listen: %w", err))
+	}
+	srv := &http.Server{Handler: r.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("http server", "error", err)
+		}
+	}()
+	g.log.Info("serving", "address", lis.Addr().String(), "namespace", ns, "dryRun", dryRun, "identity", identity)
+	if dryRun {
+		g.log.Warn("dry run: experiments are planned and journaled but nothing is injected (set dryRun: false to inject)")
+	}
+
+	if g.v.GetBool(keyLeaderElect) {
+		err = runner.RunAsLeader(ctx, runner.LeaderConfig{
+			Client: client, Namespace: ns, Name: g.v.GetString(keyLeaseName), Identity: identity, Metrics: m, Log: g.log,
+		}, func(leadCtx context.Context) { _ = r.Run(leadCtx) })
+	} else {
+		m.SetLeader(true)
+		err = r.Run(ctx)
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+// eventObject is what run Events are attached to: the runner's Pod when the
+// chart passes POD_NAME, else its leader Lease.
+func eventObject(ns, lease string) corev1.ObjectReference {
+	if pod := os.Getenv("POD_NAME"); pod != "" {
+		return corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: pod}
+	}
+	return corev1.ObjectReference{Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespace: ns, Name: lease}
+}

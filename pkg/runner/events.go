@@ -1,0 +1,85 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/journal"
+)
+
+// Events writes a Kubernetes Event for every run start and verdict on one
+// object — the runner's own Pod when it runs in the cluster, else its
+// leader Lease — so `kubectl describe` and event exporters show the night.
+type Events struct {
+	Client    kubernetes.Interface
+	Object    corev1.ObjectReference
+	Component string
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// RunStarted implements Notifier.
+func (e *Events) RunStarted(ctx context.Context, experiment, runID, night string) {
+	e.emit(ctx, corev1.EventTypeNormal, "ExperimentStarted",
+		fmt.Sprintf("night %s: experiment %q started, run %s", night, experiment, runID))
+}
+
+// RunEnded implements Notifier.
+func (e *Events) RunEnded(ctx context.Context, rec *journal.Record) {
+	typ := corev1.EventTypeNormal
+	if rec.Verdict != journal.Held && rec.Verdict != journal.DryRun {
+		typ = corev1.EventTypeWarning
+	}
+	msg := fmt.Sprintf("experiment %q, run %s: %s", rec.Experiment.Metadata.Name, rec.RunID, rec.Verdict)
+	if len(rec.Reasons) > 0 {
+		msg += ": " + strings.Join(rec.Reasons, "; ")
+	}
+	if len(msg) > 1000 { // the API server caps messages at 1 KiB
+		msg = msg[:997] + "..."
+	}
+	e.emit(ctx, typ, "Experiment"+verdictWord(rec.Verdict), msg)
+}
+
+func verdictWord(v journal.Verdict) string {
+	switch v {
+	case journal.DryRun:
+		return "DryRun"
+	case "":
+		return "Ended"
+	}
+	return strings.ToUpper(string(v[:1])) + string(v[1:])
+}
+
+func (e *Events) emit(ctx context.Context, typ, reason, msg string) {
+	now := time.Now()
+	if e.Now != nil {
+		now = e.Now()
+	}
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: e.Object.Name + ".",
+			Namespace:    e.Object.Namespace,
+		},
+		InvolvedObject:      e.Object,
+		Type:                typ,
+		Reason:              reason,
+		Message:             msg,
+		Source:              corev1.EventSource{Component: e.Component},
+		ReportingController: e.Component,
+		FirstTimestamp:      metav1.NewTime(now),
+		LastTimestamp:       metav1.NewTime(now),
+		Count:               1,
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := e.Client.CoreV1().Events(e.Object.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && e.Log != nil {
+		e.Log.Warn("cannot write an event", "reason", reason, "error", err)
+	}
+}
