@@ -42,8 +42,9 @@ const (
 )
 
 type serveFlags struct {
-	identity string
-	tick     time.Duration
+	identity    string
+	tick        time.Duration
+	clockOffset time.Duration
 }
 
 func newServeCommand(streams Streams, g *globals) *cobra.Command {
@@ -82,6 +83,10 @@ Endpoints: /metrics, /healthz, /readyz, /status, /runs, /runs/{id}.`,
 	fl.StringVar(&f.identity, "identity", "", "this replica's name in leader election (default: $POD_NAME, else the host name)")
 	fl.DurationVar(&f.tick, "tick", time.Second, "period of the scheduling decisions")
 	_ = fl.MarkHidden("tick")
+	// Shifts the scheduler's clock: lets a test or a rehearsal see a night
+	// open now instead of at 22:00. Window math only; timers are real.
+	fl.DurationVar(&f.clockOffset, "clock-offset", 0, "shift the scheduler's clock by this much")
+	_ = fl.MarkHidden("clock-offset")
 	g.bindFlag(fl, keyPromBearerTokenFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus (re-read on every request)")
 	g.bindFlag(fl, keyPromCAFile, "prometheus-ca-file", "", "CA bundle to verify Prometheus' TLS certificate")
 	g.bindBoolFlag(fl, keyPromInsecure, "prometheus-insecure-skip-verify", false, "do not verify Prometheus' TLS certificate")

@@ -57,6 +57,9 @@ type Config struct {
 	Engine     *engine.Engine
 	KillSwitch KillSwitch // nil: none
 	Notifier   Notifier   // nil: no Events
+	// State remembers what each window played across leaders and restarts
+	// (nil: in memory only).
+	State StateStore
 	// Journals is the directory of run records; Retention removes older
 	// ones (0 keeps them).
 	Journals  string
@@ -115,6 +118,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.KillSwitchPoll <= 0 {
 		cfg.KillSwitchPoll = 500 * time.Millisecond
 	}
+	if cfg.State == nil {
+		cfg.State = memoryState{}
+	}
 	return &Runner{cfg: cfg, log: cfg.Log, windows: map[string]*windowState{}}, nil
 }
 
@@ -130,8 +136,12 @@ func (r *Runner) Reload() error {
 		r.log.Error("configuration not reloaded; keeping the last good set", "problems", err.Error())
 		return err
 	}
+	recovered := r.loadErr != nil
 	r.loadErr = nil
 	if r.loaded && setup.Fingerprint == r.setup.Fingerprint {
+		if recovered { // the files went back to the set in use
+			r.cfg.Metrics.ObserveReload(true, len(r.setup.Experiments))
+		}
 		return nil
 	}
 	r.setup = setup
@@ -256,8 +266,12 @@ func (r *Runner) decide(ctx context.Context) {
 			open[key] = true
 			r.mu.Lock()
 			if _, ok := r.windows[key]; !ok {
-				r.windows[key] = &windowState{night: n, window: w, done: map[string]bool{}}
-				r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes)
+				ws := &windowState{night: n, window: w, done: map[string]bool{}}
+				r.windows[key] = ws
+				r.mu.Unlock()
+				r.restoreDone(ctx, key, ws)
+				r.mu.Lock()
+				r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done))
 			} else {
 				r.windows[key].night = n // a reload may have changed the night
 			}
@@ -333,6 +347,36 @@ func findExperiment(setup Setup, name string) (experiment.Experiment, bool) {
 	return experiment.Experiment{}, false
 }
 
+// restoreDone reads what this window already played under an earlier
+// leader (or before a restart).
+func (r *Runner) restoreDone(ctx context.Context, key string, ws *windowState) {
+	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	state, err := r.cfg.State.Load(ctx)
+	if err != nil {
+		r.log.Warn("cannot read the runner state; this window may replay experiments", "error", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, name := range state[stateKey(key)] {
+		ws.done[name] = true
+	}
+}
+
+// markDone records an experiment as played in the window, in memory and
+// in the state store, before it starts: a crash mid-run must not replay it.
+func (r *Runner) markDone(ctx context.Context, ws *windowState, name string) {
+	r.mu.Lock()
+	ws.done[name] = true
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	if err := r.cfg.State.MarkDone(ctx, windowKey(ws.window), name); err != nil {
+		r.log.Warn("cannot record the runner state", "error", err)
+	}
+}
+
 // playNext starts the next due experiment of ws, or records skips. It
 // reports whether it ran one.
 func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) bool {
@@ -345,6 +389,7 @@ func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) boo
 		}
 	}
 	plan := schedule.Plan(ws.window, items(setup, ws), ws.night, at, schedule.Seed(ws.window))
+	var due *experiment.Experiment
 	for _, p := range plan {
 		if p.Skipped {
 			// A skip is final only if the experiment could not fit even if
@@ -356,35 +401,44 @@ func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) boo
 			r.recordSkip(ctx, ws, setup, p.Experiment, p.Reason)
 			continue
 		}
-		if p.Start.After(now) {
-			return false // not due yet (cooldown)
+		if due != nil || p.Start.After(now) {
+			continue // one at a time; or not due yet (cooldown)
 		}
-		e, ok := findExperiment(setup, p.Experiment)
-		if !ok {
-			continue
+		if e, ok := findExperiment(setup, p.Experiment); ok {
+			due = &e
 		}
-		r.play(ctx, ws, e)
-		return true
 	}
-	return false
+	if due == nil {
+		return false
+	}
+	r.play(ctx, ws, *due)
+	return true
 }
 
 // play runs one experiment until it ends, the window closes, the kill
 // switch is pulled or ctx ends (leadership lost, SIGTERM). The engine
 // reverts in every case.
 func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experiment) {
-	runID := newRunID(r.cfg.Now())
+	now := r.cfg.Now()
+	runID := newRunID(now)
 	closeCause := errors.New(ws.window.CloseReason())
-	runCtx, cancel := context.WithDeadlineCause(ctx, ws.window.Closes, closeCause)
+	// The window is wall-clock time: the run ends at the close as measured
+	// by the runner's clock, checked every tick (a clock that jumps, after
+	// an NTP step or a suspended laptop, still closes the window), and
+	// with a timer for precision in the ordinary case.
+	runCtx, cancel := context.WithTimeoutCause(ctx, ws.window.Closes.Sub(now), closeCause)
 	defer cancel()
+	runCtx, cancelClose := context.WithCancelCause(runCtx)
+	defer cancelClose(nil)
+	go r.watchClose(runCtx, ws.window, func() { cancelClose(closeCause) })
 	if r.cfg.KillSwitch != nil {
 		var stop context.CancelFunc
 		runCtx, stop = r.cfg.KillSwitch.Abort(runCtx, r.cfg.KillSwitchPoll, nil)
 		defer stop()
 	}
+	r.markDone(ctx, ws, e.Metadata.Name)
 	r.mu.Lock()
 	r.inFlight = runID
-	ws.done[e.Metadata.Name] = true
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -412,16 +466,34 @@ func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experim
 	r.prune()
 }
 
+// watchClose calls closeNow once the runner's clock reaches the window's
+// close.
+func (r *Runner) watchClose(ctx context.Context, w schedule.Window, closeNow func()) {
+	t := time.NewTicker(r.cfg.Tick)
+	defer t.Stop()
+	for {
+		if !r.cfg.Now().Before(w.Closes) {
+			closeNow()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // recordSkip writes a journal record for an experiment the window will not
 // play, and marks it done for this window.
 func (r *Runner) recordSkip(ctx context.Context, ws *windowState, setup Setup, name, reason string) {
 	r.mu.Lock()
-	if ws.done[name] {
-		r.mu.Unlock()
+	done := ws.done[name]
+	r.mu.Unlock()
+	if done {
 		return
 	}
-	ws.done[name] = true
-	r.mu.Unlock()
+	r.markDone(ctx, ws, name)
 	now := r.cfg.Now()
 	runID := newRunID(now)
 	rec := &journal.Record{
@@ -454,6 +526,11 @@ func (r *Runner) closeWindow(ctx context.Context, key string, ws *windowState, s
 	r.mu.Lock()
 	delete(r.windows, key)
 	r.mu.Unlock()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	if err := r.cfg.State.Forget(fctx, key); err != nil {
+		r.log.Warn("cannot clean the runner state", "error", err)
+	}
 	r.log.Info("window closed", "night", ws.night.Name, "closes", ws.window.Closes)
 }
 

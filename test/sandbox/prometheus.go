@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -79,7 +81,7 @@ func (s *Sandbox) StartPrometheus(ctx context.Context) error {
 		"--web.console.templates=" + filepath.Join(s.Dir, "consoles"),
 		"--web.console.libraries=" + filepath.Join(s.Dir, "console_libraries"),
 		"--log.level=warn",
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -232,4 +234,43 @@ func sweepStaleDirs(tmp string) {
 		}
 		_ = os.RemoveAll(d)
 	}
+}
+
+// AddScrapeTarget makes the sandbox's Prometheus also scrape addr (host:port,
+// path /metrics) as job, every scrape interval, and returns once the new
+// configuration is loaded (Prometheus reloads it on SIGHUP). Tests use it to
+// prove that Prometheus can scrape chaosnight's own /metrics.
+func (s *Sandbox) AddScrapeTarget(ctx context.Context, job, addr string) error {
+	path := filepath.Join(s.Dir, "prometheus.yml")
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("sandbox: read prometheus config: %w", err)
+	}
+	conf = append(conf, fmt.Sprintf("  - job_name: %q\n    static_configs:\n      - targets: [%q]\n", job, addr)...)
+	if err := os.WriteFile(path, conf, 0o644); err != nil {
+		return fmt.Errorf("sandbox: write prometheus config: %w", err)
+	}
+	s.mu.Lock()
+	p := s.prom
+	s.mu.Unlock()
+	if p == nil || p.exited() {
+		return nil // StartPrometheus will read the new file
+	}
+	if err := syscall.Kill(p.pid(), syscall.SIGHUP); err != nil {
+		return fmt.Errorf("sandbox: reload prometheus: %w", err)
+	}
+	// The reload is asynchronous: wait until the job shows in the targets.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.PrometheusURL+"/api/v1/targets", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), `"job":"`+job+`"`) {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("sandbox: prometheus did not load scrape job %s", job)
 }
