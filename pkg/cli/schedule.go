@@ -16,7 +16,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
 
-
 // scheduleDefaultNext is how many windows `schedule` shows by default: a
 // working week of weeknights.
 const scheduleDefaultNext = 5

@@ -151,7 +151,7 @@ func newFixture(t *testing.T, s *sandbox.Sandbox, clock *testClock, nights []sch
 	eng := &engine.Engine{
 		Prom:    prom,
 		Targets: &target.Selector{Client: client},
-		Guard: &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}, KillSwitch: f.ks},
+		Guard:   &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}, KillSwitch: f.ks},
 		Injector: func(e *experiment.Experiment) (inject.Injector, error) {
 			return &podkill.Injector{Client: client, Method: e.Spec.Action.PodKill.Method}, nil
 		},

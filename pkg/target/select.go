@@ -1,10 +1,12 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,34 +15,76 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
-// DefaultPageSize is the LIST page size when Selector.PageSize is zero. 500
-// is what kubectl and the informers use: big enough that 10,000 pods take
-// 20 requests, small enough that one decoded page stays a few MiB.
+// DefaultPageSize is the page size of LISTs decoded into full objects (the
+// guard's fresh reads). 500 is what kubectl and the informers use: one
+// decoded page of full pods stays a few MiB.
 const DefaultPageSize = 500
+
+// DefaultSelectPageSize is Selector's LIST page size when Selector.PageSize
+// is zero. The Selector streams each response and keeps only a Pod per pod
+// (see decode.go), so its memory does not grow with the page: pages can be
+// large: 10,000 pods take 4 or 5 requests instead of 20 or 21. The API
+// server streams list responses too (Kubernetes 1.33 and later).
+const DefaultSelectPageSize = 2500
+
+// DefaultClusterScopeMin is Selector.ClusterScopeMin when it is zero.
+const DefaultClusterScopeMin = 5
 
 // Selector lists candidate pods from the API server.
 //
 // Both the label selector and the field selector (status.phase=Running AND
-// the user's fieldSelector) are evaluated by the API server, the LIST is
-// paginated, and each page is converted to slim Pod values at once, so that
-// at most one page of full objects is alive at any time. Give it a clientset
-// from NewClientset so that pages travel as protobuf.
+// the user's fieldSelector) are evaluated by the API server and the LIST is
+// paginated. Each response is read as a stream and each pod is reduced to a
+// Pod at once, so no page of full objects is ever held in memory. Give it a
+// clientset from NewClientset so that pages travel as protobuf (a JSON
+// answer is still understood, at the usual cost).
+//
+// A target that names few namespaces is listed namespace by namespace. One
+// that names many (ClusterScopeMin or more) is listed with cluster-scoped
+// LIST requests, keeping only the pods of its namespaces: 100 namespaces
+// then cost a handful of requests instead of 100. Two cases fall back to
+// the per-namespace listing: the client may not list pods at cluster scope
+// (RBAC; remembered, so the Forbidden is paid once per Selector), or a
+// page that is not the last leaves more pods from outside the target's
+// namespaces than from inside, so that a broad selector in a big cluster
+// costs about one page of waste, not a listing of the whole cluster.
+//
+// A Selector is safe for concurrent use; do not copy it after first use.
 type Selector struct {
-	Client   kubernetes.Interface
-	PageSize int64 // pods per LIST request; 0 means DefaultPageSize
+	Client kubernetes.Interface
+	// PageSize is the number of pods per LIST request; 0 means
+	// DefaultSelectPageSize.
+	PageSize int64
+	// ClusterScopeMin is the number of distinct namespaces from which a
+	// target is listed at cluster scope; 0 means DefaultClusterScopeMin,
+	// a negative value never lists at cluster scope.
+	ClusterScopeMin int
+
+	clusterForbidden atomic.Bool
 }
+
+// Scopes of Stats.Scope.
+const (
+	ScopeNamespace = "namespace" // one series of LIST requests per namespace
+	ScopeCluster   = "cluster"   // cluster-scoped LIST requests, filtered by namespace
+)
 
 // Stats describes the work one List did (for logs and benchmarks).
 type Stats struct {
-	Namespaces int `json:"namespaces"` // namespaces listed
-	Requests   int `json:"requests"`   // LIST requests sent
-	Restarts   int `json:"restarts"`   // namespace listings restarted after an expired continue token
-	PodsSeen   int `json:"podsSeen"`   // pods the API server returned, after its selectors
+	Namespaces int    `json:"namespaces"` // distinct target namespaces
+	Scope      string `json:"scope"`      // how the pods were finally listed: ScopeNamespace or ScopeCluster
+	// Fallback says why a cluster-scoped listing was abandoned for the
+	// per-namespace one (its requests are counted in Requests).
+	Fallback string `json:"fallback,omitempty"`
+	Requests int    `json:"requests"` // LIST requests sent
+	Restarts int    `json:"restarts"` // listings restarted after an expired continue token
+	PodsSeen int    `json:"podsSeen"` // pods the API server returned, after its selectors
 }
 
 // NewClientset builds a clientset that speaks protobuf to the API server
@@ -96,8 +140,9 @@ func Selectors(t experiment.Target) (labelSel, fieldSel string, err error) {
 }
 
 // List returns the running pods that match t's selectors in t's namespaces,
-// in API order (namespace by namespace). It applies no other filter: see
-// Eligible and Pick.
+// in API order (namespace by namespace, in t's order when listed per
+// namespace, alphabetical when listed at cluster scope). It applies no
+// other filter: see Eligible and Pick.
 func (s *Selector) List(ctx context.Context, t experiment.Target) ([]Pod, Stats, error) {
 	var st Stats
 	if s.Client == nil {
@@ -110,22 +155,46 @@ func (s *Selector) List(ctx context.Context, t experiment.Target) ([]Pod, Stats,
 	if err != nil {
 		return nil, st, fmt.Errorf("list pods: %w", err)
 	}
-	limit := s.PageSize
-	if limit <= 0 {
-		limit = DefaultPageSize
-	}
-	var out []Pod
-	seen := make(map[string]bool, len(t.Namespaces))
+	var namespaces []string
+	inTarget := make(map[string]bool, len(t.Namespaces))
 	for _, ns := range t.Namespaces {
 		if ns == "" {
 			return nil, st, errors.New("list pods: empty namespace name")
 		}
-		if seen[ns] {
-			continue
+		if !inTarget[ns] {
+			inTarget[ns] = true
+			namespaces = append(namespaces, ns)
 		}
-		seen[ns] = true
-		st.Namespaces++
-		out, err = s.listNamespace(ctx, ns, labelSel, fieldSel, limit, out, &st)
+	}
+	st.Namespaces = len(namespaces)
+	l := &lister{
+		s: s, st: &st, dec: newPodDecoder(),
+		opts: metav1.ListOptions{LabelSelector: labelSel, FieldSelector: fieldSel, Limit: s.PageSize},
+	}
+	if l.opts.Limit <= 0 {
+		l.opts.Limit = DefaultSelectPageSize
+	}
+
+	if minNS := cmp.Or(s.ClusterScopeMin, DefaultClusterScopeMin); minNS > 0 && len(namespaces) >= minNS {
+		if s.clusterForbidden.Load() {
+			st.Fallback = "cluster-scoped LIST forbidden (earlier answer)"
+		} else {
+			out, fallback, err := l.cluster(ctx, inTarget)
+			if err != nil {
+				return nil, st, err
+			}
+			if fallback == "" {
+				st.Scope = ScopeCluster
+				return out, st, nil
+			}
+			st.Fallback = fallback
+		}
+	}
+
+	st.Scope = ScopeNamespace
+	var out []Pod
+	for _, ns := range namespaces {
+		out, err = l.namespace(ctx, ns, out)
 		if err != nil {
 			return nil, st, err
 		}
@@ -133,38 +202,125 @@ func (s *Selector) List(ctx context.Context, t experiment.Target) ([]Pod, Stats,
 	return out, st, nil
 }
 
-// listNamespace appends one namespace's pods to out. An expired continue
+// lister is the state of one List call.
+type lister struct {
+	s    *Selector
+	st   *Stats
+	dec  *podDecoder
+	opts metav1.ListOptions
+}
+
+// namespace appends one namespace's pods to out. An expired continue
 // token (HTTP 410, when paging outlives etcd compaction) restarts the
 // namespace once from the beginning, dropping what it had appended, so no
 // pod is counted twice.
-func (s *Selector) listNamespace(ctx context.Context, ns, labelSel, fieldSel string, limit int64, out []Pod, st *Stats) ([]Pod, error) {
+func (l *lister) namespace(ctx context.Context, ns string, out []Pod) ([]Pod, error) {
 	start := len(out)
 	for attempt := 0; ; attempt++ {
-		opts := metav1.ListOptions{LabelSelector: labelSel, FieldSelector: fieldSel, Limit: limit}
-		var err error
-		for {
-			var list *corev1.PodList
-			st.Requests++
-			list, err = s.Client.CoreV1().Pods(ns).List(ctx, opts)
-			if err != nil {
-				break
-			}
-			st.PodsSeen += len(list.Items)
-			for i := range list.Items {
-				out = append(out, FromPod(&list.Items[i]))
-			}
-			if list.Continue == "" {
-				return out, nil
-			}
-			opts.Continue = list.Continue
+		err := l.pages(ctx, ns, func(p Pod) { out = append(out, p) }, nil)
+		if err == nil {
+			return out, nil
 		}
 		if apierrors.IsResourceExpired(err) && attempt == 0 {
-			st.Restarts++
+			l.st.Restarts++
 			out = out[:start]
 			continue
 		}
 		return nil, fmt.Errorf("list pods in namespace %s: %w", ns, err)
 	}
+}
+
+// errWasteful stops a cluster-scoped listing that mostly returns pods of
+// other namespaces.
+var errWasteful = errors.New("wasteful")
+
+// cluster lists at cluster scope and keeps the pods of inTarget. A
+// non-empty fallback means the caller must list per namespace instead.
+func (l *lister) cluster(ctx context.Context, inTarget map[string]bool) (out []Pod, fallback string, err error) {
+	for attempt := 0; ; attempt++ {
+		out = out[:0]
+		inside, outside := 0, 0
+		keep := func(p Pod) {
+			if inTarget[p.Namespace] {
+				inside++
+				out = append(out, p)
+				return
+			}
+			outside++
+		}
+		// After each page but the last: give up as soon as more pods came
+		// from elsewhere than from the target. Listing per namespace costs
+		// a request per namespace; listing at cluster scope costs every
+		// look-alike pod elsewhere. This bounds the waste at about a page.
+		check := func() error {
+			if outside > inside {
+				return errWasteful
+			}
+			return nil
+		}
+		err := l.pages(ctx, metav1.NamespaceAll, keep, check)
+		switch {
+		case err == nil:
+			return out, "", nil
+		case errors.Is(err, errWasteful):
+			return nil, fmt.Sprintf("cluster-scoped LIST abandoned: %d of %d pods were outside the target namespaces", outside, inside+outside), nil
+		case apierrors.IsForbidden(err):
+			l.s.clusterForbidden.Store(true)
+			return nil, "cluster-scoped LIST forbidden", nil
+		case apierrors.IsResourceExpired(err) && attempt == 0:
+			l.st.Restarts++
+			continue
+		}
+		return nil, "", fmt.Errorf("list pods in all namespaces: %w", err)
+	}
+}
+
+// pages sends the LIST requests of one scope (ns, or all namespaces when
+// empty), following continue tokens, and calls emit for each pod. after,
+// if not nil, runs after each page and stops the listing with its error.
+func (l *lister) pages(ctx context.Context, ns string, emit func(Pod), after func() error) error {
+	opts := l.opts
+	for {
+		l.st.Requests++
+		cont, n, err := l.page(ctx, ns, opts, emit)
+		l.st.PodsSeen += n
+		if err != nil {
+			return err
+		}
+		if cont == "" {
+			return nil
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return err
+			}
+		}
+		opts.Continue = cont
+	}
+}
+
+// page sends one LIST request and streams its answer into emit.
+func (l *lister) page(ctx context.Context, ns string, opts metav1.ListOptions, emit func(Pod)) (cont string, n int, err error) {
+	count := func(p Pod) { n++; emit(p) }
+	rc, ok := l.s.Client.CoreV1().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		// Not a REST client (a fake clientset): the typed LIST.
+		list, err := l.s.Client.CoreV1().Pods(ns).List(ctx, opts)
+		if err != nil {
+			return "", 0, err
+		}
+		for i := range list.Items {
+			count(FromPod(&list.Items[i]))
+		}
+		return list.Continue, n, nil
+	}
+	body, err := rc.Get().Namespace(ns).Resource("pods").VersionedParams(&opts, scheme.ParameterCodec).Stream(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer body.Close()
+	cont, err = l.dec.decode(body, count)
+	return cont, n, err
 }
 
 // FromPod keeps what chaosnight needs of a pod. The returned value shares

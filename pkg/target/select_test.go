@@ -3,6 +3,7 @@ package target
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,9 +37,14 @@ import (
 type listServer struct {
 	t    testing.TB
 	pods []corev1.Pod
-	// expireOnce makes the first continued request of a namespace fail
-	// with 410 Gone, like an expired continue token.
+	// expireOnce makes the first continued request of a namespace ("" for
+	// cluster scope) fail with 410 Gone, like an expired continue token.
 	expireOnce map[string]bool
+	// forbidCluster answers cluster-scoped requests with 403, as RBAC does
+	// for a client with only namespaced Roles.
+	forbidCluster bool
+	// jsonOnly answers JSON whatever the client accepts.
+	jsonOnly bool
 
 	mu       sync.Mutex
 	requests []listRequest
@@ -53,14 +59,19 @@ type listRequest struct {
 }
 
 func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// /api/v1/namespaces/{ns}/pods
+	// /api/v1/namespaces/{ns}/pods, or /api/v1/pods at cluster scope
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if r.Method != http.MethodGet || len(parts) != 5 || parts[2] != "namespaces" || parts[4] != "pods" {
+	var ns string
+	switch {
+	case r.Method == http.MethodGet && len(parts) == 5 && parts[2] == "namespaces" && parts[4] == "pods":
+		ns = parts[3]
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods":
+	default:
 		http.Error(w, "unexpected request "+r.Method+" "+r.URL.Path, http.StatusNotFound)
 		return
 	}
 	q := r.URL.Query()
-	req := listRequest{Namespace: parts[3], LabelSelector: q.Get("labelSelector"), FieldSelector: q.Get("fieldSelector"),
+	req := listRequest{Namespace: ns, LabelSelector: q.Get("labelSelector"), FieldSelector: q.Get("fieldSelector"),
 		Continue: q.Get("continue"), Accept: r.Header.Get("Accept")}
 	req.Limit, _ = strconv.ParseInt(q.Get("limit"), 10, 64)
 	s.mu.Lock()
@@ -69,7 +80,12 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if expire {
 		delete(s.expireOnce, req.Namespace)
 	}
+	forbid := ns == "" && s.forbidCluster
 	s.mu.Unlock()
+	if forbid {
+		s.write(w, r, http.StatusForbidden, &apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("cannot list pods at the cluster scope")).ErrStatus)
+		return
+	}
 	if expire {
 		s.write(w, r, http.StatusGone, &apierrors.NewResourceExpired("continue token expired").ErrStatus)
 		return
@@ -79,7 +95,7 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, cached := s.cache[cacheKey]
 	s.mu.Unlock()
 	if cached {
-		w.Header().Set("Content-Type", mediaTypeFor(r))
+		w.Header().Set("Content-Type", s.mediaTypeFor(r))
 		_, _ = w.Write(body)
 		return
 	}
@@ -96,7 +112,7 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var match []corev1.Pod
 	for _, p := range s.pods {
 		f := fields.Set{"metadata.name": p.Name, "metadata.namespace": p.Namespace, "status.phase": string(p.Status.Phase), "spec.nodeName": p.Spec.NodeName}
-		if p.Namespace == req.Namespace && ls.Matches(labels.Set(p.Labels)) && fs.Matches(f) {
+		if (req.Namespace == "" || p.Namespace == req.Namespace) && ls.Matches(labels.Set(p.Labels)) && fs.Matches(f) {
 			match = append(match, p)
 		}
 	}
@@ -114,25 +130,25 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.cache[cacheKey] = buf.Bytes()
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", mediaTypeFor(r))
+	w.Header().Set("Content-Type", s.mediaTypeFor(r))
 	_, _ = w.Write(buf.Bytes())
 }
 
-func mediaTypeFor(r *http.Request) string {
-	if strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
+func (s *listServer) mediaTypeFor(r *http.Request) string {
+	if !s.jsonOnly && strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
 		return runtime.ContentTypeProtobuf
 	}
 	return runtime.ContentTypeJSON
 }
 
 func (s *listServer) write(w http.ResponseWriter, r *http.Request, code int, obj runtime.Object) {
-	w.Header().Set("Content-Type", mediaTypeFor(r))
+	w.Header().Set("Content-Type", s.mediaTypeFor(r))
 	w.WriteHeader(code)
 	s.encode(w, r, obj)
 }
 
 func (s *listServer) encode(w io.Writer, r *http.Request, obj runtime.Object) {
-	mediaType := mediaTypeFor(r)
+	mediaType := s.mediaTypeFor(r)
 	info, ok := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), mediaType)
 	if !ok {
 		s.t.Errorf("no serializer for %s", mediaType)
@@ -242,7 +258,7 @@ func TestSelectorList(t *testing.T) {
 		t.Errorf("pods = %v, want %v", keys(got), want)
 	}
 	// shop: 7 pods in pages of 3 = 3 requests; cart: 1. The duplicate namespace is listed once.
-	if want := (Stats{Namespaces: 2, Requests: 4, PodsSeen: 8}); st != want {
+	if want := (Stats{Namespaces: 2, Scope: ScopeNamespace, Requests: 4, PodsSeen: 8}); st != want {
 		t.Errorf("stats = %+v, want %+v", st, want)
 	}
 	reqs := ls.log()
@@ -280,6 +296,167 @@ func TestSelectorListRestartsOnExpiredContinue(t *testing.T) {
 	// page 1, expired page 2, then 3 pages from the start.
 	if st.Restarts != 1 || st.Requests != 5 {
 		t.Errorf("stats = %+v, want 1 restart, 5 requests", st)
+	}
+}
+
+// manyNamespaces returns pods app=checkout in n namespaces ns-0..ns-(n-1)
+// (perNS each) plus pods with the same labels in other namespaces.
+func manyNamespaces(n, perNS, elsewhere int) (pods []corev1.Pod, target []string) {
+	for i := range n {
+		ns := fmt.Sprintf("ns-%d", i)
+		target = append(target, ns)
+		for j := range perNS {
+			pods = append(pods, kpod(ns, fmt.Sprintf("p%d", j)))
+		}
+	}
+	for j := range elsewhere {
+		pods = append(pods, kpod("other", fmt.Sprintf("p%d", j)))
+	}
+	return pods, target
+}
+
+func TestSelectorListClusterScope(t *testing.T) {
+	pods, namespaces := manyNamespaces(6, 3, 4)
+	pods = append(pods, kpod("ns-0", "canary", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "checkout-canary"} }))
+	ls, sel := newListServer(t, pods)
+	sel.PageSize = 5
+	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, ns := range namespaces {
+		for j := range 3 {
+			want = append(want, fmt.Sprintf("%s/p%d", ns, j))
+		}
+	}
+	if !slices.Equal(keys(got), want) {
+		t.Errorf("pods = %v, want %v (nothing from other namespaces)", keys(got), want)
+	}
+	// 22 matching pods in the cluster, pages of 5.
+	if want := (Stats{Namespaces: 6, Scope: ScopeCluster, Requests: 5, PodsSeen: 22}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	for _, r := range ls.log() {
+		if r.Namespace != "" || r.LabelSelector != "app=checkout" || r.FieldSelector != "status.phase=Running" {
+			t.Errorf("request %+v: want cluster scope with the selectors", r)
+		}
+	}
+
+	// Below the threshold, or with the cluster scope turned off: per namespace.
+	for _, tc := range []struct {
+		name string
+		min  int
+		ns   []string
+	}{{"few namespaces", 0, namespaces[:4]}, {"disabled", -1, namespaces}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls, sel := newListServer(t, pods)
+			sel.ClusterScopeMin = tc.min
+			_, st, err := sel.List(context.Background(), experiment.Target{Namespaces: tc.ns, Selector: "app=checkout"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Scope != ScopeNamespace || st.Requests != len(tc.ns) || st.Fallback != "" {
+				t.Errorf("stats = %+v, want one request per namespace", st)
+			}
+			for _, r := range ls.log() {
+				if r.Namespace == "" {
+					t.Errorf("cluster-scoped request %+v", r)
+				}
+			}
+		})
+	}
+}
+
+func TestSelectorListClusterScopeForbidden(t *testing.T) {
+	pods, namespaces := manyNamespaces(5, 2, 0)
+	ls, sel := newListServer(t, pods)
+	ls.forbidCluster = true
+	tg := experiment.Target{Namespaces: namespaces, Selector: "app=checkout"}
+	got, st, err := sel.List(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Errorf("got %d pods, want 10", len(got))
+	}
+	if want := (Stats{Namespaces: 5, Scope: ScopeNamespace, Fallback: "cluster-scoped LIST forbidden", Requests: 6, PodsSeen: 10}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	// The Forbidden is remembered: no second cluster-scoped attempt.
+	_, st, err = sel.List(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests != 5 || !strings.Contains(st.Fallback, "forbidden") {
+		t.Errorf("second list: stats = %+v, want 5 requests and the remembered fallback", st)
+	}
+	if n := len(ls.log()); n != 11 {
+		t.Errorf("server saw %d requests, want 11", n)
+	}
+}
+
+func TestSelectorListClusterScopeWasteful(t *testing.T) {
+	// 5 target namespaces with 1 pod each; 40 look-alikes elsewhere, first
+	// in API order.
+	var pods []corev1.Pod
+	for j := range 40 {
+		pods = append(pods, kpod("aaa", fmt.Sprintf("p%02d", j)))
+	}
+	more, namespaces := manyNamespaces(5, 1, 0)
+	pods = append(pods, more...)
+	ls, sel := newListServer(t, pods)
+	sel.PageSize = 10
+	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Errorf("got %v, want the 5 target pods", keys(got))
+	}
+	// One cluster page (10 pods, all outside), then 5 namespaces.
+	if st.Scope != ScopeNamespace || st.Requests != 6 || !strings.Contains(st.Fallback, "10 of 10 pods were outside") {
+		t.Errorf("stats = %+v", st)
+	}
+	if n := len(ls.log()); n != 6 {
+		t.Errorf("server saw %d requests, want 6", n)
+	}
+}
+
+func TestSelectorListClusterScopeExpiredContinue(t *testing.T) {
+	pods, namespaces := manyNamespaces(5, 2, 0)
+	ls, sel := newListServer(t, pods)
+	sel.PageSize = 4
+	ls.expireOnce[""] = true
+	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 || len(keys(got)) != len(slices.Compact(slices.Sorted(slices.Values(keys(got))))) {
+		t.Errorf("pods = %v, want 10 distinct", keys(got))
+	}
+	// page 1, expired page 2, then 3 pages from the start.
+	if want := (Stats{Namespaces: 5, Scope: ScopeCluster, Requests: 5, Restarts: 1, PodsSeen: 14}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+}
+
+func TestSelectorListJSONAnswer(t *testing.T) {
+	pods := []corev1.Pod{kpod("shop", "a"), kpod("shop", "b")}
+	ls, sel := newListServer(t, pods)
+	ls.jsonOnly = true
+	got, _, err := sel.List(context.Background(), experiment.Target{Namespaces: []string{"shop"}, Selector: "app=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pod{FromPod(&pods[0]), FromPod(&pods[1])}
+	for _, ps := range [][]Pod{got, want} {
+		for i := range ps {
+			ps[i].Created = ps[i].Created.UTC() // JSON decodes to UTC, protobuf to local time
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("from a JSON answer:\n got %+v\nwant %+v", got, want)
 	}
 }
 

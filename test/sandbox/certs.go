@@ -17,17 +17,20 @@ import (
 )
 
 // pki holds the files the API server needs: a CA, a serving certificate for
-// 127.0.0.1 signed by it (so clients verify TLS instead of skipping it), and
-// the key pair that signs ServiceAccount tokens.
+// 127.0.0.1 signed by it (so clients verify TLS instead of skipping it), the
+// key pair that signs ServiceAccount tokens, and kwok's kubelet serving
+// certificate (127.0.0.1, same CA: the API server verifies it on exec).
 type pki struct {
-	CAFile     string
-	CAPEM      []byte
-	CertFile   string
-	KeyFile    string
-	SAKeyFile  string // private key (signing)
-	SAPubFile  string // public key (verification)
-	TokenFile  string // static token file: the admin token
-	AdminToken string
+	CAFile          string
+	CAPEM           []byte
+	CertFile        string
+	KeyFile         string
+	KubeletCertFile string
+	KubeletKeyFile  string
+	SAKeyFile       string // private key (signing)
+	SAPubFile       string // public key (verification)
+	TokenFile       string // static token file: the admin token
+	AdminToken      string
 }
 
 func writePKI(dir string) (*pki, error) {
@@ -35,12 +38,14 @@ func writePKI(dir string) (*pki, error) {
 		return nil, fmt.Errorf("create pki dir: %w", err)
 	}
 	p := &pki{
-		CAFile:    filepath.Join(dir, "ca.crt"),
-		CertFile:  filepath.Join(dir, "apiserver.crt"),
-		KeyFile:   filepath.Join(dir, "apiserver.key"),
-		SAKeyFile: filepath.Join(dir, "sa.key"),
-		SAPubFile: filepath.Join(dir, "sa.pub"),
-		TokenFile: filepath.Join(dir, "tokens.csv"),
+		CAFile:          filepath.Join(dir, "ca.crt"),
+		CertFile:        filepath.Join(dir, "apiserver.crt"),
+		KeyFile:         filepath.Join(dir, "apiserver.key"),
+		KubeletCertFile: filepath.Join(dir, "kubelet.crt"),
+		KubeletKeyFile:  filepath.Join(dir, "kubelet.key"),
+		SAKeyFile:       filepath.Join(dir, "sa.key"),
+		SAPubFile:       filepath.Join(dir, "sa.pub"),
+		TokenFile:       filepath.Join(dir, "tokens.csv"),
 	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -88,6 +93,10 @@ func writePKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode serving key: %w", err)
 	}
+	kubeletCert, kubeletKey, err := servingCert(caCert, caKey, 3, "kwok-kubelet", now)
+	if err != nil {
+		return nil, err
+	}
 	// RSA for ServiceAccount tokens: RS256 is what every token consumer accepts.
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -110,6 +119,8 @@ func writePKI(dir string) (*pki, error) {
 		{p.CAFile, p.CAPEM},
 		{p.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})},
 		{p.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: srvKeyDER})},
+		{p.KubeletCertFile, kubeletCert},
+		{p.KubeletKeyFile, kubeletKey},
 		{p.SAKeyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
 		{p.SAPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub})},
 		// token,user,uid,"group1,group2": system:masters bypasses RBAC, as
@@ -122,4 +133,30 @@ func writePKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// servingCert returns a PEM certificate and key for 127.0.0.1 signed by the CA.
+func servingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, cn string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate %s key: %w", cn, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create %s certificate: %w", cn, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %s key: %w", cn, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }

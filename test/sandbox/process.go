@@ -27,7 +27,9 @@ type process struct {
 	waitErr error
 }
 
-func startProcess(dir, name, bin string, args []string) (*process, error) {
+// startProcess starts bin with args; env replaces the environment when not
+// nil (nil inherits the test's).
+func startProcess(dir, name, bin string, args, env []string) (*process, error) {
 	logPath := filepath.Join(dir, "logs", name+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
@@ -39,6 +41,7 @@ func startProcess(dir, name, bin string, args []string) (*process, error) {
 	fmt.Fprintf(lf, "### %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.Stdout = lf
 	cmd.Stderr = lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -201,11 +201,11 @@ func (s *Sandbox) logf(format string, args ...any) {
 
 func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	cfg := s.cfg
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return err
 	}
-	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
+	etcdPort, peerPort, apiPort, kubeletPort := ports[0], ports[1], ports[2], ports[4]
 	s.promPort = ports[3]
 	s.APIServerURL = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	s.PrometheusURL = fmt.Sprintf("http://127.0.0.1:%d", s.promPort)
@@ -281,6 +281,11 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
+		// exec, logs and port-forward reach kwok's kubelet server: every
+		// fake node reports InternalIP 127.0.0.1 and kwok's port (see
+		// exec.go), and kwok's certificate is verified against the CA.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority="+s.pki.CAFile,
 		"--profiling=false",
 		"--v=0",
 	); err != nil {
@@ -331,7 +336,14 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	if err := writeStages(filepath.Join(cfg.ToolsDir, kwokStagesFile), stages); err != nil {
 		return err
 	}
-	if err := s.spawn("kwok", binKwok,
+	if err := s.installExecCRD(ctx); err != nil {
+		return err
+	}
+	kwokEnv, err := s.kwokEnv()
+	if err != nil {
+		return err
+	}
+	if err := s.spawnEnv("kwok", binKwok, kwokEnv,
 		"--kubeconfig="+s.Kubeconfig,
 		"--config="+stages,
 		"--manage-all-nodes=false",
@@ -341,6 +353,15 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		"--node-lease-duration-seconds=40",
 		// Pod IPs come from here; the default /24 runs out at 254 pods.
 		"--cidr=10.244.0.0/16",
+		// The kubelet server (exec, logs, port-forward) for every fake
+		// node, on loopback with a certificate from the sandbox CA; Exec
+		// objects route execs into pods (exec.go).
+		"--node-ip=127.0.0.1",
+		"--node-port="+strconv.Itoa(kubeletPort),
+		"--server-address="+net.JoinHostPort("127.0.0.1", strconv.Itoa(kubeletPort)),
+		"--tls-cert-file="+s.pki.KubeletCertFile,
+		"--tls-private-key-file="+s.pki.KubeletKeyFile,
+		"--enable-crds=Exec",
 		// Its INFO level logs every pod patch; warnings are what a failing
 		// test needs.
 		"--v=WARN",
@@ -391,7 +412,12 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 
 // spawn starts a control-plane binary from the tools directory.
 func (s *Sandbox) spawn(name, bin string, args ...string) error {
-	p, err := startProcess(s.Dir, name, filepath.Join(s.cfg.ToolsDir, bin), args)
+	return s.spawnEnv(name, bin, nil, args...)
+}
+
+// spawnEnv is spawn with an environment (nil: the test's).
+func (s *Sandbox) spawnEnv(name, bin string, env []string, args ...string) error {
+	p, err := startProcess(s.Dir, name, filepath.Join(s.cfg.ToolsDir, bin), args, env)
 	if err != nil {
 		return err
 	}
