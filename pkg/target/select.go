@@ -202,6 +202,34 @@ func (s *Selector) List(ctx context.Context, t experiment.Target) ([]Pod, Stats,
 	return out, st, nil
 }
 
+// ListPods lists the pods of namespace ns (every namespace when ns is
+// empty) that match opts, and calls fn with each, in API order. It reads
+// the responses as Selector does, as a stream reduced to Pod values, so
+// its memory does not depend on the number of pods or the page size
+// (opts.Limit; 0 means DefaultSelectPageSize). It adds no selector of its
+// own and follows continue tokens; an expired token is returned as the
+// error (apierrors.IsResourceExpired) for the caller to start again. It
+// returns the number of LIST requests sent. It is meant for reads that
+// need fresh pods beyond a target's, such as counting an owner's ready
+// pods.
+func ListPods(ctx context.Context, client kubernetes.Interface, ns string, opts metav1.ListOptions, fn func(Pod)) (requests int, err error) {
+	if client == nil {
+		return 0, errors.New("list pods: nil client")
+	}
+	var st Stats
+	l := &lister{s: &Selector{Client: client}, st: &st, dec: newPodDecoder(), opts: opts}
+	if l.opts.Limit <= 0 {
+		l.opts.Limit = DefaultSelectPageSize
+	}
+	if err := l.pages(ctx, ns, fn, nil); err != nil {
+		if ns == "" {
+			return st.Requests, fmt.Errorf("list pods in all namespaces: %w", err)
+		}
+		return st.Requests, fmt.Errorf("list pods in namespace %s: %w", ns, err)
+	}
+	return st.Requests, nil
+}
+
 // lister is the state of one List call.
 type lister struct {
 	s    *Selector

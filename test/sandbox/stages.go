@@ -16,10 +16,62 @@ const ReadyDelayAnnotation = "sandbox.chaosnight.dev/ready-delay"
 // podReadyMarker starts kwok's fast pod-ready stage in the generated stages file.
 const podReadyMarker = "# kustomize/stage/pod/fast/pod-ready.yaml"
 
+// ManualEphemeralStatusAnnotation set to "true" on a pod keeps the sandbox
+// from reporting its ephemeral containers running: the test writes their
+// statuses itself (a container that fails to start, or ends).
+const ManualEphemeralStatusAnnotation = "sandbox.chaosnight.dev/manual-ephemeral-status"
+
+// ephemeralRunningStage makes kwok report every ephemeral container of a
+// running pod as running once it is added, as a kubelet does when it has
+// started it; kwok's own fast stages leave ephemeral containers without
+// any status. Statuses are rewritten as a whole, so a container that a
+// test reported terminated shows running again when another one is added.
+const ephemeralRunningStage = `---
+# sandbox: ephemeral containers run once added
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: sandbox-ephemeral-running
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.metadata.annotations["` + ManualEphemeralStatusAnnotation + `"]'
+      operator: 'NotIn'
+      values:
+      - 'true'
+    - key: '(.spec.ephemeralContainers // [] | length) > (.status.ephemeralContainerStatuses // [] | length)'
+      operator: 'In'
+      values:
+      - 'true'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      ephemeralContainerStatuses:
+      {{ range .spec.ephemeralContainers }}
+      - image: {{ .image | Quote }}
+        imageID: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+`
+
 // writeStages copies the cached kwok stages into the sandbox directory with
-// a delay, read from ReadyDelayAnnotation, added to the pod-ready stage. It
-// is done per sandbox, not in the tools cache, so the cache stays exactly
-// what the kwok module ships.
+// a delay, read from ReadyDelayAnnotation, added to the pod-ready stage,
+// and ephemeralRunningStage appended. It is done per sandbox, not in the
+// tools cache, so the cache stays exactly what the kwok module ships.
 func writeStages(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -29,6 +81,7 @@ func writeStages(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("kwok stages %s: %w", src, err)
 	}
+	patched = strings.TrimRight(patched, "\n") + "\n" + ephemeralRunningStage
 	if err := os.WriteFile(dst, []byte(patched), 0o644); err != nil {
 		return fmt.Errorf("write kwok stages: %w", err)
 	}
