@@ -19,7 +19,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
-	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -75,14 +74,7 @@ exits 0 (2 if the steady state does not hold).`,
 	fl.StringVar(&f.journal, "journal", "", "where to write the JSON journal (default: journals/NAME-RUNID.json)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output: text (a live view on a terminal, log lines otherwise) or json (the journal on stdout)")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
-	g.bindFlag(fl, keyPromBearerTokenFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus (re-read on every request)")
-	g.bindFlag(fl, keyPromCAFile, "prometheus-ca-file", "", "CA bundle to verify Prometheus' TLS certificate")
-	g.bindBoolFlag(fl, keyPromInsecure, "prometheus-insecure-skip-verify", false, "do not verify Prometheus' TLS certificate")
-	g.bindDurationFlag(fl, keyPromTimeout, "prometheus-timeout", 10*time.Second, "timeout of one Prometheus query")
-	g.bindStringSliceFlag(fl, keyExcludeNamespaces, "exclude-namespaces", inject.DefaultDenyNamespaces(), "namespaces no injection may ever touch")
-	g.bindBoolFlag(fl, keyRequireOptIn, "require-opt-in", true, "only touch namespaces labelled "+inject.OptInLabel+"=true")
-	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
-	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
+	g.addInjectionFlags(fl)
 	return cmd
 }
 
@@ -106,32 +98,14 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	}
 	exp := &exps[0]
 
-	prom, err := prometheus.New(prometheus.Config{
-		URL:                g.settings.PrometheusURL,
-		BearerTokenFile:    g.v.GetString(keyPromBearerTokenFile),
-		CAFile:             g.v.GetString(keyPromCAFile),
-		InsecureSkipVerify: g.v.GetBool(keyPromInsecure),
-		Timeout:            g.v.GetDuration(keyPromTimeout),
-	})
+	conn, err := g.connect()
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
-	restCfg, err := g.kubeClientConfig().ClientConfig()
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
-	}
-	client, err := target.NewClientset(restCfg, float32(g.v.GetFloat64(keyKubeQPS)), g.v.GetInt(keyKubeBurst))
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
-	}
-
+	client := conn.client
 	// The kill switch of the namespace chaosnight works in: the guard refuses
 	// to inject while it is engaged, and pulling it aborts this run.
-	ns, _, err := g.kubeClientConfig().Namespace()
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
-	}
-	ks := &killswitch.Switch{Client: client, Namespace: ns}
+	ks := &killswitch.Switch{Client: client, Namespace: conn.namespace}
 	ctx, stopWatch := ks.Abort(cmd.Context(), time.Second, nil)
 	defer stopWatch()
 
@@ -146,15 +120,11 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	}
 	view := newProgressView(streams, f.output, exp)
 	eng := &engine.Engine{
-		Prom:    prom,
+		Prom:    conn.prom,
 		Targets: &target.Selector{Client: client},
 		Guard: &inject.Guard{
-			Client: client,
-			Policy: inject.Policy{
-				DenyNamespaces: g.v.GetStringSlice(keyExcludeNamespaces),
-				RequireOptIn:   g.v.GetBool(keyRequireOptIn),
-				DryRun:         f.dryRun,
-			},
+			Client:     client,
+			Policy:     g.policy(f.dryRun),
 			KillSwitch: ks,
 			Log:        g.log,
 			Component:  "chaosnight",

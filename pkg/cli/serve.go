@@ -25,7 +25,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
-	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
 	"github.com/chaosnight/chaosnight/pkg/runner"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -87,14 +86,7 @@ Endpoints: /metrics, /healthz, /readyz, /status, /runs, /runs/{id}.`,
 	// open now instead of at 22:00. Window math only; timers are real.
 	fl.DurationVar(&f.clockOffset, "clock-offset", 0, "shift the scheduler's clock by this much")
 	_ = fl.MarkHidden("clock-offset")
-	g.bindFlag(fl, keyPromBearerTokenFile, "prometheus-bearer-token-file", "", "file holding a bearer token for Prometheus (re-read on every request)")
-	g.bindFlag(fl, keyPromCAFile, "prometheus-ca-file", "", "CA bundle to verify Prometheus' TLS certificate")
-	g.bindBoolFlag(fl, keyPromInsecure, "prometheus-insecure-skip-verify", false, "do not verify Prometheus' TLS certificate")
-	g.bindDurationFlag(fl, keyPromTimeout, "prometheus-timeout", 10*time.Second, "timeout of one Prometheus query")
-	g.bindStringSliceFlag(fl, keyExcludeNamespaces, "exclude-namespaces", inject.DefaultDenyNamespaces(), "namespaces no injection may ever touch")
-	g.bindBoolFlag(fl, keyRequireOptIn, "require-opt-in", true, "only touch namespaces labelled "+inject.OptInLabel+"=true")
-	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
-	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
+	g.addInjectionFlags(fl)
 	return cmd
 }
 
@@ -193,29 +185,11 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		return withExitCode(ExitInvalid, err)
 	}
 
-	prom, err := prometheus.New(prometheus.Config{
-		URL:                g.settings.PrometheusURL,
-		BearerTokenFile:    g.v.GetString(keyPromBearerTokenFile),
-		CAFile:             g.v.GetString(keyPromCAFile),
-		InsecureSkipVerify: g.v.GetBool(keyPromInsecure),
-		Timeout:            g.v.GetDuration(keyPromTimeout),
-	})
+	conn, err := g.connect()
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
-	cc := g.kubeClientConfig()
-	restCfg, err := cc.ClientConfig()
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
-	}
-	ns, _, err := cc.Namespace()
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubeconfig: %w", err))
-	}
-	client, err := target.NewClientset(restCfg, float32(g.v.GetFloat64(keyKubeQPS)), g.v.GetInt(keyKubeBurst))
-	if err != nil {
-		return withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
-	}
+	client, ns := conn.client, conn.namespace
 
 	dryRun := g.v.GetBool(keyServeDryRun)
 	reg := promclient.NewRegistry()
@@ -231,15 +205,11 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	eng := &engine.Engine{
-		Prom:    prom,
+		Prom:    conn.prom,
 		Targets: &target.Selector{Client: client},
 		Guard: &inject.Guard{
-			Client: client,
-			Policy: inject.Policy{
-				DenyNamespaces: g.v.GetStringSlice(keyExcludeNamespaces),
-				RequireOptIn:   g.v.GetBool(keyRequireOptIn),
-				DryRun:         dryRun,
-			},
+			Client:     client,
+			Policy:     g.policy(dryRun),
 			KillSwitch: ks,
 			Log:        g.log,
 			Component:  "chaosnight",

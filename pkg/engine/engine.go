@@ -299,6 +299,9 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injec
 			r.rec.Reasons = append(r.rec.Reasons, fmt.Sprintf("injection partly failed: %v", err))
 			return inj, "", nil
 		}
+		if ctx.Err() != nil {
+			return inj, journal.Aborted, []string{fmt.Sprintf("interrupted before injection (%v); nothing was injected", context.Cause(ctx))}
+		}
 		return inj, journal.Error, []string{fmt.Sprintf("injection failed: %v", err)}
 	}
 	return inj, "", nil

@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaosnight/chaosnight/pkg/stressor"
+)
+
+// stressWatchdogGrace is how long after its deadline (or after a signal)
+// `chaosnight stress` may take to stop its loads before the watchdog ends
+// the process. Stopping takes milliseconds; unmapping tens of GiB takes a
+// second or two, so the grace leaves room for that and no more.
+const stressWatchdogGrace = 5 * time.Second
+
+// stressDeps are what the stress command takes from the process, injected
+// so that tests can run it in-process without exiting the test binary.
+type stressDeps struct {
+	exit   func(code int)
+	grace  time.Duration
+	limits func() (stressor.Limits, error)
+	// notify and stopNotify are signal.Notify and signal.Stop; tests
+	// deliver fake signals through them, because a real SIGTERM to a test
+	// binary reaches every handler in it, not only this command's.
+	notify     func(c chan<- os.Signal, sig ...os.Signal)
+	stopNotify func(c chan<- os.Signal)
+}
+
+type stressFlags struct {
+	workers  int
+	load     int
+	memory   string
+	duration time.Duration
+	output   string
+}
+
+// newStressCommand builds `chaosnight stress`, the stress process that the
+// stress injector runs in an ephemeral container or a helper pod.
+func newStressCommand(streams Streams) *cobra.Command {
+	return newStressCommandWith(streams, stressDeps{
+		exit: os.Exit, grace: stressWatchdogGrace, limits: stressor.DetectLimits,
+		notify: signal.Notify, stopNotify: signal.Stop,
+	})
+}
+
+func newStressCommandWith(streams Streams, deps stressDeps) *cobra.Command {
+	var f stressFlags
+	cmd := &cobra.Command{
+		Use:   "stress --duration D [--cpu-workers N --cpu-load PERCENT] [--memory SIZE]",
+		Short: "Burn CPU and hold memory in this process, then exit by itself",
+		Long: `Burn CPU and hold memory in this process until --duration has passed, then
+exit, even if nobody tells it to. This is the process the stress injector runs
+inside a target pod (ephemeral container) or on a node (helper pod); it needs
+no external tool.
+
+CPU: each of --cpu-workers threads keeps --cpu-load percent of one core busy
+(a 100 ms duty cycle, corrected against the thread's real CPU time, so time
+lost to other processes is made up). Memory: --memory is mapped outside the
+Go heap and every page is written, so the resident size grows by that much
+(plus this process's own few MiB) and is held until the end.
+
+SIGTERM or SIGINT stop it at once and free everything. On exit it prints what
+it achieved (--output json: one JSON object on one line). Values the machine
+or this process's cgroup cannot give (more memory than available, a load over
+100) are rejected before anything starts.
+
+Exit codes: 0 when the stress ran until its deadline or a signal, 3 on invalid
+input or when a load could not be started.`,
+		Example: `  chaosnight stress --cpu-workers 2 --cpu-load 80 --duration 5m
+  chaosnight stress --memory 256Mi --duration 2m --output json
+  chaosnight stress --cpu-workers 1 --cpu-load 50 --memory 1Gi --duration 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStress(cmd, streams, deps, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.workers, "cpu-workers", 0, fmt.Sprintf("CPU worker threads, %d..%d (0: no CPU stress)", stressor.MinCPUWorkers, stressor.MaxCPUWorkers))
+	fl.IntVar(&f.load, "cpu-load", stressor.MaxCPULoad, fmt.Sprintf("percent of one core each worker burns, %d..%d", stressor.MinCPULoad, stressor.MaxCPULoad))
+	fl.StringVar(&f.memory, "memory", "0", "memory to allocate and hold, a Kubernetes quantity such as 256Mi (0: no memory stress)")
+	// Required, but checked by Validate rather than cobra so that a missing
+	// duration is reported together with every other problem.
+	fl.DurationVar(&f.duration, "duration", 0, "required: how long to stress; the process exits by itself after it (at most 24h)")
+	fl.StringVarP(&f.output, "output", "o", "text", "report format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	return cmd
+}
+
+func runStress(cmd *cobra.Command, streams Streams, deps stressDeps, f stressFlags) error {
+	cfg, err := stressConfig(cmd, f)
+	if err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	limits, err := deps.limits()
+	if err != nil {
+		return withExitCode(ExitInvalid, fmt.Errorf("check what this machine can give: %w", err))
+	}
+	if err := cfg.Validate(limits); err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	for _, w := range cfg.Warnings(limits) {
+		fmt.Fprintf(streams.Err, "warning: %s\n", w)
+	}
+	cfg.Log = streams.Err
+
+	ctx, cancel := stressContext(cmd.Context(), deps)
+	defer cancel(nil)
+
+	done := make(chan struct{})
+	defer close(done)
+	go stressWatchdog(ctx, done, cfg.Duration, deps.grace, streams.Err, deps.exit)
+
+	rep, err := stressor.Run(ctx, cfg)
+	if err != nil {
+		// Print what was achieved anyway: the injector reads it.
+		if rep.Ended != "" {
+			_ = printStressReport(streams.Out, f.output, rep)
+		}
+		return withExitCode(ExitInvalid, err)
+	}
+	return printStressReport(streams.Out, f.output, rep)
+}
+
+// stressConfig turns the flags into a Config, collecting every problem the
+// flags alone show; Validate adds the ones that need the limits.
+func stressConfig(cmd *cobra.Command, f stressFlags) (stressor.Config, error) {
+	cfg := stressor.Config{CPUWorkers: f.workers, CPULoad: f.load, Duration: f.duration}
+	var problems []string
+	mem, err := stressor.ParseMemory(f.memory)
+	if err != nil {
+		problems = append(problems, "--memory: "+err.Error())
+		mem = 1 // present, so that Validate does not also say "nothing to stress"
+	}
+	cfg.Memory = mem
+	if f.workers == 0 && cmd.Flags().Changed("cpu-load") {
+		// A load without workers would silently do nothing.
+		problems = append(problems, "--cpu-load needs --cpu-workers (how many threads burn that load)")
+	}
+	if f.output != "text" && f.output != "json" {
+		problems = append(problems, fmt.Sprintf("--output must be text or json, got %q", f.output))
+	}
+	if len(problems) == 0 {
+		return cfg, nil
+	}
+	// Report the flags' other problems in the same message.
+	var ice *stressor.InvalidConfigError
+	if err := cfg.Validate(stressor.Limits{}); errors.As(err, &ice) {
+		problems = append(problems, ice.Problems...)
+	}
+	return cfg, &stressor.InvalidConfigError{Problems: problems}
+}
+
+// stressContext derives the stress's context from the command's and
+// cancels it with a *stressor.SignalError on SIGINT or SIGTERM, so that
+// the report says "signal" and which one. cli.Run also turns these signals
+// into a cancellation of the command's context, with a cause this package
+// cannot recognise; both handlers receive every signal, so when the
+// parent ends first the signal is taken from our own channel.
+func stressContext(parent context.Context, deps stressDeps) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	sigs := make(chan os.Signal, 1)
+	deps.notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		defer deps.stopNotify(sigs)
+		select {
+		case s := <-sigs:
+			cancel(&stressor.SignalError{Signal: s})
+		case <-parent.Done():
+			select {
+			case s := <-sigs:
+				cancel(&stressor.SignalError{Signal: s})
+			case <-time.After(50 * time.Millisecond):
+				cancel(context.Cause(parent))
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// stressWatchdog ends the process if the stress has not returned (done
+// not closed) grace after its deadline, or grace after ctx was canceled.
+// stressor.Run enforces the deadline itself; this is the second line, for
+// a stuck load, because a stress that outlives its experiment is the fault
+// SREs fear most.
+func stressWatchdog(ctx context.Context, done <-chan struct{}, deadline, grace time.Duration, errw io.Writer, exit func(int)) {
+	hard := time.NewTimer(deadline + grace)
+	defer hard.Stop()
+	why := fmt.Sprintf("%s after its %s deadline", grace, deadline)
+	select {
+	case <-done:
+		return
+	case <-hard.C:
+	case <-ctx.Done():
+		soft := time.NewTimer(grace)
+		defer soft.Stop()
+		select {
+		case <-done:
+			return
+		case <-hard.C:
+		case <-soft.C:
+			why = fmt.Sprintf("%s after it was told to stop (%v)", grace, context.Cause(ctx))
+		}
+	}
+	select {
+	case <-done: // it finished while the timer fired: nothing to do
+		return
+	default:
+	}
+	fmt.Fprintf(errw, "stress: watchdog: still running %s; exiting now\n", why)
+	exit(ExitInvalid)
+}
+
+func printStressReport(w io.Writer, output string, rep stressor.Report) error {
+	if output == "json" {
+		// One line, so that it can be picked out of container logs.
+		return json.NewEncoder(w).Encode(rep)
+	}
+	var b strings.Builder
+	why := string(rep.Ended)
+	if rep.Cause != "" {
+		why += " (" + rep.Cause + ")"
+	}
+	fmt.Fprintf(&b, "stress ended by %s after %.2fs (planned %s)\n", why, rep.ElapsedSeconds,
+		time.Duration(rep.PlannedSeconds*float64(time.Second)))
+	if c := rep.CPU; c != nil {
+		per := make([]string, len(c.WorkerPercent))
+		for i, p := range c.WorkerPercent {
+			per[i] = fmt.Sprintf("%.1f%%", p)
+		}
+		fmt.Fprintf(&b, "cpu: %d worker(s) at %d%% of one core: achieved %.1f%% on average [%s], %.2f CPU-seconds\n",
+			c.Workers, c.TargetPercent, c.AchievedPercent, strings.Join(per, " "), c.CPUSeconds)
+	}
+	if m := rep.Memory; m != nil {
+		if m.ResidentBytes == 0 {
+			fmt.Fprintf(&b, "memory: %s requested, stopped before it was all resident\n", stressor.FormatBytes(m.RequestedBytes))
+		} else {
+			fmt.Fprintf(&b, "memory: %s requested: process resident %s after %.3fs (%s before), %s at the end, peak %s\n",
+				stressor.FormatBytes(m.RequestedBytes), stressor.FormatBytes(m.ResidentBytes), m.SecondsToResident,
+				stressor.FormatBytes(m.BaselineResidentBytes), stressor.FormatBytes(m.ResidentAtEndBytes), stressor.FormatBytes(m.PeakResidentBytes))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
