@@ -62,7 +62,12 @@ type Settings struct {
 // globals is the per-command-tree configuration state: one viper instance,
 // never the package-level one.
 type globals struct {
-	v          *viper.Viper
+	v *viper.Viper
+	// commandFlags maps configuration keys to the name of the command flag
+	// that sets them. Several commands declare the same flag (run and serve
+	// both have --kube-qps); viper keeps one flag per key, so the binding is
+	// made in load, for the command that actually runs.
+	commandFlags map[string]string
 	configFile string
 	settings   Settings
 	log        *slog.Logger
@@ -73,7 +78,7 @@ func newGlobals() *globals {
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	return &globals{v: v}
+	return &globals{v: v, commandFlags: map[string]string{}}
 }
 
 func (g *globals) addFlags(root *cobra.Command) {
@@ -121,6 +126,9 @@ func (g *globals) completeContexts(cmd *cobra.Command, _ []string, _ string) ([]
 // load reads the config file (if any), resolves the settings and builds the
 // logger. It runs before every command.
 func (g *globals) load(cmd *cobra.Command, streams Streams) error {
+	if err := g.bindCommandFlags(cmd); err != nil {
+		return err
+	}
 	path := g.configFile
 	if path == "" {
 		path = os.Getenv(envPrefix + "_CONFIG")
@@ -216,9 +224,19 @@ func (g *globals) bindIntFlag(fs *pflag.FlagSet, key, name string, def int, usag
 	g.bind(fs, key, name, def)
 }
 
-func (g *globals) bind(fs *pflag.FlagSet, key, name string, def any) {
+func (g *globals) bind(_ *pflag.FlagSet, key, name string, def any) {
 	g.v.SetDefault(key, def)
-	if err := g.v.BindPFlag(key, fs.Lookup(name)); err != nil {
-		panic(fmt.Sprintf("binding flag %s: %v", name, err)) // programming error: the flag was just declared
+	g.commandFlags[key] = name
+}
+
+// bindCommandFlags binds the running command's own flags to their keys.
+func (g *globals) bindCommandFlags(cmd *cobra.Command) error {
+	for key, name := range g.commandFlags {
+		if fl := cmd.Flags().Lookup(name); fl != nil {
+			if err := g.v.BindPFlag(key, fl); err != nil {
+				return fmt.Errorf("binding flag --%s: %w", name, err)
+			}
+		}
 	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 )
 
@@ -232,5 +233,36 @@ func TestCompletion(t *testing.T) {
 	code, out, _ := run(t, "__complete", "--log-format", "")
 	if code != 0 || !strings.Contains(out, "text\njson\n") {
 		t.Errorf("log-format completion: exit %d, %q", code, out)
+	}
+}
+
+// run and serve declare the same flags (--kube-qps, --exclude-namespaces,
+// ...); each command's own flag must win for that command, whichever was
+// built last.
+func TestSharedFlagsBindToTheRunningCommand(t *testing.T) {
+	clearEnv(t)
+	streams := Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
+	for _, which := range []string{"run", "serve"} {
+		t.Run(which, func(t *testing.T) {
+			g := newGlobals()
+			g.addFlags(&cobra.Command{Use: "root"}) // the global flags' defaults
+			cmds := map[string]*cobra.Command{"run": newRunCommand(streams, g), "serve": newServeCommand(streams, g)}
+			cmd := cmds[which]
+			if err := cmd.ParseFlags([]string{"--kube-qps", "123", "--exclude-namespaces", "a,b", "--require-opt-in=false"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.load(cmd, streams); err != nil {
+				t.Fatal(err)
+			}
+			if got := g.v.GetFloat64(keyKubeQPS); got != 123 {
+				t.Errorf("kube.qps = %v, want 123", got)
+			}
+			if got := g.v.GetStringSlice(keyExcludeNamespaces); strings.Join(got, ",") != "a,b" {
+				t.Errorf("safety.excludeNamespaces = %v", got)
+			}
+			if g.v.GetBool(keyRequireOptIn) {
+				t.Error("safety.requireOptIn is still true")
+			}
+		})
 	}
 }

@@ -460,6 +460,43 @@ func TestSelectorListJSONAnswer(t *testing.T) {
 	}
 }
 
+func TestListPods(t *testing.T) {
+	pods := []corev1.Pod{
+		kpod("shop", "a"), kpod("shop", "b"), kpod("shop", "c"),
+		kpod("shop", "pending", func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }),
+		kpod("cart", "a"),
+	}
+	ls, sel := newListServer(t, pods)
+	var got []Pod
+	n, err := ListPods(context.Background(), sel.Client, "shop", metav1.ListOptions{LabelSelector: "app=checkout", Limit: 3}, func(p Pod) { got = append(got, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No field selector of its own: the pending pod is there too.
+	if want := []string{"shop/a", "shop/b", "shop/c", "shop/pending"}; !slices.Equal(keys(got), want) || n != 2 {
+		t.Errorf("pods = %v in %d requests, want %v in 2", keys(got), n, want)
+	}
+	want := FromPod(&pods[0])
+	got[0].Created, want.Created = got[0].Created.UTC(), want.Created.UTC() // protobuf decodes to local time
+	if !reflect.DeepEqual(got[0], want) {
+		t.Errorf("pod:\n got %+v\nwant %+v", got[0], want)
+	}
+	for _, r := range ls.log() {
+		if r.FieldSelector != "" || r.LabelSelector != "app=checkout" || r.Namespace != "shop" {
+			t.Errorf("request %+v", r)
+		}
+	}
+
+	ls.expireOnce["shop"] = true
+	_, err = ListPods(context.Background(), sel.Client, "shop", metav1.ListOptions{Limit: 1}, func(Pod) {})
+	if !apierrors.IsResourceExpired(err) || !strings.HasPrefix(err.Error(), "list pods in namespace shop: ") {
+		t.Errorf("err = %v, want a wrapped expired continue token", err)
+	}
+	if _, err := ListPods(context.Background(), nil, "", metav1.ListOptions{}, func(Pod) {}); err == nil {
+		t.Error("nil client: no error")
+	}
+}
+
 func TestSelectorListErrors(t *testing.T) {
 	_, sel := newListServer(t, nil)
 	tests := []struct {

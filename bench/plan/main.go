@@ -1,0 +1,951 @@
+// Command plan measures what planning and killing cost chaosnight on a big
+// cluster: it starts a sandbox (test/sandbox), fills it with 1,000 and then
+// 10,000 matching pods, and runs the real `chaosnight run --dry-run` binary
+// as a child process several times, measuring the wall time of the whole
+// process, the select phase (from the journal), the API requests (the
+// select phase's own count, and the API server's request counters) and the
+// peak RSS of the child (rusage). Then it runs 100 real pod kills at two
+// client rates and times the inject phase. It prints Markdown tables.
+//
+//	go run ./bench/plan                         # everything, about 5 minutes on 2 cores
+//	go run ./bench/plan -compare /tmp/chaosnight-old -profile /tmp/prof
+//
+// -compare BIN measures another chaosnight binary (say, built from an older
+// commit) in the same dry runs, interleaved with this tree's. -profile DIR
+// also runs target.Selector in this process against the 10,000 pods and
+// writes cpu.pprof and allocs.pprof there. -hold keeps the 10,000-pod
+// sandbox up after the dry runs, until SIGINT, for profiling by hand.
+//
+// The peak RSS is the child's ru_maxrss, read through a tiny launcher
+// (bench/plan/rusage): see there why a child started straight from this
+// process would report this process's memory instead.
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/target"
+	"github.com/chaosnight/chaosnight/test/sandbox"
+)
+
+const (
+	optInLabel     = "chaosnight.dev/enabled"
+	benchApp       = "bench"
+	otherApp       = "other"
+	podsPerNS      = 100
+	otherPerNS     = 2 // non-matching pods in every namespace
+	offNamespace   = "bench-off"
+	readyTimeout   = 10 * time.Minute
+	childTimeout   = 2 * time.Minute
+	pollEvery      = 2 * time.Second
+	nsSmall, nsBig = 10, 100
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type options struct {
+	runs       int
+	killRuns   int
+	profileDir string
+	scrape     time.Duration
+	ctrlQPS    int
+	skipKills  bool
+	hold       bool
+	compare    string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.runs, "runs", 7, "dry runs per experiment and binary")
+	fs.IntVar(&o.killRuns, "kill-runs", 2, "runs of 100 kills per client rate")
+	fs.StringVar(&o.profileDir, "profile", "", "also profile target.Selector in-process against 10,000 pods; write cpu.pprof and allocs.pprof here")
+	fs.DurationVar(&o.scrape, "scrape-interval", 30*time.Second, "Prometheus scrape interval of the sandbox (the exporter exports every pod)")
+	fs.IntVar(&o.ctrlQPS, "controller-qps", 400, "kube-controller-manager and scheduler client rate")
+	fs.BoolVar(&o.skipKills, "skip-kills", false, "skip the 100-kill measurement")
+	fs.BoolVar(&o.hold, "hold", false, "after the dry runs, keep the 10,000-pod sandbox up until SIGINT (to profile by hand)")
+	fs.StringVar(&o.compare, "compare", "", "another chaosnight binary (e.g. built from an older commit) to measure in the same dry runs, interleaved")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.runs < 1 || o.killRuns < 0 {
+		fmt.Fprintln(stderr, "plan: -runs must be at least 1 and -kill-runs at least 0")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{opts: o, out: stdout, log: stderr}
+	if err := b.main(ctx); err != nil {
+		fmt.Fprintf(stderr, "plan: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// bench is one benchmark session.
+type bench struct {
+	opts     options
+	out, log io.Writer
+	root     string
+	tmp      string
+	bins     []binary // bins[0] is built from this tree
+	launcher string   // bench/plan/rusage, see there why
+	sb       *sandbox.Sandbox
+	admin    kubernetes.Interface // JSON admin client from the sandbox
+	fast     kubernetes.Interface // protobuf admin client, for the readiness checks
+	started  time.Time
+	plans    []planResult
+	kills    []killResult
+	profile  string
+	versions string
+}
+
+// binary is one chaosnight binary under test.
+type binary struct {
+	label string
+	path  string
+	floor int64 // peak RSS of `chaosnight version`: what the binary costs before doing anything
+}
+
+// scenario is one dry-run experiment.
+type scenario struct {
+	label      string
+	namespaces int
+	safety     string
+	flags      string // extra chaosnight flags, space-separated
+	env        string // extra environment, space-separated NAME=value (see measureKills for why a rate is set in both)
+}
+
+func scenarios(n int) []scenario {
+	if n == nsSmall {
+		return []scenario{
+			{label: "1,000 pods, 10 namespaces", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+			// How much of the peak is the garbage collector's headroom.
+			{label: "1,000 pods, 10 namespaces, GOGC=50", namespaces: nsSmall, safety: "{maxTargets: 100}", env: "GOGC=50"},
+		}
+	}
+	return []scenario{
+		{label: "10,000 pods, 100 namespaces", namespaces: nsBig, safety: "{maxTargets: 100}"},
+		// The guard's minHealthy reads are client-rate bound: the same run
+		// with a higher rate, and without them.
+		{label: "10,000 pods, 100 namespaces, --kube-qps 200", namespaces: nsBig, safety: "{maxTargets: 100}",
+			flags: "--kube-qps 200", env: "CHAOSNIGHT_KUBE_QPS=200"},
+		{label: "10,000 pods, 100 namespaces, minHealthy 0", namespaces: nsBig, safety: "{maxTargets: 100, minHealthy: 0}"},
+		// A target that is a tenth of the matching pods: the cluster-scoped
+		// listing gives up after one page and lists per namespace.
+		{label: "1,000 of the 10,000 pods (10 of 100 namespaces)", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+	}
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "[%6.1fs] "+format+"\n", append([]any{time.Since(b.started).Seconds()}, args...)...)
+}
+
+func (b *bench) main(ctx context.Context) (err error) {
+	b.started = time.Now()
+	wd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("working directory: %w", err)
+	}
+	if b.root, err = sandbox.FindRepoRoot(wd); err != nil {
+		return fmt.Errorf("repository root: %w", err)
+	}
+	if b.tmp, err = os.MkdirTemp("", "chaosnight-bench-plan-"); err != nil {
+		return fmt.Errorf("temporary directory: %w", err)
+	}
+	defer os.RemoveAll(b.tmp)
+
+	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
+	b.launcher = filepath.Join(b.tmp, "rusage")
+	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
+		b.logf("building %s", bin.pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
+		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", bin.pkg, err)
+		}
+	}
+	if b.opts.compare != "" {
+		path, err := filepath.Abs(b.opts.compare)
+		if err != nil {
+			return fmt.Errorf("-compare: %w", err)
+		}
+		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
+	}
+	for i := range b.bins {
+		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
+			return err
+		}
+	}
+
+	b.logf("starting the sandbox")
+	sb, err := sandbox.Start(ctx, sandbox.Config{
+		Nodes:          3,
+		ScrapeInterval: b.opts.scrape,
+		ControllerQPS:  b.opts.ctrlQPS,
+		Log:            b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start sandbox: %w", err)
+	}
+	b.sb = sb
+	defer func() {
+		b.logf("stopping the sandbox")
+		if stopErr := sb.Stop(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stop sandbox: %w", stopErr))
+		}
+	}()
+	b.admin = sb.Client()
+	if b.fast, err = target.NewClientset(sb.RESTConfig, 1000, 2000); err != nil {
+		return fmt.Errorf("admin clientset: %w", err)
+	}
+	if b.versions, err = b.serverVersions(); err != nil {
+		return err
+	}
+	b.logf("sandbox up: %s", b.versions)
+
+	// A namespace that is not opted in, with pods that match the selector:
+	// the experiment never names it, so it must cost nothing.
+	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
+		return err
+	}
+	for _, size := range []int{nsSmall, nsBig} {
+		for i := range size {
+			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
+				return err
+			}
+		}
+		if err := b.waitReady(ctx, size); err != nil {
+			return err
+		}
+		for _, sc := range scenarios(size) {
+			if err := b.measurePlans(ctx, sc); err != nil {
+				return err
+			}
+		}
+	}
+	if b.opts.profileDir != "" {
+		if err := b.profileSelector(ctx, nsBig); err != nil {
+			return err
+		}
+	}
+	if b.opts.hold {
+		if err := b.holdOpen(ctx); err != nil {
+			return err
+		}
+	}
+	if !b.opts.skipKills {
+		for _, rate := range []struct {
+			qps   float64
+			burst int
+		}{{50, 100}, {200, 100}} {
+			for range b.opts.killRuns {
+				if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
+					return err
+				}
+				if err := b.waitReady(ctx, nsBig); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	b.report()
+	b.logf("done")
+	return nil
+}
+
+func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
+
+func namespaces(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = nsName(i)
+	}
+	return out
+}
+
+func (b *bench) serverVersions() (string, error) {
+	v, err := b.admin.Discovery().ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("server version: %w", err)
+	}
+	rev := "unknown revision"
+	git := exec.Command("git", "describe", "--always", "--dirty")
+	git.Dir = b.root
+	if out, err := git.Output(); err == nil {
+		rev = "chaosnight " + strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, kube-apiserver %s, %s, sandbox tools %s", rev, v.GitVersion, runtime.Version(), sandbox.DefaultVersions().Key()), nil
+}
+
+// createNamespace creates ns (opted in or not) with a Deployment of
+// podsPerNS app=bench pods and, in opted-in namespaces, otherPerNS
+// non-matching pods. Existing objects are kept.
+func (b *bench) createNamespace(ctx context.Context, ns string, optIn bool) error {
+	labels := map[string]string{}
+	if optIn {
+		labels[optInLabel] = "true"
+	}
+	_, err := b.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	deps := []*appsv1.Deployment{deployment(ns, benchApp, podsPerNS)}
+	if optIn {
+		deps = append(deps, deployment(ns, otherApp, otherPerNS))
+	}
+	for _, d := range deps {
+		_, err := b.admin.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create deployment %s/%s: %w", ns, d.Name, err)
+		}
+	}
+	return nil
+}
+
+func deployment(ns, app string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": app}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       sandbox.PodSpec(app),
+			},
+		},
+	}
+}
+
+// waitReady waits until the first n bench namespaces (and bench-off) hold
+// exactly their pods, all Running, Ready and none terminating.
+func (b *bench) waitReady(ctx context.Context, n int) error {
+	began := time.Now()
+	want := n*(podsPerNS+otherPerNS) + podsPerNS
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	last := time.Time{}
+	for {
+		ready, total, err := b.countReady(ctx, n)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			b.logf("counting pods: %v (retrying)", err)
+		case err == nil && ready == want && total == want:
+			b.logf("%d pods running and ready (%s)", want, time.Since(began).Round(time.Second))
+			return nil
+		case err == nil && time.Since(last) > 15*time.Second:
+			b.logf("waiting: %d of %d pods ready (%d listed)", ready, want, total)
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d ready pods: %w", want, ctx.Err())
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// countReady counts the pods of the bench namespaces: ready ones (Running,
+// Ready, not terminating) and all of them. The cheap Deployment status is
+// checked first so the big LIST only runs near the end.
+func (b *bench) countReady(ctx context.Context, n int) (ready, total int, err error) {
+	want := map[string]bool{offNamespace: true}
+	for _, ns := range namespaces(n) {
+		want[ns] = true
+	}
+	deps, err := b.fast.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list deployments: %w", err)
+	}
+	available := 0
+	for _, d := range deps.Items {
+		if want[d.Namespace] {
+			available += int(d.Status.AvailableReplicas)
+		}
+	}
+	if available < n*(podsPerNS+otherPerNS)+podsPerNS {
+		return available, available, nil
+	}
+	opts := metav1.ListOptions{Limit: 2000}
+	for {
+		pods, err := b.fast.CoreV1().Pods("").List(ctx, opts)
+		if err != nil {
+			return 0, 0, fmt.Errorf("list pods: %w", err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if !want[p.Namespace] {
+				continue
+			}
+			total++
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && target.IsReady(p) {
+				ready++
+			}
+		}
+		if pods.Continue == "" {
+			return ready, total, nil
+		}
+		opts.Continue = pods.Continue
+	}
+}
+
+// experimentYAML is the benchmark experiment: app=bench in the first n
+// namespaces, a probe that always holds.
+func experimentYAML(name string, n int, pick, safety, duration string) string {
+	return fmt.Sprintf(`apiVersion: chaosnight.dev/v1alpha1
+kind: Experiment
+metadata:
+  name: %s
+spec:
+  description: bench/plan
+  hypothesis:
+    probes:
+      - name: always
+        query: vector(1)
+        expect: {equals: 1}
+  target:
+    namespaces: [%s]
+    selector: app=%s
+    pick: %s
+  action:
+    podKill: {method: delete}
+  duration: %s
+  probeInterval: 1s
+  recovery: 30s
+  safety: %s
+`, name, strings.Join(namespaces(n), ", "), benchApp, pick, duration, safety)
+}
+
+// record is what the benchmark reads of a journal.
+type record struct {
+	Verdict string   `json:"verdict"`
+	Reasons []string `json:"reasons"`
+	Phases  []struct {
+		Name    string    `json:"name"`
+		Started time.Time `json:"started"`
+		Ended   time.Time `json:"ended"`
+		Note    string    `json:"note"`
+	} `json:"phases"`
+	Injections []struct {
+		Outcomes []struct {
+			Status string `json:"status"`
+		} `json:"outcomes"`
+	} `json:"injections"`
+}
+
+func (r *record) phase(name string) (time.Duration, string, bool) {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p.Ended.Sub(p.Started), p.Note, true
+		}
+	}
+	return 0, "", false
+}
+
+func (r *record) outcomes() map[string]int {
+	m := map[string]int{}
+	for _, inj := range r.Injections {
+		for _, o := range inj.Outcomes {
+			m[o.Status]++
+		}
+	}
+	return m
+}
+
+// childRun is one chaosnight process.
+type childRun struct {
+	load     float64 // 1-minute load average before the run
+	wall     time.Duration
+	maxRSS   int64 // bytes
+	rec      record
+	requests map[string]int // API server request counters, delta over the run
+}
+
+// runChild runs chaosnight with args and returns its measurements. exp is
+// written to a file first.
+func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []string, extra ...string) (childRun, error) {
+	var cr childRun
+	file := filepath.Join(b.tmp, "experiment.yaml")
+	if err := os.WriteFile(file, []byte(exp), 0o644); err != nil {
+		return cr, fmt.Errorf("write experiment: %w", err)
+	}
+	args := append([]string{"run", file, "-o", "json",
+		"--kubeconfig", b.sb.Kubeconfig,
+		"--prometheus-url", b.sb.PrometheusURL,
+		"--journal", filepath.Join(b.tmp, "journal.json"),
+		"--log-level", "warn",
+	}, extra...)
+	before, err := b.apiRequests(ctx)
+	if err != nil {
+		return cr, err
+	}
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	cr.load = loadAverage()
+	cr.maxRSS, err = b.measure(ctx, bin, &stdout, &stderr, env, args...)
+	cr.wall = time.Since(start)
+	if err != nil {
+		return cr, fmt.Errorf("chaosnight %s: %w\n%s", strings.Join(args, " "), err, tail(stderr.String(), 2000))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &cr.rec); err != nil {
+		return cr, fmt.Errorf("decode the journal on stdout: %w\n%s", err, tail(stdout.String(), 2000))
+	}
+	after, err := b.apiRequests(ctx)
+	if err != nil {
+		return cr, err
+	}
+	cr.requests = map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			cr.requests[k] = d
+		}
+	}
+	return cr, nil
+}
+
+// measure runs chaosnight with args through the rusage launcher and
+// returns its peak RSS in bytes. The wall time the caller measures includes
+// the launcher's own start, about a millisecond.
+func (b *bench) measure(ctx context.Context, bin binary, stdout, stderr io.Writer, env []string, args ...string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, childTimeout)
+	defer cancel()
+	out := filepath.Join(b.tmp, "maxrss")
+	_ = os.Remove(out)
+	cmd := exec.CommandContext(ctx, b.launcher, append([]string{out, "--", bin.path}, args...)...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = b.tmp, stdout, stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("run: %w", err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	kib, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse peak RSS: %w", err)
+	}
+	return kib * 1024, nil
+}
+
+// versionRSS is the peak RSS of `chaosnight version`: what the binary costs
+// before it does anything.
+func (b *bench) versionRSS(ctx context.Context, bin binary) (int64, error) {
+	var rss int64
+	for range 3 {
+		r, err := b.measure(ctx, bin, io.Discard, b.log, nil, "version")
+		if err != nil {
+			return 0, fmt.Errorf("%s version: %w", bin.path, err)
+		}
+		rss = max(rss, r)
+	}
+	b.logf("chaosnight version (%s): peak RSS %.1f MiB", bin.label, mib(rss))
+	return rss, nil
+}
+
+// loadAverage is the 1-minute load average (0 if unknown): the machine is
+// shared, and the numbers mean more with it.
+func loadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(raw), " ")
+	f, _ := strconv.ParseFloat(first, 64)
+	return f
+}
+
+// holdOpen keeps the sandbox up, with the 10,000-pod experiment written
+// out, until ctx ends (SIGINT).
+func (b *bench) holdOpen(ctx context.Context) error {
+	file := filepath.Join(b.tmp, "experiment-10000.yaml")
+	if err := os.WriteFile(file, []byte(experimentYAML("bench-plan", nsBig, "{percent: 1}", "{maxTargets: 100}", "1m")), 0o644); err != nil {
+		return fmt.Errorf("write experiment: %w", err)
+	}
+	b.logf("holding the sandbox until SIGINT:\n  %s run %s --dry-run -o json --kubeconfig %s --prometheus-url %s --journal %s",
+		b.bins[0].path, file, b.sb.Kubeconfig, b.sb.PrometheusURL, filepath.Join(b.tmp, "journal.json"))
+	<-ctx.Done()
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// apiRequests reads kube-apiserver's apiserver_request_total, summed by
+// "VERB resource[/subresource]", without watches, leases and non-resource
+// URLs: in an idle sandbox that is the requests of the one client at work.
+func (b *bench) apiRequests(ctx context.Context) (map[string]int, error) {
+	raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read kube-apiserver metrics: %w", err)
+	}
+	out := map[string]int{}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		if !ok {
+			continue
+		}
+		lbls, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		l := parseLabels(lbls)
+		if l["resource"] == "" || l["resource"] == "leases" || l["verb"] == "WATCH" {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		key := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			key += "/" + l["subresource"]
+		}
+		out[key] += int(f)
+	}
+	return out, nil
+}
+
+// parseLabels parses `a="x",b="y"` (values without escaped quotes, as
+// apiserver_request_total has).
+func parseLabels(s string) map[string]string {
+	m := map[string]string{}
+	for s != "" {
+		name, rest, ok := strings.Cut(s, `="`)
+		if !ok {
+			break
+		}
+		val, rest, ok := strings.Cut(rest, `"`)
+		if !ok {
+			break
+		}
+		m[name] = val
+		s = strings.TrimPrefix(rest, ",")
+	}
+	return m
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func describe(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// planResult is one dry run.
+type planResult struct {
+	scenario scenario
+	bin      binary
+	childRun
+	selectTook  time.Duration
+	selectNote  string
+	injectTook  time.Duration // the guard's dry run: opt-in and minHealthy reads
+	selectReqs  int
+	planned     int
+	apiRequests int
+}
+
+// measurePlans runs the dry run of sc b.opts.runs times with every binary,
+// interleaved, so that the machine's noise hits them alike.
+func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
+	exp := experimentYAML("bench-plan", sc.namespaces, "{percent: 1}", sc.safety, "1m")
+	for i := range b.opts.runs {
+		for _, bin := range b.bins {
+			cr, err := b.runChild(ctx, bin, exp, strings.Fields(sc.env), append([]string{"--dry-run"}, strings.Fields(sc.flags)...)...)
+			if err != nil {
+				return err
+			}
+			if cr.rec.Verdict != string(journal.DryRun) {
+				return fmt.Errorf("dry run did not plan: verdict %s: %s", cr.rec.Verdict, strings.Join(cr.rec.Reasons, "; "))
+			}
+			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: sum(cr.requests)}
+			p.selectTook, p.selectNote, _ = cr.rec.phase(journal.PhaseSelect)
+			p.injectTook, _, _ = cr.rec.phase(journal.PhaseInject)
+			p.selectReqs = requestsInNote(p.selectNote)
+			p.planned = cr.rec.outcomes()[inject.StatusDryRun]
+			b.plans = append(b.plans, p)
+			b.logf("%s, %s, run %d/%d: wall %s, select %s (%s), guard %s, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
+				sc.label, bin.label, i+1, b.opts.runs, cr.wall.Round(time.Millisecond), p.selectTook.Round(time.Millisecond), p.selectNote,
+				p.injectTook.Round(time.Millisecond), p.apiRequests, describe(cr.requests), mib(cr.maxRSS), cr.load)
+		}
+	}
+	return nil
+}
+
+// requestsInNote reads "N list requests" from the select phase's note
+// (-1 when absent).
+func requestsInNote(note string) int {
+	_, after, ok := strings.Cut(note, "(")
+	if !ok {
+		return -1
+	}
+	num, _, ok := strings.Cut(after, " list request")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// killResult is one run of 100 real kills.
+type killResult struct {
+	qps   float64
+	burst int
+	childRun
+	injectTook time.Duration
+	outcomes   map[string]int
+}
+
+func (b *bench) measureKills(ctx context.Context, n int, qps float64, burst int) error {
+	exp := experimentYAML("bench-kill", n, "{count: 100}", "{maxTargets: 100, minHealthy: 0}", "2s")
+	q, bu := strconv.FormatFloat(qps, 'f', -1, 64), strconv.Itoa(burst)
+	// The rate goes in both the flags and the environment: when run and
+	// serve bind the same setting, viper only honours the flag of the
+	// command bound last, while the environment always works.
+	env := []string{"CHAOSNIGHT_KUBE_QPS=" + q, "CHAOSNIGHT_KUBE_BURST=" + bu}
+	cr, err := b.runChild(ctx, b.bins[0], exp, env, "--kube-qps", q, "--kube-burst", bu)
+	if err != nil {
+		return err
+	}
+	k := killResult{qps: qps, burst: burst, childRun: cr, outcomes: cr.rec.outcomes()}
+	k.injectTook, _, _ = cr.rec.phase(journal.PhaseInject)
+	b.kills = append(b.kills, k)
+	b.logf("100 kills at qps %g burst %d: verdict %s, inject %s, outcomes %v, wall %s, peak RSS %.1f MiB",
+		qps, burst, cr.rec.Verdict, k.injectTook.Round(time.Millisecond), k.outcomes, cr.wall.Round(time.Millisecond), mib(cr.maxRSS))
+	if killed := k.outcomes[inject.StatusKilled]; killed != 100 {
+		return fmt.Errorf("100 kills at qps %g: %d killed (%v): %s", qps, killed, k.outcomes, strings.Join(cr.rec.Reasons, "; "))
+	}
+	return nil
+}
+
+// profileSelector runs target.Selector in this process against the first
+// n namespaces with a CPU profile, and writes an allocation profile.
+func (b *bench) profileSelector(ctx context.Context, n int) error {
+	if err := os.MkdirAll(b.opts.profileDir, 0o755); err != nil {
+		return fmt.Errorf("profile directory: %w", err)
+	}
+	// No client-side throttling (5 rounds of 100 requests would hit it),
+	// and no Prometheus: its scrapes make the in-process exporter allocate.
+	client, err := target.NewClientset(b.sb.RESTConfig, 10000, 10000)
+	if err != nil {
+		return fmt.Errorf("profile clientset: %w", err)
+	}
+	sel := &target.Selector{Client: client}
+	t := experiment.Target{Namespaces: namespaces(n), Selector: "app=" + benchApp}
+	if err := b.sb.StopPrometheus(); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer func() {
+		if err := b.sb.StartPrometheus(ctx); err != nil {
+			b.logf("restarting Prometheus: %v", err)
+		}
+	}()
+	if _, _, err := sel.List(ctx, t); err != nil { // warm up connections
+		return fmt.Errorf("profile warm-up: %w", err)
+	}
+	cpu, err := os.Create(filepath.Join(b.opts.profileDir, "cpu.pprof"))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer cpu.Close()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		return fmt.Errorf("start cpu profile: %w", err)
+	}
+	start := time.Now()
+	const rounds = 5
+	var pods []target.Pod
+	var st target.Stats
+	for range rounds {
+		if pods, st, err = sel.List(ctx, t); err != nil {
+			pprof.StopCPUProfile()
+			return fmt.Errorf("profile list: %w", err)
+		}
+	}
+	took := time.Since(start) / rounds
+	pprof.StopCPUProfile()
+	runtime.ReadMemStats(&after)
+	allocs, err := os.Create(filepath.Join(b.opts.profileDir, "allocs.pprof"))
+	if err != nil {
+		return fmt.Errorf("allocs profile: %w", err)
+	}
+	defer allocs.Close()
+	if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
+		return fmt.Errorf("write allocs profile: %w", err)
+	}
+	b.profile = fmt.Sprintf("in-process target.Selector.List, %d pods, %d requests: %s per list, %.1f MiB allocated per list; profiles in %s",
+		len(pods), st.Requests, took.Round(time.Millisecond), mib(int64(after.TotalAlloc-before.TotalAlloc)/rounds), b.opts.profileDir)
+	b.logf("%s", b.profile)
+	return nil
+}
+
+// stats are the median, minimum and maximum of a sample.
+type stats struct{ med, lo, hi float64 }
+
+func summarize(xs []float64) stats {
+	if len(xs) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{med: med, lo: s[0], hi: s[len(s)-1]}
+}
+
+func (s stats) format(unit string, prec int) string {
+	if unit != "" {
+		unit = " " + unit
+	}
+	return fmt.Sprintf("%.*f%s (%.*f–%.*f)", prec, s.med, unit, prec, s.lo, prec, s.hi)
+}
+
+func collect[T any](xs []T, f func(T) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+func (b *bench) report() {
+	w := b.out
+	fmt.Fprintf(w, "\n## chaosnight run --dry-run: median (min–max) of %d runs\n\n", b.opts.runs)
+	fmt.Fprintf(w, "%s; %d CPUs; 1-minute load average during the runs %s\n\n", b.versions, runtime.NumCPU(),
+		summarize(collect(b.plans, func(p planResult) float64 { return p.load })).format("", 1))
+	for _, bin := range b.bins {
+		fmt.Fprintf(w, "- %s: `chaosnight version` peaks at %.1f MiB RSS (the binary's floor)\n", bin.label, mib(bin.floor))
+	}
+	fmt.Fprintln(w, "\n| experiment | binary | whole process (wall) | select phase | LIST requests (select) | guard dry run | API requests, whole run | picked | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	var seen []scenario
+	for _, p := range b.plans {
+		if !slices.Contains(seen, p.scenario) {
+			seen = append(seen, p.scenario)
+		}
+	}
+	for _, sc := range seen {
+		for _, bin := range b.bins {
+			var rs []planResult
+			for _, p := range b.plans {
+				if p.scenario == sc && p.bin.path == bin.path {
+					rs = append(rs, p)
+				}
+			}
+			if len(rs) == 0 {
+				continue
+			}
+			wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
+			sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
+			grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
+			reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
+			api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
+			picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
+			rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
+			listReqs := "n/a"
+			if reqs.lo >= 0 {
+				listReqs = fmt.Sprintf("%.0f", reqs.med)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+				sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+		}
+	}
+	fmt.Fprintln(w)
+	for _, sc := range seen {
+		i := slices.IndexFunc(b.plans, func(p planResult) bool { return p.scenario == sc && p.bin.path == b.bins[0].path })
+		if i >= 0 {
+			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, b.bins[0].label, describe(b.plans[i].requests), b.plans[i].selectNote)
+		}
+	}
+	if len(b.kills) > 0 {
+		fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
+		fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+		type key struct {
+			qps   float64
+			burst int
+		}
+		var keys []key
+		for _, k := range b.kills {
+			if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
+				keys = append(keys, kk)
+			}
+		}
+		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
+		for _, kk := range keys {
+			var rs []killResult
+			for _, k := range b.kills {
+				if k.qps == kk.qps && k.burst == kk.burst {
+					rs = append(rs, k)
+				}
+			}
+			inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
+			rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
+			wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
+			rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
+			fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
+				inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
+		}
+	}
+	if b.profile != "" {
+		fmt.Fprintf(w, "\n%s\n", b.profile)
+	}
+}
