@@ -68,9 +68,9 @@ type globals struct {
 	// both have --kube-qps); viper keeps one flag per key, so the binding is
 	// made in load, for the command that actually runs.
 	commandFlags map[string]string
-	configFile string
-	settings   Settings
-	log        *slog.Logger
+	configFile   string
+	settings     Settings
+	log          *slog.Logger
 }
 
 func newGlobals() *globals {
