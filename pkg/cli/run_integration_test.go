@@ -504,3 +504,65 @@ func TestKillSwitch(t *testing.T) {
 		}
 	})
 }
+
+// TestServePlaysANight runs `chaosnight serve` itself (in-process) with a
+// clock offset so that a night opens seconds after start, and checks that
+// it plays the experiment for real, journals it, records the window's
+// progress in the runner state, serves /runs, and stops cleanly.
+func TestServePlaysANight(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	settle(t.Context(), t, s)
+	dir := t.TempDir()
+	writeFile(t, dir, "experiments/evict.yaml", strings.Replace(experimentYAML("serve-evict", evictOne, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 3s", 1))
+	cfg := writeFile(t, dir, "chaosnight.yaml", `experiments: experiments
+dryRun: false
+journal: {directory: `+filepath.Join(dir, "journals")+`}
+nights:
+  - name: test-night
+    opens: "*/2 * * * *"
+    lasts: 50s
+    timezone: UTC
+    experiments: {names: [serve-evict]}
+`)
+	now := time.Now()
+	offset := now.Truncate(2*time.Minute).Add(2*time.Minute).Sub(now) - 3*time.Second
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- RunContext(ctx, Streams{In: strings.NewReader(""), Out: &out, Err: &out}, BuildInfo{Version: "test"},
+			[]string{"serve", "--config", cfg, "--kubeconfig", s.Kubeconfig, "--namespace", "default",
+				"--prometheus-url", s.PrometheusURL, "--listen", "127.0.0.1:0", "--leader-elect=false",
+				"--clock-offset", offset.String()})
+	}()
+	var rec *journal.Record
+	deadline := time.Now().Add(45 * time.Second)
+	for rec == nil || rec.Verdict == journal.Running {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no finished journal within 45s:\n%s", out.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+		files, _ := filepath.Glob(filepath.Join(dir, "journals", "*.json"))
+		if len(files) == 1 {
+			rec, _ = journal.Read(files[0])
+		}
+	}
+	if rec.Verdict != journal.Held || len(rec.Injections) != 1 || rec.Injections[0].Outcomes[0].Status != "evicted" {
+		t.Errorf("verdict %s %v, injections %+v", rec.Verdict, rec.Reasons, rec.Injections)
+	}
+	cm, err := s.Client().CoreV1().ConfigMaps("default").Get(ctx, "chaosnight-state", metav1.GetOptions{})
+	if err != nil || !strings.Contains(fmt.Sprint(cm.Data), "serve-evict") {
+		t.Errorf("runner state: %v %v", err, cm)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d after SIGTERM-like cancel:\n%s", code, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20s")
+	}
+	_ = s.Client().CoreV1().ConfigMaps("default").Delete(context.Background(), "chaosnight-state", metav1.DeleteOptions{})
+}

@@ -222,6 +222,8 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		Load:       func(now time.Time) (runner.Setup, error) { return loadSetup(configFile, experimentsFlag, now) },
 		Engine:     eng,
 		KillSwitch: ks,
+		State:      &runner.ConfigMapState{Client: client, Namespace: ns},
+		Now:        func() time.Time { return time.Now().Add(f.clockOffset) },
 		Notifier:   &runner.Events{Client: client, Object: eventObject(ns, g.v.GetString(keyLeaseName)), Component: "chaosnight", Log: g.log},
 		Journals:   g.v.GetString(keyJournalDir),
 		Retention:  g.v.GetDuration(keyJournalRetain),
