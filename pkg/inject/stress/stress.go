@@ -1,0 +1,353 @@
+// Package stress burns CPU and holds memory in or next to target pods,
+// without privileges. It is an inject.Injector, called through the
+// inject.Guard, which decides the targets.
+//
+// Scope pod adds an ephemeral container running `chaosnight stress` to
+// each target: it shares the pod's cgroup, so the load meets the pod's own
+// limits. Ephemeral containers cannot be removed from a pod, so Revert
+// stops the stress early by running `chaosnight stress stop` in that
+// container (pods/exec); the stressor's own --duration is the backstop.
+//
+// Scope node creates one helper pod per distinct target node, pinned to it
+// with spec.nodeName, labelled with the run and annotated with its
+// deadline; Revert deletes it, activeDeadlineSeconds and the stressor's
+// --duration are the backstops, and Sweep deletes helper pods whose run
+// is gone (its Lease, see RunLease) or whose deadline passed.
+//
+// docs/stress.md is the user guide.
+package stress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+// Kind is the Injection.Kind of stress.
+const Kind = "stress"
+
+// Scopes (experiment.ScopePod, experiment.ScopeNode).
+const (
+	scopePod  = experiment.ScopePod
+	scopeNode = experiment.ScopeNode
+)
+
+// Labels and annotations of helper pods.
+const (
+	// HelperLabel marks every helper pod; its value says what it does.
+	HelperLabel = "chaosnight.dev/helper"
+	HelperValue = "stress"
+	// RunLabel is the run that created the object (inject.RunLabel).
+	RunLabel = inject.RunLabel
+	// ManagedByLabel is the recommended Kubernetes label.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "chaosnight"
+	// DeadlineAnnotation is when the stress ends by itself (RFC 3339).
+	DeadlineAnnotation = "chaosnight.dev/deadline"
+	// LeaseAnnotation is "namespace/name" of the run's Lease.
+	LeaseAnnotation = "chaosnight.dev/run-lease"
+	// TargetsAnnotation lists the target pods ("ns/name", comma separated)
+	// that brought a helper pod to its node.
+	TargetsAnnotation = "chaosnight.dev/targets"
+	// ExperimentAnnotation names the experiment (inject.ExperimentAnnotation).
+	ExperimentAnnotation = inject.ExperimentAnnotation
+)
+
+// Defaults of Injector fields.
+const (
+	DefaultConcurrency = 8
+	// DefaultStartGrace is the time allowed to pull the image and start
+	// the stressor: its --duration counts from its own start, so every
+	// deadline (annotation, activeDeadlineSeconds, the journal's) is
+	// Duration plus this.
+	DefaultStartGrace = time.Minute
+	// DefaultRevertWait bounds the wait for helper pods to be gone.
+	DefaultRevertWait = 30 * time.Second
+	// DefaultExecTimeout bounds one stop command.
+	DefaultExecTimeout = 20 * time.Second
+	// maxDuration is the stressor's own limit.
+	maxDuration = 24 * time.Hour
+)
+
+// DefaultCommand is the chaosnight executable in the image, on its PATH.
+func DefaultCommand() []string { return []string{"chaosnight"} }
+
+// Injector stresses targets, or their nodes.
+type Injector struct {
+	Client kubernetes.Interface
+	// Exec runs the stop command in ephemeral containers on Revert (pod
+	// scope); RemoteExec is the real one. nil means no early stop: Revert
+	// then reports every stressed pod as running until its deadline.
+	Exec Execer
+	// Image runs `chaosnight stress`; required (DefaultImage(version)).
+	Image string
+	// Command is the chaosnight executable in Image; default
+	// DefaultCommand(). The stress and stop arguments follow it.
+	Command []string
+	// ImagePullPolicy; default IfNotPresent.
+	ImagePullPolicy corev1.PullPolicy
+	// Spec is the experiment's stress action.
+	Spec experiment.Stress
+	// Duration is the stressor's own --duration: the experiment's duration
+	// plus a small margin. The stress ends by itself after it.
+	Duration time.Duration
+	// StartGrace is added to Duration for every deadline; default
+	// DefaultStartGrace.
+	StartGrace time.Duration
+	// Lease is the run's Lease as "namespace/name" (RunLease.Ref), put on
+	// helper pods so that Sweep knows when their run is gone. Empty: Sweep
+	// relies on the deadline alone.
+	Lease string
+	Now   func() time.Time
+	// Concurrency bounds requests in flight; default DefaultConcurrency.
+	Concurrency int
+	// RevertWait bounds how long Revert waits for deleted helper pods to
+	// be gone; default DefaultRevertWait.
+	RevertWait time.Duration
+	// ExecTimeout bounds one stop command; default DefaultExecTimeout.
+	ExecTimeout time.Duration
+	// StartTimeout, when positive, makes Inject wait until the kubelet
+	// reports every stress container running; a stress not running by
+	// then (an image that cannot be pulled, a stressor that refused its
+	// input) is reported failed, and its helper pod deleted. Zero trusts
+	// the API server's acceptance: the outcome then means "put in place".
+	StartTimeout time.Duration
+}
+
+// Kind implements inject.Injector.
+func (s *Injector) Kind() string { return Kind }
+
+func (s *Injector) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Injector) startGrace() time.Duration {
+	if s.StartGrace > 0 {
+		return s.StartGrace
+	}
+	return DefaultStartGrace
+}
+
+func (s *Injector) command() []string {
+	if len(s.Command) > 0 {
+		return s.Command
+	}
+	return DefaultCommand()
+}
+
+func (s *Injector) pullPolicy() corev1.PullPolicy {
+	if s.ImagePullPolicy != "" {
+		return s.ImagePullPolicy
+	}
+	return corev1.PullIfNotPresent
+}
+
+func (s *Injector) scope() string {
+	if s.Spec.Scope == "" {
+		return scopePod
+	}
+	return s.Spec.Scope
+}
+
+// plan is what one Inject call decided before touching anything.
+type plan struct {
+	run      inject.Run
+	args     []string // chaosnight stress ...
+	deadline time.Time
+	name     string // ephemeral container name
+	words    string // "2 CPU workers at 80%, 256Mi for 5m0s"
+}
+
+func (s *Injector) plan(run inject.Run) (plan, error) {
+	var problems []string
+	if s.Client == nil {
+		problems = append(problems, "nil client")
+	}
+	if strings.TrimSpace(s.Image) == "" {
+		problems = append(problems, "no image")
+	}
+	if sc := s.scope(); sc != scopePod && sc != scopeNode {
+		problems = append(problems, fmt.Sprintf("unknown scope %q (want %s or %s)", sc, scopePod, scopeNode))
+	}
+	if s.Duration > maxDuration {
+		problems = append(problems, fmt.Sprintf("duration %s is over the stressor's limit of %s", s.Duration, maxDuration))
+	}
+	args, err := StressArgs(s.Spec, s.Duration)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	name, err := ContainerName(run.ID)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if s.scope() == scopeNode {
+		// The sweep and the revert's safety net find helper pods by this
+		// label, so it must be one.
+		if errs := validation.IsValidLabelValue(run.ID); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("run id %q is not a label value: %s", run.ID, strings.Join(errs, "; ")))
+		}
+		if s.Lease != "" {
+			if _, _, ok := splitKey(s.Lease); !ok {
+				problems = append(problems, fmt.Sprintf("lease %q is not namespace/name", s.Lease))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return plan{}, fmt.Errorf("stress: %s", strings.Join(problems, "; "))
+	}
+	return plan{
+		run:  run,
+		args: args,
+		// Whole seconds, rounded up: the annotation must never say "over"
+		// before the stressor's own deadline.
+		deadline: s.now().Add(roundUp(s.Duration) + s.startGrace() + time.Second - 1).UTC().Truncate(time.Second),
+		name:     name,
+		words:    describe(s.Spec, s.Duration),
+	}, nil
+}
+
+// describe renders the stress for outcome details.
+func describe(spec experiment.Stress, d time.Duration) string {
+	var parts []string
+	if c := spec.CPU; c != nil {
+		w, l := c.Workers, c.Load
+		if w == 0 {
+			w = experiment.DefaultCPUWorkers
+		}
+		if l == 0 {
+			l = experiment.DefaultCPULoad
+		}
+		unit := "workers"
+		if w == 1 {
+			unit = "worker"
+		}
+		parts = append(parts, fmt.Sprintf("%d CPU %s at %d%%", w, unit, l))
+	}
+	if m := spec.Memory; m != nil {
+		parts = append(parts, m.Size+" of memory")
+	}
+	return strings.Join(parts, ", ") + " for " + roundUp(d).String()
+}
+
+// Inject starts the stress on every target (scope pod) or on every
+// distinct node of the targets (scope node) and reports one outcome per
+// target, in target order: stressed, gone (the pod no longer exists or was
+// replaced by one with the same name: the replacement is never touched) or
+// failed. Per-target failures are outcomes; the error is for bad
+// configuration or a cancelled context. Injection.State lists everything
+// created, also when the context was cancelled midway, so Revert undoes it.
+func (s *Injector) Inject(ctx context.Context, run inject.Run, targets []target.Pod) (inject.Injection, error) {
+	inj := inject.Injection{Run: run, Kind: Kind, At: s.now()}
+	p, err := s.plan(run)
+	if err != nil {
+		return inj, err
+	}
+	if err := ctx.Err(); err != nil {
+		return inj, fmt.Errorf("stress: %w", err)
+	}
+	st := State{Scope: s.scope(), Deadline: p.deadline}
+	if st.Scope == scopePod {
+		st.Container = p.name
+		inj.Outcomes, st.Pods = s.injectPods(ctx, p, targets)
+	} else {
+		inj.Outcomes, st.Helpers = s.injectNodes(ctx, p, targets)
+	}
+	inj.State = st.Encode()
+	if err := ctx.Err(); err != nil {
+		return inj, fmt.Errorf("stress interrupted: %w", err)
+	}
+	return inj, nil
+}
+
+// Revert stops every stress the injection started: pod scope runs the
+// stop command in each ephemeral container (a pod that is gone, or whose
+// container has already ended, needs nothing); node scope deletes the
+// helper pods, by name and then by run label, and waits until they are
+// gone. It works from inj alone (a journal after a crash) and is
+// idempotent. A stress it could not stop is named in a *NotStoppedError
+// with the deadline by which it ends by itself.
+func (s *Injector) Revert(ctx context.Context, inj inject.Injection) error {
+	st, err := DecodeState(inj.State)
+	if err != nil {
+		return err
+	}
+	if s.Client == nil {
+		return errors.New("stress revert: nil client")
+	}
+	switch st.Scope {
+	case "":
+		return nil // nothing was started (a refused or failed injection)
+	case scopePod:
+		return s.revertPods(ctx, st)
+	case scopeNode:
+		return s.revertNodes(ctx, inj, st)
+	}
+	return fmt.Errorf("stress revert: unknown scope %q", st.Scope)
+}
+
+// NotStoppedError names the stresses Revert could not stop. Each ends by
+// itself by Deadline (the stressor's --duration, and for helper pods
+// activeDeadlineSeconds); check with errors.As.
+type NotStoppedError struct {
+	Deadline time.Time
+	Items    []NotStopped
+}
+
+// NotStopped is one stress still running.
+type NotStopped struct {
+	What string // "ephemeral container C of pod NS/NAME", "helper pod NS/NAME on node N"
+	Err  error
+}
+
+func (e *NotStoppedError) Error() string {
+	parts := make([]string, len(e.Items))
+	for i, it := range e.Items {
+		parts[i] = fmt.Sprintf("%s: %v", it.What, it.Err)
+	}
+	when := "its deadline"
+	if !e.Deadline.IsZero() {
+		when = e.Deadline.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%d stress(es) could not be stopped early and run until %s: %s", len(e.Items), when, strings.Join(parts, "; "))
+}
+
+// Unwrap returns the causes.
+func (e *NotStoppedError) Unwrap() []error {
+	errs := make([]error, len(e.Items))
+	for i, it := range e.Items {
+		errs[i] = it.Err
+	}
+	return errs
+}
+
+// forEach calls fn(0..n-1) with at most Concurrency calls at a time.
+func (s *Injector) forEach(n int, fn func(i int)) {
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
