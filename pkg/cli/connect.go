@@ -24,6 +24,8 @@ func (g *globals) addInjectionFlags(fl *pflag.FlagSet) {
 	g.bindBoolFlag(fl, keyRequireOptIn, "require-opt-in", true, "only touch namespaces labelled "+inject.OptInLabel+"=true")
 	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
 	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
+	g.bindFlag(fl, keyStressImage, "stress-image", "", "image of the stress containers and helper pods (default: the chaosnight image of this version)")
+	g.bindDurationFlag(fl, keyStressStartTimeout, "stress-start-timeout", time.Minute, "how long a stress may take to start (image pull) before it counts as failed")
 }
 
 // connection is what an injecting command needs: Prometheus, the API

@@ -62,7 +62,8 @@ type Settings struct {
 // globals is the per-command-tree configuration state: one viper instance,
 // never the package-level one.
 type globals struct {
-	v *viper.Viper
+	v       *viper.Viper
+	version string // of this binary: the default stress image's tag
 	// commandFlags maps configuration keys to the name of the command flag
 	// that sets them. Several commands declare the same flag (run and serve
 	// both have --kube-qps); viper keeps one flag per key, so the binding is

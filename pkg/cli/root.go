@@ -96,6 +96,7 @@ func RunContext(ctx context.Context, streams Streams, info BuildInfo, args []str
 // parallel.
 func NewRootCommand(streams Streams, info BuildInfo) *cobra.Command {
 	g := newGlobals()
+	g.version = info.Version
 	root := &cobra.Command{
 		Use:   "chaosnight",
 		Short: "Hypothesis-based chaos experiments and scheduled chaos nights for Kubernetes",

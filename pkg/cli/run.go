@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,12 +12,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -32,6 +33,8 @@ const (
 	keyRequireOptIn        = "safety.requireOptIn"
 	keyKubeQPS             = "kube.qps"
 	keyKubeBurst           = "kube.burst"
+	keyStressImage         = "stress.image"
+	keyStressStartTimeout  = "stress.startTimeout"
 )
 
 type runFlags struct {
@@ -118,6 +121,18 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	if journalPath == "" {
 		journalPath = filepath.Join("journals", exp.Metadata.Name+"-"+runID+".json")
 	}
+	// Helper pods left by a run that died (SIGKILL, a lost node) go first.
+	g.sweep(ctx, conn, exp.Spec.Target.Namespaces, f.dryRun)
+	leaseRef := ""
+	if !f.dryRun && exp.Spec.Action.Stress != nil {
+		lease := &stress.RunLease{Client: client, Namespace: conn.namespace, RunID: runID, Log: g.log}
+		if err := lease.Start(ctx); err != nil {
+			g.log.Warn("no run lease: helper pods will rely on their deadline alone", "error", err)
+		} else {
+			leaseRef = lease.Ref()
+			defer func() { _ = lease.Stop(context.WithoutCancel(ctx)) }()
+		}
+	}
 	view := newProgressView(streams, f.output, exp)
 	eng := &engine.Engine{
 		Prom:    conn.prom,
@@ -129,7 +144,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 			Log:        g.log,
 			Component:  "chaosnight",
 		},
-		Injector: injectorFor(client),
+		Injector: g.injectors(conn, leaseRef),
 		Journal:  journal.File{Path: journalPath},
 		Log:      g.log,
 		Observe:  view.update,
@@ -152,8 +167,10 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	return nil
 }
 
-// injectorFor maps an experiment's action to its injector.
-func injectorFor(client kubernetes.Interface) engine.InjectorFor {
+// injectors builds the injector of an experiment's action. leaseRef is the
+// "namespace/name" of the Lease that proves the run (or the serve process)
+// alive to the orphan sweep; empty leaves helper pods to their deadlines.
+func (g *globals) injectors(conn *connection, leaseRef string) engine.InjectorFor {
 	return func(exp *experiment.Experiment) (inject.Injector, error) {
 		switch a := exp.Spec.Action; {
 		case a.PodKill != nil:
@@ -162,12 +179,43 @@ func injectorFor(client kubernetes.Interface) engine.InjectorFor {
 				d := a.PodKill.GracePeriod.Duration
 				grace = &d
 			}
-			return &podkill.Injector{Client: client, Method: a.PodKill.Method, GracePeriod: grace}, nil
+			return &podkill.Injector{Client: conn.client, Method: a.PodKill.Method, GracePeriod: grace}, nil
 		case a.Stress != nil:
-			return nil, errors.New("stress injection is not available in this version")
+			return &stress.Injector{
+				Client: conn.client,
+				Exec:   stress.RemoteExec{Config: conn.rest, Client: conn.client},
+				Image:  g.stressImage(),
+				Spec:   *a.Stress,
+				// The stressor's own deadline: the experiment's duration and
+				// a margin for the revert; it is the backstop if nobody
+				// stops it.
+				Duration:     exp.Spec.Duration.Duration + 30*time.Second,
+				StartTimeout: g.v.GetDuration(keyStressStartTimeout),
+				Lease:        leaseRef,
+			}, nil
 		}
 		return nil, errors.New("the experiment has no action")
 	}
+}
+
+// stressImage is the image of the stress containers and helper pods.
+func (g *globals) stressImage() string {
+	if img := g.v.GetString(keyStressImage); img != "" {
+		return img
+	}
+	return stress.DefaultImage(g.version)
+}
+
+// sweep deletes stress helper pods left by runs that are gone (their
+// lease expired) or whose deadline passed, before anything new starts.
+func (g *globals) sweep(ctx context.Context, conn *connection, namespaces []string, dryRun bool) {
+	rep, err := stress.Sweep(ctx, conn.client, stress.SweepConfig{
+		Namespaces: namespaces, LeaseNamespace: conn.namespace, DryRun: dryRun, Log: g.log,
+	})
+	if err != nil {
+		g.log.Warn("orphan sweep incomplete", "error", err)
+	}
+	_ = rep
 }
 
 // newRunID is sortable by time and safe as a label value and in file names.

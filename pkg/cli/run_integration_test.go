@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,11 @@ func runExp(ctx context.Context, t *testing.T, s *sandbox.Sandbox, yaml string, 
 		t.Fatal(err)
 	}
 	jpath := filepath.Join(dir, "journal.json")
+	for i, a := range extra { // a --journal of the caller's wins
+		if a == "--journal" && i+1 < len(extra) {
+			jpath = extra[i+1]
+		}
+	}
 	args := append([]string{"run", file, "--kubeconfig", s.Kubeconfig, "--prometheus-url", s.PrometheusURL,
 		"--journal", jpath, "--prometheus-timeout", "2s"}, extra...)
 	var out, errOut bytes.Buffer
@@ -565,4 +571,47 @@ nights:
 		t.Fatal("serve did not stop within 20s")
 	}
 	_ = s.Client().CoreV1().ConfigMaps("default").Delete(context.Background(), "chaosnight-state", metav1.DeleteOptions{})
+}
+
+// TestRunNodeStressRevertsOnSIGINT: a node-scope stress puts an
+// unprivileged helper pod on the target's node; an interrupt aborts the run
+// and the revert deletes it.
+func TestRunNodeStressRevertsOnSIGINT(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	settle(t.Context(), t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stressAction := `    stress:
+      scope: node
+      cpu: {workers: 1, load: 20}`
+	exp := strings.Replace(experimentYAML("node-stress-sigint", stressAction, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 60s", 1)
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal.json")
+	var helperSeen atomic.Bool
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(300 * time.Millisecond)
+			rec, err := journal.Read(jpath)
+			if err != nil || !hasPhase(rec, "observe") {
+				continue
+			}
+			pods, err := s.Client().CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "chaosnight.dev/run=" + rec.RunID})
+			if err == nil && len(pods.Items) == 1 {
+				helperSeen.Store(true)
+				cancel() // what SIGINT does in the binary
+				return
+			}
+		}
+	}()
+	code, out, rec := runExp(ctx, t, s, exp, "--journal", jpath, "--stress-image", "registry.invalid/chaosnight:test")
+	if !helperSeen.Load() {
+		t.Fatalf("no helper pod appeared (exit %d, verdict %s %v)\n%s", code, rec.Verdict, rec.Reasons, out)
+	}
+	if code != ExitAborted || rec.Verdict != journal.Aborted || !hasPhase(rec, "revert") {
+		t.Errorf("exit %d, verdict %s %v, phases %+v", code, rec.Verdict, rec.Reasons, rec.Phases)
+	}
+	pods, err := s.Client().CoreV1().Pods("shop").List(context.Background(), metav1.ListOptions{LabelSelector: "chaosnight.dev/run=" + rec.RunID})
+	if err != nil || len(pods.Items) != 0 {
+		t.Errorf("helper pods left after the revert: %v %d", err, len(pods.Items))
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
 	"github.com/chaosnight/chaosnight/pkg/runner"
@@ -192,10 +193,6 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	client, ns := conn.client, conn.namespace
 
 	dryRun := g.v.GetBool(keyServeDryRun)
-	reg := promclient.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-	ks := &killswitch.Switch{Client: client, Namespace: ns}
 	identity := f.identity
 	if identity == "" {
 		identity = os.Getenv("POD_NAME")
@@ -204,6 +201,26 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		host, _ := os.Hostname()
 		identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	// One lease for the whole serve process: while it is renewed, the
+	// orphan sweep leaves this runner's helper pods alone; if the process
+	// dies, they are swept once it expires.
+	leaseRef := ""
+	if !dryRun {
+		lease := &stress.RunLease{Client: client, Namespace: ns, RunID: "serve-" + identity, Log: g.log}
+		if err := lease.Start(ctx); err != nil {
+			g.log.Warn("no runner lease: helper pods will rely on their deadline alone", "error", err)
+		} else {
+			leaseRef = lease.Ref()
+			defer func() { _ = lease.Stop(context.WithoutCancel(ctx)) }()
+		}
+	}
+	if setup, err := loadSetup(configFile, experimentsFlag, time.Now()); err == nil {
+		g.sweep(ctx, conn, targetNamespaces(setup.Experiments), dryRun)
+	}
+	reg := promclient.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	ks := &killswitch.Switch{Client: client, Namespace: ns}
 	eng := &engine.Engine{
 		Prom:    conn.prom,
 		Targets: &target.Selector{Client: client},
@@ -214,7 +231,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 			Log:        g.log,
 			Component:  "chaosnight",
 		},
-		Injector: injectorFor(client),
+		Injector: g.injectors(conn, leaseRef),
 		Metrics:  m,
 		Log:      g.log,
 	}
@@ -270,6 +287,23 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// targetNamespaces is the union of the experiments' target namespaces:
+// where serve sweeps for orphan helper pods.
+func targetNamespaces(exps []experiment.Experiment) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range exps {
+		for _, ns := range e.Spec.Target.Namespaces {
+			if !seen[ns] {
+				seen[ns] = true
+				out = append(out, ns)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // eventObject is what run Events are attached to: the runner's Pod when the

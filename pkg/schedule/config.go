@@ -62,6 +62,8 @@ type LeaderElection struct {
 type Stress struct {
 	// Image runs the stressor (default: the chaosnight image of the same version).
 	Image string `yaml:"image,omitempty"`
+	// StartTimeout bounds the start of a stress (image pull) (default 1m).
+	StartTimeout experiment.Duration `yaml:"startTimeout,omitempty"`
 }
 
 // Prometheus is the connection the probes use.

@@ -19,6 +19,9 @@ type Exclusion struct {
 	Reason string `json:"reason"`
 }
 
+// HelperLabel marks chaosnight's own helper pods (pkg/inject/stress).
+const HelperLabel = "chaosnight.dev/helper"
+
 // Eligible keeps the pods that may become targets: running, not
 // terminating, at least t.MinAge old. The API server already selected by
 // namespace, labels and phase; Eligible checks namespace and labels again
@@ -45,6 +48,10 @@ func Eligible(pods []Pod, t experiment.Target, now time.Time) (eligible []Pod, e
 			reason = fmt.Sprintf("invalid label selector: %v", selErr)
 		case !sel.Matches(labels.Set(p.Labels)):
 			reason = fmt.Sprintf("labels do not match selector %q", t.Selector)
+		case p.Labels[HelperLabel] != "":
+			// chaosnight's own stress helpers are never victims, whatever
+			// the selector says.
+			reason = "a chaosnight helper pod"
 		case p.Phase != string(corev1.PodRunning):
 			reason = fmt.Sprintf("phase %s, not Running", p.Phase)
 		case p.Terminating:

@@ -225,3 +225,13 @@ func TestPickOnePerOwner(t *testing.T) {
 		}
 	}
 }
+
+func TestEligibleNeverPicksChaosnightHelpers(t *testing.T) {
+	tgt := experiment.Target{Namespaces: []string{"shop"}, Selector: "app=checkout"}
+	helper := Pod{Namespace: "shop", Name: "h", UID: "h", Phase: "Running", Ready: true,
+		Labels: map[string]string{"app": "checkout", HelperLabel: "stress"}}
+	eligible, excluded := Eligible([]Pod{helper}, tgt, time.Now())
+	if len(eligible) != 0 || len(excluded) != 1 || excluded[0].Reason != "a chaosnight helper pod" {
+		t.Errorf("helper pod eligible: %+v %+v", eligible, excluded)
+	}
+}

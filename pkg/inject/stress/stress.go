@@ -46,7 +46,7 @@ const (
 // Labels and annotations of helper pods.
 const (
 	// HelperLabel marks every helper pod; its value says what it does.
-	HelperLabel = "chaosnight.dev/helper"
+	HelperLabel = target.HelperLabel
 	HelperValue = "stress"
 	// RunLabel is the run that created the object (inject.RunLabel).
 	RunLabel = inject.RunLabel
