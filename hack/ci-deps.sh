@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a clean Debian machine (run as root,
-# as .ci/run does): Debian's prometheus and the sandbox binaries.
+# as .ci/run does): Debian's prometheus, Debian's chromium (browser tests of
+# the reports) and the sandbox binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,15 @@ if ! command -v prometheus >/dev/null 2>&1; then
   fi
 fi
 prometheus --version 2>&1 | head -n 1
+
+# The HTML report and the runner's pages are tested in a real headless browser.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "ci-deps: installing Debian's chromium package"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends chromium
+fi
+chromium --version 2>/dev/null | head -n 1 || true
 
 echo "ci-deps: sandbox binaries (cached after the first build)"
 bash hack/sandbox-tools.sh

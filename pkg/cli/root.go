@@ -136,6 +136,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newStatusCommand(streams, g),
 		newScheduleCommand(streams, g),
 		newServeCommand(streams, g),
+		newReportCommand(streams, g),
 	)
 	return root
 }

@@ -42,6 +42,7 @@ type runFlags struct {
 	dryRun  bool
 	journal string
 	output  string
+	reports runReports // --junit, --markdown (report.go)
 }
 
 func newRunCommand(streams Streams, g *globals) *cobra.Command {
@@ -77,6 +78,7 @@ exits 0 (2 if the steady state does not hold).`,
 	fl.StringVar(&f.journal, "journal", "", "where to write the JSON journal (default: journals/NAME-RUNID.json)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output: text (a live view on a terminal, log lines otherwise) or json (the journal on stdout)")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	f.reports.addFlags(fl)
 	g.addInjectionFlags(fl)
 	return cmd
 }
@@ -160,6 +162,9 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		}
 	} else {
 		printSummary(streams, rec, journalPath)
+	}
+	if err := f.reports.write(rec); err != nil {
+		return withExitCode(ExitInvalid, err)
 	}
 	if code := engine.ExitCode(rec.Verdict); code != 0 {
 		return silentExit(code)

@@ -12,8 +12,9 @@ import (
 
 // Handler serves the runner's HTTP endpoints: /metrics (the runner's own
 // registry), /healthz (the process is alive), /readyz (a valid configuration
-// is loaded), /status, /runs (recent run records) and /runs/{id} (a journal).
-// Extra routes (the report pages) are added by the caller on the same mux.
+// is loaded), /status, /runs (recent run records), /runs/{id} (a journal),
+// and the pages for people: / (recent runs, next nights, kill switch) and
+// /runs/{id}/report (a run's HTML report).
 func (r *Runner) Handler(gatherer prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
@@ -55,6 +56,7 @@ func (r *Runner) Handler(gatherer prometheus.Gatherer) *http.ServeMux {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(data)
 	})
+	r.pages(mux) // GET / and GET /runs/{id}/report (pages.go)
 	return mux
 }
 

@@ -1,0 +1,209 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/probe"
+	"github.com/chaosnight/chaosnight/pkg/target"
+)
+
+func f64(v float64) *float64 { return &v }
+
+func dur(d time.Duration) experiment.Duration { return experiment.Duration{Duration: d} }
+
+// fixtureStart is the fixed start of the first fixture run.
+func fixtureStart() time.Time { return time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC) }
+
+func pod(ns, name, uid, node string) target.Pod {
+	return target.Pod{Namespace: ns, Name: name, UID: uid, Node: node, Phase: "Running", Ready: true,
+		Owner: &target.Owner{Kind: "ReplicaSet", Name: name[:len(name)-6], UID: "rs-" + uid}}
+}
+
+// samples evaluates values every 5s from start: value i at start+5s*i, in
+// the phase given by phaseAt, checked against ok.
+func samples(name string, role probe.Role, start time.Time, values []float64, phaseAt func(time.Time) string, why func(float64) string) []journal.Sample {
+	var out []journal.Sample
+	for i, v := range values {
+		at := start.Add(time.Duration(i) * 5 * time.Second)
+		reason := why(v)
+		out = append(out, journal.Sample{Phase: phaseAt(at), Result: probe.Result{
+			Probe: name, Role: role, At: at, OK: reason == "", Value: v, Series: 1, Reason: reason,
+			Samples: []probe.Sample{{Labels: map[string]string{"service": "checkout"}, Value: v}},
+		}})
+	}
+	return out
+}
+
+// phases builds consecutive phases from durations; a negative duration
+// leaves the phase open.
+func phases(start time.Time, spec ...any) []journal.Phase {
+	var out []journal.Phase
+	t := start
+	for i := 0; i < len(spec); i += 2 {
+		p := journal.Phase{Name: spec[i].(string), Started: t}
+		if d := spec[i+1].(time.Duration); d >= 0 {
+			t = t.Add(d)
+			p.Ended = t
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func phaseFinder(ps []journal.Phase) func(time.Time) string {
+	return func(at time.Time) string {
+		name := ""
+		for _, p := range ps {
+			if !at.Before(p.Started) {
+				name = p.Name
+			}
+		}
+		return name
+	}
+}
+
+// fixtures are three runs with fixed times: one held (pod kill, two probes
+// and a stop condition), one deviated (a single replica deleted), one
+// aborted by its stop condition (CPU stress).
+func fixtures() []*journal.Record {
+	start := fixtureStart()
+
+	// 1. held
+	heldExp := experiment.Experiment{
+		APIVersion: experiment.APIVersion, Kind: experiment.Kind,
+		Metadata: experiment.Metadata{Name: "checkout-pod-kill"},
+		Spec: experiment.Spec{
+			Description: "Checkout keeps serving while one of its pods is evicted every 10s.",
+			Hypothesis: experiment.Hypothesis{Probes: []experiment.Probe{
+				{Name: "checkout-error-ratio", Query: `sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m])) / sum(rate(http_requests_total{service="checkout"}[1m]))`, Expect: experiment.Expect{Below: f64(0.01)}},
+				{Name: "checkout-ready-pods", Query: `sum(kube_deployment_status_replicas_ready{deployment="checkout"})`, Expect: experiment.Expect{AtLeast: f64(2)}},
+			}},
+			StopWhen:      []experiment.Probe{{Name: "checkout-p99-latency", Query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="checkout"}[1m])))`, Expect: experiment.Expect{Above: f64(2)}}},
+			Target:        experiment.Target{Namespaces: []string{"shop"}},
+			Action:        experiment.Action{PodKill: &experiment.PodKill{Method: "evict", Every: dur(10 * time.Second)}},
+			Duration:      dur(30 * time.Second),
+			ProbeInterval: dur(5 * time.Second),
+			Recovery:      dur(time.Minute),
+		},
+	}
+	hp := phases(start, journal.PhasePreflight, 2*time.Second, journal.PhaseSelect, time.Second,
+		journal.PhaseInject, time.Second, journal.PhaseObserve, 30*time.Second, journal.PhaseRevert, time.Second, journal.PhaseRecover, 5*time.Second)
+	a := pod("shop", "checkout-6d677d7756-gc4w2", "ff18aefb-1", "kwok-node-1")
+	b := pod("shop", "checkout-6d677d7756-hfqn6", "6e019458-2", "kwok-node-2")
+	injAt := start.Add(3 * time.Second)
+	held := &journal.Record{
+		SchemaVersion: journal.SchemaVersion, RunID: "20261120-020000-aaaaaa", Experiment: heldExp,
+		File: "experiments/checkout-pod-kill.yaml", Seed: 42, Started: start, Ended: start.Add(40 * time.Second),
+		Verdict: journal.Held, Reasons: []string{"the hypothesis held for 30s of injection and the system recovered"},
+		Phases: hp, Targets: []target.Pod{a, b},
+		Injections: []inject.Injection{
+			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt,
+				Outcomes: []inject.Outcome{{Pod: a, Status: inject.StatusEvicted, At: injAt}}},
+			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt.Add(10 * time.Second),
+				Outcomes: []inject.Outcome{{Pod: b, Status: inject.StatusEvicted, At: injAt.Add(10 * time.Second)}}},
+			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt.Add(20 * time.Second),
+				Outcomes: []inject.Outcome{{Pod: a, Status: inject.StatusProtected, Detail: "Cannot evict pod as it would violate the pod's disruption budget.", At: injAt.Add(20 * time.Second)}}},
+		},
+		Replay: "chaosnight run experiments/checkout-pod-kill.yaml --seed 42",
+	}
+	never := func(float64) string { return "" }
+	held.Samples = append(held.Samples, samples("checkout-error-ratio", probe.RoleHypothesis, start, []float64{0, 0.001, 0.002, 0.004, 0.003, 0.001, 0.002, 0, 0}, phaseFinder(hp), never)...)
+	held.Samples = append(held.Samples, samples("checkout-ready-pods", probe.RoleHypothesis, start, []float64{3, 3, 2, 3, 2, 3, 2, 3, 3}, phaseFinder(hp), never)...)
+	held.Samples = append(held.Samples, samples("checkout-p99-latency", probe.RoleStop, start.Add(4*time.Second), []float64{0.12, 0.4, 0.35, 0.5, 0.3, 0.2, 0.15}, phaseFinder(hp), never)...)
+
+	// 2. deviated
+	start2 := start.Add(10 * time.Minute)
+	devExp := experiment.Experiment{
+		APIVersion: experiment.APIVersion, Kind: experiment.Kind,
+		Metadata: experiment.Metadata{Name: "recommendations-single-replica"},
+		Spec: experiment.Spec{
+			Description: "Losing the single recommendations pod does not hurt its clients.",
+			Hypothesis: experiment.Hypothesis{Probes: []experiment.Probe{
+				{Name: "recommendations-error-ratio", Query: `sum(rate(http_requests_total{service="recommendations",code=~"5.."}[1m])) / sum(rate(http_requests_total{service="recommendations"}[1m]))`, Expect: experiment.Expect{Below: f64(0.01)}},
+			}},
+			Target:        experiment.Target{Namespaces: []string{"shop"}},
+			Action:        experiment.Action{PodKill: &experiment.PodKill{Method: "delete"}},
+			Duration:      dur(20 * time.Second),
+			ProbeInterval: dur(5 * time.Second),
+			Recovery:      dur(time.Minute),
+		},
+	}
+	dp := phases(start2, journal.PhasePreflight, 2*time.Second, journal.PhaseSelect, time.Second,
+		journal.PhaseInject, time.Second, journal.PhaseObserve, 6*time.Second, journal.PhaseRevert, time.Second, journal.PhaseRecover, 24*time.Second)
+	dp[3].Note = "hypothesis violated"
+	r := pod("shop", "recommendations-7c54676bd7-dhqpk", "4fa27636-3", "kwok-node-0")
+	dev := &journal.Record{
+		SchemaVersion: journal.SchemaVersion, RunID: "20261120-021000-bbbbbb", Experiment: devExp,
+		File: "experiments/recommendations-single-replica.yaml", Seed: 4695030076791832035, Started: start2, Ended: start2.Add(35 * time.Second),
+		Verdict: journal.Deviated,
+		Reasons: []string{"the hypothesis was violated after 2s of injection: recommendations-error-ratio = 0.110714: expected below 0.01"},
+		Phases:  dp, Targets: []target.Pod{r},
+		Injections: []inject.Injection{{Run: inject.Run{ID: "20261120-021000-bbbbbb", Experiment: "recommendations-single-replica"}, Kind: "podKill",
+			At: start2.Add(3 * time.Second), Outcomes: []inject.Outcome{{Pod: r, Status: inject.StatusKilled, At: start2.Add(3 * time.Second)}}}},
+		Replay: "chaosnight run experiments/recommendations-single-replica.yaml --seed 4695030076791832035",
+	}
+	over := func(limit float64) func(float64) string {
+		return func(v float64) string {
+			if v < limit {
+				return ""
+			}
+			return fmt.Sprintf(`recommendations-error-ratio = %s {service="recommendations"}: expected below %s`, formatValue(v), formatValue(limit))
+		}
+	}
+	dev.Samples = samples("recommendations-error-ratio", probe.RoleHypothesis, start2, []float64{0, 0.110714, 0.2536, 0.31, 0.2, 0.05, 0.004, 0}, phaseFinder(dp), over(0.01))
+	// A sample that could not be evaluated: drawn nowhere, counted as bad.
+	dev.Samples = append(dev.Samples, journal.Sample{Phase: journal.PhaseRecover, Result: probe.Result{
+		Probe: "recommendations-error-ratio", Role: probe.RoleHypothesis, At: start2.Add(34 * time.Second), Value: math.NaN(),
+		Err: "Prometheus unreachable: connection refused"}})
+
+	// 3. aborted by the stop condition
+	start3 := start.Add(24 * time.Hour)
+	abExp := experiment.Experiment{
+		APIVersion: experiment.APIVersion, Kind: experiment.Kind,
+		Metadata: experiment.Metadata{Name: "checkout-cpu-stress"},
+		Spec: experiment.Spec{
+			Hypothesis: experiment.Hypothesis{Probes: []experiment.Probe{
+				{Name: "checkout-latency-p95", Query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="checkout"}[1m])))`, Expect: experiment.Expect{Between: []float64{0, 0.5}}},
+				{Name: "checkout-replicas", Query: `sum(kube_deployment_spec_replicas{deployment="checkout"})`, Expect: experiment.Expect{Equals: f64(3)}},
+			}},
+			StopWhen: []experiment.Probe{{Name: "checkout-availability", Query: `avg_over_time(up{job="checkout"}[1m])`, Expect: experiment.Expect{Below: f64(0.9)}},
+				{Name: "orders-backlog", Query: `sum(orders_queue_depth)`, Expect: experiment.Expect{AtLeast: f64(1000)}}},
+			Target:        experiment.Target{Namespaces: []string{"shop"}},
+			Action:        experiment.Action{Stress: &experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: 2, Load: 90}}},
+			Duration:      dur(time.Minute),
+			ProbeInterval: dur(5 * time.Second),
+			Recovery:      dur(time.Minute),
+		},
+	}
+	ap := phases(start3, journal.PhasePreflight, 2*time.Second, journal.PhaseSelect, time.Second,
+		journal.PhaseInject, 2*time.Second, journal.PhaseObserve, 15*time.Second, journal.PhaseRevert, 2*time.Second, journal.PhaseRecover, 10*time.Second)
+	ap[3].Note = "stop condition checkout-availability"
+	c := pod("shop", "checkout-6d677d7756-7zn8x", "5bae7532-4", "kwok-node-0")
+	ab := &journal.Record{
+		SchemaVersion: journal.SchemaVersion, RunID: "20261121-020000-cccccc", Experiment: abExp,
+		File: "experiments/checkout-cpu-stress.yaml", Seed: 7, Started: start3, Ended: start3.Add(32 * time.Second),
+		Verdict: journal.Aborted,
+		Reasons: []string{"stop condition checkout-availability fired after 15s: checkout-availability = 0.85: expected below 0.9 (it fires when met)", "everything was reverted"},
+		Phases:  ap, Targets: []target.Pod{c},
+		Injections: []inject.Injection{{Run: inject.Run{ID: "20261121-020000-cccccc", Experiment: "checkout-cpu-stress"}, Kind: "stress",
+			At: start3.Add(3 * time.Second), Outcomes: []inject.Outcome{{Pod: c, Status: inject.StatusStressed, At: start3.Add(4 * time.Second)}},
+			State: map[string]string{"container": "chaosnight-stress-1"}}},
+		Replay: "chaosnight run experiments/checkout-cpu-stress.yaml --seed 7",
+	}
+	ab.Samples = append(ab.Samples, samples("checkout-latency-p95", probe.RoleHypothesis, start3, []float64{0.1, 0.12, 0.3, 0.45, 0.38, 0.2, 0.11}, phaseFinder(ap), never)...)
+	ab.Samples = append(ab.Samples, samples("checkout-replicas", probe.RoleHypothesis, start3, []float64{3, 3, 3, 3, 3, 3, 3}, phaseFinder(ap), never)...)
+	ab.Samples = append(ab.Samples, samples("checkout-availability", probe.RoleStop, start3.Add(5*time.Second), []float64{1, 0.97, 0.85}, phaseFinder(ap),
+		func(v float64) string {
+			if v >= 0.9 {
+				return ""
+			}
+			return "checkout-availability = " + formatValue(v) + ": expected below 0.9 (it fires when met)"
+		})...)
+	// orders-backlog has no samples: an empty chart, a skipped test case.
+	return []*journal.Record{held, dev, ab}
+}

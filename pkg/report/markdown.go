@@ -1,0 +1,109 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/probe"
+)
+
+// Markdown writes a summary of recs fit for a CI job summary
+// ($GITHUB_STEP_SUMMARY) or a pull-request comment: a table of the verdicts,
+// then per run the reasons, the probes and the command that replays it.
+func Markdown(w io.Writer, recs []*journal.Record) error {
+	if err := checkRecords(recs); err != nil {
+		return err
+	}
+	var b strings.Builder
+	t := total(recs)
+	fmt.Fprintf(&b, "## chaosnight: %s\n\n", tally(t))
+	b.WriteString("| Experiment | Verdict | Duration | Targets | Seed |\n|---|---|---|---|---|\n")
+	for _, rec := range recs {
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | `%d` |\n", cell(rec.Experiment.Metadata.Name), badge(rec.Verdict),
+			formatDuration(runEnd(rec).Sub(rec.Started)), len(rec.Targets), rec.Seed)
+	}
+	if len(recs) > 1 {
+		b.WriteString("\n### Per experiment\n\n| Experiment | Runs | Held | Deviated | Aborted | Skipped | Other |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range perExperiment(recs) {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d |\n", cell(c.Experiment), c.Runs, c.Held, c.Deviated, c.Aborted, c.Skipped, c.Other)
+		}
+	}
+	for _, rec := range recs {
+		fmt.Fprintf(&b, "\n### %s %s: %s\n\n", icon(rec.Verdict), rec.Experiment.Metadata.Name, rec.Verdict)
+		if rec.RunID != "" {
+			fmt.Fprintf(&b, "Run `%s`, started %s.\n\n", rec.RunID, rec.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
+		}
+		for _, r := range rec.Reasons {
+			fmt.Fprintf(&b, "- %s\n", oneLine(r))
+		}
+		if len(rec.Reasons) > 0 {
+			b.WriteString("\n")
+		}
+		if prs := probes(rec); len(prs) > 0 {
+			b.WriteString("| Probe | Role | Expected | Samples | Bad | First problem |\n|---|---|---|---|---|---|\n")
+			for _, pr := range prs {
+				first := ""
+				if rs := pr.Reasons(); len(rs) > 0 {
+					first = rs[0]
+				}
+				role := "hypothesis"
+				if pr.Role == probe.RoleStop {
+					role = "stop condition"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, describeExpect(pr.Probe.Expect),
+					len(pr.Samples), pr.Failed(), cell(first))
+			}
+			b.WriteString("\n")
+		}
+		if len(rec.Targets) > 0 {
+			keys := make([]string, 0, len(rec.Targets))
+			for _, tg := range rec.Targets {
+				keys = append(keys, "`"+tg.Key()+"`")
+			}
+			fmt.Fprintf(&b, "Targets: %s\n\n", strings.Join(keys, ", "))
+		}
+		if rec.Replay != "" {
+			fmt.Fprintf(&b, "Replay:\n\n```sh\n%s\n```\n", rec.Replay)
+		}
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("writing the Markdown report: %w", err)
+	}
+	return nil
+}
+
+func tally(c counts) string {
+	parts := []string{fmt.Sprintf("%d held", c.Held), fmt.Sprintf("%d deviated", c.Deviated), fmt.Sprintf("%d aborted", c.Aborted)}
+	if c.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
+	}
+	if c.Other > 0 {
+		parts = append(parts, fmt.Sprintf("%d other", c.Other))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func icon(v journal.Verdict) string {
+	switch v {
+	case journal.Held:
+		return "✅"
+	case journal.Deviated:
+		return "❌"
+	case journal.Aborted, journal.Skipped:
+		return "⚠️"
+	}
+	return "ℹ️"
+}
+
+func badge(v journal.Verdict) string { return icon(v) + " " + string(v) }
+
+// cell makes text safe inside a Markdown table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(oneLine(s), "|", `\|`)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,263 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/report/reporttest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and the fixture journals in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/report -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./pkg/report -update rewrites it)\n--- got:\n%s", path, got)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	all := fixtures()
+	tests := []struct {
+		name   string
+		recs   []*journal.Record
+		render func(w *bytes.Buffer, recs []*journal.Record) error
+	}{
+		{"held.junit.xml", all[:1], func(w *bytes.Buffer, r []*journal.Record) error { return JUnit(w, r) }},
+		{"all.junit.xml", all, func(w *bytes.Buffer, r []*journal.Record) error { return JUnit(w, r) }},
+		{"held.md", all[:1], func(w *bytes.Buffer, r []*journal.Record) error { return Markdown(w, r) }},
+		{"all.md", all, func(w *bytes.Buffer, r []*journal.Record) error { return Markdown(w, r) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tt.render(&buf, tt.recs); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, buf.Bytes())
+		})
+	}
+}
+
+// TestFixtureJournals keeps testdata/journals (the fixtures as journal
+// files, read by the CLI and runner tests) in step with fixtures().
+func TestFixtureJournals(t *testing.T) {
+	for _, rec := range fixtures() {
+		data, err := json.MarshalIndent(rec, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("journals", rec.RunID+"_"+rec.Experiment.Metadata.Name+".json"), append(data, '\n'))
+		if !*update {
+			if _, err := journal.Read(filepath.Join("testdata", "journals", rec.RunID+"_"+rec.Experiment.Metadata.Name+".json")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestJUnitCounts(t *testing.T) {
+	var buf bytes.Buffer
+	if err := JUnit(&buf, fixtures()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	// held: 4 cases, 0 failures; deviated: 2 cases (experiment, probe) both
+	// failed; aborted: 5 cases, experiment and checkout-availability failed,
+	// orders-backlog skipped.
+	for _, want := range []string{
+		`<testsuites name="chaosnight" tests="11" failures="4" errors="0" skipped="1"`,
+		`<failure message="deviated: the hypothesis was violated after 2s of injection`,
+		`Prometheus unreachable: connection refused`,
+		`<skipped message="no samples"></skipped>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("JUnit output lacks %q", want)
+		}
+	}
+}
+
+func TestHTMLStructure(t *testing.T) {
+	all := fixtures()
+	tests := []struct {
+		name        string
+		recs        []*journal.Record
+		wantCharts  int // probe charts
+		wantSummary bool
+	}{
+		{"held", all[:1], 3, false},
+		{"deviated", all[1:2], 1, false},
+		{"aborted", all[2:], 4, false},
+		{"all", all, 8, true},
+		{"none", nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := HTML(&buf, tt.recs); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			if n := len(regexp.MustCompile(`<figure class="chart probe-chart"[^>]*>(?s:.*?)<svg`).FindAllString(out, -1)); n != tt.wantCharts {
+				t.Errorf("%d probe charts, want %d", n, tt.wantCharts)
+			}
+			if got := strings.Contains(out, `id="summary"`); got != tt.wantSummary {
+				t.Errorf("summary present = %v, want %v", got, tt.wantSummary)
+			}
+			for _, bad := range []string{"http://", "https://", "<link rel=\"stylesheet", "@import", "url(", "<?xml"} {
+				if strings.Contains(out, bad) && !(bad == "http://" && strings.Count(out, "http://") == strings.Count(out, `xmlns="http://www.w3.org/2000/svg"`)+strings.Count(out, `xmlns:xlink="http://www.w3.org/1999/xlink"`)) {
+					t.Errorf("the page is not self-contained: it contains %q", bad)
+				}
+			}
+			for _, rec := range tt.recs {
+				for _, want := range []string{`verdict-` + string(rec.Verdict), rec.Replay, rec.Experiment.Metadata.Name} {
+					if !strings.Contains(out, want) {
+						t.Errorf("the page lacks %q", want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestHTMLRejectsNil(t *testing.T) {
+	var buf bytes.Buffer
+	for name, f := range map[string]func() error{
+		"html":     func() error { return HTML(&buf, []*journal.Record{nil}) },
+		"junit":    func() error { return JUnit(&buf, []*journal.Record{nil}) },
+		"markdown": func() error { return Markdown(&buf, []*journal.Record{nil}) },
+	} {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error for a nil record", name)
+		}
+	}
+}
+
+// TestHTMLInBrowser opens the report of the three fixture runs in headless
+// Chromium: no console errors, every chart drawn with a size, every verdict
+// visible; the screenshot is kept under testdata/artifacts.
+func TestHTMLInBrowser(t *testing.T) {
+	chromium := reporttest.Chromium(t)
+	recs := fixtures()
+	var buf bytes.Buffer
+	if err := HTML(&buf, recs); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checked := filepath.Join(dir, "checked.html")
+	if err := os.WriteFile(checked, []byte(reporttest.WithCheck(buf.String())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The page as written: no console errors.
+	plain := reporttest.Load(t, chromium, "file://"+page)
+	if len(plain.ConsoleErrors) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(plain.ConsoleErrors, "\n"))
+	}
+	if !strings.Contains(plain.DOM, "checkout-pod-kill") {
+		t.Fatalf("the browser did not render the report; log:\n%s", plain.Log)
+	}
+
+	got := reporttest.Load(t, chromium, "file://"+checked)
+	if len(got.ConsoleErrors) > 0 {
+		t.Errorf("console errors with the check script:\n%s", strings.Join(got.ConsoleErrors, "\n"))
+	}
+	c, err := reporttest.ParseCheck(got.DOM)
+	if err != nil {
+		t.Fatalf("%v; log:\n%s", err, got.Log)
+	}
+	if len(c.Errors) > 0 {
+		t.Errorf("errors in the page:\n%s", strings.Join(c.Errors, "\n"))
+	}
+	want := 1 // the summary's recovery chart
+	for _, r := range probesPerRun(recs) {
+		want += r
+	}
+	if len(c.Charts) != want {
+		t.Errorf("%d charts in the browser, want %d (probes and stop conditions of each run, and the summary)", len(c.Charts), want)
+	}
+	for i, ch := range c.Charts {
+		if ch.W < 300 || ch.H < 100 || ch.Shapes < 10 {
+			t.Errorf("chart %d is not drawn: %+v", i, ch)
+		}
+	}
+	if len(c.Verdicts) != len(recs) {
+		t.Fatalf("%d verdict banners, want %d", len(c.Verdicts), len(recs))
+	}
+	for i, v := range c.Verdicts {
+		if !v.Visible || !strings.EqualFold(v.Text, string(recs[i].Verdict)) {
+			t.Errorf("verdict %d: %+v, want %q visible", i, v, recs[i].Verdict)
+		}
+	}
+
+	shot := filepath.Join(reporttest.ArtifactDir(t), "report.png")
+	reporttest.Screenshot(t, chromium, "file://"+page, shot, 6000)
+	t.Logf("screenshot: %s", shot)
+}
+
+func probesPerRun(recs []*journal.Record) []int {
+	var out []int
+	for _, r := range recs {
+		out = append(out, len(r.Experiment.Spec.Hypothesis.Probes)+len(r.Experiment.Spec.StopWhen))
+	}
+	return out
+}
+
+// TestErrorDetection proves the browser tests would see a broken page.
+func TestErrorDetection(t *testing.T) {
+	chromium := reporttest.Chromium(t)
+	tests := []struct {
+		name, body string
+		inLog      bool // the console log shows it too
+	}{
+		{"uncaught exception", `<script>throw new Error("boom")</script>`, true},
+		{"console.error", `<script>console.error("bad")</script>`, true},
+		{"missing resource", `<img src="missing.png">`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := filepath.Join(t.TempDir(), "broken.html")
+			html := reporttest.WithCheck("<!DOCTYPE html><html><head></head><body><p>x</p>" + tt.body + "</body></html>")
+			if err := os.WriteFile(page, []byte(html), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := reporttest.Load(t, chromium, "file://"+page)
+			c, err := reporttest.ParseCheck(got.DOM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Errors) == 0 {
+				t.Errorf("not detected by the check script; DOM:\n%s", got.DOM)
+			}
+			if tt.inLog && len(got.ConsoleErrors) == 0 {
+				t.Errorf("not detected in the console log:\n%s", got.Log)
+			}
+		})
+	}
+}

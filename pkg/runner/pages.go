@@ -1,0 +1,136 @@
+package runner
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/report"
+)
+
+// indexLimit is how many recent runs the index page lists.
+const indexLimit = 50
+
+// pages adds the human pages to mux: GET / (the index of recent runs with
+// their verdicts, the next nights and the kill switch) and
+// GET /runs/{id}/report (the HTML report of one run).
+func (r *Runner) pages(mux *http.ServeMux) {
+	index := template.Must(template.New("index").Funcs(template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05 UTC")
+		},
+	}).Parse(indexTemplate))
+
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		page := struct {
+			Status Status
+			Runs   []RunSummary
+		}{Status: r.Status(), Runs: r.Recent(indexLimit)}
+		var buf bytes.Buffer
+		if err := index.Execute(&buf, page); err != nil {
+			r.log.Error("index page", "error", err)
+			http.Error(w, "cannot render the index page", http.StatusInternalServerError)
+			return
+		}
+		writeHTML(w, buf.Bytes())
+	})
+	mux.HandleFunc("GET /runs/{id}/report", func(w http.ResponseWriter, req *http.Request) {
+		path := r.Journal(req.PathValue("id"))
+		if path == "" {
+			http.Error(w, "no such run", http.StatusNotFound)
+			return
+		}
+		rec, err := journal.Read(path)
+		if err != nil {
+			r.log.Error("report page", "run", req.PathValue("id"), "error", err)
+			http.Error(w, "cannot read the journal", http.StatusInternalServerError)
+			return
+		}
+		var buf bytes.Buffer
+		if err := report.HTML(&buf, []*journal.Record{rec}); err != nil {
+			r.log.Error("report page", "run", rec.RunID, "error", err)
+			http.Error(w, "cannot render the report", http.StatusInternalServerError)
+			return
+		}
+		writeHTML(w, buf.Bytes())
+	})
+}
+
+func writeHTML(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The pages are self-contained: nothing is loaded from elsewhere.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	_, _ = w.Write(body)
+}
+
+const indexTemplate = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>chaosnight</title>
+<link rel="icon" href="data:,">
+<style>
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5rem; }
+h1 { font-size: 1.6rem; margin: 0 0 1rem; }
+h2 { font-size: 1.2rem; margin: 0 0 .5rem; }
+section { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 1.2rem; margin: 1rem 0; }
+table { border-collapse: collapse; width: 100%; font-size: .92em; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #d0d7de; vertical-align: top; }
+th { background: #f6f8fa; }
+a { color: #0969da; }
+.badge { display: inline-block; border-radius: 1em; padding: 0 .6em; font-size: .85em; font-weight: 600; border: 1px solid; text-decoration: none; }
+.verdict-held { background: #dafbe1; border-color: #4ac26b; color: #116329; }
+.verdict-deviated { background: #ffebe9; border-color: #ff8182; color: #a40e26; }
+.verdict-aborted, .verdict-skipped { background: #fff8c5; border-color: #d4a72c; color: #7d4e00; }
+.verdict-error, .verdict-running, .verdict-dry-run { background: #eaeef2; border-color: #afb8c1; color: #424a53; }
+.switch { padding: .7rem 1rem; border-radius: 6px; border: 1px solid; font-weight: 600; }
+.switch.engaged { background: #ffebe9; border-color: #ff8182; color: #a40e26; }
+.switch.released { background: #dafbe1; border-color: #4ac26b; color: #116329; }
+.muted { color: #59636e; }
+.reasons { font-size: .9em; color: #424a53; }
+</style>
+</head>
+<body>
+<main>
+<h1>chaosnight</h1>
+<section id="state">
+<h2>State</h2>
+{{if .Status.Paused}}<p class="switch engaged" id="kill-switch">Kill switch engaged: nothing starts, a run in flight is aborted and reverted (<code>chaosnight resume</code> releases it).</p>
+{{else}}<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>{{end}}
+{{with .Status.InFlight}}<p>In flight: <strong>{{.}}</strong></p>{{end}}
+{{with .Status.ConfigErr}}<p class="verdict-error">Configuration error (the last good one is kept): {{.}}</p>{{end}}
+</section>
+<section id="nights">
+<h2>Next nights</h2>
+{{if .Status.NextNights}}<table>
+<thead><tr><th>Night</th><th>Opens</th><th>Closes</th><th></th></tr></thead>
+<tbody>{{range .Status.NextNights}}<tr><td>{{.Night}}</td><td>{{when .Opens}}</td><td>{{when .Closes}}</td><td>{{if .Open}}<strong>open now</strong>{{end}}</td></tr>
+{{end}}</tbody></table>
+{{else}}<p class="muted">No night is scheduled.</p>{{end}}
+</section>
+<section id="runs">
+<h2>Recent runs</h2>
+{{if .Runs}}<table>
+<thead><tr><th>Verdict</th><th>Experiment</th><th>Run</th><th>Started</th><th>Reasons</th></tr></thead>
+<tbody>{{range .Runs}}<tr class="run">
+<td><a class="badge verdict verdict-{{.Verdict}}" href="/runs/{{.RunID}}/report">{{.Verdict}}</a></td>
+<td>{{.Experiment}}{{if .DryRun}} <span class="muted">(dry run)</span>{{end}}</td>
+<td><a href="/runs/{{.RunID}}/report">{{.RunID}}</a> <a class="muted" href="/runs/{{.RunID}}">json</a></td>
+<td>{{when .Started}}</td>
+<td class="reasons">{{range .Reasons}}{{.}}<br>{{end}}</td>
+</tr>
+{{end}}</tbody></table>
+{{else}}<p class="muted">No run yet.</p>{{end}}
+</section>
+<p class="muted">JSON: <a href="/status">/status</a>, <a href="/runs">/runs</a>; <a href="/metrics">/metrics</a>.</p>
+</main>
+</body>
+</html>
+`
