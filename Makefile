@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # suite far below CI's limit but never let one hang forever.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test unit lint fmt vet validate-examples schema demo
+.PHONY: help build test unit lint fmt vet validate-examples schema demo chart-test image
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ validate-examples: build ## every file in experiments/ must be valid
 
 schema: build ## regenerate experiments/experiment.schema.json
 	$(BIN) schema > experiments/experiment.schema.json
+
+chart-test: ## lint and render the Helm chart and check its RBAC against the sandbox
+	$(GO) test -count=1 ./test/chart/
+
+image: ## build the container image (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t ghcr.io/chaosnight/chaosnight:$(VERSION) .
 
 -include hack/sandbox.mk
 
