@@ -212,15 +212,23 @@ func (g *globals) stressImage() string {
 }
 
 // sweep deletes stress helper pods left by runs that are gone (their
-// lease expired) or whose deadline passed, before anything new starts.
+// lease expired) or whose deadline passed, before anything new starts. It
+// first tries one cluster-wide LIST (a target across 100 namespaces would
+// otherwise cost 100 requests), and falls back to the given namespaces when
+// the account may only list pods namespace by namespace.
 func (g *globals) sweep(ctx context.Context, conn *connection, namespaces []string, dryRun bool) {
-	rep, err := stress.Sweep(ctx, conn.client, stress.SweepConfig{
-		Namespaces: namespaces, LeaseNamespace: conn.namespace, DryRun: dryRun, Log: g.log,
-	})
+	cfg := stress.SweepConfig{LeaseNamespace: conn.namespace, DryRun: dryRun, Log: g.log}
+	if len(namespaces) < target.DefaultClusterScopeMin {
+		cfg.Namespaces = namespaces
+	}
+	_, err := stress.Sweep(ctx, conn.client, cfg)
+	if err != nil && cfg.Namespaces == nil {
+		cfg.Namespaces = namespaces
+		_, err = stress.Sweep(ctx, conn.client, cfg)
+	}
 	if err != nil {
 		g.log.Warn("orphan sweep incomplete", "error", err)
 	}
-	_ = rep
 }
 
 // newRunID is sortable by time and safe as a label value and in file names.

@@ -40,6 +40,9 @@ type stressFlags struct {
 	workers  int
 	load     int
 	memory   string
+	diskFill string
+	diskPath string
+	diskIO   int
 	duration time.Duration
 	output   string
 }
@@ -56,8 +59,8 @@ func newStressCommand(streams Streams) *cobra.Command {
 func newStressCommandWith(streams Streams, deps stressDeps) *cobra.Command {
 	var f stressFlags
 	cmd := &cobra.Command{
-		Use:   "stress --duration D [--cpu-workers N --cpu-load PERCENT] [--memory SIZE]",
-		Short: "Burn CPU and hold memory in this process, then exit by itself",
+		Use:   "stress --duration D [--cpu-workers N --cpu-load PERCENT] [--memory SIZE] [--disk-fill SIZE|PERCENT] [--disk-io N] [--disk-path DIR]",
+		Short: "Burn CPU, hold memory, fill or load a disk from this process, then exit by itself",
 		Long: `Burn CPU and hold memory in this process until --duration has passed, then
 exit, even if nobody tells it to. This is the process the stress injector runs
 inside a target pod (ephemeral container) or on a node (helper pod); it needs
@@ -69,6 +72,13 @@ lost to other processes is made up). Memory: --memory is mapped outside the
 Go heap and every page is written, so the resident size grows by that much
 (plus this process's own few MiB) and is held until the end.
 
+Disk: --disk-fill writes real (incompressible) data under --disk-path, in its
+own subdirectory chaosnight-fill-<pid>, until that size (2Gi) or the
+filesystem's used percentage (90%) is reached, and holds it; --disk-io runs
+that many workers writing with fsync and reading back files of at most 64Mi
+each. Everything written is removed on exit: at the deadline, on SIGTERM or
+SIGINT, and when a load fails. Only SIGKILL can leave the subdirectory behind.
+
 SIGTERM or SIGINT stop it at once and free everything. On exit it prints what
 it achieved (--output json: one JSON object on one line). Values the machine
 or this process's cgroup cannot give (more memory than available, a load over
@@ -78,7 +88,9 @@ Exit codes: 0 when the stress ran until its deadline or a signal, 3 on invalid
 input or when a load could not be started.`,
 		Example: `  chaosnight stress --cpu-workers 2 --cpu-load 80 --duration 5m
   chaosnight stress --memory 256Mi --duration 2m --output json
-  chaosnight stress --cpu-workers 1 --cpu-load 50 --memory 1Gi --duration 30s`,
+  chaosnight stress --cpu-workers 1 --cpu-load 50 --memory 1Gi --duration 30s
+  chaosnight stress --disk-fill 90% --disk-path /cache --duration 5m
+  chaosnight stress --disk-fill 2Gi --disk-io 2 --disk-path /var/tmp --duration 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStress(cmd, streams, deps, f)
@@ -88,6 +100,9 @@ input or when a load could not be started.`,
 	fl.IntVar(&f.workers, "cpu-workers", 0, fmt.Sprintf("CPU worker threads, %d..%d (0: no CPU stress)", stressor.MinCPUWorkers, stressor.MaxCPUWorkers))
 	fl.IntVar(&f.load, "cpu-load", stressor.MaxCPULoad, fmt.Sprintf("percent of one core each worker burns, %d..%d", stressor.MinCPULoad, stressor.MaxCPULoad))
 	fl.StringVar(&f.memory, "memory", "0", "memory to allocate and hold, a Kubernetes quantity such as 256Mi (0: no memory stress)")
+	fl.StringVar(&f.diskFill, "disk-fill", "", "bytes to write and hold under --disk-path, a quantity such as 2Gi or a used percentage of its filesystem such as 90%")
+	fl.IntVar(&f.diskIO, "disk-io", 0, fmt.Sprintf("disk I/O workers (write+fsync, read back) under --disk-path, 1..%d (0: no I/O stress)", stressor.MaxDiskIOWorkers))
+	fl.StringVar(&f.diskPath, "disk-path", "", "existing absolute directory the disk stress writes under (in its own subdirectory, removed on exit)")
 	// Required, but checked by Validate rather than cobra so that a missing
 	// duration is reported together with every other problem.
 	fl.DurationVar(&f.duration, "duration", 0, "required: how long to stress; the process exits by itself after it (at most 24h)")
@@ -134,8 +149,17 @@ func runStress(cmd *cobra.Command, streams Streams, deps stressDeps, f stressFla
 // stressConfig turns the flags into a Config, collecting every problem the
 // flags alone show; Validate adds the ones that need the limits.
 func stressConfig(cmd *cobra.Command, f stressFlags) (stressor.Config, error) {
-	cfg := stressor.Config{CPUWorkers: f.workers, CPULoad: f.load, Duration: f.duration}
+	cfg := stressor.Config{CPUWorkers: f.workers, CPULoad: f.load, Duration: f.duration,
+		DiskIOWorkers: f.diskIO, DiskPath: f.diskPath}
 	var problems []string
+	if f.diskFill != "" {
+		b, pct, err := stressor.ParseDiskFill(f.diskFill)
+		if err != nil {
+			problems = append(problems, "--disk-fill: "+err.Error())
+			b = 1 // present, so that Validate does not also say "nothing to stress"
+		}
+		cfg.DiskFill, cfg.DiskFillPercent = b, pct
+	}
 	mem, err := stressor.ParseMemory(f.memory)
 	if err != nil {
 		problems = append(problems, "--memory: "+err.Error())
@@ -249,6 +273,20 @@ func printStressReport(w io.Writer, output string, rep stressor.Report) error {
 				stressor.FormatBytes(m.RequestedBytes), stressor.FormatBytes(m.ResidentBytes), m.SecondsToResident,
 				stressor.FormatBytes(m.BaselineResidentBytes), stressor.FormatBytes(m.ResidentAtEndBytes), stressor.FormatBytes(m.PeakResidentBytes))
 		}
+	}
+	if d := rep.DiskFill; d != nil {
+		fmt.Fprintf(&b, "disk fill: %s requested under %s: %s written", stressor.FormatBytes(d.RequestedBytes), d.Path, stressor.FormatBytes(d.WrittenBytes))
+		if d.SecondsToFill > 0 {
+			fmt.Fprintf(&b, " in %.3fs (%.1f MiB/s), filesystem %.1f%% used", d.SecondsToFill, d.FillMiBPerSec, d.UsedPercentFull)
+		}
+		if d.FilesystemFull {
+			b.WriteString(", filesystem full before the target")
+		}
+		fmt.Fprintf(&b, ", removed: %t\n", d.Removed)
+	}
+	if d := rep.DiskIO; d != nil {
+		fmt.Fprintf(&b, "disk io: %d worker(s) under %s: wrote %.1f MiB/s, read %.1f MiB/s, %d fsyncs, removed: %t\n",
+			d.Workers, d.Path, d.WriteMiBPerSec, d.ReadMiBPerSec, d.Fsyncs, d.Removed)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -103,7 +103,7 @@ func TestStressInvalidInput(t *testing.T) {
 		{
 			name: "nothing to stress",
 			args: []string{"--duration", "1m"},
-			want: "error: invalid stress: nothing to stress: set --cpu-workers, --memory or both\n",
+			want: "error: invalid stress: nothing to stress: set --cpu-workers, --memory, --disk-fill or --disk-io\n",
 		},
 		{
 			name: "bad quantity, with the other problems",
@@ -122,6 +122,17 @@ func TestStressInvalidInput(t *testing.T) {
 			name: "milli is not mega",
 			args: []string{"--memory", "100m", "--duration", "1m"},
 			want: `error: invalid stress: --memory: invalid memory size "100m": m means milli, a fraction of a byte (did you mean 100M or 100Mi?)` + "\n",
+		},
+		{
+			name: "disk fill percent out of range, no path",
+			args: []string{"--disk-fill", "100%", "--duration", "1m"},
+			want: `error: invalid stress: --disk-fill: invalid disk fill "100%": a percentage must be between 1% and 99%; ` +
+				"--disk-path is required with --disk-fill and --disk-io (the directory to write under)\n",
+		},
+		{
+			name: "disk path that does not exist",
+			args: []string{"--disk-io", "1", "--disk-path", "/nonexistent/chaosnight", "--duration", "1m"},
+			want: "error: invalid stress: --disk-path /nonexistent/chaosnight: no such file or directory\n",
 		},
 		{
 			name: "unparsable duration",
@@ -164,6 +175,27 @@ func TestStressReportsJSONAtTheDeadline(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "stress: cpu: 1 worker(s) at 20% of one core each") {
 		t.Errorf("progress is logged to stderr, got %q", errOut)
+	}
+}
+
+func TestStressDiskTextReport(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runStressCmd(context.Background(), t, stressor.Limits{},
+		"--disk-fill", "4Mi", "--disk-io", "1", "--disk-path", dir, "--duration", "300ms")
+	if code != ExitHeld {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"disk fill: 4Mi requested under " + dir + ": 4Mi written in ",
+		"removed: true\n",
+		"disk io: 1 worker(s) under " + dir + ": wrote ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Errorf("left behind in %s: %v %v", dir, left, err)
 	}
 }
 

@@ -44,6 +44,17 @@ func ApplyDefaults(e *Experiment) {
 				c.Load = DefaultCPULoad
 			}
 		}
+		if d := st.Disk; d != nil {
+			if d.IO != nil && d.IO.Workers == 0 {
+				d.IO.Workers = DefaultDiskIOWorkers
+			}
+			if d.Path == "" && d.Volume == "" {
+				d.Path = DefaultDiskPodPath
+				if st.Scope == ScopeNode {
+					d.Path = DiskVolumeMountPath
+				}
+			}
+		}
 	}
 
 	if s.Safety.MaxTargets == 0 {

@@ -141,6 +141,7 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 	// every default, so the schema lets these be null too.
 	for _, f := range []struct{ def, prop string }{
 		{"Action", "podKill"}, {"Action", "stress"}, {"Stress", "cpu"}, {"Stress", "memory"},
+		{"Stress", "disk"}, {"DiskStress", "io"},
 	} {
 		p := prop(f.def, f.prop)
 		*p = jsonschema.Schema{
@@ -153,12 +154,18 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 	prop("PodKill", "method").Default = MethodEvict
 	prop("Stress", "scope").Enum = []any{ScopePod, ScopeNode}
 	prop("Stress", "scope").Default = ScopePod
-	def("Stress").AnyOf = required("cpu", "memory")
+	def("Stress").AnyOf = required("cpu", "memory", "disk")
 	w := prop("CPUStress", "workers")
 	w.Minimum, w.Maximum, w.Default = "1", "64", DefaultCPUWorkers
 	l := prop("CPUStress", "load")
 	l.Minimum, l.Maximum, l.Default = "1", "100", DefaultCPULoad
 	prop("MemoryStress", "size").Pattern = quantityPattern
+	def("DiskStress").AnyOf = required("fill", "io")
+	prop("DiskStress", "fill").Pattern = `^(` + strings.TrimSuffix(strings.TrimPrefix(quantityPattern, "^"), "$") + `|([1-9]|[1-9][0-9])%)$`
+	prop("DiskStress", "path").Pattern = `^/.`
+	dnsLabel(prop("DiskStress", "volume"))
+	dw := prop("DiskIO", "workers")
+	dw.Minimum, dw.Maximum, dw.Default = "1", "32", DefaultDiskIOWorkers
 
 	mt := prop("Safety", "maxTargets")
 	mt.Minimum, mt.Default = "1", DefaultMaxTargets
@@ -183,6 +190,8 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 		{"Pick", "all", "Pick every matching pod (safety.maxTargets still applies)."},
 		{"Stress", "cpu", "Burn CPU."},
 		{"Stress", "memory", "Allocate and hold memory."},
+		{"Stress", "disk", "Fill a disk and/or put it under I/O pressure."},
+		{"DiskStress", "io", "Sustained write+fsync and read load."},
 	} {
 		if p := prop(d.def, d.prop); p.Description == "" {
 			p.Description = d.text
@@ -350,6 +359,7 @@ func TestSchemaRefusesInvalidFixtures(t *testing.T) {
 		"two-pick-modes", "percent-zero", "percent-150", "count-zero",
 		"bad-safety", "no-action", "both-actions", "bad-method", "bad-scope", "stress-nothing",
 		"cpu-load-150", "workers-zero", "bad-memory-size", "memory-missing-size",
+		"disk-bad-fill", "disk-nothing", "disk-io-workers-zero",
 	} {
 		docs := yamlDocuments(t, filepath.Join("testdata/invalid", name+".yaml"))
 		if len(docs) == 0 {

@@ -1,9 +1,13 @@
 package experiment
 
 import (
+	pathpkg "path"
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Bounds of the stress action. The memory bounds keep a typo ("256Gi" for
@@ -16,6 +20,12 @@ const (
 	minMemoryBytes = 1 << 20 // 1Mi
 	maxMemoryBytes = 64 << 30
 	memoryRange    = "1Mi and 64Gi"
+
+	minDiskIOWorkers = 1
+	maxDiskIOWorkers = 32
+	minDiskFillBytes = 1 << 20 // 1Mi
+	maxDiskFillBytes = 16 << 40
+	diskFillRange    = "1Mi and 16Ti"
 )
 
 func (v *validator) action(a *Action, duration Duration, durationOK bool) {
@@ -59,8 +69,8 @@ func (v *validator) stress(path string, s *Stress) {
 	default:
 		v.add(path+".scope", "invalid value %s (allowed: %s, %s)", quoteValue(s.Scope), ScopePod, ScopeNode)
 	}
-	if s.CPU == nil && s.Memory == nil {
-		v.add(path, "nothing to stress (set cpu, memory or both)")
+	if s.CPU == nil && s.Memory == nil && s.Disk == nil {
+		v.add(path, "nothing to stress (set cpu, memory, disk or a combination)")
 	}
 	if c := s.CPU; c != nil {
 		v.intRange(path+".cpu.workers", c.Workers, minCPUWorkers, maxCPUWorkers)
@@ -68,6 +78,57 @@ func (v *validator) stress(path string, s *Stress) {
 	}
 	if m := s.Memory; m != nil {
 		v.memorySize(path+".memory.size", m.Size)
+	}
+	if d := s.Disk; d != nil {
+		v.disk(path+".disk", d, s.Scope)
+	}
+}
+
+func (v *validator) disk(path string, d *DiskStress, scope string) {
+	if d.Fill == "" && d.IO == nil {
+		v.add(path, "nothing to do on the disk (set fill, io or both)")
+	}
+	if d.Fill != "" {
+		v.diskFill(path+".fill", d.Fill)
+	}
+	if d.IO != nil {
+		v.intRange(path+".io.workers", d.IO.Workers, minDiskIOWorkers, maxDiskIOWorkers)
+	}
+	if d.Path != "" && (!strings.HasPrefix(d.Path, "/") || pathpkg.Clean(d.Path) != d.Path || d.Path == "/") {
+		v.add(path+".path", "must be a clean absolute directory other than /, got %s", quoteValue(d.Path))
+	}
+	if d.Volume == "" {
+		return
+	}
+	if errs := validation.IsDNS1123Label(d.Volume); len(errs) > 0 {
+		v.add(path+".volume", "invalid volume name %s: %s", quoteValue(d.Volume), strings.Join(errs, "; "))
+	}
+	if scope == ScopeNode {
+		v.add(path+".volume", "only with scope pod (scope node writes to an emptyDir of the helper pod, at path)")
+	}
+	if d.Path != "" {
+		v.add(path+".path", "not with volume (the volume is mounted at %s and filled there)", DiskVolumeMountPath)
+	}
+}
+
+// diskFill checks a fill: a quantity within bounds or a percentage 1..99.
+func (v *validator) diskFill(path, fill string) {
+	if p, ok := strings.CutSuffix(fill, "%"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || strconv.Itoa(n) != p {
+			v.add(path, "invalid percentage %s (use a whole number such as \"90%%\")", quoteValue(fill))
+		} else if n < 1 || n > 99 {
+			v.add(path, "a percentage must be between 1%% and 99%%, got %s", quoteValue(fill))
+		}
+		return
+	}
+	q, err := resource.ParseQuantity(fill)
+	if err != nil {
+		v.add(path, "invalid size %s (use a Kubernetes quantity such as 2Gi, or a percentage such as \"90%%\")", quoteValue(fill))
+		return
+	}
+	if q.CmpInt64(minDiskFillBytes) < 0 || q.CmpInt64(maxDiskFillBytes) > 0 {
+		v.add(path, "must be between %s, got %s", diskFillRange, quoteValue(fill))
 	}
 }
 

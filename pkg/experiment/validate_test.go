@@ -83,6 +83,22 @@ func TestValidateGoBuilt(t *testing.T) {
 		{"memory below 1Mi", func(e *Experiment) {
 			e.Spec.Action = Action{Stress: &Stress{Memory: &MemoryStress{Size: "1023Ki"}}}
 		}, []string{`spec.action.stress.memory.size: must be between 1Mi and 64Gi, got "1023Ki"`}},
+		{"disk fill on a volume, io with the default workers", func(e *Experiment) {
+			e.Spec.Action = Action{Stress: &Stress{Disk: &DiskStress{Fill: "90%", Volume: "cache", IO: &DiskIO{}}}}
+			ApplyDefaults(e)
+		}, nil},
+		{"disk fill bounds and shapes", func(e *Experiment) {
+			e.Spec.Action = Action{Stress: &Stress{Scope: ScopeNode, Disk: &DiskStress{Fill: "512Ki", Path: "/data/../etc", Volume: "cache", IO: &DiskIO{Workers: 33}}}}
+		}, []string{
+			`spec.action.stress.disk.fill: must be between 1Mi and 16Ti, got "512Ki"`,
+			"spec.action.stress.disk.io.workers: must be between 1 and 32, got 33",
+			`spec.action.stress.disk.path: must be a clean absolute directory other than /, got "/data/../etc"`,
+			"spec.action.stress.disk.path: not with volume (the volume is mounted at /chaosnight/disk and filled there)",
+			"spec.action.stress.disk.volume: only with scope pod (scope node writes to an emptyDir of the helper pod, at path)",
+		}},
+		{"disk fill percentages", func(e *Experiment) {
+			e.Spec.Action = Action{Stress: &Stress{Disk: &DiskStress{Fill: "9.5%"}}}
+		}, []string{`spec.action.stress.disk.fill: invalid percentage "9.5%" (use a whole number such as "90%")`}},
 		{"selector that names every pod", func(e *Experiment) { e.Spec.Target.Selector = "  " }, []string{
 			"spec.target.selector: required (a label selector in kubectl syntax such as app=checkout; an experiment never targets every pod)",
 		}},

@@ -41,6 +41,17 @@ type Config struct {
 	// (0 = no memory stress). It is rounded up to whole pages; the
 	// process's own few MiB of runtime come on top.
 	Memory int64
+	// DiskFill is the number of bytes to write under DiskPath and hold
+	// (0 = none); DiskFillPercent instead fills the filesystem of
+	// DiskPath up to that Use% (1..99). At most one of them is set.
+	DiskFill        int64
+	DiskFillPercent int
+	// DiskIOWorkers is the number of write+fsync+read workers under
+	// DiskPath (0 = no I/O stress), each bounded to DiskIOFileBytes.
+	DiskIOWorkers int
+	// DiskPath is the existing directory the disk stress writes under,
+	// in its own subdirectory (DiskDir) removed on every exit path.
+	DiskPath string
 	// Duration is the hard deadline: Run returns after it whatever happens.
 	Duration time.Duration
 	// Log receives progress lines (started, memory resident); nil discards.
@@ -61,13 +72,15 @@ func (e *InvalidConfigError) Error() string {
 // machine and the cgroup can still give). A zero Limits skips the memory
 // checks; use DetectLimits for the real ones. It returns an
 // *InvalidConfigError naming the flags (--cpu-workers, --cpu-load,
-// --memory, --duration) and the allowed ranges.
+// --memory, --disk-fill, --disk-io, --disk-path, --duration) and the
+// allowed ranges. The disk checks look at the real filesystem of
+// DiskPath (it exists, is a directory, the fill fits) whatever limits is.
 func (c Config) Validate(limits Limits) error {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 
-	if c.CPUWorkers == 0 && c.Memory == 0 {
-		add("nothing to stress: set --cpu-workers, --memory or both")
+	if c.CPUWorkers == 0 && c.Memory == 0 && c.DiskFill == 0 && c.DiskFillPercent == 0 && c.DiskIOWorkers == 0 {
+		add("nothing to stress: set --cpu-workers, --memory, --disk-fill or --disk-io")
 	}
 	if c.CPUWorkers < 0 || c.CPUWorkers > MaxCPUWorkers {
 		add("--cpu-workers must be between %d and %d (0 for no CPU stress), got %d", MinCPUWorkers, MaxCPUWorkers, c.CPUWorkers)
@@ -93,6 +106,7 @@ func (c Config) Validate(limits Limits) error {
 				FormatBytes(c.Memory), FormatBytes(max(cg.Free(), 0)), FormatBytes(cg.Limit), FormatBytes(cg.WorkingSet()), cg.Dir)
 		}
 	}
+	c.validateDisk(add)
 	switch {
 	case c.Duration == 0:
 		add("--duration is required (for example 5m): a stress always ends by itself")

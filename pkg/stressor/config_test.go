@@ -37,7 +37,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "nothing to stress",
 			cfg:  stressor.Config{Duration: time.Minute},
-			want: []string{"nothing to stress: set --cpu-workers, --memory or both"},
+			want: []string{"nothing to stress: set --cpu-workers, --memory, --disk-fill or --disk-io"},
 		},
 		{
 			name: "load over 100",

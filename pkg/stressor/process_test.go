@@ -54,6 +54,11 @@ type childSpec struct {
 	CPULoad    int    `json:"cpuLoad"`
 	Memory     int64  `json:"memory"`
 	Duration   string `json:"duration"`
+
+	DiskFill        int64  `json:"diskFill,omitempty"`
+	DiskFillPercent int    `json:"diskFillPercent,omitempty"`
+	DiskIOWorkers   int    `json:"diskIO,omitempty"`
+	DiskPath        string `json:"diskPath,omitempty"`
 }
 
 // runChild is the stress process: what the command does, minus cobra.
@@ -75,6 +80,7 @@ func runChild() int {
 
 	rep, err := stressor.Run(ctx, stressor.Config{
 		CPUWorkers: spec.CPUWorkers, CPULoad: spec.CPULoad, Memory: spec.Memory, Duration: d, Log: os.Stderr,
+		DiskFill: spec.DiskFill, DiskFillPercent: spec.DiskFillPercent, DiskIOWorkers: spec.DiskIOWorkers, DiskPath: spec.DiskPath,
 	})
 	if encErr := json.NewEncoder(os.Stdout).Encode(rep); encErr != nil {
 		fmt.Fprintln(os.Stderr, "child:", encErr)

@@ -6,7 +6,8 @@
 //
 // Each kind of load is a Stressor; Run starts them, holds until the
 // deadline or cancellation, stops them in reverse order and reports what
-// was achieved. A disk stressor slots in as one more implementation.
+// was achieved. The disk stressors (fill and I/O) write only under
+// their own subdirectory of the given path and remove it when stopped.
 package stressor
 
 import (
@@ -63,13 +64,15 @@ func (e *SignalError) Error() string {
 // Report is what a stress achieved. Durations are in seconds and sizes in
 // bytes, so that the JSON form is read the same way from any language.
 type Report struct {
-	Started        time.Time     `json:"started"`
-	PlannedSeconds float64       `json:"plannedSeconds"`
-	ElapsedSeconds float64       `json:"elapsedSeconds"`
-	Ended          EndReason     `json:"ended"`
-	Cause          string        `json:"cause,omitempty"`
-	CPU            *CPUReport    `json:"cpu,omitempty"`
-	Memory         *MemoryReport `json:"memory,omitempty"`
+	Started        time.Time       `json:"started"`
+	PlannedSeconds float64         `json:"plannedSeconds"`
+	ElapsedSeconds float64         `json:"elapsedSeconds"`
+	Ended          EndReason       `json:"ended"`
+	Cause          string          `json:"cause,omitempty"`
+	CPU            *CPUReport      `json:"cpu,omitempty"`
+	Memory         *MemoryReport   `json:"memory,omitempty"`
+	DiskFill       *DiskFillReport `json:"diskFill,omitempty"`
+	DiskIO         *DiskIOReport   `json:"diskIO,omitempty"`
 }
 
 // CPUReport is the CPU share each worker really had: its thread's CPU
@@ -132,6 +135,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Memory > 0 {
 		stressors = append(stressors, newMemoryStress(cfg, start, logf))
+	}
+	dir := &diskDir{path: DiskDir(cfg.DiskPath)}
+	if cfg.DiskFill > 0 || cfg.DiskFillPercent > 0 {
+		stressors = append(stressors, newDiskFillStress(cfg, dir, logf))
+	}
+	if cfg.DiskIOWorkers > 0 {
+		stressors = append(stressors, newDiskIOStress(cfg, dir, logf))
 	}
 
 	var startErr error

@@ -113,8 +113,8 @@ func shortHash(s string) string {
 // a fixed order: the command line the journal and `kubectl describe` show.
 // The duration is whole seconds (rounded up), in Go syntax.
 func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
-	if spec.CPU == nil && spec.Memory == nil {
-		return nil, errors.New("nothing to stress (set cpu, memory or both)")
+	if spec.CPU == nil && spec.Memory == nil && spec.Disk == nil {
+		return nil, errors.New("nothing to stress (set cpu, memory, disk or a combination)")
 	}
 	if d <= 0 {
 		return nil, fmt.Errorf("stress duration must be positive, got %s", d)
@@ -136,7 +136,54 @@ func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
 		}
 		args = append(args, "--memory", strings.TrimSpace(m.Size))
 	}
+	if dk := spec.Disk; dk != nil {
+		if strings.TrimSpace(dk.Fill) == "" && dk.IO == nil {
+			return nil, errors.New("disk stress without fill or io")
+		}
+		if f := strings.TrimSpace(dk.Fill); f != "" {
+			args = append(args, "--disk-fill", f)
+		}
+		if dk.IO != nil {
+			w := dk.IO.Workers
+			if w == 0 {
+				w = experiment.DefaultDiskIOWorkers
+			}
+			args = append(args, "--disk-io", strconv.Itoa(w))
+		}
+		args = append(args, "--disk-path", DiskPath(spec))
+	}
 	return append(args, "--duration", roundUp(d).String()), nil
+}
+
+// DiskPath is the directory the stressor writes under, as seen from its
+// container: the mount of the named volume (scope pod with a volume), a
+// directory of the container's own writable layer (scope pod without),
+// or the helper pod's emptyDir (scope node). Empty without a disk stress.
+func DiskPath(spec experiment.Stress) string {
+	d := spec.Disk
+	switch {
+	case d == nil:
+		return ""
+	case spec.Scope == scopeNode:
+		if d.Path != "" {
+			return d.Path
+		}
+		return experiment.DiskVolumeMountPath
+	case d.Volume != "":
+		return experiment.DiskVolumeMountPath
+	case d.Path != "":
+		return d.Path
+	default:
+		return experiment.DefaultDiskPodPath
+	}
+}
+
+// writableLayer says whether the stress writes into its container's own
+// root filesystem (scope pod, disk stress without a volume). Only then is
+// the root filesystem not read-only: that write is the fault, and it is
+// what the kubelet counts as the pod's ephemeral storage.
+func writableLayer(spec experiment.Stress) bool {
+	return spec.Disk != nil && spec.Scope != scopeNode && spec.Disk.Volume == ""
 }
 
 // StopArgs are the arguments of the command that stops the stress early,
@@ -156,7 +203,11 @@ const stressUID = 65532
 // escalation, no capabilities, read-only root filesystem, the runtime's
 // default seccomp profile. It satisfies the restricted Pod Security level
 // on its own, whatever the target pod's own settings are.
-func containerSecurityContext() *corev1.SecurityContext {
+//
+// writableRoot lifts only the read-only root filesystem, for a disk stress in
+// the container's own writable layer (the restricted level does not
+// require a read-only root, so admission is unchanged).
+func containerSecurityContext(writableRoot bool) *corev1.SecurityContext {
 	return &corev1.SecurityContext{
 		RunAsNonRoot:             ptr(true),
 		RunAsUser:                ptr(int64(stressUID)),
@@ -164,7 +215,7 @@ func containerSecurityContext() *corev1.SecurityContext {
 		AllowPrivilegeEscalation: ptr(false),
 		Privileged:               ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		ReadOnlyRootFilesystem:   ptr(true),
+		ReadOnlyRootFilesystem:   ptr(!writableRoot),
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }

@@ -1,6 +1,7 @@
 package stress
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +92,13 @@ func TestStressArgs(t *testing.T) {
 		{"nothing", experiment.Stress{Scope: "pod"}, time.Minute, nil, "nothing to stress"},
 		{"no duration", experiment.Stress{CPU: &experiment.CPUStress{}}, 0, nil, "must be positive"},
 		{"empty memory", experiment.Stress{Memory: &experiment.MemoryStress{}}, time.Minute, nil, "without a size"},
+		{"disk fill on a volume", experiment.Stress{Disk: &experiment.DiskStress{Fill: "90%", Volume: "cache", IO: &experiment.DiskIO{}}}, time.Minute,
+			[]string{"stress", "--disk-fill", "90%", "--disk-io", "1", "--disk-path", "/chaosnight/disk", "--duration", "1m0s"}, ""},
+		{"disk fill in the writable layer", experiment.Stress{Scope: "pod", Disk: &experiment.DiskStress{Fill: "2Gi"}}, time.Minute,
+			[]string{"stress", "--disk-fill", "2Gi", "--disk-path", "/tmp", "--duration", "1m0s"}, ""},
+		{"disk io on a node", experiment.Stress{Scope: "node", Disk: &experiment.DiskStress{Path: "/scratch", IO: &experiment.DiskIO{Workers: 3}}}, time.Minute,
+			[]string{"stress", "--disk-io", "3", "--disk-path", "/scratch", "--duration", "1m0s"}, ""},
+		{"empty disk", experiment.Stress{Disk: &experiment.DiskStress{}}, time.Minute, nil, "without fill or io"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +136,7 @@ func TestDefaultImage(t *testing.T) {
 // The security context alone meets the restricted Pod Security level, so
 // it holds whatever the target pod sets (the sandbox test proves admission).
 func TestContainerSecurityContextAsksForNothing(t *testing.T) {
-	sc := containerSecurityContext()
+	sc := containerSecurityContext(false)
 	switch {
 	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot,
 		sc.RunAsUser == nil || *sc.RunAsUser != 65532,
@@ -139,5 +147,14 @@ func TestContainerSecurityContextAsksForNothing(t *testing.T) {
 		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem,
 		sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault":
 		t.Errorf("security context %+v", sc)
+	}
+	// The writable-layer disk stress lifts the read-only root and nothing else.
+	w := containerSecurityContext(true)
+	if w.ReadOnlyRootFilesystem == nil || *w.ReadOnlyRootFilesystem {
+		t.Errorf("writable root: %+v", w)
+	}
+	w.ReadOnlyRootFilesystem = ptr(true)
+	if !reflect.DeepEqual(w, sc) {
+		t.Errorf("writable root changes more than the root filesystem: %+v", w)
 	}
 }

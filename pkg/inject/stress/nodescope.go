@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -207,11 +208,33 @@ func (s *Injector) helperPod(p plan, name, namespace, node string, on []target.P
 				ImagePullPolicy:          s.pullPolicy(),
 				Command:                  append([]string(nil), s.command()...),
 				Args:                     append([]string(nil), p.args...),
-				SecurityContext:          containerSecurityContext(),
+				SecurityContext:          containerSecurityContext(false),
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+				VolumeMounts:             helperDiskMounts(s.Spec),
 			}},
+			Volumes: helperDiskVolumes(s.Spec),
 		},
 	}
+}
+
+// helperDiskVolume is the helper pod's emptyDir for a disk stress: it
+// lives on the node's kubelet root filesystem (the disk the node's pods
+// share), and it goes with the helper pod, so deleting the helper removes
+// whatever the stressor could not.
+const helperDiskVolume = "chaosnight-disk"
+
+func helperDiskVolumes(spec experiment.Stress) []corev1.Volume {
+	if spec.Disk == nil {
+		return nil
+	}
+	return []corev1.Volume{{Name: helperDiskVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+}
+
+func helperDiskMounts(spec experiment.Stress) []corev1.VolumeMount {
+	if spec.Disk == nil {
+		return nil
+	}
+	return []corev1.VolumeMount{{Name: helperDiskVolume, MountPath: DiskPath(spec)}}
 }
 
 // createHelper creates the helper pod for node. A helper of this run that

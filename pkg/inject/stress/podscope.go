@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -38,9 +39,50 @@ func (s *Injector) ephemeralContainer(p plan) corev1.EphemeralContainer {
 		ImagePullPolicy:          s.pullPolicy(),
 		Command:                  append([]string(nil), s.command()...),
 		Args:                     append([]string(nil), p.args...),
-		SecurityContext:          containerSecurityContext(),
+		SecurityContext:          containerSecurityContext(writableLayer(s.Spec)),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		VolumeMounts:             podDiskMounts(s.Spec),
 	}}
+}
+
+// podDiskMounts mounts the target pod's named volume, read-write, where
+// the stressor fills it. Ephemeral containers may mount the pod's
+// existing volumes (not add new ones), which is exactly what is wanted:
+// the data lands in the volume the workload uses and counts against its
+// sizeLimit, the pod's ephemeral-storage limit or the PVC.
+func podDiskMounts(spec experiment.Stress) []corev1.VolumeMount {
+	if spec.Disk == nil || spec.Disk.Volume == "" {
+		return nil
+	}
+	return []corev1.VolumeMount{{Name: spec.Disk.Volume, MountPath: experiment.DiskVolumeMountPath}}
+}
+
+// checkDiskVolume says why pod cannot take the disk stress, or "": the
+// named volume must exist and be one the stressor may write to.
+func checkDiskVolume(spec experiment.Stress, pod *corev1.Pod) string {
+	if spec.Disk == nil || spec.Disk.Volume == "" {
+		return ""
+	}
+	var names []string
+	for _, v := range pod.Spec.Volumes {
+		if v.Name != spec.Disk.Volume {
+			names = append(names, v.Name)
+			continue
+		}
+		switch {
+		case v.EmptyDir != nil, v.Ephemeral != nil:
+			return ""
+		case v.PersistentVolumeClaim != nil && !v.PersistentVolumeClaim.ReadOnly:
+			return ""
+		default:
+			return fmt.Sprintf("volume %s of the pod is not an emptyDir, an ephemeral volume or a writable persistentVolumeClaim: the disk stress does not write there", v.Name)
+		}
+	}
+	has := "it has none"
+	if len(names) > 0 {
+		has = "it has " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("the pod has no volume %s to fill (%s)", spec.Disk.Volume, has)
 }
 
 // injectPods adds the stress container to every target.
@@ -106,6 +148,9 @@ func (s *Injector) addContainer(ctx context.Context, p plan, t target.Pod) (stat
 			return nil
 		case hasEphemeral(pod, p.name):
 			status, detail, added = inject.StatusStressed, fmt.Sprintf("ephemeral container %s was already added by this run: %s", p.name, p.words), true
+			return nil
+		case checkDiskVolume(s.Spec, pod) != "":
+			status, detail = inject.StatusFailed, checkDiskVolume(s.Spec, pod)
 			return nil
 		case pod.Status.Phase != corev1.PodRunning:
 			status, detail = inject.StatusFailed, fmt.Sprintf("the pod is %s, not Running: its ephemeral container would only start once it runs", orUnknown(string(pod.Status.Phase)))

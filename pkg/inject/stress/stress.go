@@ -240,6 +240,22 @@ func describe(spec experiment.Stress, d time.Duration) string {
 	if m := spec.Memory; m != nil {
 		parts = append(parts, m.Size+" of memory")
 	}
+	if d := spec.Disk; d != nil {
+		where := DiskPath(spec)
+		if d.Volume != "" && spec.Scope != scopeNode {
+			where = "volume " + d.Volume
+		}
+		switch {
+		case strings.HasSuffix(d.Fill, "%"):
+			parts = append(parts, "disk filled to "+d.Fill+" used in "+where)
+		case d.Fill != "":
+			parts = append(parts, d.Fill+" written to "+where)
+		}
+		if d.IO != nil {
+			w := max(d.IO.Workers, 1)
+			parts = append(parts, fmt.Sprintf("%d disk I/O worker(s) in %s", w, where))
+		}
+	}
 	return strings.Join(parts, ", ") + " for " + roundUp(d).String()
 }
 

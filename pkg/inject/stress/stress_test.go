@@ -23,7 +23,7 @@ func TestInjectRefusesBadConfiguration(t *testing.T) {
 		run  string
 		want string
 	}{
-		{"everything missing", Injector{}, "", "stress: nil client; no image; nothing to stress (set cpu, memory or both); empty run id"},
+		{"everything missing", Injector{}, "", "stress: nil client; no image; nothing to stress (set cpu, memory, disk or a combination); empty run id"},
 		{"unknown scope", Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: "cluster", CPU: &experiment.CPUStress{}}, Duration: time.Minute}, "r", `unknown scope "cluster" (want pod or node)`},
 		{"over a day", Injector{Client: client, Image: "i", Spec: cpu, Duration: 25 * time.Hour}, "r", "duration 25h0m0s is over the stressor's limit of 24h0m0s"},
 		{"no duration", Injector{Client: client, Image: "i", Spec: cpu}, "r", "stress duration must be positive, got 0s"},
