@@ -385,6 +385,11 @@ func (r *run) revert() []string {
 	for i := len(r.injected) - 1; i >= 0; i-- {
 		in := r.injected[i]
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		// Findings are read before the revert: a pod the kubelet evicted
+		// is a result of the experiment, recorded, not an error.
+		if f, ok := in.injector.(findingReporter); ok {
+			r.rec.Reasons = append(r.rec.Reasons, f.Findings(ctx, in.inj)...)
+		}
 		err := in.injector.Revert(ctx, in.inj)
 		cancel()
 		if err != nil {
@@ -399,6 +404,12 @@ func (r *run) revert() []string {
 		end("reverted")
 	}
 	return problems
+}
+
+// findingReporter is an injector that can say what happened to its
+// targets (a pod evicted by the kubelet under a disk or memory stress).
+type findingReporter interface {
+	Findings(ctx context.Context, inj inject.Injection) []string
 }
 
 type recoveryFailure struct {

@@ -315,3 +315,29 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// findingInjector reports a finding, as the stress injector does for a pod
+// the kubelet evicted.
+type findingInjector struct{ recordingInjector }
+
+func (f *findingInjector) Findings(context.Context, inject.Injection) []string {
+	return []string{"finding: the kubelet evicted pod shop/checkout-0 while it was stressed"}
+}
+
+func TestFindingsAreRecordedNotErrors(t *testing.T) {
+	inj := &findingInjector{}
+	e := &Engine{
+		Prom:     &scriptedQuerier{start: time.Now(), answer: constant(0.001)},
+		Targets:  &fakeLister{pods: pods(3)},
+		Guard:    passGuard{},
+		Injector: func(*experiment.Experiment) (inject.Injector, error) { return inj, nil },
+	}
+	exp := testExperiment(func(e *experiment.Experiment) { e.Spec.StopWhen = nil })
+	rec := e.Run(context.Background(), exp, Options{RunID: "f"})
+	if rec.Verdict != journal.Held {
+		t.Fatalf("verdict %s %v: a finding must not change the verdict", rec.Verdict, rec.Reasons)
+	}
+	if !strings.Contains(strings.Join(rec.Reasons, "\n"), "finding: the kubelet evicted pod shop/checkout-0") {
+		t.Errorf("finding not recorded: %v", rec.Reasons)
+	}
+}
