@@ -306,9 +306,10 @@ func TestPauseAbortsWithin2sAndBlocksTheNext(t *testing.T) {
 	if long.Verdict != journal.Aborted || reverted.IsZero() || reverted.Sub(pausedAt) > 2*time.Second {
 		t.Errorf("long: %s, reverted %v after the pause; reasons %v", long.Verdict, reverted.Sub(pausedAt), long.Reasons)
 	}
-	if testutil.ToFloat64(f.metrics.Paused) != 1 {
-		t.Error("chaosnight_kill_switch_engaged is not 1 while paused")
-	}
+	// The gauge follows at the next decision point (one tick).
+	waitFor(t, 3*time.Second, "chaosnight_kill_switch_engaged to be 1 while paused", func() bool {
+		return testutil.ToFloat64(f.metrics.Paused) == 1
+	})
 	// Paused: the next experiment does not start.
 	time.Sleep(3 * time.Second)
 	if n := len(records(t, f.journals)["short"]); n != 0 {
