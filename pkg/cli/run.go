@@ -111,7 +111,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	// The kill switch of the namespace chaosnight works in: the guard refuses
 	// to inject while it is engaged, and pulling it aborts this run.
 	ks := &killswitch.Switch{Client: client, Namespace: conn.namespace}
-	ctx, stopWatch := ks.Abort(cmd.Context(), time.Second, nil)
+	ctx, stopWatch := ks.Abort(cmd.Context(), 500*time.Millisecond, nil) // a pause must revert within 2 s
 	defer stopWatch()
 
 	seed := f.seed
