@@ -175,7 +175,8 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	experimentsFlag := experimentsDir(cmd, g)
 	// The first load must be valid: a runner that starts on a broken
 	// configuration would have nothing to fall back to.
-	if _, err := loadSetup(configFile, experimentsFlag, time.Now()); err != nil {
+	initial, err := loadSetup(configFile, experimentsFlag, time.Now())
+	if err != nil {
 		var problems experiment.Problems
 		if errors.As(err, &problems) {
 			for _, p := range problems {
@@ -214,9 +215,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 			defer func() { _ = lease.Stop(context.WithoutCancel(ctx)) }()
 		}
 	}
-	if setup, err := loadSetup(configFile, experimentsFlag, time.Now()); err == nil {
-		g.sweep(ctx, conn, targetNamespaces(setup.Experiments), dryRun)
-	}
+	g.sweep(ctx, conn, targetNamespaces(initial.Experiments), dryRun)
 	reg := promclient.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)

@@ -160,11 +160,10 @@ func (r *Runner) Ready() bool {
 
 // Status is what the runner shows on its index page and /status.
 type Status struct {
-	Paused     bool              `json:"paused"`
-	InFlight   string            `json:"inFlight,omitempty"`
-	ConfigErr  string            `json:"configError,omitempty"`
-	NextNights []NextNight       `json:"nextNights"`
-	Open       []schedule.Window `json:"-"`
+	Paused     bool        `json:"paused"`
+	InFlight   string      `json:"inFlight,omitempty"`
+	ConfigErr  string      `json:"configError,omitempty"`
+	NextNights []NextNight `json:"nextNights"`
 }
 
 // NextNight is a night's next (or current) window.
