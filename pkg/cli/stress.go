@@ -73,11 +73,13 @@ Go heap and every page is written, so the resident size grows by that much
 (plus this process's own few MiB) and is held until the end.
 
 Disk: --disk-fill writes real (incompressible) data under --disk-path, in its
-own subdirectory chaosnight-fill-<pid>, until that size (2Gi) or the
+own subdirectory chaosnight-fill-<pid>-<random>, until that size (2Gi) or the
 filesystem's used percentage (90%) is reached, and holds it; --disk-io runs
 that many workers writing with fsync and reading back files of at most 64Mi
 each. Everything written is removed on exit: at the deadline, on SIGTERM or
-SIGINT, and when a load fails. Only SIGKILL can leave the subdirectory behind.
+SIGINT, and when a load fails. Only SIGKILL can leave the subdirectory
+behind: the next disk stress on the path removes such leftovers (a live
+stressor holds a lock on its own) before it starts.
 
 SIGTERM or SIGINT stop it at once and free everything. On exit it prints what
 it achieved (--output json: one JSON object on one line). Values the machine
@@ -116,6 +118,15 @@ func runStress(cmd *cobra.Command, streams Streams, deps stressDeps, f stressFla
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
+	// Before the checks: the space a killed predecessor still holds under
+	// the disk path is freed first, and counts as available.
+	leftovers, err := cfg.RemoveDiskLeftovers()
+	for _, l := range leftovers {
+		fmt.Fprintf(streams.Err, "stress: removed %s, left by a killed disk stress (%s)\n", l.Path, stressor.FormatBytes(l.Bytes))
+	}
+	if err != nil {
+		fmt.Fprintf(streams.Err, "warning: %v\n", err)
+	}
 	limits, err := deps.limits()
 	if err != nil {
 		return withExitCode(ExitInvalid, fmt.Errorf("check what this machine can give: %w", err))
@@ -136,6 +147,7 @@ func runStress(cmd *cobra.Command, streams Streams, deps stressDeps, f stressFla
 	go stressWatchdog(ctx, done, cfg.Duration, deps.grace, streams.Err, deps.exit)
 
 	rep, err := stressor.Run(ctx, cfg)
+	rep.DiskLeftovers = leftovers
 	if err != nil {
 		// Print what was achieved anyway: the injector reads it.
 		if rep.Ended != "" {
@@ -283,6 +295,9 @@ func printStressReport(w io.Writer, output string, rep stressor.Report) error {
 			b.WriteString(", filesystem full before the target")
 		}
 		fmt.Fprintf(&b, ", removed: %t\n", d.Removed)
+	}
+	for _, l := range rep.DiskLeftovers {
+		fmt.Fprintf(&b, "disk leftover: %s (%s) of a killed disk stress removed before the start\n", l.Path, stressor.FormatBytes(l.Bytes))
 	}
 	if d := rep.DiskIO; d != nil {
 		fmt.Fprintf(&b, "disk io: %d worker(s) under %s: wrote %.1f MiB/s, read %.1f MiB/s, %d fsyncs, removed: %t\n",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,6 +194,33 @@ func TestStressDiskTextReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
+		t.Errorf("left behind in %s: %v %v", dir, left, err)
+	}
+}
+
+// A stress directory without a live owner (what a SIGKILLed stressor
+// leaves) is removed before the stress, said on stderr and in the report.
+func TestStressDiskRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, stressor.DiskDirPrefix+"1-0123456789")
+	if err := os.Mkdir(dead, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dead, "fill-0000"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runStressCmd(context.Background(), t, stressor.Limits{},
+		"--disk-fill", "1Mi", "--disk-path", dir, "--duration", "200ms")
+	if code != ExitHeld {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "stress: removed " + dead + ", left by a killed disk stress (1Mi)\n"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
+	}
+	if want := "disk leftover: " + dead + " (1Mi) of a killed disk stress removed before the start\n"; !strings.Contains(out, want) {
+		t.Errorf("report lacks %q:\n%s", want, out)
 	}
 	if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {
 		t.Errorf("left behind in %s: %v %v", dir, left, err)

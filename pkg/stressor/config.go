@@ -50,7 +50,7 @@ type Config struct {
 	// DiskPath (0 = no I/O stress), each bounded to DiskIOFileBytes.
 	DiskIOWorkers int
 	// DiskPath is the existing directory the disk stress writes under,
-	// in its own subdirectory (DiskDir) removed on every exit path.
+	// in its own subdirectory (DiskDirPrefix…) removed on every exit path.
 	DiskPath string
 	// Duration is the hard deadline: Run returns after it whatever happens.
 	Duration time.Duration

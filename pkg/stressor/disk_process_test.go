@@ -75,6 +75,17 @@ func duBytes(t *testing.T, root string) int64 {
 	return n
 }
 
+// ownDir is the name of the one stress directory of the process pid
+// under path (chaosnight-fill-<pid>-<random>).
+func ownDir(t *testing.T, path string, pid int) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(path, stressor.DiskDirPrefix+strconv.Itoa(pid)+"-*"))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("want one stress directory of process %d under %s, found %v %v", pid, path, m, err)
+	}
+	return filepath.Base(m[0])
+}
+
 // TestDiskFillReachesHoldsAndRemoves runs the fill as a real process: it
 // writes the size (or reaches the percentage), holds it until the
 // deadline, writes nothing outside its own subdirectory of the path, and
@@ -110,7 +121,7 @@ func TestDiskFillReachesHoldsAndRemoves(t *testing.T) {
 			spec.DiskPath = path
 			c := startChild(t, spec)
 			c.waitLine("stress: disk fill:", 10*time.Second)
-			own := stressor.DiskDirPrefix + strconv.Itoa(c.pid)
+			own := ownDir(t, path, c.pid)
 
 			check := func(when string) {
 				t.Helper()
@@ -224,5 +235,73 @@ func TestDiskFillStopsAndRemoves(t *testing.T) {
 			}
 			t.Logf("wrote %s of %s, all removed", stressor.FormatBytes(d.WrittenBytes), stressor.FormatBytes(d.RequestedBytes))
 		})
+	}
+}
+
+// TestDiskLeftoversOfAKilledStressAreRemoved kills a filling stressor
+// with SIGKILL (nothing of its own can clean up then), and starts another
+// on the same path: the second removes the dead one's directory before
+// its own checks (on a tmpfs the second fill fits only thanks to that),
+// and touches neither a live stressor's locked directory nor what merely
+// looks like a stress directory (a file, a symlink).
+func TestDiskLeftoversOfAKilledStressAreRemoved(t *testing.T) {
+	t.Parallel()
+	path, tmpfs := scratchFS(t, "256m")
+	elsewhere := t.TempDir()
+	if err := os.WriteFile(filepath.Join(elsewhere, "precious"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	decoys := []string{stressor.DiskDirPrefix + "file", stressor.DiskDirPrefix + "link", stressor.DiskDirPrefix + "7-live"}
+	if err := os.WriteFile(filepath.Join(path, decoys[0]), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(path, decoys[1])); err != nil {
+		t.Fatal(err)
+	}
+	// A live stressor's directory: this test holds its lock throughout.
+	live := filepath.Join(path, decoys[2])
+	if err := os.Mkdir(live, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+
+	first := startChild(t, childSpec{DiskFill: 160 << 20, Duration: "1m", DiskPath: path})
+	first.waitLine("stress: disk fill:", 20*time.Second)
+	dead := filepath.Join(path, ownDir(t, path, first.pid))
+	first.signal(syscall.SIGKILL)
+	<-first.exited
+	held := duBytes(t, dead)
+	if held < 160<<20 {
+		t.Fatalf("the killed stressor left %d bytes, want its 160 MiB fill to test the cleanup", held)
+	}
+
+	// 160 MiB are held: a 150 MiB fill fits a 256 MiB tmpfs only once
+	// they are freed.
+	second := startChild(t, childSpec{DiskFill: 150 << 20, Duration: "1500ms", DiskPath: path})
+	rep, _ := second.wait(20 * time.Second)
+	if rep.Ended != stressor.EndDeadline || rep.DiskFill == nil || !rep.DiskFill.Removed {
+		t.Fatalf("second stress: ended %q (%s), fill %+v", rep.Ended, rep.Cause, rep.DiskFill)
+	}
+	if len(rep.DiskLeftovers) != 1 || rep.DiskLeftovers[0].Path != dead || rep.DiskLeftovers[0].Bytes != held {
+		t.Errorf("leftovers removed %+v, want exactly %s (%d bytes)", rep.DiskLeftovers, dead, held)
+	}
+	if !tmpfs {
+		t.Log("plain directory: the fit of the second fill did not depend on the cleanup")
+	}
+	got := tree(t, path)
+	want := append([]string(nil), decoys...)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("left under the path: %v, want exactly the decoys %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "precious")); err != nil {
+		t.Errorf("the symlink's target was touched: %v", err)
 	}
 }

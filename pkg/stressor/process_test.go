@@ -78,10 +78,16 @@ func runChild() int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() { cancel(&stressor.SignalError{Signal: <-sigs}) }()
 
-	rep, err := stressor.Run(ctx, stressor.Config{
+	cfg := stressor.Config{
 		CPUWorkers: spec.CPUWorkers, CPULoad: spec.CPULoad, Memory: spec.Memory, Duration: d, Log: os.Stderr,
 		DiskFill: spec.DiskFill, DiskFillPercent: spec.DiskFillPercent, DiskIOWorkers: spec.DiskIOWorkers, DiskPath: spec.DiskPath,
-	})
+	}
+	leftovers, err := cfg.RemoveDiskLeftovers()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+	}
+	rep, err := stressor.Run(ctx, cfg)
+	rep.DiskLeftovers = leftovers
 	if encErr := json.NewEncoder(os.Stdout).Encode(rep); encErr != nil {
 		fmt.Fprintln(os.Stderr, "child:", encErr)
 	}

@@ -73,6 +73,9 @@ type Report struct {
 	Memory         *MemoryReport   `json:"memory,omitempty"`
 	DiskFill       *DiskFillReport `json:"diskFill,omitempty"`
 	DiskIO         *DiskIOReport   `json:"diskIO,omitempty"`
+	// DiskLeftovers are what killed stresses had left under the disk
+	// path, removed before this one started (see RemoveDiskLeftovers).
+	DiskLeftovers []Leftover `json:"diskLeftoversRemoved,omitempty"`
 }
 
 // CPUReport is the CPU share each worker really had: its thread's CPU
@@ -136,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Memory > 0 {
 		stressors = append(stressors, newMemoryStress(cfg, start, logf))
 	}
-	dir := &diskDir{path: DiskDir(cfg.DiskPath)}
+	dir := &diskDir{base: cfg.DiskPath}
 	if cfg.DiskFill > 0 || cfg.DiskFillPercent > 0 {
 		stressors = append(stressors, newDiskFillStress(cfg, dir, logf))
 	}
