@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
@@ -207,7 +209,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	// dies, they are swept once it expires.
 	leaseRef := ""
 	if !dryRun {
-		lease := &stress.RunLease{Client: client, Namespace: ns, RunID: "serve-" + identity, Log: g.log}
+		lease := &stress.RunLease{Client: client, Namespace: ns, RunID: "serve-" + identity, Log: g.log, Owner: runnerPod(ns)}
 		if err := lease.Start(ctx); err != nil {
 			g.log.Warn("no runner lease: helper pods will rely on their deadline alone", "error", err)
 		} else {
@@ -303,6 +305,17 @@ func targetNamespaces(exps []experiment.Experiment) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// runnerPod is this runner's own Pod as an owner, when the chart's
+// downward API says which it is and it lives in the namespace of the
+// runner's objects (an owner is never in another namespace); else nil.
+func runnerPod(ns string) *metav1.OwnerReference {
+	name, uid := os.Getenv("POD_NAME"), os.Getenv("POD_UID")
+	if name == "" || uid == "" || os.Getenv("POD_NAMESPACE") != ns {
+		return nil
+	}
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid)}
 }
 
 // eventObject is what run Events are attached to: the runner's Pod when the

@@ -42,3 +42,32 @@ nights:
 		})
 	}
 }
+
+// The runner's Pod owns its Lease only when the downward API names it
+// and it lives where the Lease is created.
+func TestRunnerPodOwnsTheLease(t *testing.T) {
+	tests := []struct {
+		name, pod, uid, podNS string
+		want                  bool
+	}{
+		{name: "in the chart", pod: "chaosnight-7d9", uid: "1b2c", podNS: "chaosnight", want: true},
+		{name: "no uid", pod: "chaosnight-7d9", podNS: "chaosnight"},
+		{name: "no name", uid: "1b2c", podNS: "chaosnight"},
+		{name: "another namespace (--namespace differs)", pod: "chaosnight-7d9", uid: "1b2c", podNS: "ops"},
+		{name: "outside a cluster"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("POD_NAME", tt.pod)
+			t.Setenv("POD_UID", tt.uid)
+			t.Setenv("POD_NAMESPACE", tt.podNS)
+			got := runnerPod("chaosnight")
+			if (got != nil) != tt.want {
+				t.Fatalf("owner %+v, want one: %t", got, tt.want)
+			}
+			if got != nil && (got.Kind != "Pod" || got.APIVersion != "v1" || got.Name != tt.pod || string(got.UID) != tt.uid) {
+				t.Errorf("owner %+v", got)
+			}
+		})
+	}
+}

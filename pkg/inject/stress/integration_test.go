@@ -947,6 +947,45 @@ func TestRunLeaseLifecycle(t *testing.T) {
 	}
 }
 
+// A Lease owned by the runner's Pod goes with the Pod: the cluster's
+// garbage collector (the sandbox runs the real controller-manager) deletes
+// it when the runner could not, as after a helm uninstall that removed the
+// runner's rights before it stopped.
+func TestRunLeaseGoesWithItsOwnerPod(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	const ns = "stress-lease-owner"
+	e.namespace(t, ns, false)
+	e.pod(t, ns, "runner", "runner", sandbox.NodeName(0))
+	runner, err := e.admin.CoreV1().Pods(ns).Get(ctx, "runner", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &stress.RunLease{Client: e.client, Namespace: ns, RunID: "serve-runner", RenewEvery: time.Hour,
+		Owner: &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: runner.Name, UID: runner.UID}}
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Stop(ctx) }()
+	lease, err := e.admin.CoordinationV1().Leases(ns).Get(ctx, "chaosnight-run-serve-runner", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := lease.OwnerReferences; len(o) != 1 || o[0].UID != runner.UID || o[0].Kind != "Pod" {
+		t.Fatalf("owner references %+v, want the runner pod", o)
+	}
+	if err := e.admin.CoreV1().Pods(ns).Delete(ctx, "runner", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the garbage collector to delete the lease", func() error {
+		_, err := e.admin.CoordinationV1().Leases(ns).Get(ctx, "chaosnight-run-serve-runner", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("lease still there (%v)", err)
+	})
+}
+
 // The orphan sweep at the start of a run: helpers of a killed run (its
 // Lease gone, or expired) and helpers past their deadline are deleted; a
 // live run's helper is kept; nothing else is touched.

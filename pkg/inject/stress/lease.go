@@ -39,7 +39,14 @@ type RunLease struct {
 	Holder     string
 	Duration   time.Duration // default DefaultLeaseDuration
 	RenewEvery time.Duration // default DefaultLeaseRenew
-	Now        func() time.Time
+	// Owner, when set, is put in the Lease's ownerReferences: once the
+	// owner is deleted, the garbage collector deletes the Lease too.
+	// serve passes its own Pod, so that a runner that could not delete
+	// its Lease (a helm uninstall that removed the RBAC objects first, a
+	// SIGKILL followed by the Pod's deletion) leaves nothing behind. It
+	// must live in Namespace (owners are never cross-namespace).
+	Owner *metav1.OwnerReference
+	Now   func() time.Time
 	Log        *slog.Logger
 
 	mu      sync.Mutex
@@ -133,11 +140,16 @@ func (l *RunLease) renewLoop(ctx context.Context, every time.Duration) {
 // object is a fresh Lease, acquired and renewed now.
 func (l *RunLease) object() *coordinationv1.Lease {
 	now := metav1.NewMicroTime(l.now())
+	var owners []metav1.OwnerReference
+	if l.Owner != nil {
+		owners = []metav1.OwnerReference{*l.Owner}
+	}
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      l.name,
 			Namespace: l.Namespace,
-			Labels:    map[string]string{ManagedByLabel: ManagedByValue, RunLabel: l.RunID},
+			Labels:          map[string]string{ManagedByLabel: ManagedByValue, RunLabel: l.RunID},
+			OwnerReferences: owners,
 		},
 		Spec: coordinationv1.LeaseSpec{
 			HolderIdentity:       &l.holder,
