@@ -47,7 +47,7 @@ type RunLease struct {
 	// must live in Namespace (owners are never cross-namespace).
 	Owner *metav1.OwnerReference
 	Now   func() time.Time
-	Log        *slog.Logger
+	Log   *slog.Logger
 
 	mu      sync.Mutex
 	stop    context.CancelFunc
@@ -146,8 +146,8 @@ func (l *RunLease) object() *coordinationv1.Lease {
 	}
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      l.name,
-			Namespace: l.Namespace,
+			Name:            l.name,
+			Namespace:       l.Namespace,
 			Labels:          map[string]string{ManagedByLabel: ManagedByValue, RunLabel: l.RunID},
 			OwnerReferences: owners,
 		},
