@@ -2,8 +2,10 @@ package runner
 
 import (
 	"bytes"
-	"html/template"
+	"html"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -17,27 +19,8 @@ const indexLimit = 50
 // their verdicts, the next nights and the kill switch) and
 // GET /runs/{id}/report (the HTML report of one run).
 func (r *Runner) pages(mux *http.ServeMux) {
-	index := template.Must(template.New("index").Funcs(template.FuncMap{
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.UTC().Format("2006-01-02 15:04:05 UTC")
-		},
-	}).Parse(indexTemplate))
-
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		page := struct {
-			Status Status
-			Runs   []RunSummary
-		}{Status: r.Status(), Runs: r.Recent(indexLimit)}
-		var buf bytes.Buffer
-		if err := index.Execute(&buf, page); err != nil {
-			r.log.Error("index page", "error", err)
-			http.Error(w, "cannot render the index page", http.StatusInternalServerError)
-			return
-		}
-		writeHTML(w, buf.Bytes())
+		writeHTML(w, []byte(indexPage(r.Status(), r.Recent(indexLimit))))
 	})
 	mux.HandleFunc("GET /runs/{id}/report", func(w http.ResponseWriter, req *http.Request) {
 		path := r.Journal(req.PathValue("id"))
@@ -68,14 +51,113 @@ func writeHTML(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(body)
 }
 
-const indexTemplate = `<!DOCTYPE html>
+// indexPage renders the index. It is plain Go rather than html/template
+// on purpose (see pkg/report/page.go: executing templates costs every
+// process about 10 MiB); every value from the state or the journals goes
+// through html.EscapeString, run IDs in links through url.PathEscape too.
+func indexPage(st Status, runs []RunSummary) string {
+	esc := html.EscapeString
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	var b strings.Builder
+	w := func(parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
+	}
+	w(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>chaosnight</title>
 <link rel="icon" href="data:,">
-<style>
+`, indexStyle, `
+</head>
+<body>
+<main>
+<h1>chaosnight</h1>
+<section id="state">
+<h2>State</h2>
+`)
+	if st.Paused {
+		w(`<p class="switch engaged" id="kill-switch">Kill switch engaged: nothing starts, a run in flight is aborted and reverted (<code>chaosnight resume</code> releases it).</p>` + "\n")
+	} else {
+		w(`<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>`)
+	}
+	if st.InFlight != "" {
+		w("\n<p>In flight: <strong>", esc(st.InFlight), "</strong></p>")
+	}
+	if st.ConfigErr != "" {
+		w("\n", `<p class="verdict-error">Configuration error (the last good one is kept): `, esc(st.ConfigErr), "</p>")
+	}
+	w(`
+</section>
+<section id="nights">
+<h2>Next nights</h2>
+`)
+	if len(st.NextNights) > 0 {
+		w(`<table>
+<thead><tr><th>Night</th><th>Opens</th><th>Closes</th><th></th></tr></thead>
+<tbody>`)
+		for _, n := range st.NextNights {
+			w("<tr><td>", esc(n.Night), "</td><td>", when(n.Opens), "</td><td>", when(n.Closes), "</td><td>")
+			if n.Open {
+				w("<strong>open now</strong>")
+			}
+			w("</td></tr>\n")
+		}
+		w("</tbody></table>\n")
+	} else {
+		w(`<p class="muted">No night is scheduled.</p>`)
+	}
+	w(`
+</section>
+<section id="runs">
+<h2>Recent runs</h2>
+`)
+	if len(runs) > 0 {
+		w(`<table>
+<thead><tr><th>Verdict</th><th>Experiment</th><th>Run</th><th>Started</th><th>Reasons</th></tr></thead>
+<tbody>`)
+		for _, run := range runs {
+			verdict, id := esc(string(run.Verdict)), esc(run.RunID)
+			link := esc("/runs/" + url.PathEscape(run.RunID))
+			w(`<tr class="run">
+<td><a class="badge verdict verdict-`, verdict, `" href="`, link, `/report">`, verdict, `</a></td>
+<td>`, esc(run.Experiment))
+			if run.DryRun {
+				w(` <span class="muted">(dry run)</span>`)
+			}
+			w(`</td>
+<td><a href="`, link, `/report">`, id, `</a> <a class="muted" href="`, link, `">json</a></td>
+<td>`, when(run.Started), `</td>
+<td class="reasons">`)
+			for _, reason := range run.Reasons {
+				w(esc(reason), "<br>")
+			}
+			w("</td>\n</tr>\n")
+		}
+		w("</tbody></table>\n")
+	} else {
+		w(`<p class="muted">No run yet.</p>`)
+	}
+	w(`
+</section>
+<p class="muted">JSON: <a href="/status">/status</a>, <a href="/runs">/runs</a>; <a href="/metrics">/metrics</a>.</p>
+</main>
+</body>
+</html>
+`)
+	return b.String()
+}
+
+// indexStyle is the index's whole stylesheet: the page loads nothing.
+const indexStyle = `<style>
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
 main { max-width: 1100px; margin: 0 auto; padding: 1.5rem; }
 h1 { font-size: 1.6rem; margin: 0 0 1rem; }
@@ -95,42 +177,4 @@ a { color: #0969da; }
 .switch.released { background: #dafbe1; border-color: #4ac26b; color: #116329; }
 .muted { color: #59636e; }
 .reasons { font-size: .9em; color: #424a53; }
-</style>
-</head>
-<body>
-<main>
-<h1>chaosnight</h1>
-<section id="state">
-<h2>State</h2>
-{{if .Status.Paused}}<p class="switch engaged" id="kill-switch">Kill switch engaged: nothing starts, a run in flight is aborted and reverted (<code>chaosnight resume</code> releases it).</p>
-{{else}}<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>{{end}}
-{{with .Status.InFlight}}<p>In flight: <strong>{{.}}</strong></p>{{end}}
-{{with .Status.ConfigErr}}<p class="verdict-error">Configuration error (the last good one is kept): {{.}}</p>{{end}}
-</section>
-<section id="nights">
-<h2>Next nights</h2>
-{{if .Status.NextNights}}<table>
-<thead><tr><th>Night</th><th>Opens</th><th>Closes</th><th></th></tr></thead>
-<tbody>{{range .Status.NextNights}}<tr><td>{{.Night}}</td><td>{{when .Opens}}</td><td>{{when .Closes}}</td><td>{{if .Open}}<strong>open now</strong>{{end}}</td></tr>
-{{end}}</tbody></table>
-{{else}}<p class="muted">No night is scheduled.</p>{{end}}
-</section>
-<section id="runs">
-<h2>Recent runs</h2>
-{{if .Runs}}<table>
-<thead><tr><th>Verdict</th><th>Experiment</th><th>Run</th><th>Started</th><th>Reasons</th></tr></thead>
-<tbody>{{range .Runs}}<tr class="run">
-<td><a class="badge verdict verdict-{{.Verdict}}" href="/runs/{{.RunID}}/report">{{.Verdict}}</a></td>
-<td>{{.Experiment}}{{if .DryRun}} <span class="muted">(dry run)</span>{{end}}</td>
-<td><a href="/runs/{{.RunID}}/report">{{.RunID}}</a> <a class="muted" href="/runs/{{.RunID}}">json</a></td>
-<td>{{when .Started}}</td>
-<td class="reasons">{{range .Reasons}}{{.}}<br>{{end}}</td>
-</tr>
-{{end}}</tbody></table>
-{{else}}<p class="muted">No run yet.</p>{{end}}
-</section>
-<p class="muted">JSON: <a href="/status">/status</a>, <a href="/runs">/runs</a>; <a href="/metrics">/metrics</a>.</p>
-</main>
-</body>
-</html>
-`
+</style>`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/report/reporttest"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
@@ -196,4 +197,18 @@ func TestPagesInBrowser(t *testing.T) {
 	shot := filepath.Join(reporttest.ArtifactDir(t), "index.png")
 	reporttest.Screenshot(t, chromium, plain.URL+"/", shot, 1000)
 	t.Logf("screenshot: %s", shot)
+}
+
+// The index shows state and journal text as text, never as markup: it is
+// written in plain Go (no template escaping), so every value is escaped by
+// hand, and run IDs in links are path-escaped too.
+func TestIndexPageEscapes(t *testing.T) {
+	h := reporttest.Hostile
+	st := Status{Paused: true, InFlight: h, ConfigErr: h,
+		NextNights: []NextNight{{Night: h, Opens: time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)}}}
+	page := indexPage(st, []RunSummary{{RunID: "20261120-020000-aaaaaa" + h, Experiment: h, Verdict: journal.Verdict(h), Reasons: []string{h}, DryRun: true}})
+	reporttest.CheckInert(t, page)
+	if want := `href="/runs/20261120-020000-aaaaaax%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E%3Cimg%20src=x%20onerror=alert%282%29%3E%27&amp;/report"`; !strings.Contains(page, want) {
+		t.Errorf("the run link is not path-escaped: want %s in\n%s", want, page)
+	}
 }
