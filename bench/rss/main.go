@@ -96,7 +96,9 @@ func run(after time.Duration, top int, args []string) error {
 		rows = append(rows, row{k, v})
 		total += v
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].bytes > rows[j].bytes || rows[i].bytes == rows[j].bytes && rows[i].name < rows[j].name })
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].bytes > rows[j].bytes || rows[i].bytes == rows[j].bytes && rows[i].name < rows[j].name
+	})
 	fmt.Printf("| resident pages of the executable (%s in all) | KiB |\n| --- | ---: |\n", kib(total/1024))
 	for i, r := range rows {
 		if i == top {
