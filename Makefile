@@ -13,8 +13,9 @@ TEST_TIMEOUT ?= 25m
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/chaosnight with version information
+build: ## build bin/chaosnight (with version information) and bin/chaosnight-stress
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosnight
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(dir $(BIN))chaosnight-stress ./cmd/chaosnight-stress
 
 test: lint build validate-examples ## run every test (unit, fuzz seeds, integration against the sandbox)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/pkg/stressor$$')

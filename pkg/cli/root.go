@@ -122,10 +122,8 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 	root.SetErr(streams.Err)
 	g.addFlags(root)
 
-	stress := newStressCommand(streams)
-	stress.AddCommand(newStressStopCommand(streams))
 	root.AddCommand(
-		stress,
+		newStressCommand(streams),
 		newVersionCommand(streams, info),
 		newValidateCommand(streams, g),
 		newSchemaCommand(streams),

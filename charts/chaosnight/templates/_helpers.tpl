@@ -148,7 +148,7 @@ whole cluster). Every rule is generated from a feature switch.
 - apiGroups: [""]
   resources: [pods/ephemeralcontainers]
   verbs: [update]
-# ... and stop it early on revert (chaosnight stress stop through exec).
+# ... and stop it early on revert (chaosnight-stress stop through exec).
 - apiGroups: [""]
   resources: [pods/exec]
   verbs: [create]

@@ -14,10 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/cli"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
+	"github.com/chaosnight/chaosnight/pkg/stressor/stresscmd"
 	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
@@ -91,7 +91,7 @@ func TestPodScopeDiskMountsExactlyTheNamedVolume(t *testing.T) {
 			t.Errorf("outcome %s: %s (%s), want stressed (%s…)", o.Pod.Key(), o.Status, o.Detail, want)
 		}
 	}
-	wantArgs := []string{"stress", "--disk-fill", "90%", "--disk-io", "2", "--disk-path", "/chaosnight/disk", "--duration", "5m0s"}
+	wantArgs := []string{"--disk-fill", "90%", "--disk-io", "2", "--disk-path", "/chaosnight/disk", "--duration", "5m0s"}
 	wantMounts := []corev1.VolumeMount{{Name: "cache", MountPath: "/chaosnight/disk"}}
 	after := e.snapshot(t, ns)
 	for uid, b := range before {
@@ -207,7 +207,7 @@ func TestNodeScopeDiskHelpersGetAnEmptyDirAndRevertDeletesThem(t *testing.T) {
 	if len(helpers) != 2 {
 		t.Fatalf("%d helpers, want 2", len(helpers))
 	}
-	wantArgs := []string{"stress", "--disk-fill", "1Gi", "--disk-path", "/scratch", "--duration", "2m0s"}
+	wantArgs := []string{"--disk-fill", "1Gi", "--disk-path", "/scratch", "--duration", "2m0s"}
 	for _, h := range helpers {
 		c := h.Spec.Containers[0]
 		vols := h.Spec.Volumes
@@ -230,7 +230,7 @@ func TestNodeScopeDiskHelpersGetAnEmptyDirAndRevertDeletesThem(t *testing.T) {
 // A fill that cannot fit fails the target, with the stressor's own
 // reason. kwok runs no containers, so this test plays the kubelet: it
 // runs the very command line the injector put in the ephemeral container
-// (the real `chaosnight stress`, its --disk-path pointed at a local
+// (the real `chaosnight-stress` command, its --disk-path pointed at a local
 // directory standing for the volume) and reports the process's exit code
 // and log as the container's termination, as the kubelet does with
 // FallbackToLogsOnError.
@@ -278,7 +278,10 @@ func TestPodScopeDiskFillThatDoesNotFitFails(t *testing.T) {
 			}
 			args[i+1] = volume
 			var logs bytes.Buffer
-			code := cli.RunContext(ctx, cli.Streams{In: strings.NewReader(""), Out: &logs, Err: &logs}, cli.BuildInfo{}, args)
+			if !slices.Equal(ec.Command, []string{"chaosnight-stress"}) {
+				return fmt.Errorf("command %q, want chaosnight-stress", ec.Command)
+			}
+			code := stresscmd.Main(ctx, "chaosnight-stress", stresscmd.Streams{Out: &logs, Err: &logs}, stresscmd.ProcessDeps(), args)
 			pod.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: ec.Name, Image: testImage, ImageID: testImage,
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: logs.String()}}}}
 			_, err := e.admin.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})

@@ -4,7 +4,7 @@ package stress_test
 // admits (or refuses) the ephemeral containers and helper pods, Pod
 // Security admission judges them, RBAC is enforced, and an exec issued
 // through pods/exec reaches kwok's kubelet server, which runs a recording
-// script in place of `chaosnight stress stop` (kwok runs no containers: the
+// script in place of `chaosnight-stress stop` (kwok runs no containers: the
 // stress process itself is tested in pkg/stressor). One sandbox serves the
 // package; every test works in namespaces of its own and checks the seeded
 // decoys.
@@ -243,7 +243,7 @@ func outcomeSummary(inj inject.Injection) string {
 
 func ptr[T any](v T) *T { return &v }
 
-// execRecorder stands in for `chaosnight` in the sandbox's exec bin dir:
+// execRecorder stands in for `chaosnight-stress` in the sandbox's exec bin dir:
 // every exec kwok runs for a routed container appends
 // "NAMESPACE/POD CONTAINER ARGS" to a file.
 type execRecorder struct {
@@ -253,9 +253,9 @@ type execRecorder struct {
 func recordExecs(t *testing.T, s *sandbox.Sandbox) execRecorder {
 	t.Helper()
 	r := execRecorder{path: filepath.Join(t.TempDir(), "execs")}
-	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s/%%s %%s %%s\\n' \"$%s\" \"$%s\" \"$%s\" \"$*\" >> %s\necho 'stopped pid 1: chaosnight stress'\n",
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s/%%s %%s %%s\\n' \"$%s\" \"$%s\" \"$%s\" \"$*\" >> %s\necho 'stopped pid 1: chaosnight-stress'\n",
 		sandbox.EnvExecNamespace, sandbox.EnvExecPod, sandbox.EnvExecContainer, r.path)
-	bin := filepath.Join(s.ExecBinDir(), "chaosnight")
+	bin := filepath.Join(s.ExecBinDir(), "chaosnight-stress")
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 
 	// Exactly the targets hold the container, by UID, with the exact
 	// command and security context; nothing else in the namespace changed.
-	wantArgs := []string{"stress", "--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}
+	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}
 	after := e.snapshot(t, ns)
 	for uid, b := range before {
 		a, ok := after[uid]
@@ -404,7 +404,7 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 		}
 		ec := ecs[0]
 		if ec.Name != container || ec.Image != testImage || ec.ImagePullPolicy != corev1.PullIfNotPresent ||
-			!slices.Equal(ec.Command, []string{"chaosnight"}) || !slices.Equal(ec.Args, wantArgs) || ec.TargetContainerName != "" {
+			!slices.Equal(ec.Command, []string{"chaosnight-stress"}) || !slices.Equal(ec.Args, wantArgs) || ec.TargetContainerName != "" {
 			t.Errorf("target %s: ephemeral container %s %s %s %q %q target %q", a.key, ec.Name, ec.Image, ec.ImagePullPolicy, ec.Command, ec.Args, ec.TargetContainerName)
 		}
 		if !jsonEqual(ec.SecurityContext, &wantSecurityContext) {
@@ -428,7 +428,7 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 		}
 	}
 
-	// Revert: exactly `chaosnight stress stop` in exactly the stress
+	// Revert: exactly `chaosnight-stress stop` in exactly the stress
 	// container of exactly the targets.
 	rec := recordExecs(t, e.s)
 	e.routeAll(t, ns, container)
@@ -437,7 +437,7 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 	}
 	var want []string
 	for _, p := range st.Pods {
-		want = append(want, ns+"/"+p.Name+" "+container+" stress stop")
+		want = append(want, ns+"/"+p.Name+" "+container+" stop")
 	}
 	slices.Sort(want)
 	if got := rec.lines(t); !slices.Equal(got, want) {
@@ -511,7 +511,7 @@ func TestPodScopeRevertSkipsEndedAndGonePods(t *testing.T) {
 	if err := injector.Revert(ctx, inj); err != nil {
 		t.Fatalf("revert: %v", err)
 	}
-	if got, want := rec.lines(t), []string{ns + "/solo-2 " + container + " stress stop"}; !slices.Equal(got, want) {
+	if got, want := rec.lines(t), []string{ns + "/solo-2 " + container + " stop"}; !slices.Equal(got, want) {
 		t.Errorf("execs %q, want %q", got, want)
 	}
 }
@@ -615,7 +615,7 @@ func TestPodScopeRBAC(t *testing.T) {
 				t.Errorf("error %+v", nse)
 			}
 			for _, p := range st.Pods {
-				if !strings.Contains(err.Error(), "ephemeral container "+container+" of pod "+ns+"/"+p.Name+": exec chaosnight stress stop: ") {
+				if !strings.Contains(err.Error(), "ephemeral container "+container+" of pod "+ns+"/"+p.Name+": exec chaosnight-stress stop: ") {
 					t.Errorf("the error does not name %s: %v", p.Name, err)
 				}
 			}
@@ -742,7 +742,7 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 	if len(helpers) != 2 || len(byNode) != 2 || byNode[sandbox.NodeName(0)].Name == "" || byNode[sandbox.NodeName(1)].Name == "" {
 		t.Fatalf("%d helpers on nodes %v, want one on each of the targets' two nodes", len(helpers), byNode)
 	}
-	wantArgs := []string{"stress", "--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s"}
+	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s"}
 	for node, h := range byNode {
 		wantName, _ := stress.HelperName(run.ID, node)
 		deadline, err := time.Parse(time.RFC3339, h.Annotations[stress.DeadlineAnnotation])
@@ -773,7 +773,7 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 		case spec.SecurityContext == nil || !*spec.SecurityContext.RunAsNonRoot || *spec.SecurityContext.RunAsUser != 65532 ||
 			spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
 			t.Errorf("%s: pod security context %+v", h.Name, spec.SecurityContext)
-		case len(spec.Containers) != 1 || c.Image != testImage || !slices.Equal(c.Command, []string{"chaosnight"}) || !slices.Equal(c.Args, wantArgs):
+		case len(spec.Containers) != 1 || c.Image != testImage || !slices.Equal(c.Command, []string{"chaosnight-stress"}) || !slices.Equal(c.Args, wantArgs):
 			t.Errorf("%s: containers %+v", h.Name, spec.Containers)
 		case !jsonEqual(c.SecurityContext, &wantSecurityContext):
 			t.Errorf("%s: container security context %+v", h.Name, c.SecurityContext)

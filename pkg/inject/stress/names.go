@@ -109,7 +109,7 @@ func shortHash(s string) string {
 	return hex.EncodeToString(h[:4])
 }
 
-// StressArgs are the arguments of `chaosnight stress` for spec and d, in
+// StressArgs are the arguments of `chaosnight-stress` for spec and d, in
 // a fixed order: the command line the journal and `kubectl describe` show.
 // The duration is whole seconds (rounded up), in Go syntax.
 func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
@@ -119,7 +119,7 @@ func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("stress duration must be positive, got %s", d)
 	}
-	args := []string{"stress"}
+	var args []string
 	if c := spec.CPU; c != nil {
 		workers, load := c.Workers, c.Load
 		if workers == 0 {
@@ -188,7 +188,7 @@ func writableLayer(spec experiment.Stress) bool {
 
 // StopArgs are the arguments of the command that stops the stress early,
 // run through pods/exec in the ephemeral container.
-func StopArgs() []string { return []string{"stress", "stop"} }
+func StopArgs() []string { return []string{"stop"} }
 
 // roundUp rounds d up to whole seconds.
 func roundUp(d time.Duration) time.Duration {

@@ -84,20 +84,20 @@ func TestStressArgs(t *testing.T) {
 		err  string
 	}{
 		{"cpu and memory", experiment.Stress{CPU: &experiment.CPUStress{Workers: 2, Load: 80}, Memory: &experiment.MemoryStress{Size: "256Mi"}}, 5 * time.Minute,
-			[]string{"stress", "--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}, ""},
+			[]string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}, ""},
 		{"cpu defaults", experiment.Stress{CPU: &experiment.CPUStress{}}, 30 * time.Second,
-			[]string{"stress", "--cpu-workers", "1", "--cpu-load", "100", "--duration", "30s"}, ""},
+			[]string{"--cpu-workers", "1", "--cpu-load", "100", "--duration", "30s"}, ""},
 		{"memory only, duration rounded up", experiment.Stress{Memory: &experiment.MemoryStress{Size: " 1Gi "}}, 1500 * time.Millisecond,
-			[]string{"stress", "--memory", "1Gi", "--duration", "2s"}, ""},
+			[]string{"--memory", "1Gi", "--duration", "2s"}, ""},
 		{"nothing", experiment.Stress{Scope: "pod"}, time.Minute, nil, "nothing to stress"},
 		{"no duration", experiment.Stress{CPU: &experiment.CPUStress{}}, 0, nil, "must be positive"},
 		{"empty memory", experiment.Stress{Memory: &experiment.MemoryStress{}}, time.Minute, nil, "without a size"},
 		{"disk fill on a volume", experiment.Stress{Disk: &experiment.DiskStress{Fill: "90%", Volume: "cache", IO: &experiment.DiskIO{}}}, time.Minute,
-			[]string{"stress", "--disk-fill", "90%", "--disk-io", "1", "--disk-path", "/chaosnight/disk", "--duration", "1m0s"}, ""},
+			[]string{"--disk-fill", "90%", "--disk-io", "1", "--disk-path", "/chaosnight/disk", "--duration", "1m0s"}, ""},
 		{"disk fill in the writable layer", experiment.Stress{Scope: "pod", Disk: &experiment.DiskStress{Fill: "2Gi"}}, time.Minute,
-			[]string{"stress", "--disk-fill", "2Gi", "--disk-path", "/tmp", "--duration", "1m0s"}, ""},
+			[]string{"--disk-fill", "2Gi", "--disk-path", "/tmp", "--duration", "1m0s"}, ""},
 		{"disk io on a node", experiment.Stress{Scope: "node", Disk: &experiment.DiskStress{Path: "/scratch", IO: &experiment.DiskIO{Workers: 3}}}, time.Minute,
-			[]string{"stress", "--disk-io", "3", "--disk-path", "/scratch", "--duration", "1m0s"}, ""},
+			[]string{"--disk-io", "3", "--disk-path", "/scratch", "--duration", "1m0s"}, ""},
 		{"empty disk", experiment.Stress{Disk: &experiment.DiskStress{}}, time.Minute, nil, "without fill or io"},
 	}
 	for _, tt := range tests {

@@ -2,10 +2,10 @@
 // without privileges. It is an inject.Injector, called through the
 // inject.Guard, which decides the targets.
 //
-// Scope pod adds an ephemeral container running `chaosnight stress` to
+// Scope pod adds an ephemeral container running `chaosnight-stress` to
 // each target: it shares the pod's cgroup, so the load meets the pod's own
 // limits. Ephemeral containers cannot be removed from a pod, so Revert
-// stops the stress early by running `chaosnight stress stop` in that
+// stops the stress early by running `chaosnight-stress stop` in that
 // container (pods/exec); the stressor's own --duration is the backstop.
 //
 // Scope node creates one helper pod per distinct target node, pinned to it
@@ -80,8 +80,10 @@ const (
 	maxDuration = 24 * time.Hour
 )
 
-// DefaultCommand is the chaosnight executable in the image, on its PATH.
-func DefaultCommand() []string { return []string{"chaosnight"} }
+// DefaultCommand is the stress binary in the image, on its PATH: the
+// small chaosnight-stress, not the main binary (a few MiB in the target
+// pod instead of ~30).
+func DefaultCommand() []string { return []string{"chaosnight-stress"} }
 
 // Injector stresses targets, or their nodes.
 type Injector struct {
@@ -90,10 +92,10 @@ type Injector struct {
 	// scope); RemoteExec is the real one. nil means no early stop: Revert
 	// then reports every stressed pod as running until its deadline.
 	Exec Execer
-	// Image runs `chaosnight stress`; required (DefaultImage(version)).
+	// Image runs `chaosnight-stress`; required (DefaultImage(version)).
 	Image string
-	// Command is the chaosnight executable in Image; default
-	// DefaultCommand(). The stress and stop arguments follow it.
+	// Command is the stress executable in Image; default
+	// DefaultCommand(). The stress flags, or "stop", follow it.
 	Command []string
 	// ImagePullPolicy; default IfNotPresent.
 	ImagePullPolicy corev1.PullPolicy
@@ -166,7 +168,7 @@ func (s *Injector) scope() string {
 // plan is what one Inject call decided before touching anything.
 type plan struct {
 	run      inject.Run
-	args     []string // chaosnight stress ...
+	args     []string // chaosnight-stress flags
 	deadline time.Time
 	name     string // ephemeral container name
 	words    string // "2 CPU workers at 80%, 256Mi for 5m0s"

@@ -1,10 +1,12 @@
-package stress
+package stresscmd
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +16,8 @@ import (
 	"time"
 )
 
-// StopConfig configures StopLocal, the body of `chaosnight stress stop`.
+// StopConfig configures StopLocal, the body of `chaosnight-stress stop`
+// (and `chaosnight stress stop`).
 type StopConfig struct {
 	// ProcDir is the proc filesystem; default "/proc".
 	ProcDir string
@@ -30,15 +33,15 @@ type StopConfig struct {
 	Kill func(pid int, sig syscall.Signal) error
 }
 
-// Stressor is one `chaosnight stress` process found by StopLocal.
+// Stressor is one stress process found by StopLocal.
 type Stressor struct {
 	PID     int
 	Cmdline string
 }
 
-// StopLocal sends SIGTERM to every `chaosnight stress` process visible
-// in this PID namespace (the same executable as the caller, run with the
-// stress subcommand, not stop) and waits until they are gone. In the
+// StopLocal sends SIGTERM to every stress process visible in this PID
+// namespace (the same executable as the caller, running a stress rather
+// than stop: see IsStressorCmdline) and waits until they are gone. In the
 // ephemeral container of a stress injection that is exactly one process,
 // PID 1. Finding none is success: the stress already ended (the call is
 // idempotent). When the stressor is PID 1 of the container, its exit ends
@@ -137,9 +140,21 @@ func FindStressors(procDir string, self int) ([]Stressor, error) {
 	return out, nil
 }
 
-// IsStressorCmdline says whether args run the stress subcommand (and not
-// `stress stop`): "stress" is the first argument that is not a flag.
+// LeanBinary is the name of the stress-only binary that stress
+// containers run.
+const LeanBinary = "chaosnight-stress"
+
+// IsStressorCmdline says whether args run a stress (and not stop):
+// `chaosnight-stress FLAGS` (anything but `chaosnight-stress stop`), or
+// the main binary's `chaosnight [FLAGS] stress FLAGS`, where "stress" is
+// the first argument that is not a flag and is not followed by "stop".
 func IsStressorCmdline(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	if filepath.Base(args[0]) == LeanBinary {
+		return len(args) < 2 || args[1] != "stop"
+	}
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
@@ -175,3 +190,47 @@ func alive(procDir string, pid int) bool {
 	}
 	return b[i+2] != 'Z' && b[i+2] != 'X'
 }
+
+// mainStop is `stop`: SIGTERM to the stress processes of this container,
+// and wait until they are gone.
+func mainStop(ctx context.Context, name string, streams Streams, args []string) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the stress processes to exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(streams.Out, "Usage: %s [--timeout D]\n\n%s\n", name, stopHelp)
+			return ExitOK
+		}
+		fmt.Fprintf(streams.Err, "error: %s\n", flagError(err))
+		return ExitInvalid
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(streams.Err, "error: unexpected argument %q (%s takes flags only)\n", fs.Arg(0), name)
+		return ExitInvalid
+	}
+	found, err := StopLocal(ctx, StopConfig{Timeout: *timeout})
+	for _, s := range found {
+		fmt.Fprintf(streams.Out, "stopped pid %d: %s\n", s.PID, s.Cmdline)
+	}
+	if err != nil {
+		fmt.Fprintf(streams.Err, "error: %v\n", err)
+		return ExitInvalid
+	}
+	if len(found) == 0 {
+		fmt.Fprintln(streams.Out, "no stress process running")
+	}
+	return ExitOK
+}
+
+const stopHelp = `Send SIGTERM to every stress process this process can see (the same
+executable, running a stress) and wait until they have exited. In the
+ephemeral container of a pod-scope stress that is PID 1, the stressor itself:
+when it exits the container ends, and this command with it. The stress
+injector runs it through pods/exec to end a stress before its deadline:
+ephemeral containers cannot be removed, and the distroless image has no shell
+or kill to do it otherwise.
+
+Finding no stress process is success: the stress already ended by itself, so
+running stop twice is harmless. Exit codes: 0 stopped or nothing to stop,
+3 when a process could not be signalled or was still running after --timeout.`

@@ -1,4 +1,4 @@
-package stress
+package stresscmd
 
 import (
 	"context"
@@ -26,6 +26,11 @@ func TestIsStressorCmdline(t *testing.T) {
 		{[]string{"chaosnight"}, false},
 		{[]string{"chaosnight", "run", "stress.yaml"}, false},
 		{[]string{"chaosnight", "--memory", "stress"}, true}, // flags are skipped without knowing them: values must use '='
+		{[]string{"chaosnight-stress", "--cpu-workers", "2", "--duration", "5m0s"}, true},
+		{[]string{"/usr/local/bin/chaosnight-stress"}, true},
+		{[]string{"/chaosnight-stress", "stop"}, false},
+		{[]string{"chaosnight-stress", "stop", "--timeout", "5s"}, false},
+		{[]string{}, false},
 	}
 	for _, tt := range tests {
 		if got := IsStressorCmdline(tt.args); got != tt.want {
