@@ -265,7 +265,9 @@ func TestStressStopsOnSignal(t *testing.T) {
 			}
 			args := []string{"--cpu-workers", "1", "--cpu-load", "50", "--memory", "8Mi", "--duration", "1m", "-o", "json"}
 			res := make(chan int, 1)
-			go func() { res <- Main(context.Background(), "chaosnight-stress", Streams{Out: &out, Err: errOut}, deps, args) }()
+			go func() {
+				res <- Main(context.Background(), "chaosnight-stress", Streams{Out: &out, Err: errOut}, deps, args)
+			}()
 
 			c := <-registered
 			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errOut.String(), "stress: memory:"); time.Sleep(5 * time.Millisecond) {
