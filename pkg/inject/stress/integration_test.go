@@ -96,7 +96,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
 }
 
 // namespace creates an opted-in namespace, enforcing the restricted Pod
-// Security level when restricted is set, and deletes it when the test ends.
+// Security level when restricted is set, and deletes it when the test ends
+// without waiting for the namespace controller to finish (each test has
+// namespaces of its own; the one test that looks at the whole cluster waits
+// for them, see settledNamespaces).
 func (e env) namespace(t *testing.T, name string, restricted bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -111,14 +114,30 @@ func (e env) namespace(t *testing.T, name string, restricted bool) {
 	t.Cleanup(func() {
 		if err := e.admin.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
 			t.Errorf("delete namespace %s: %v", name, err)
-			return
 		}
-		waitFor(t, 60*time.Second, "namespace "+name+" deleted", func() error {
-			if _, err := e.admin.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("still there (%v)", err)
+	})
+}
+
+// settledNamespaces waits until no namespace is being deleted: the pods of
+// earlier tests' namespaces are then gone, and a cluster-wide snapshot
+// holds only pods that stay unless this test deletes them.
+func (e env) settledNamespaces(t *testing.T) {
+	t.Helper()
+	waitFor(t, 90*time.Second, "earlier tests' namespaces deleted", func() error {
+		list, err := e.admin.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		var terminating []string
+		for _, n := range list.Items {
+			if n.DeletionTimestamp != nil {
+				terminating = append(terminating, n.Name)
 			}
-			return nil
-		})
+		}
+		if len(terminating) > 0 {
+			return fmt.Errorf("still terminating: %v", terminating)
+		}
+		return nil
 	})
 }
 
@@ -1091,6 +1110,7 @@ func TestSweepRemovesOrphansAndKeepsLiveRuns(t *testing.T) {
 // non-helper pod are untouched; concurrent sweeps do not fail each other.
 func TestSweepAllNamespacesTouchesOnlyHelpers(t *testing.T) {
 	e := setup(t)
+	e.settledNamespaces(t)
 	ctx := context.Background()
 	const ns = "stress-sweep-all"
 	e.namespace(t, ns, false)
