@@ -60,9 +60,9 @@ func ProcessDeps() Deps {
 
 // Help is the command's description, for `--help` and `chaosnight stress`.
 const Help = `Burn CPU, hold memory, fill or load a disk in this process until --duration
-has passed, then exit, even if nobody tells it to. This is the process the stress injector runs
-inside a target pod (ephemeral container) or on a node (helper pod); it needs
-no external tool.
+has passed, then exit, even if nobody tells it to. This is the process the
+stress injector runs inside a target pod (ephemeral container) or on a node
+(helper pod); it needs no external tool.
 
 CPU: each of --cpu-workers threads keeps --cpu-load percent of one core busy
 (a 100 ms duty cycle, corrected against the thread's real CPU time, so time
@@ -180,7 +180,15 @@ func usage(w io.Writer, name string, fs *flag.FlagSet) {
 		if fl.Name == "o" {
 			return
 		}
-		fmt.Fprintf(w, "  --%s\n      %s (default %q)\n", fl.Name, fl.Usage, fl.DefValue)
+		def := ""
+		if fl.DefValue != "" {
+			def = fmt.Sprintf(" (default %s)", fl.DefValue)
+		}
+		short := ""
+		if fl.Name == "output" {
+			short = ", -o"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s%s\n", fl.Name, short, fl.Usage, def)
 	})
 	fmt.Fprintf(w, "\nExamples:\n%s\n", strings.ReplaceAll(Examples, "chaosnight-stress", name))
 }

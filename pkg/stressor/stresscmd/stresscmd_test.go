@@ -407,8 +407,8 @@ func TestStressHelp(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Usage: chaosnight-stress --duration D", "chaosnight-stress stop [--timeout D]",
-		"--cpu-workers\n", "--cpu-load\n      percent of one core each worker burns, 1..100 (default \"100\")",
-		"--memory\n", "--disk-fill\n", "--disk-io\n", "--disk-path\n", "--duration\n", "--output\n",
+		"--cpu-workers\n", "--cpu-load\n      percent of one core each worker burns, 1..100 (default 100)", "--output, -o\n",
+		"--memory\n", "--disk-fill\n", "--disk-io\n", "--disk-path\n", "--duration\n",
 		"chaosnight-stress --disk-fill 90% --disk-path /cache --duration 5m",
 	} {
 		if !strings.Contains(out, want) {
