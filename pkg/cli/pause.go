@@ -47,7 +47,7 @@ func newPauseCommand(streams Streams, g *globals) *cobra.Command {
 		Short: "Engage the kill switch: abort every experiment in flight (they revert) and start no new one",
 		Long: `Engage the kill switch: a ConfigMap (chaosnight-kill-switch) in the namespace
 chaosnight works in (--namespace, else the kubeconfig context's). Runners abort
-and revert what is in flight within about a second and start nothing new, and
+and revert what is in flight at once (they watch the switch) and start nothing new, and
 chaosnight run refuses to inject, until chaosnight resume.`,
 		Example: `  chaosnight pause --reason "incident INC-123 in progress" --namespace chaosnight`,
 		Args:    cobra.NoArgs,

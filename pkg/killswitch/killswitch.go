@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -63,12 +65,7 @@ func (s *Switch) Get(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("reading the kill switch configmap/%s in namespace %s: %w", s.name(), s.Namespace, err)
 	}
-	engaged, _ := strconv.ParseBool(cm.Data[keyEngaged])
-	st := State{Engaged: engaged, Reason: cm.Data[keyReason], By: cm.Data[keyBy]}
-	if t, err := time.Parse(time.RFC3339, cm.Data[keySince]); err == nil {
-		st.Since = t
-	}
-	return st, nil
+	return stateOf(cm), nil
 }
 
 // Engaged implements inject.KillSwitch.
@@ -121,36 +118,135 @@ func (s *Switch) Set(ctx context.Context, st State) error {
 }
 
 // Abort returns a context that is cancelled, with cause ErrEngaged, as soon
-// as the switch is seen engaged (it is polled every interval), so a run in
-// flight aborts and reverts. A read error does not cancel: the guard
-// refuses new injections on errors, and a flapping API server should not
-// abort runs that are already being watched by their probes.
+// as the switch is seen engaged, so a run in flight aborts and reverts.
+// It watches the ConfigMap (a watch on that one name: RBAC can allow it by
+// resourceNames), so a pause is seen within a round trip; it also reads it
+// every safetyPoll while the watch is up (a watch can stall without an
+// error), and every interval when the watch cannot be had (no watch right,
+// an API server refusing it), as before. onChange, when set, gets every
+// state seen. A read error does not cancel: the guard refuses new
+// injections on errors, and a flapping API server should not abort runs
+// that are already being watched by their probes.
 func (s *Switch) Abort(ctx context.Context, interval time.Duration, onChange func(State)) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		var last *State
-		for {
-			st, err := s.Get(ctx)
-			if err == nil {
-				if last == nil || *last != st {
-					if onChange != nil {
-						onChange(st)
-					}
-					last = &st
-				}
-				if st.Engaged {
-					cancel(fmt.Errorf("%w: %s", ErrEngaged, describe(st)))
-					return
-				}
+	go s.follow(ctx, cancel, interval, onChange)
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// safetyPoll is how often Abort reads the switch while its watch is up.
+const safetyPoll = 10 * time.Second
+
+// follow is Abort's loop: it returns when ctx ends or the switch engages.
+func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, interval time.Duration, onChange func(State)) {
+	var last *State
+	// seen handles a state; it reports whether the switch is engaged.
+	seen := func(st State) bool {
+		if last == nil || *last != st {
+			if onChange != nil {
+				onChange(st)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+			last = &st
+		}
+		if st.Engaged {
+			cancel(fmt.Errorf("%w: %s", ErrEngaged, describe(st)))
+		}
+		return st.Engaged
+	}
+	// read is the poll: a read error changes nothing.
+	read := func() (rv string, engaged bool) {
+		cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, s.name(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return "", seen(State{})
+		case err != nil:
+			return "", false
+		}
+		return cm.ResourceVersion, seen(stateOf(cm))
+	}
+	rv, engaged := read()
+	if engaged {
+		return
+	}
+	watching := true
+	for ctx.Err() == nil {
+		var events <-chan watch.Event
+		var w watch.Interface
+		if watching {
+			var err error
+			w, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Watch(ctx, metav1.ListOptions{
+				FieldSelector:   fields.OneTermEqualSelector("metadata.name", s.name()).String(),
+				ResourceVersion: rv,
+			})
+			switch {
+			case apierrors.IsForbidden(err), apierrors.IsMethodNotSupported(err):
+				watching = false // for good: poll at interval from now on
+			case err != nil:
+				// Try again after a poll period (a resourceVersion too old, a
+				// transient error): the polls cover the gap.
+			default:
+				events = w.ResultChan()
 			}
 		}
-	}()
-	return ctx, func() { cancel(context.Canceled) }
+		poll := interval
+		if events != nil {
+			poll = safetyPoll
+		}
+		timer := time.NewTimer(poll)
+	inner:
+		for {
+			select {
+			case <-ctx.Done():
+				break inner
+			case ev, ok := <-events:
+				if !ok {
+					break inner // the server ended the watch: reopen it
+				}
+				switch ev.Type {
+				case watch.Added, watch.Modified:
+					// The name check matters only where the field selector
+					// is not applied (a fake clientset).
+					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
+						rv = cm.ResourceVersion
+						if seen(stateOf(cm)) {
+							break inner
+						}
+					}
+				case watch.Deleted:
+					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
+						rv = ""
+						seen(State{})
+					}
+				case watch.Error:
+					rv = "" // e.g. resourceVersion too old: reopen from now
+					break inner
+				}
+			case <-timer.C:
+				var engaged bool
+				if rv, engaged = read(); engaged {
+					break inner
+				}
+				if events == nil {
+					break inner // no watch yet: try to open one again
+				}
+				timer.Reset(poll)
+			}
+		}
+		timer.Stop()
+		if w != nil {
+			w.Stop()
+		}
+		if last != nil && last.Engaged {
+			return
+		}
+	}
+}
+
+// stateOf reads the state from the ConfigMap.
+func stateOf(cm *corev1.ConfigMap) State {
+	engaged, _ := strconv.ParseBool(cm.Data[keyEngaged])
+	st := State{Engaged: engaged, Reason: cm.Data[keyReason], By: cm.Data[keyBy]}
+	if t, err := time.Parse(time.RFC3339, cm.Data[keySince]); err == nil {
+		st.Since = t
+	}
+	return st
 }

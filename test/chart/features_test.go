@@ -57,7 +57,7 @@ func expectedGrants(f features) []grant {
 	if f.leader || runLeases {
 		own("coordination.k8s.io", "leases", "", "create")
 	}
-	own("", "configmaps", "chaosnight-kill-switch", "get")
+	own("", "configmaps", "chaosnight-kill-switch", "get", "watch") // watched during a run: a pause is seen at once
 	own("", "configmaps", "chaosnight-state", "get", "update")
 	own("", "configmaps", "", "create")
 	own("", "events", "", "create")

@@ -136,6 +136,8 @@ func TestNight(t *testing.T) {
 			{access{Namespace: "shop", Verb: "create", Resource: "events"}, true},
 			{access{Namespace: ns, Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "chaosnight-runner"}, true},
 			{access{Namespace: ns, Verb: "get", Resource: "configmaps", Name: "chaosnight-kill-switch"}, true},
+			{access{Namespace: ns, Verb: "watch", Resource: "configmaps", Name: "chaosnight-kill-switch"}, true},
+			{access{Namespace: ns, Verb: "watch", Resource: "configmaps", Name: "chaosnight-state"}, false},
 			{access{Namespace: ns, Verb: "update", Resource: "configmaps", Name: "chaosnight-state"}, true},
 			{access{Verb: "get", Resource: "namespaces", Name: "shop"}, true},
 			{access{Namespace: "shop", Verb: "get", Resource: "secrets"}, false},

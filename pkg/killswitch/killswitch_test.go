@@ -1,0 +1,201 @@
+package killswitch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/killswitch"
+	"github.com/chaosnight/chaosnight/test/sandbox"
+)
+
+// Abort is proven against the sandbox's real API server: its watch, the
+// RBAC that allows or refuses it, and the fallback to polling.
+var sb *sandbox.Sandbox
+
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.RunTests(m, sandbox.Config{}, func(s *sandbox.Sandbox) { sb = s }))
+}
+
+func namespace(t *testing.T, client kubernetes.Interface, name string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+}
+
+// states records what onChange saw.
+type states struct {
+	mu  sync.Mutex
+	got []killswitch.State
+}
+
+func (s *states) add(st killswitch.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, st)
+}
+
+func (s *states) first() killswitch.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got[0]
+}
+
+func (s *states) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+// aborted waits (at most a minute: this is not a timing check) until ctx
+// ends, and returns its cause.
+func aborted(t *testing.T, ctx context.Context) error {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(time.Minute):
+		t.Fatal("the run was not aborted")
+		return nil
+	}
+}
+
+// With a poll interval of an hour only the watch can see the pause: it
+// aborts the run, through a switch that did not exist when Abort started,
+// was created released, and changed by an unrelated ConfigMap meanwhile.
+func TestAbortSeesAPauseThroughItsWatch(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	const ns = "killswitch-watch"
+	namespace(t, s.Client(), ns)
+	sw := &killswitch.Switch{Client: s.Client(), Namespace: ns}
+	var seen states
+	ctx, stop := sw.Abort(context.Background(), time.Hour, seen.add)
+	defer stop()
+
+	seen.waitFor(t, 1)
+	if first := seen.first(); first != (killswitch.State{}) {
+		t.Errorf("first state %+v, want released (no ConfigMap)", first)
+	}
+	if err := sw.Set(context.Background(), killswitch.State{}); err != nil {
+		t.Fatal(err)
+	}
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "not-the-switch", Namespace: ns}, Data: map[string]string{"engaged": "true"}}
+	if _, err := s.Client().CoreV1().ConfigMaps(ns).Create(context.Background(), other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ctx.Err() != nil {
+		t.Fatalf("aborted by another ConfigMap or a released switch: %v", context.Cause(ctx))
+	}
+	since := time.Date(2026, 11, 23, 22, 0, 0, 0, time.UTC)
+	if err := sw.Set(context.Background(), killswitch.State{Engaged: true, Reason: "incident INC-7", By: "alice", Since: since}); err != nil {
+		t.Fatal(err)
+	}
+	cause := aborted(t, ctx)
+	if !errors.Is(cause, killswitch.ErrEngaged) || cause.Error() != "kill switch engaged: paused by alice at 2026-11-23T22:00:00Z: incident INC-7" {
+		t.Errorf("cause %v", cause)
+	}
+}
+
+func (s *states) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for s.len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("saw %d states, want %d", s.len(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A runner allowed only to get the switch (not to watch it) still aborts:
+// Abort falls back to reading it every interval.
+func TestAbortPollsWhenItMayNotWatch(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	const ns = "killswitch-poll"
+	namespace(t, s.Client(), ns)
+	client := serviceAccount(t, s, ns, "getter", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{killswitch.DefaultName}, Verbs: []string{"get"}})
+	if _, err := client.CoreV1().ConfigMaps(ns).Watch(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=" + killswitch.DefaultName}); err == nil {
+		t.Fatal("the service account may watch: the test would not test the fallback")
+	}
+	ctx, stop := (&killswitch.Switch{Client: client, Namespace: ns}).Abort(context.Background(), 100*time.Millisecond, nil)
+	defer stop()
+	if err := (&killswitch.Switch{Client: s.Client(), Namespace: ns}).Set(context.Background(), killswitch.State{Engaged: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cause := aborted(t, ctx); !errors.Is(cause, killswitch.ErrEngaged) {
+		t.Errorf("cause %v", cause)
+	}
+}
+
+// What the chart grants (get and watch on the switch by name) is enough
+// for the watch: with an hour's poll, a pause still aborts.
+func TestAbortWatchesWithTheChartsRights(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	const ns = "killswitch-rbac"
+	namespace(t, s.Client(), ns)
+	client := serviceAccount(t, s, ns, "runner", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{killswitch.DefaultName}, Verbs: []string{"get", "watch"}})
+	ctx, stop := (&killswitch.Switch{Client: client, Namespace: ns}).Abort(context.Background(), time.Hour, nil)
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // let the watch open
+	if err := (&killswitch.Switch{Client: s.Client(), Namespace: ns}).Set(context.Background(), killswitch.State{Engaged: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cause := aborted(t, ctx); !errors.Is(cause, killswitch.ErrEngaged) {
+		t.Errorf("cause %v", cause)
+	}
+}
+
+func serviceAccount(t *testing.T, s *sandbox.Sandbox, ns, name string, rule rbacv1.PolicyRule) kubernetes.Interface {
+	t.Helper()
+	ctx := context.Background()
+	admin := s.Client()
+	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.ServiceAccountConfig(ctx, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RBAC takes effect within moments of the binding.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := client.CoreV1().ConfigMaps(ns).Get(ctx, killswitch.DefaultName, metav1.GetOptions{})
+		if err == nil || !apierrors.IsForbidden(err) {
+			return client
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(fmt.Errorf("the service account cannot get the switch: %w", err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
