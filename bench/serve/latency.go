@@ -27,7 +27,7 @@ const (
 	// T+21 s to T+31 s, and the window closes at T+28 s in the middle.
 	gateOpens = 21 * time.Second
 	// pauseAfter is how long pause-a observes before the pause (plus
-	// i/cycles of the runner's 500 ms kill-switch poll in window i).
+	// i/cycles of 500 ms in window i: the phase of the kill-switch poll, when the runner polled; it now watches).
 	pauseAfter     = 2 * time.Second
 	killSwitchPoll = 500 * time.Millisecond
 )
