@@ -120,7 +120,7 @@ func render(o options, e env, mem memResult, cycles []cycleResult) string {
 
 	w("## Method\n\n")
 	w("- One seeded sandbox (`sandbox.Start(ctx, sandbox.Config{SeedWorkload: true})`: real kube-apiserver, controllers and scheduler, kwok nodes, Prometheus scraping every 1 s). `chaosnight` is built with `go build -o` into a temporary directory and run as a child process: `serve --config … --kubeconfig <sandbox> --namespace default --prometheus-url … --dry-run=false --listen 127.0.0.1:<free> --journal-dir <tmp>`; `--tick` is left at its default of 1 s.\n")
-	w("- Latency windows: night `* * * * *`, `lasts: 28s`, UTC, `names: [pause-a, close-b]`; both experiments are the integration tests' eviction of one `shop/checkout` pod of three with a `[10s]` 5xx-ratio hypothesis (`probeInterval: 1s`); pause-a 12 s + 3 s recovery, close-b 10 s + 5 s. Each window is played by a fresh `serve --leader-elect=false`, started %s (plus i/%d s in window i, to spread the phase of the 1 s decision tick over the samples) before the opening.\n", o.lead, o.cycles)
+	w("- Latency windows: night `* * * * *`, `lasts: 28s`, UTC, `names: [pause-a, close-b]`; both experiments are the integration tests' eviction of one `shop/checkout` pod of three with a `[10s]` 5xx-ratio hypothesis (`probeInterval: 1s`); pause-a 12 s + 3 s recovery, close-b 10 s + 5 s. Each window is played by a fresh `serve --leader-elect=false`, started %s (plus i/%d s in window i, to spread the phase of the 1 s decision tick over the samples, which matters only if the wake-up timer at the opening fails) before the opening.\n", o.lead, o.cycles)
 	if honored {
 		w("- Clock: the runner's clock is real time + `--clock-offset`. The offset was chosen as M − (start + lead), M a whole minute, so that the shifted `* * * * *` opens `lead` after the start; T (real) = the opening serve reports on `/status` − the offset. Journal times are the engine's, in real time.\n")
 	} else {
@@ -149,7 +149,7 @@ func firstLine(s string) string {
 func interpretation(o options, start, pause, closeRev, pauseObs, closeObs, pauseCmd spread, mem memResult, honored bool) string {
 	var parts []string
 	if start.n > 0 {
-		parts = append(parts, fmt.Sprintf("The start latency (%s, median %s) is the decision tick: serve looks at its windows once per `--tick` (1 s by default), so the first experiment of a night starts between 0 and 1 s after the cron instant, depending on where the tick falls, plus a few milliseconds of bookkeeping (window state, the RunStarted Event, the first journal checkpoint); a shorter tick, or a timer set to the next opening, would remove most of it.",
+		parts = append(parts, fmt.Sprintf("The start latency (%s, median %s) is what serve does between the cron instant and the engine's start: it sets a timer for the next opening (besides its 1 s `--tick`), so the wait is a few milliseconds of bookkeeping (window state, the RunStarted Event, the first journal checkpoint) plus whatever reload or tick work the timer found in progress.",
 			start.rng(), ms(start.median)))
 	}
 	if closeRev.n > 0 {

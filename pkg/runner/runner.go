@@ -210,18 +210,34 @@ func (r *Runner) Run(ctx context.Context) error {
 			_ = r.Reload()
 			lastReload = r.cfg.Now()
 		}
-		r.decide(ctx)
+		next := r.decide(ctx)
+		// Wake at the next opening rather than at the tick after it: a
+		// night starts on its cron instant, not up to a tick late.
+		var wake <-chan time.Time
+		var timer *time.Timer
+		if !next.IsZero() {
+			if d := next.Sub(r.cfg.Now()); d > 0 && d < r.cfg.Tick {
+				timer = time.NewTimer(d + time.Millisecond)
+				wake = timer.C
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-wake:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
 
 // decide is one decision point: update window and kill-switch state, close
-// windows that ended, and start the next experiment that is due.
-func (r *Runner) decide(ctx context.Context) {
+// windows that ended, and start the next experiment that is due. It
+// returns the earliest coming opening of a night that is not open (zero if
+// none), for Run to wake up at.
+func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	setup := r.setup
@@ -257,6 +273,9 @@ func (r *Runner) decide(ctx context.Context) {
 		if !isOpen {
 			if nw, err := n.Next(now); err == nil {
 				next = nw.Opens
+				if nextOpening.IsZero() || next.Before(nextOpening) {
+					nextOpening = next
+				}
 			}
 		}
 		r.cfg.Metrics.SetWindow(n.Name, isOpen, next)
@@ -283,13 +302,14 @@ func (r *Runner) decide(ctx context.Context) {
 		}
 	}
 	if paused || ctx.Err() != nil {
-		return
+		return nextOpening
 	}
 	for _, ws := range r.sortedWindows() {
 		if r.playNext(ctx, ws, setup) {
-			return // one experiment per decision point; time has moved on
+			return nextOpening // one experiment per decision point; time has moved on
 		}
 	}
+	return nextOpening
 }
 
 func (r *Runner) logPausedOnce(why string) {

@@ -275,6 +275,27 @@ func TestNightPlaysInOrderThenClosesMidRun(t *testing.T) {
 	}
 }
 
+// The runner wakes at a night's opening, not at its next tick: with a tick
+// of an hour, the first experiment still starts when the window opens.
+func TestRunnerWakesAtTheOpening(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	clock := clockOpeningIn(2 * time.Second)
+	night := everyMinute([]string{"wake"}, 50*time.Second, 0)
+	night.Opens = "*/2 * * * *"
+	f := newFixture(t, s, clock, []schedule.Night{night}, map[string]string{"wake": evictExperiment("wake", 2*time.Second, 3*time.Second)}, nil)
+	f.runner.cfg.Tick = time.Hour
+	stop := start(t, func(ctx context.Context) { _ = f.runner.Run(ctx) })
+	defer stop()
+	waitFor(t, 30*time.Second, "the experiment to start without a tick", func() bool {
+		return len(records(t, f.journals)["wake"]) == 1
+	})
+	rec := records(t, f.journals)["wake"][0]
+	w, ok := night.OpenAt(clock.Now())
+	if !ok || rec.Started.Add(clock.Now().Sub(time.Now())).Before(w.Opens) {
+		t.Errorf("started %v (runner clock), window %+v open %t: want inside the window", rec.Started, w, ok)
+	}
+}
+
 func TestPauseAbortsWithin2sAndBlocksTheNext(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	clock := clockInsideWindow(time.Second)
