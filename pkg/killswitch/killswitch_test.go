@@ -164,21 +164,7 @@ func TestAbortWatchesWithTheChartsRights(t *testing.T) {
 func serviceAccount(t *testing.T, s *sandbox.Sandbox, ns, name string, rule rbacv1.PolicyRule) kubernetes.Interface {
 	t.Helper()
 	ctx := context.Background()
-	admin := s.Client()
-	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{rule}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := s.ServiceAccountConfig(ctx, ns, name)
+	cfg, err := s.ServiceAccountWithRole(ctx, ns, name, []rbacv1.PolicyRule{rule})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
@@ -211,6 +213,28 @@ func (s *Sandbox) ServiceAccountConfig(ctx context.Context, namespace, name stri
 		QPS:             200,
 		Burst:           400,
 	}, nil
+}
+
+// ServiceAccountWithRole creates the ServiceAccount namespace/name, a Role
+// of the same name with rules, and the RoleBinding between them, and returns
+// ServiceAccountConfig for it: a client with exactly those rights. RBAC
+// takes effect within moments, not at once: a test that checks a right
+// right away retries while it is refused.
+func (s *Sandbox) ServiceAccountWithRole(ctx context.Context, namespace, name string, rules []rbacv1.PolicyRule) (*rest.Config, error) {
+	if _, err := s.client.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("sandbox: serviceaccount %s/%s: %w", namespace, name, err)
+	}
+	if _, err := s.client.RbacV1().Roles(namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("sandbox: role %s/%s: %w", namespace, name, err)
+	}
+	if _, err := s.client.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: namespace}},
+	}, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("sandbox: rolebinding %s/%s: %w", namespace, name, err)
+	}
+	return s.ServiceAccountConfig(ctx, namespace, name)
 }
 
 // Directory bookkeeping, so a test binary killed before Stop leaves nothing

@@ -539,21 +539,7 @@ func TestPodScopeRevertSkipsEndedAndGonePods(t *testing.T) {
 // returns chaosnight's client configuration for it.
 func (e env) serviceAccount(t *testing.T, ns, name string, rules []rbacv1.PolicyRule) (*rest.Config, kubernetes.Interface) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := e.admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := e.s.ServiceAccountConfig(ctx, ns, name)
+	cfg, err := e.s.ServiceAccountWithRole(context.Background(), ns, name, rules)
 	if err != nil {
 		t.Fatal(err)
 	}
