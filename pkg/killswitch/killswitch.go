@@ -171,6 +171,7 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 	for ctx.Err() == nil {
 		var events <-chan watch.Event
 		var w watch.Interface
+		opened := time.Now()
 		if watching {
 			var err error
 			w, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Watch(ctx, metav1.ListOptions{
@@ -199,6 +200,14 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 				break inner
 			case ev, ok := <-events:
 				if !ok {
+					if time.Since(opened) < time.Second {
+						// Ended at once (a proxy that cannot stream, say):
+						// poll at interval before trying again, rather
+						// than reopen in a tight loop.
+						events = nil
+						timer.Reset(interval)
+						continue
+					}
 					break inner // the server ended the watch: reopen it
 				}
 				switch ev.Type {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +14,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/test/sandbox"
@@ -183,5 +187,32 @@ func serviceAccount(t *testing.T, s *sandbox.Sandbox, ns, name string, rule rbac
 			t.Fatal(fmt.Errorf("the service account cannot get the switch: %w", err))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A watch that ends as soon as it opens (a proxy that cannot stream) must
+// not be reopened in a tight loop: Abort polls at its interval in between,
+// and still sees the pause. A fake clientset stands in for such a server.
+func TestAbortPollsWhenTheWatchEndsAtOnce(t *testing.T) {
+	client := fake.NewClientset()
+	var watches atomic.Int32
+	client.PrependWatchReactor("configmaps", func(k8stesting.Action) (bool, watch.Interface, error) {
+		watches.Add(1)
+		w := watch.NewFake()
+		w.Stop()
+		return true, w, nil
+	})
+	sw := &killswitch.Switch{Client: client, Namespace: "ns"}
+	ctx, stop := sw.Abort(context.Background(), 50*time.Millisecond, nil)
+	defer stop()
+	time.Sleep(500 * time.Millisecond)
+	if n := watches.Load(); n > 12 {
+		t.Errorf("%d watches opened in 500 ms with a 50 ms poll: a tight loop", n)
+	}
+	if err := sw.Set(context.Background(), killswitch.State{Engaged: true}); err != nil {
+		t.Fatal(err)
+	}
+	if cause := aborted(t, ctx); !errors.Is(cause, killswitch.ErrEngaged) {
+		t.Errorf("cause %v", cause)
 	}
 }
