@@ -19,9 +19,10 @@
 // rest of the machine used in each window is recorded, and a window where
 // it left too little room for the target is marked.
 //
-// Our side is `chaosnight stress` from a fresh build of ./cmd/chaosnight
-// when that binary has the command, otherwise this program re-executed in
-// -child mode, which calls stressor.Run exactly as the command does.
+// Our side is a fresh build of ./cmd/chaosnight-stress, the binary the
+// stress containers run (or -chaosnight BIN, run as `BIN stress`),
+// otherwise this program re-executed in -child mode, which calls
+// stressor.Run exactly as the command does.
 package main
 
 import (
@@ -75,7 +76,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 500*time.Millisecond, "time between the start of a stressor and its CPU window")
 	flag.StringVar(&o.out, "out", "bench/results-stress.md", "where to write the results")
 	flag.DurationVar(&o.wait, "wait", 30*time.Second, "before each CPU window, wait at most this long for the rest of the machine to leave room for the target")
-	flag.StringVar(&o.bin, "chaosnight", "", "chaosnight binary with the stress command (default: build ./cmd/chaosnight, fall back to -child mode)")
+	flag.StringVar(&o.bin, "chaosnight", "", "a chaosnight binary to run as `BIN stress` (default: build ./cmd/chaosnight-stress, fall back to -child mode)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/stress:", err)
@@ -199,8 +200,10 @@ func run(o options) error {
 	return nil
 }
 
-// ourCommand builds chaosnight and checks it has `stress`; otherwise it
-// falls back to this program's -child mode.
+// ourCommand builds chaosnight-stress (what the stress containers run)
+// and checks that it answers; otherwise it falls back to this program's
+// -child mode. A -chaosnight binary given instead is run as `BIN stress`
+// when it has that command (the main binary).
 func ourCommand(bin string) (args []string, how string, cleanup func(), err error) {
 	cleanup = func() {}
 	if bin == "" {
@@ -209,11 +212,15 @@ func ourCommand(bin string) (args []string, how string, cleanup func(), err erro
 			return nil, "", cleanup, fmt.Errorf("temp dir: %w", err)
 		}
 		cleanup = func() { os.RemoveAll(dir) }
-		bin = filepath.Join(dir, "chaosnight")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/chaosnight")
+		bin = filepath.Join(dir, "chaosnight-stress")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/chaosnight-stress")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
-			return nil, "", cleanup, fmt.Errorf("build chaosnight: %w", err)
+			return nil, "", cleanup, fmt.Errorf("build chaosnight-stress: %w", err)
+		}
+		if exec.Command(bin, "--help").Run() == nil {
+			return []string{bin}, "`chaosnight-stress` (" + bin + ", the binary the stress containers run)", cleanup, nil
 		}
 	}
 	if exec.Command(bin, "stress", "--help").Run() == nil {
