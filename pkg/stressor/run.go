@@ -1,8 +1,9 @@
-// Package stressor is the stress process itself (`chaosnight stress`):
-// pure Go, no external tool, and self-terminating. It burns CPU with a
-// duty cycle per worker thread, allocates and holds memory, and ends at a
-// hard deadline even if nobody tells it to, because the process that
-// started it (an injector across the network) may be gone by then.
+// Package stressor is the stress process itself (`chaosnight-stress`, and
+// `chaosnight stress`): pure Go, no external tool, and self-terminating. It
+// burns CPU with a duty cycle per worker thread, allocates and holds memory,
+// fills and loads disks, and ends at a hard deadline even if nobody tells it
+// to, because the process that started it (an injector across the network)
+// may be gone by then. Its command line is package stresscmd.
 //
 // Each kind of load is a Stressor; Run starts them, holds until the
 // deadline or cancellation, stops them in reverse order and reports what
