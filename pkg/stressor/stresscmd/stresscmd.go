@@ -168,10 +168,23 @@ func Main(ctx context.Context, name string, streams Streams, deps Deps, args []s
 	return ExitOK
 }
 
-// flagError words a parse error as the rest of chaosnight does: flags
-// with two dashes.
+// flagError words a parse error of package flag as the rest of chaosnight
+// does, flags with two dashes: "flag provided but not defined: -x",
+// "flag needs an argument: -x" and "invalid value … for flag -x: …" name
+// the flag after ": -" or "flag -" (a value quoted in the message is left
+// alone).
 func flagError(err error) string {
-	return strings.ReplaceAll(err.Error(), " -", " --")
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "flag provided but not defined: --" + rest
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag needs an argument: --" + rest
+	}
+	if i := strings.LastIndex(msg, " for flag -"); i >= 0 {
+		return msg[:i] + " for flag --" + msg[i+len(" for flag -"):]
+	}
+	return msg
 }
 
 func usage(w io.Writer, name string, fs *flag.FlagSet) {

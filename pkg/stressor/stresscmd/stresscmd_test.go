@@ -128,6 +128,16 @@ func TestStressInvalidInput(t *testing.T) {
 			want: "error: flag provided but not defined: --cpu-worker\n",
 		},
 		{
+			name: "flag without its value",
+			args: []string{"--duration", "1m", "--memory"},
+			want: "error: flag needs an argument: --memory\n",
+		},
+		{
+			name: "a value with a dash is quoted as given",
+			args: []string{"--duration", "1m", "--cpu-workers", "- 1"},
+			want: `error: invalid value "- 1" for flag --cpu-workers: parse error` + "\n",
+		},
+		{
 			name: "an argument",
 			args: []string{"--duration", "1m", "now"},
 			want: `error: unexpected argument "now" (chaosnight-stress takes flags only; see --help)` + "\n",
