@@ -31,13 +31,18 @@ func TestMain(m *testing.M) {
 	os.Exit(sandbox.RunTests(m, sandbox.Config{}, func(s *sandbox.Sandbox) { sb = s }))
 }
 
-func namespace(t *testing.T, client kubernetes.Interface, name string) {
+// namespace creates a namespace named prefix-<random> (unique, so that
+// -count=N does not meet the previous run's namespace still terminating),
+// deleted when the test ends, and returns its name.
+func namespace(t *testing.T, client kubernetes.Interface, prefix string) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	ns, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	return ns.Name
 }
 
 // states records what onChange saw.
@@ -82,8 +87,7 @@ func aborted(t *testing.T, ctx context.Context) error {
 // was created released, and changed by an unrelated ConfigMap meanwhile.
 func TestAbortSeesAPauseThroughItsWatch(t *testing.T) {
 	s := sandbox.Require(t, sb)
-	const ns = "killswitch-watch"
-	namespace(t, s.Client(), ns)
+	ns := namespace(t, s.Client(), "killswitch-watch")
 	sw := &killswitch.Switch{Client: s.Client(), Namespace: ns}
 	var seen states
 	ctx, stop := sw.Abort(context.Background(), time.Hour, seen.add)
@@ -129,8 +133,7 @@ func (s *states) waitFor(t *testing.T, n int) {
 // Abort falls back to reading it every interval.
 func TestAbortPollsWhenItMayNotWatch(t *testing.T) {
 	s := sandbox.Require(t, sb)
-	const ns = "killswitch-poll"
-	namespace(t, s.Client(), ns)
+	ns := namespace(t, s.Client(), "killswitch-poll")
 	client := serviceAccount(t, s, ns, "getter", rbacv1.PolicyRule{
 		APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{killswitch.DefaultName}, Verbs: []string{"get"}})
 	if _, err := client.CoreV1().ConfigMaps(ns).Watch(context.Background(), metav1.ListOptions{FieldSelector: "metadata.name=" + killswitch.DefaultName}); err == nil {
@@ -150,8 +153,7 @@ func TestAbortPollsWhenItMayNotWatch(t *testing.T) {
 // for the watch: with an hour's poll, a pause still aborts.
 func TestAbortWatchesWithTheChartsRights(t *testing.T) {
 	s := sandbox.Require(t, sb)
-	const ns = "killswitch-rbac"
-	namespace(t, s.Client(), ns)
+	ns := namespace(t, s.Client(), "killswitch-rbac")
 	client := serviceAccount(t, s, ns, "runner", rbacv1.PolicyRule{
 		APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{killswitch.DefaultName}, Verbs: []string{"get", "watch"}})
 	ctx, stop := (&killswitch.Switch{Client: client, Namespace: ns}).Abort(context.Background(), time.Hour, nil)
