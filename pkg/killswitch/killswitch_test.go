@@ -3,7 +3,6 @@ package killswitch_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -179,17 +178,13 @@ func serviceAccount(t *testing.T, s *sandbox.Sandbox, ns, name string, rule rbac
 		t.Fatal(err)
 	}
 	// RBAC takes effect within moments of the binding.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := client.CoreV1().ConfigMaps(ns).Get(ctx, killswitch.DefaultName, metav1.GetOptions{})
-		if err == nil || !apierrors.IsForbidden(err) {
-			return client
+	sandbox.WaitFor(t, 30*time.Second, "the service account's right to get the switch", func() error {
+		if _, err := client.CoreV1().ConfigMaps(ns).Get(ctx, killswitch.DefaultName, metav1.GetOptions{}); apierrors.IsForbidden(err) {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal(fmt.Errorf("the service account cannot get the switch: %w", err))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return client
 }
 
 // A watch that ends as soon as it opens (a proxy that cannot stream) must

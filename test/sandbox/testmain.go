@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // RunTests is a TestMain body: it starts one sandbox for the test package,
@@ -116,4 +117,23 @@ func testingVerbose() bool {
 		}
 	}
 	return false
+}
+
+// WaitFor calls f every 50 ms until it returns nil, and fails the test
+// with what and f's last error if that has not happened within timeout.
+// The integration tests wait on a real control plane with it: controllers
+// and kwok act within moments, not at once.
+func WaitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

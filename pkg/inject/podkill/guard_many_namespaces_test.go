@@ -50,7 +50,7 @@ func TestMinHealthyAcrossManyNamespaces(t *testing.T) {
 	}
 	tgt := experiment.Target{Namespaces: namespaces, Selector: "app=web"}
 	var pods []target.Pod
-	waitFor(t, 30*time.Second, "12 ready web pods", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "12 ready web pods", func() error {
 		var err error
 		pods, _, err = (&target.Selector{Client: e.client}).List(ctx, tgt)
 		if err != nil {

@@ -140,21 +140,6 @@ func (e env) watchFloor(t *testing.T, ns, selector string, floor int) {
 	})
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // selectPods runs the whole selection: server-side LIST, filters, pick.
 func (e env) selectPods(t *testing.T, tg experiment.Target, seed int64) ([]target.Pod, target.Stats) {
 	t.Helper()
@@ -304,14 +289,14 @@ func TestEvictOneCheckoutPodIsReplaced(t *testing.T) {
 		t.Fatalf("outcomes: %s", outcomeSummary(inj))
 	}
 	// The victim goes away (by UID), and the ReplicaSet brings a new pod.
-	waitFor(t, 30*time.Second, "victim gone", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "victim gone", func() error {
 		p, err := e.admin.CoreV1().Pods(victim.Namespace).Get(ctx, victim.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) || (err == nil && string(p.UID) != victim.UID) {
 			return nil
 		}
 		return fmt.Errorf("still there: %v", err)
 	})
-	waitFor(t, 60*time.Second, "replacement ready", func() error {
+	sandbox.WaitFor(t, 60*time.Second, "replacement ready", func() error {
 		list, err := e.admin.CoreV1().Pods(sandbox.ShopNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=checkout"})
 		if err != nil {
 			return err
@@ -419,7 +404,7 @@ func (e env) newWorkload(t *testing.T, ns, app string, replicas int32, pdbMinAva
 			t.Errorf("delete namespace %s: %v", ns, err)
 			return
 		}
-		waitFor(t, 60*time.Second, "namespace "+ns+" deleted", func() error {
+		sandbox.WaitFor(t, 60*time.Second, "namespace "+ns+" deleted", func() error {
 			if _, err := e.admin.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("still there (%v)", err)
 			}
@@ -445,7 +430,7 @@ func (e env) newWorkload(t *testing.T, ns, app string, replicas int32, pdbMinAva
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 60*time.Second, ns+"/"+app+" ready", func() error {
+	sandbox.WaitFor(t, 60*time.Second, ns+"/"+app+" ready", func() error {
 		if n, err := e.readyCount(ctx, ns, "app="+app); err != nil || n != int(replicas) {
 			return fmt.Errorf("%d ready pods (%v)", n, err)
 		}
@@ -481,7 +466,7 @@ func TestDeleteKillsExactlyTheTargets(t *testing.T) {
 		}
 		isTarget[o.Pod.UID] = true
 	}
-	waitFor(t, 30*time.Second, "targets gone", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "targets gone", func() error {
 		now := e.snapshot(t)
 		for uid := range isTarget {
 			if r, ok := now[uid]; ok && !r.terminated {

@@ -80,21 +80,6 @@ func setup(t *testing.T) env {
 	return e
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // namespace creates an opted-in namespace, enforcing the restricted Pod
 // Security level when restricted is set, and deletes it when the test ends
 // without waiting for the namespace controller to finish (each test has
@@ -123,7 +108,7 @@ func (e env) namespace(t *testing.T, name string, restricted bool) {
 // holds only pods that stay unless this test deletes them.
 func (e env) settledNamespaces(t *testing.T) {
 	t.Helper()
-	waitFor(t, 90*time.Second, "earlier tests' namespaces deleted", func() error {
+	sandbox.WaitFor(t, 90*time.Second, "earlier tests' namespaces deleted", func() error {
 		list, err := e.admin.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -201,7 +186,7 @@ func (e env) podAnnotated(t *testing.T, ns, name, app, node string, ann map[stri
 
 func (e env) waitReady(t *testing.T, ns, selector string, n int) {
 	t.Helper()
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d ready pods %s in %s", n, selector, ns), func() error {
+	sandbox.WaitFor(t, 60*time.Second, fmt.Sprintf("%d ready pods %s in %s", n, selector, ns), func() error {
 		list, err := e.admin.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
@@ -519,7 +504,7 @@ func TestPodScopeRevertSkipsEndedAndGonePods(t *testing.T) {
 	if err := e.admin.CoreV1().Pods(ns).Delete(ctx, "solo-1", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "solo-1 gone", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "solo-1 gone", func() error {
 		if _, err := e.admin.CoreV1().Pods(ns).Get(ctx, "solo-1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there: %v", err)
 		}
@@ -586,7 +571,7 @@ func TestPodScopeRBAC(t *testing.T) {
 			}
 			// The role may take a moment to reach the authorizer.
 			var inj injectResult
-			waitFor(t, 10*time.Second, "injection as the service account", func() error {
+			sandbox.WaitFor(t, 10*time.Second, "injection as the service account", func() error {
 				var err error
 				inj.Injection, err = injector.Inject(ctx, inject.Run{ID: runID}, targets)
 				if err != nil {
@@ -650,7 +635,7 @@ func TestPodScopeNeverTouchesAReplacement(t *testing.T) {
 	if err := e.admin.CoreV1().Pods(ns).Delete(ctx, "db-0", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "db-0 gone", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "db-0 gone", func() error {
 		if _, err := e.admin.CoreV1().Pods(ns).Get(ctx, "db-0", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there: %v", err)
 		}
@@ -692,7 +677,7 @@ func (e env) helpers(t *testing.T, ns, runID string) []corev1.Pod {
 
 func (e env) waitNoHelpers(t *testing.T, ns, runID string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "helpers of "+runID+" gone", func() error {
+	sandbox.WaitFor(t, 30*time.Second, "helpers of "+runID+" gone", func() error {
 		if h := e.helpers(t, ns, runID); len(h) > 0 {
 			return fmt.Errorf("%d left", len(h))
 		}
@@ -786,7 +771,7 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 	}
 	// The helpers run (kwok plays the kubelet) on their nodes.
 	for _, h := range helpers {
-		waitFor(t, 30*time.Second, h.Name+" running", func() error {
+		sandbox.WaitFor(t, 30*time.Second, h.Name+" running", func() error {
 			p, err := e.admin.CoreV1().Pods(ns).Get(ctx, h.Name, metav1.GetOptions{})
 			if err != nil || p.Status.Phase != corev1.PodRunning {
 				return fmt.Errorf("phase %v (%v)", p.Status.Phase, err)
@@ -918,7 +903,7 @@ func TestRunLeaseLifecycle(t *testing.T) {
 	if *first.Spec.HolderIdentity != "test" || *first.Spec.LeaseDurationSeconds != 30 || first.Labels[stress.RunLabel] != "it-lease" {
 		t.Errorf("lease %+v", first)
 	}
-	waitFor(t, 5*time.Second, "renewal", func() error {
+	sandbox.WaitFor(t, 5*time.Second, "renewal", func() error {
 		l2, err := e.admin.CoordinationV1().Leases(ns).Get(ctx, "chaosnight-run-it-lease", metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -932,7 +917,7 @@ func TestRunLeaseLifecycle(t *testing.T) {
 	if err := e.admin.CoordinationV1().Leases(ns).Delete(ctx, "chaosnight-run-it-lease", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "recreated", func() error {
+	sandbox.WaitFor(t, 5*time.Second, "recreated", func() error {
 		_, err := e.admin.CoordinationV1().Leases(ns).Get(ctx, "chaosnight-run-it-lease", metav1.GetOptions{})
 		return err
 	})
@@ -982,7 +967,7 @@ func TestRunLeaseGoesWithItsOwnerPod(t *testing.T) {
 	if err := e.admin.CoreV1().Pods(ns).Delete(ctx, "runner", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the garbage collector to delete the lease", func() error {
+	sandbox.WaitFor(t, 60*time.Second, "the garbage collector to delete the lease", func() error {
 		_, err := e.admin.CoordinationV1().Leases(ns).Get(ctx, "chaosnight-run-serve-runner", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -1227,7 +1212,7 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	injector := &stress.Injector{Client: saClient, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
 		Duration: time.Minute, StartTimeout: 20 * time.Second}
 	var inj injectResult
-	waitFor(t, 10*time.Second, "injection as the service account", func() error {
+	sandbox.WaitFor(t, 10*time.Second, "injection as the service account", func() error {
 		var err error
 		inj.Injection, err = injector.Inject(ctx, inject.Run{ID: "it-node-start"}, targets)
 		if err != nil {
