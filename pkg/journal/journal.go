@@ -88,6 +88,24 @@ type Sink interface {
 // a reader (or a crash) never sees half a record.
 type File struct {
 	Path string
+	// ops replaces the file system calls whose order makes the write
+	// durable (tests); nil uses the os package.
+	ops *durableOps
+}
+
+// durableOps are the calls that make a journal survive a crash, in the
+// order Write makes them: sync the data, rename, sync the directory.
+type durableOps struct {
+	sync    func(f *os.File) error
+	rename  func(from, to string) error
+	syncDir func(dir string) error
+}
+
+func (f File) durable() durableOps {
+	if f.ops != nil {
+		return *f.ops
+	}
+	return durableOps{sync: (*os.File).Sync, rename: os.Rename, syncDir: syncDir}
 }
 
 // Write implements Sink.
@@ -110,11 +128,34 @@ func (f File) Write(rec *Record) error {
 		tmp.Close()
 		return fmt.Errorf("writing journal %s: %w", f.Path, err)
 	}
+	// The data reaches the disk before the rename makes it the journal:
+	// without the fsync, a crash (or a node losing power) right after
+	// "written" can leave an empty or truncated file under the final name,
+	// since the rename may be persisted before the data.
+	ops := f.durable()
+	if err := ops.sync(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing journal %s: %w", f.Path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing journal %s: %w", f.Path, err)
 	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+	if err := ops.rename(tmp.Name(), f.Path); err != nil {
 		return fmt.Errorf("writing journal %s: %w", f.Path, err)
+	}
+	// And the rename itself is persisted with the directory.
+	return ops.syncDir(filepath.Dir(f.Path))
+}
+
+// syncDir fsyncs a directory, so that a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("journal directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
 package journal
 
 import (
+	"errors"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +50,51 @@ func TestReadRejectsOtherSchemaVersions(t *testing.T) {
 	}
 	if _, err := Read(path); err == nil {
 		t.Error("a journal of schema version 99 was accepted")
+	}
+}
+
+// TestWriteIsDurable checks the order that makes a journal survive a
+// crash: the data is synced before the rename makes it the journal, and
+// the directory after it; a failed sync keeps the previous journal whole.
+func TestWriteIsDurable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j.json")
+	var calls []string
+	ops := &durableOps{
+		sync: func(f *os.File) error {
+			calls = append(calls, "sync "+filepath.Base(f.Name()))
+			return f.Sync()
+		},
+		rename: func(from, to string) error {
+			calls = append(calls, "rename to "+filepath.Base(to))
+			return os.Rename(from, to)
+		},
+		syncDir: func(d string) error {
+			calls = append(calls, "syncdir "+d)
+			return syncDir(d)
+		},
+	}
+	if err := (File{Path: path, ops: ops}).Write(&Record{SchemaVersion: SchemaVersion, RunID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 3 || !strings.HasPrefix(calls[0], "sync .journal-") || calls[1] != "rename to j.json" || calls[2] != "syncdir "+dir {
+		t.Fatalf("calls = %q, want sync of the temporary file, rename, sync of %s", calls, dir)
+	}
+
+	ops.sync = func(*os.File) error { return errors.New("disk on fire") }
+	err := (File{Path: path, ops: ops}).Write(&Record{SchemaVersion: SchemaVersion, RunID: "second"})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("a failed sync returned %v, want the error", err)
+	}
+	rec, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.RunID != "first" {
+		t.Errorf("after a failed sync the journal holds run %q, want the previous one (first)", rec.RunID)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".journal-*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
 	}
 }
