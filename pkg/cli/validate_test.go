@@ -58,6 +58,10 @@ func TestValidateReportsFileLineAndField(t *testing.T) {
 		strings.Replace(validExperiment, "name: ok", "name: ok2", 1),
 		`up{job="shop"}`, `sum(rate(x[5m])`, 1))
 	ignored := writeFile(t, dir, "notes.txt", "not yaml: [")
+	other := t.TempDir()
+	empty := writeFile(t, other, "empty.yaml", "# the experiment comes later\n")
+	noYAML := filepath.Join(other, "docs")
+	writeFile(t, other, "docs/README.md", "# nothing to validate\n")
 
 	tests := []struct {
 		name     string
@@ -70,6 +74,8 @@ func TestValidateReportsFileLineAndField(t *testing.T) {
 		{"broken promql", []string{"validate", promql}, ExitInvalid, []string{promql + ":9: spec.hypothesis.probes[0].query: "}},
 		{"directory, recursive, every problem at once", []string{"validate", dir}, ExitInvalid, []string{typo + ":13:", promql + ":9:"}},
 		{"missing path", []string{"validate", filepath.Join(dir, "nope.yaml")}, ExitInvalid, []string{"nope.yaml"}},
+		{"a file without experiment", []string{"validate", empty}, ExitInvalid, []string{empty + ": holds no experiment"}},
+		{"a directory without experiment files", []string{"validate", noYAML}, ExitInvalid, []string{noYAML + ": holds no experiment files"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,6 +73,13 @@ func parseFile(file string, data []byte) ([]*document, Problems) {
 		docs = append(docs, d)
 		problems = append(problems, ps...)
 	}
+	if len(docs) == 0 && len(problems) == 0 {
+		// An empty file is almost always a mistake (a file truncated by a
+		// bad merge, a wrong path): "0 experiments are valid" would let a
+		// CI job pass on nothing.
+		problems = append(problems, Problem{File: file, Message: "holds no experiment: the file is empty, or holds only comments or null " +
+			"(an experiment has apiVersion: " + APIVersion + ", kind: " + Kind + ", metadata and spec)"})
+	}
 	return docs, problems
 }
 

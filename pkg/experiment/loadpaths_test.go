@@ -108,10 +108,46 @@ func TestLoadPathsOrderAndDedup(t *testing.T) {
 	}
 }
 
-func TestLoadPathsEmpty(t *testing.T) {
-	exps, err := LoadPaths(t.TempDir())
-	if err != nil || len(exps) != 0 {
-		t.Errorf("empty directory: %v, %v", exps, err)
+// TestLoadPathsNothing: a path that holds no experiment is an error
+// naming it, never "0 experiments are valid".
+func TestLoadPathsNothing(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	emptyDir := filepath.Join(dir, "nothing")
+	if err := os.Mkdir(emptyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notes := write("notes/README.md", "# not yaml\n")
+	tests := []struct {
+		name, path, want string
+	}{
+		{"empty file", write("empty.yaml", ""), "holds no experiment: the file is empty"},
+		{"whitespace", write("blank.yaml", "  \n\n   \n"), "holds no experiment: the file is empty"},
+		{"comments only", write("comments.yml", "# TODO: write the experiment\n---\n# later\n"), "holds no experiment: the file is empty"},
+		{"null document", write("null.yaml", "~\n"), "holds no experiment: the file is empty"},
+		{"empty directory", emptyDir, "holds no experiment files (*.yaml or *.yml"},
+		{"directory without YAML files", filepath.Dir(notes), "holds no experiment files"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exps, err := LoadPaths(tt.path)
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 {
+				t.Fatalf("LoadPaths(%s) = %v, %v; want one problem", tt.path, exps, err)
+			}
+			if ps[0].File != tt.path || !strings.Contains(ps[0].Message, tt.want) {
+				t.Errorf("problem %q, want it to name %s and say %q", ps[0].String(), tt.path, tt.want)
+			}
+		})
 	}
 }
 

@@ -87,6 +87,9 @@ func expandPath(path string) ([]string, Problems) {
 	if err != nil {
 		problems = append(problems, readProblem(path, err))
 	}
+	if len(files) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{File: path, Message: "holds no experiment files (*.yaml or *.yml, searched recursively; names starting with a dot are skipped)"})
+	}
 	return files, problems
 }
 
