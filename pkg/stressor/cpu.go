@@ -99,28 +99,49 @@ func (s *cpuStress) Stop(r *Report) error {
 // worker's CPU history lingers in the process.
 func burn(ctx context.Context, load float64, period time.Duration) workerResult {
 	runtime.LockOSThread()
-	done := ctx.Done()
+	return dutyCycle(ctx.Done(), threadClock{}, load, period)
+}
 
-	start := time.Now()
-	cpu0, err := threadCPU()
+// cpuClock is what the duty-cycle controller reads and does: the wall
+// clock, the worker's own CPU clock, spinning and sleeping. threadClock is
+// the real one; the tests drive the controller with a simulated scheduler
+// (contention, starvation, a stopped process), so its arithmetic is
+// checked exactly and no test depends on how busy the machine is.
+type cpuClock interface {
+	Now() time.Time
+	CPU() (time.Duration, error)
+	// Spin burns CPU until the wall clock reaches until; false when done
+	// was closed first.
+	Spin(until time.Time, done <-chan struct{}) bool
+	// Sleep waits, without using CPU, until the wall clock reaches until;
+	// false when done was closed first.
+	Sleep(until time.Time, done <-chan struct{}) bool
+}
+
+// dutyCycle runs one worker's control loop on clk until done is closed.
+func dutyCycle(done <-chan struct{}, clk cpuClock, load float64, period time.Duration) workerResult {
+	start := clk.Now()
+	cpu0, err := clk.CPU()
 	if err != nil {
 		return workerResult{err: err}
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	finish := func() workerResult {
+		cpu, err := clk.CPU()
+		return workerResult{cpu: cpu - cpu0, wall: clk.Now().Sub(start), err: err}
+	}
 
 	maxDebt := time.Duration(maxDebtPeriods * load * float64(period))
 	var forgiven time.Duration // CPU time written off after starvation
 	for k := int64(1); ; k++ {
 		periodEnd := start.Add(time.Duration(k) * period)
-		now := time.Now()
+		now := clk.Now()
 		if now.After(periodEnd) {
 			// Overslept by more than a period (a stopped or starved
 			// process): skip the lost periods rather than replay them.
 			k = int64(now.Sub(start)/period) + 1
 			periodEnd = start.Add(time.Duration(k) * period)
 		}
-		got, err := threadCPU()
+		got, err := clk.CPU()
 		if err != nil {
 			return workerResult{err: err}
 		}
@@ -139,40 +160,54 @@ func burn(ctx context.Context, load float64, period time.Duration) workerResult 
 			if spinEnd.After(periodEnd) {
 				spinEnd = periodEnd
 			}
-			for now.Before(spinEnd) {
-				select {
-				case <-done:
-					return finish(start, cpu0)
-				default:
-				}
-				now = time.Now()
+			if !clk.Spin(spinEnd, done) {
+				return finish()
 			}
-			if got, err = threadCPU(); err != nil {
+			now = clk.Now()
+			if got, err = clk.CPU(); err != nil {
 				return workerResult{err: err}
 			}
 			got -= cpu0
 		}
-
-		timer.Reset(max(time.Until(periodEnd), 0))
-		select {
-		case <-done:
-			return finish(start, cpu0)
-		case <-timer.C:
+		if !clk.Sleep(periodEnd, done) {
+			return finish()
 		}
 	}
 }
 
-func finish(start time.Time, cpu0 time.Duration) workerResult {
-	cpu, err := threadCPU()
-	return workerResult{cpu: cpu - cpu0, wall: time.Since(start), err: err}
-}
+// threadClock is the real cpuClock of a worker locked to its OS thread.
+type threadClock struct{}
 
-// threadCPU is the CPU time the calling OS thread has used, in user and
+func (threadClock) Now() time.Time { return time.Now() }
+
+// CPU is the CPU time the calling OS thread has used, in user and
 // kernel mode, to the nanosecond (the scheduler's own accounting).
-func threadCPU() (time.Duration, error) {
+func (threadClock) CPU() (time.Duration, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0, fmt.Errorf("read thread CPU clock: %w", err)
 	}
 	return time.Duration(ts.Nano()), nil
+}
+
+func (threadClock) Spin(until time.Time, done <-chan struct{}) bool {
+	for time.Now().Before(until) {
+		select {
+		case <-done:
+			return false
+		default:
+		}
+	}
+	return true
+}
+
+func (threadClock) Sleep(until time.Time, done <-chan struct{}) bool {
+	timer := time.NewTimer(max(time.Until(until), 0))
+	defer timer.Stop()
+	select {
+	case <-done:
+		return false
+	case <-timer.C:
+		return true
+	}
 }

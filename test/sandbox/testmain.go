@@ -17,16 +17,18 @@ import (
 // the sandbox. It returns the exit code for os.Exit.
 //
 // When the sandbox cannot start:
-//   - with CI=true the package fails (exit code 1) and the reason is printed:
-//     CI never skips integration tests silently;
-//   - otherwise it prints "SKIP: sandbox unavailable: <reason>", calls use(nil)
-//     and runs the tests, whose Require(t, sb) calls skip.
+//   - under make test (CHAOSNIGHT_SANDBOX=require) and in CI (CI=true or
+//     CI=1) the package fails (exit code 1) with the reason and the command
+//     that fixes it: they never pass by skipping;
+//   - otherwise (a plain go test) it prints "SKIP: sandbox unavailable:
+//     <reason>", calls use(nil) and runs the tests, whose Require(t, sb)
+//     calls skip.
 //
 // CHAOSNIGHT_SANDBOX=off (make unit) skips on purpose, also in CI.
 // When the tests fail, the tail of every process log is printed; set
 // CHAOSNIGHT_SANDBOX_KEEP=1 to keep the whole directory.
 func RunTests(m *testing.M, cfg Config, use func(*Sandbox)) int {
-	if os.Getenv(EnvSandbox) == "off" {
+	if Disabled() {
 		fmt.Fprintf(os.Stderr, "SKIP: sandbox disabled (%s=off); integration tests skip\n", EnvSandbox)
 		_ = os.Setenv(envSkipReason, EnvSandbox+"=off")
 		use(nil)
@@ -37,11 +39,11 @@ func RunTests(m *testing.M, cfg Config, use func(*Sandbox)) int {
 	}
 	sb, err := Start(context.Background(), cfg)
 	if err != nil {
-		if inCI() {
-			fmt.Fprintf(os.Stderr, "FAIL: sandbox unavailable (CI=true, integration tests may not skip): %v\n", err)
+		if Required() {
+			fmt.Fprintf(os.Stderr, "FAIL: sandbox unavailable (make test and CI never pass by skipping the integration tests): %v\nFAIL: to fix: %s\n", err, FixHint)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "SKIP: sandbox unavailable: %v\nSKIP: run `make sandbox-tools` (and `apt-get install prometheus`), then the tests again\n", err)
+		fmt.Fprintf(os.Stderr, "SKIP: sandbox unavailable: %v\nSKIP: to run these tests: %s\n", err, FixHint)
 		// go test hides a passing package's output; carry the reason into
 		// each skip message so `go test -v` and test2json show it.
 		_ = os.Setenv(envSkipReason, err.Error())
@@ -86,8 +88,8 @@ func Require(t testing.TB, sb *Sandbox) *Sandbox {
 	if reason == "" {
 		reason = "TestMain did not start one with sandbox.RunTests"
 	}
-	if inCI() && os.Getenv(EnvSandbox) != "off" {
-		t.Fatalf("sandbox unavailable in CI: %s", reason)
+	if Required() {
+		t.Fatalf("sandbox unavailable (make test and CI may not skip): %s; to fix: %s", reason, FixHint)
 	}
 	t.Skipf("sandbox unavailable: %s", reason)
 	return nil
@@ -104,6 +106,28 @@ func (s *Sandbox) DumpLogs(w interface{ Write([]byte) (int, error) }, lines int)
 		fmt.Fprintf(w, "--- sandbox log %s (last %d lines) ---\n%s\n", l, lines, tailFile(l, lines))
 	}
 }
+
+// Required reports whether a sandbox that cannot start is a failure
+// rather than a skip: under make test (CHAOSNIGHT_SANDBOX=require) and in
+// CI (CI=true or CI=1, as CI systems set it), unless the sandbox is
+// disabled on purpose (CHAOSNIGHT_SANDBOX=off, make unit).
+func Required() bool {
+	switch strings.ToLower(os.Getenv(EnvSandbox)) {
+	case "off":
+		return false
+	case "require":
+		return true
+	}
+	return inCI()
+}
+
+// Disabled reports whether the integration tests are turned off on
+// purpose (CHAOSNIGHT_SANDBOX=off: make unit).
+func Disabled() bool { return strings.ToLower(os.Getenv(EnvSandbox)) == "off" }
+
+// FixHint is the command that installs what the sandbox needs.
+const FixHint = "run `bash hack/ci-deps.sh` as root (Debian's prometheus and chromium, and the sandbox binaries built from the Go module proxy), " +
+	"or `make sandbox-tools` with a prometheus binary on PATH or in " + EnvPrometheus + "; `make unit` runs only the tests that need no sandbox"
 
 func inCI() bool {
 	v := strings.ToLower(os.Getenv("CI"))

@@ -62,3 +62,36 @@ func TestMissingToolsErrorSaysHowToGetThem(t *testing.T) {
 		t.Errorf("missing prometheus error: %v", err)
 	}
 }
+
+// TestRequired: make test (CHAOSNIGHT_SANDBOX=require) and CI, spelled
+// CI=true or CI=1, fail when the sandbox is missing; only the explicit
+// CHAOSNIGHT_SANDBOX=off (make unit) turns the integration tests off.
+func TestRequired(t *testing.T) {
+	tests := []struct {
+		sandbox, ci        string
+		required, disabled bool
+	}{
+		{"", "", false, false},
+		{"", "true", true, false},
+		{"", "1", true, false},
+		{"", "TRUE", true, false},
+		{"", "false", false, false},
+		{"require", "", true, false},
+		{"require", "false", true, false},
+		{"off", "true", false, true},
+		{"off", "", false, true},
+		{"OFF", "1", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(EnvSandbox+"="+tt.sandbox+",CI="+tt.ci, func(t *testing.T) {
+			t.Setenv(EnvSandbox, tt.sandbox)
+			t.Setenv("CI", tt.ci)
+			if got := Required(); got != tt.required {
+				t.Errorf("Required() = %v, want %v", got, tt.required)
+			}
+			if got := Disabled(); got != tt.disabled {
+				t.Errorf("Disabled() = %v, want %v", got, tt.disabled)
+			}
+		})
+	}
+}

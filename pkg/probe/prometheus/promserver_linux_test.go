@@ -24,6 +24,8 @@ import (
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
 // testPrometheus is a real Prometheus server (Debian's `prometheus`
@@ -54,13 +56,21 @@ func (p *testPrometheus) Stop() { p.stopOnce.Do(p.stopFn) }
 
 // startPrometheus starts a Prometheus server and waits until it is ready
 // and has scraped the exporter once. Without the binary the test is
-// skipped, or failed when CI=true, so that CI never passes by skipping.
+// skipped, or failed under make test and in CI (sandbox.Required), which
+// never pass by skipping.
 func startPrometheus(t *testing.T) *testPrometheus {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
+	if sandbox.Disabled() {
+		t.Skipf("the real Prometheus is part of the sandbox, disabled on purpose (%s=off)", sandbox.EnvSandbox)
+	}
+	name := "prometheus"
+	if env := os.Getenv(sandbox.EnvPrometheus); env != "" {
+		name = env
+	}
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		msg := "the prometheus binary is not on PATH; install it: apt-get install -y prometheus"
-		if os.Getenv("CI") == "true" {
+		msg := "the prometheus binary is not on PATH; to fix: " + sandbox.FixHint
+		if sandbox.Required() {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
