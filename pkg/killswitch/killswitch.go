@@ -5,11 +5,12 @@
 // clears it; the guard refuses new injections while it is engaged and Abort
 // cancels runs in flight, which then revert.
 //
-// Unknown is never "go": a ConfigMap whose engaged key is missing or holds
-// anything but "true" or "false" counts as engaged (Get reports why in
-// State.Unclear), and a switch that cannot be read refuses new injections
-// and, once unreadable for longer than Switch.MaxUnreadable, aborts runs in
-// flight. A missing ConfigMap is a switch that was never pulled: released.
+// Unknown is never "go": a ConfigMap with data whose engaged key is missing
+// or holds anything but "true" or "false" counts as engaged (Get reports
+// why in State.Unclear), and a switch that cannot be read refuses new
+// injections and, once unreadable for longer than Switch.MaxUnreadable,
+// aborts runs in flight. A missing ConfigMap, or one with no data at all
+// (the chart's placeholder), is a switch that was never pulled: released.
 package killswitch
 
 import (
@@ -346,7 +347,14 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 // a newline) are understood; anything else, or no engaged key at all, is
 // engaged with Unclear saying why: a switch someone meant to pull with
 // "yes" or "on" must stop chaos, not be ignored.
+//
+// A ConfigMap with no data at all is released, like a missing one: it is
+// the placeholder the Helm chart creates (so that uninstalling removes it)
+// and must not pause a fresh install; nobody has written anything in it.
 func StateOf(cm *corev1.ConfigMap) State {
+	if len(cm.Data) == 0 && len(cm.BinaryData) == 0 {
+		return State{}
+	}
 	st := State{Reason: cm.Data[keyReason], By: cm.Data[keyBy]}
 	if t, err := time.Parse(time.RFC3339, cm.Data[keySince]); err == nil {
 		st.Since = t

@@ -38,7 +38,8 @@ func TestStateOf(t *testing.T) {
 		{"empty", map[string]string{"engaged": ""}, true, `engaged=""`},
 		{"garbage", map[string]string{"engaged": "ja bitte"}, true, `engaged="ja bitte"`},
 		{"no key", map[string]string{"reason": "someone wrote the wrong key"}, true, `has no "engaged" key`},
-		{"no data", nil, true, `has no "engaged" key`},
+		{"no data: the chart's placeholder, never written", nil, false, ""},
+		{"empty data", map[string]string{}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
