@@ -98,6 +98,13 @@ func TestKillSwitchIsOneSwitch(t *testing.T) {
 		resume()
 	})
 
+	t.Run("pause into a namespace that does not exist says so", func(t *testing.T) {
+		code, out := cli(ctx, t, append([]string{"pause", "--kill-switch-namespace", "no-such-namespace"}, kc...)...)
+		if code != ExitInvalid || !strings.Contains(out, "does namespace no-such-namespace exist?") {
+			t.Errorf("pause: exit %d: %s", code, out)
+		}
+	})
+
 	t.Run("engaged: yes is engaged", func(t *testing.T) {
 		settle(ctx, t, s)
 		cms := s.Client().CoreV1().ConfigMaps(killswitch.DefaultNamespace)
