@@ -18,6 +18,19 @@ type settingsView struct {
 		Format string `yaml:"format"`
 		Level  string `yaml:"level"`
 	} `yaml:"log"`
+	KillSwitch struct {
+		Namespace string `yaml:"namespace"`
+	} `yaml:"killSwitch"`
+	// Safety shows the operator's settings; the protection floor (system
+	// namespaces, the kill switch's and the runner's namespace) applies
+	// whatever they say.
+	Safety struct {
+		ExcludeNamespaces     []string `yaml:"excludeNamespaces"`
+		AllowSystemNamespaces []string `yaml:"allowSystemNamespaces"`
+		RequireOptIn          bool     `yaml:"requireOptIn"`
+		MaxTargets            int      `yaml:"maxTargets"`
+		MinHealthy            int      `yaml:"minHealthy"`
+	} `yaml:"safety"`
 }
 
 func newConfigCommand(streams Streams, g *globals) *cobra.Command {
@@ -35,6 +48,10 @@ func newConfigCommand(streams Streams, g *globals) *cobra.Command {
 			view.Kubeconfig, view.Context, view.Namespace = s.Kubeconfig, s.Context, s.Namespace
 			view.Prometheus.URL = s.PrometheusURL
 			view.Log.Format, view.Log.Level = s.LogFormat, s.LogLevel
+			view.KillSwitch.Namespace = g.killSwitchNamespace()
+			p := g.policy(false)
+			view.Safety.ExcludeNamespaces, view.Safety.AllowSystemNamespaces = p.DenyNamespaces, p.AllowSystemNamespaces
+			view.Safety.RequireOptIn, view.Safety.MaxTargets, view.Safety.MinHealthy = p.RequireOptIn, p.MaxTargets, p.MinHealthy
 			enc := yaml.NewEncoder(streams.Out)
 			enc.SetIndent(2)
 			if err := enc.Encode(view); err != nil {

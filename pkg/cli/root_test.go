@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,21 @@ context: file-ctx
 				assertEq(t, "log.level", v.Log.Level, "error")
 				assertEq(t, "namespace (env beats file)", v.Namespace, "env-ns")
 				assertEq(t, "log.format (file only)", v.Log.Format, "json")
+			},
+		},
+		{
+			name: "the kill switch's namespace is its own setting, not the context's namespace",
+			env:  map[string]string{"CHAOSNIGHT_NAMESPACE": "env-ns"},
+			check: func(t *testing.T, v settingsView) {
+				assertEq(t, "killSwitch.namespace", v.KillSwitch.Namespace, "chaosnight")
+			},
+		},
+		{
+			name: "kill switch and safety from the environment",
+			env:  map[string]string{"CHAOSNIGHT_KILLSWITCH_NAMESPACE": "chaos-ops", "CHAOSNIGHT_SAFETY_MAXTARGETS": "3"},
+			check: func(t *testing.T, v settingsView) {
+				assertEq(t, "killSwitch.namespace", v.KillSwitch.Namespace, "chaos-ops")
+				assertEq(t, "safety.maxTargets", fmt.Sprint(v.Safety.MaxTargets), "3")
 			},
 		},
 	}

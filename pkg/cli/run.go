@@ -19,7 +19,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
-	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -103,14 +102,19 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	}
 	exp := &exps[0]
 
+	if err := g.checkSafety(); err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
 	conn, err := g.connect()
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
 	client := conn.client
-	// The kill switch of the namespace chaosnight works in: the guard refuses
-	// to inject while it is engaged, and pulling it aborts this run.
-	ks := &killswitch.Switch{Client: client, Namespace: conn.namespace}
+	// The one kill switch (killSwitch.namespace, not the context's
+	// namespace): the guard refuses to inject while it is engaged, unclear
+	// or unreadable, and pulling it aborts this run.
+	ks := g.newKillSwitch(client)
+	g.logSafety(g.policy(f.dryRun))
 	ctx, stopWatch := ks.Abort(cmd.Context(), 500*time.Millisecond, nil) // a pause must revert within 2 s
 	defer stopWatch()
 
@@ -244,6 +248,7 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 	for _, r := range rec.Reasons {
 		fmt.Fprintf(w, "  - %s\n", r)
 	}
+	printPolicy(w, rec)
 	if len(rec.Targets) > 0 {
 		fmt.Fprintln(w, "  targets:")
 		for _, t := range rec.Targets {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
@@ -453,6 +454,7 @@ func TestKillSwitch(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	ctx := t.Context()
 	settle(ctx, t, s)
+	ensureNamespace(ctx, t, s.Client(), killswitch.DefaultNamespace) // where the one switch lives
 	kc := []string{"--kubeconfig", s.Kubeconfig, "--namespace", "default"}
 	resume := func() {
 		if code, out := cli(context.Background(), t, append([]string{"resume"}, kc...)...); code != 0 {

@@ -27,7 +27,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
-	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
 	"github.com/chaosnight/chaosnight/pkg/runner"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
@@ -200,6 +199,9 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		return withExitCode(ExitInvalid, err)
 	}
 
+	if err := g.checkSafety(); err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
 	conn, err := g.connect()
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
@@ -232,7 +234,8 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	reg := promclient.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	ks := &killswitch.Switch{Client: client, Namespace: ns}
+	ks := g.newKillSwitch(client) // killSwitch.namespace: the chart's release namespace
+	g.logSafety(g.policy(dryRun))
 	eng := &engine.Engine{
 		Prom:    conn.prom,
 		Targets: &target.Selector{Client: client},

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -67,7 +68,27 @@ func (v *validator) labelSelector(path, s string) {
 	}
 	if sel.Empty() {
 		v.add(path, "selects every pod (name at least one label, such as app=checkout)")
+		return
 	}
+	if !SelectsPositively(sel) {
+		v.add(path, "%s only excludes pods, so it selects almost every pod of the namespaces (add a requirement that names what to target: key=value, key==value, key in (a,b) or key; !=, notin and !key may only narrow it)", quoteValue(s))
+	}
+}
+
+// SelectsPositively reports whether sel has at least one requirement that
+// names the pods it selects (key=value, key==value, key in (...), key).
+// A selector made only of exclusions (app!=x, app notin (a), !foo) matches
+// every pod that lacks the excluded labels, new workloads included: a blast
+// radius nobody spelled out.
+func SelectsPositively(sel labels.Selector) bool {
+	reqs, _ := sel.Requirements()
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists:
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) fieldSelector(path, s string) {

@@ -51,24 +51,37 @@ const (
 	RuleKillSwitch    = "killSwitch"    // the kill switch is engaged or cannot be read
 	RuleInvalid       = "invalid"       // the target lacks a namespace, name or UID
 	RuleDuplicate     = "duplicate"     // the same pod twice in one request
-	RuleDenyNamespace = "denyNamespace" // the namespace is on the deny list
+	RuleDenyNamespace = "denyNamespace" // the namespace is protected: the floor, or the operator's deny list
 	RuleOptIn         = "optIn"         // the namespace lacks chaosnight.dev/enabled=true (or cannot be read)
 	RuleMaxTargets    = "maxTargets"    // more targets than allowed; the first ones pass
 	RuleMinHealthy    = "minHealthy"    // the owner would drop below minHealthy ready pods (or cannot be counted)
 )
 
-// DefaultDenyNamespaces are the namespaces the Guard never touches unless
-// Policy.DenyNamespaces says otherwise.
-func DefaultDenyNamespaces() []string {
+// SystemNamespaces are Kubernetes' own namespaces. They are part of the
+// protection floor: only Policy.AllowSystemNamespaces, naming each one,
+// lifts it.
+func SystemNamespaces() []string {
 	return []string{"kube-system", "kube-public", "kube-node-lease"}
 }
 
 // Policy is the operator's side of the safety rules (the runner's config).
 // The experiment's own limits come with each Request; the stricter wins.
+//
+// The protected namespaces are a floor, not a default: SystemNamespaces
+// and OwnNamespaces are always protected, DenyNamespaces adds to them, and
+// only AllowSystemNamespaces lifts a system namespace, by name.
 type Policy struct {
-	// DenyNamespaces are never touched. nil means DefaultDenyNamespaces();
-	// a non-nil list (even empty) replaces the defaults.
+	// DenyNamespaces are protected in addition to the floor (the operator's
+	// safety.excludeNamespaces). They never replace it.
 	DenyNamespaces []string
+	// OwnNamespaces are the namespaces chaosnight itself lives in (the kill
+	// switch's, the runner pod's): always protected, nothing lifts that.
+	OwnNamespaces []string
+	// AllowSystemNamespaces lifts the floor for the system namespaces it
+	// names (safety.allowSystemNamespaces); their pods still need the
+	// opt-in label on their namespace, whatever RequireOptIn says. Names
+	// that are not system namespaces lift nothing.
+	AllowSystemNamespaces []string
 	// RequireOptIn only admits pods in namespaces labelled OptInLabel=true.
 	RequireOptIn bool
 	// DryRun admits and reports, but never calls the injector.
@@ -79,6 +92,61 @@ type Policy struct {
 	// MinHealthy is the number of ready pods every owner keeps; 0 means no
 	// floor of the policy's own.
 	MinHealthy int
+}
+
+// Protected is the protection in force: every namespace the Guard refuses,
+// sorted, and why each one is ("system", "chaosnight", "excluded").
+func (p Policy) Protected() map[string]string {
+	out := map[string]string{}
+	for _, ns := range p.DenyNamespaces {
+		if ns != "" {
+			out[ns] = protectedExcluded
+		}
+	}
+	for _, ns := range SystemNamespaces() {
+		if !slices.Contains(p.AllowSystemNamespaces, ns) {
+			out[ns] = protectedSystem
+		}
+	}
+	for _, ns := range p.OwnNamespaces {
+		if ns != "" {
+			out[ns] = protectedOwn
+		}
+	}
+	return out
+}
+
+// LiftedSystemNamespaces are the system namespaces the policy allows (the
+// ones AllowSystemNamespaces names that are system namespaces and not
+// protected otherwise), sorted.
+func (p Policy) LiftedSystemNamespaces() []string {
+	prot := p.Protected()
+	var out []string
+	for _, ns := range SystemNamespaces() {
+		if slices.Contains(p.AllowSystemNamespaces, ns) && prot[ns] == "" {
+			out = append(out, ns)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Why a namespace is protected.
+const (
+	protectedSystem   = "system"
+	protectedOwn      = "chaosnight"
+	protectedExcluded = "excluded"
+)
+
+// protectedWhy renders a denyNamespace refusal's reason.
+func protectedWhy(ns, why string) string {
+	switch why {
+	case protectedSystem:
+		return fmt.Sprintf("namespace %s is a system namespace, protected unless safety.allowSystemNamespaces names it", ns)
+	case protectedOwn:
+		return fmt.Sprintf("namespace %s is chaosnight's own (kill switch, runner), always protected", ns)
+	}
+	return fmt.Sprintf("namespace %s is on the deny list (safety.excludeNamespaces)", ns)
 }
 
 // KillSwitch stops every injection while engaged. An error reading it
@@ -148,20 +216,88 @@ func Touched(status string) bool {
 	return false
 }
 
-// limits are the effective limits of one request.
-type limits struct {
-	maxTargets, minHealthy int
+// Sources of an effective limit (Limits.MaxTargetsFrom, MinHealthyFrom).
+const (
+	FromExperiment = "experiment" // spec.safety of the experiment (or its default)
+	FromOperator   = "operator"   // the runner's safety.maxTargets / safety.minHealthy
+	FromDefault    = "default"    // neither set one: the built-in default
+)
+
+// Limits are the effective limits of one injection and where each came
+// from: the operator's ceiling and floor win over the experiment's values
+// when they are stricter.
+type Limits struct {
+	MaxTargets     int    `json:"maxTargets"`
+	MaxTargetsFrom string `json:"maxTargetsFrom"`
+	MinHealthy     int    `json:"minHealthy"`
+	MinHealthyFrom string `json:"minHealthyFrom"`
+	// OperatorMaxTargets and OperatorMinHealthy are the operator's settings
+	// (0: none), for the record even when the experiment's are stricter.
+	OperatorMaxTargets int `json:"operatorMaxTargets,omitempty"`
+	OperatorMinHealthy int `json:"operatorMinHealthy,omitempty"`
 }
 
-func (g *Guard) limits(req Request) limits {
-	mt := req.MaxTargets
-	if p := g.Policy.MaxTargets; p > 0 && (mt <= 0 || p < mt) {
-		mt = p
+// String renders the limits for plans and logs: "maxTargets 3 (operator
+// ceiling; the experiment asks 5), minHealthy 2 (experiment)".
+func (l Limits) String() string {
+	mt := fmt.Sprintf("maxTargets %d (%s)", l.MaxTargets, l.MaxTargetsFrom)
+	if l.MaxTargetsFrom == FromOperator {
+		mt = fmt.Sprintf("maxTargets %d (operator ceiling safety.maxTargets)", l.MaxTargets)
 	}
-	if mt <= 0 {
-		mt = experiment.DefaultMaxTargets
+	mh := fmt.Sprintf("minHealthy %d (%s)", l.MinHealthy, l.MinHealthyFrom)
+	if l.MinHealthyFrom == FromOperator {
+		mh = fmt.Sprintf("minHealthy %d (operator floor safety.minHealthy)", l.MinHealthy)
 	}
-	return limits{maxTargets: mt, minHealthy: max(req.MinHealthy, g.Policy.MinHealthy, 0)}
+	return mt + ", " + mh
+}
+
+// EffectiveLimits are the limits of a request under p: min(ceiling,
+// experiment's) for maxTargets, max(floor, experiment's) for minHealthy.
+// When both agree, the experiment is named: the operator changed nothing.
+func (p Policy) EffectiveLimits(reqMaxTargets, reqMinHealthy int) Limits {
+	l := Limits{MaxTargets: reqMaxTargets, MaxTargetsFrom: FromExperiment, MinHealthy: max(reqMinHealthy, 0), MinHealthyFrom: FromExperiment,
+		OperatorMaxTargets: max(p.MaxTargets, 0), OperatorMinHealthy: max(p.MinHealthy, 0)}
+	if c := p.MaxTargets; c > 0 && (l.MaxTargets <= 0 || c < l.MaxTargets) {
+		l.MaxTargets, l.MaxTargetsFrom = c, FromOperator
+	}
+	if l.MaxTargets <= 0 {
+		l.MaxTargets, l.MaxTargetsFrom = experiment.DefaultMaxTargets, FromDefault
+	}
+	if f := p.MinHealthy; f > l.MinHealthy {
+		l.MinHealthy, l.MinHealthyFrom = f, FromOperator
+	}
+	return l
+}
+
+// AppliedPolicy is the policy one injection was guarded by, recorded on
+// the Injection (and so in the journal): what was protected, what the
+// operator lifted, and the effective limits with their sources.
+type AppliedPolicy struct {
+	Limits
+	// Protected are the protected namespaces, sorted.
+	Protected []string `json:"protected"`
+	// AllowedSystemNamespaces are the system namespaces the operator
+	// lifted from the floor (safety.allowSystemNamespaces).
+	AllowedSystemNamespaces []string `json:"allowedSystemNamespaces,omitempty"`
+	RequireOptIn            bool     `json:"requireOptIn"`
+	DryRun                  bool     `json:"dryRun,omitempty"`
+}
+
+// applied is the record of the policy for one request.
+func (g *Guard) applied(req Request) *AppliedPolicy {
+	prot := g.Policy.Protected()
+	names := make([]string, 0, len(prot))
+	for ns := range prot {
+		names = append(names, ns)
+	}
+	slices.Sort(names)
+	return &AppliedPolicy{
+		Limits:                  g.Policy.EffectiveLimits(req.MaxTargets, req.MinHealthy),
+		Protected:               names,
+		AllowedSystemNamespaces: g.Policy.LiftedSystemNamespaces(),
+		RequireOptIn:            g.Policy.RequireOptIn,
+		DryRun:                  g.Policy.DryRun,
+	}
 }
 
 func (g *Guard) now() time.Time {
@@ -183,13 +319,6 @@ func (g *Guard) concurrency() int {
 		return g.Concurrency
 	}
 	return DefaultConcurrency
-}
-
-func (g *Guard) denied() []string {
-	if g.Policy.DenyNamespaces != nil {
-		return g.Policy.DenyNamespaces
-	}
-	return DefaultDenyNamespaces()
 }
 
 // verdict is the guard's state for one target while the rules run.
@@ -217,8 +346,10 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	}
 	inj.Kind = req.Injector.Kind()
 	action := orDefault(req.Action, inj.Kind)
-	lim := g.limits(req)
+	inj.Policy = g.applied(req)
+	lim := inj.Policy.Limits
 	log := g.log().With("run", req.Run.ID, "experiment", req.Run.Experiment, "action", action)
+	log.Debug("policy", "limits", lim.String(), "protected", inj.Policy.Protected, "allowedSystemNamespaces", inj.Policy.AllowedSystemNamespaces)
 
 	vs := make([]verdict, len(req.Targets))
 	for i, p := range req.Targets {
@@ -264,28 +395,34 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 		}
 	}
 
-	// 3. Namespace deny list.
-	deny := g.denied()
+	// 3. Protected namespaces: the floor and the operator's deny list.
+	protected := g.Policy.Protected()
 	for _, i := range pending() {
-		if ns := vs[i].pod.Namespace; slices.Contains(deny, ns) {
-			refuse(i, RuleDenyNamespace, "namespace %s is on the deny list", ns)
+		if ns := vs[i].pod.Namespace; protected[ns] != "" {
+			refuse(i, RuleDenyNamespace, "%s", protectedWhy(ns, protected[ns]))
 		}
 	}
 
-	// 4. Opt-in: one GET per namespace.
-	if g.Policy.RequireOptIn {
-		idx := pending()
+	// 4. Opt-in: one GET per namespace. A system namespace the operator
+	// lifted from the floor needs the label whatever RequireOptIn says:
+	// two explicit decisions, the operator's and the namespace owner's.
+	lifted := inj.Policy.AllowedSystemNamespaces
+	if idx := pending(); g.Policy.RequireOptIn || len(lifted) > 0 {
 		var namespaces []string
 		for _, i := range idx {
-			if ns := vs[i].pod.Namespace; !slices.Contains(namespaces, ns) {
+			ns := vs[i].pod.Namespace
+			if !g.Policy.RequireOptIn && !slices.Contains(lifted, ns) {
+				continue
+			}
+			if !slices.Contains(namespaces, ns) {
 				namespaces = append(namespaces, ns)
 			}
 		}
 		why := make([]string, len(namespaces)) // "" = opted in
 		g.forEach(len(namespaces), func(k int) { why[k] = g.optInRefusal(ctx, namespaces[k]) })
 		for _, i := range idx {
-			if w := why[slices.Index(namespaces, vs[i].pod.Namespace)]; w != "" {
-				refuse(i, RuleOptIn, "%s", w)
+			if k := slices.Index(namespaces, vs[i].pod.Namespace); k >= 0 && why[k] != "" {
+				refuse(i, RuleOptIn, "%s", why[k])
 			}
 		}
 	}
@@ -293,16 +430,16 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	// 5. maxTargets: the first ones in request order pass.
 	admitted := 0
 	for _, i := range pending() {
-		if admitted >= lim.maxTargets {
-			refuse(i, RuleMaxTargets, "the limit of maxTargets %d is reached", lim.maxTargets)
+		if admitted >= lim.MaxTargets {
+			refuse(i, RuleMaxTargets, "the limit of maxTargets %d (%s) is reached", lim.MaxTargets, lim.MaxTargetsFrom)
 			continue
 		}
 		admitted++
 	}
 
 	// 6. minHealthy, from a fresh read of each owner's pods.
-	if lim.minHealthy > 0 {
-		g.applyMinHealthy(ctx, vs, pending(), lim.minHealthy)
+	if lim.MinHealthy > 0 {
+		g.applyMinHealthy(ctx, vs, pending(), lim.MinHealthy)
 	}
 	if err := ctx.Err(); err != nil {
 		return inj, fmt.Errorf("guard: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -175,14 +178,52 @@ func TestGuardRules(t *testing.T) {
 		{
 			name: "deny list wins over the opt-in label", policy: optIn,
 			targets:    []string{"kube-system/dns-0"},
-			want:       []string{"kube-system/dns-0=refused (denyNamespace: namespace kube-system is on the deny list)"},
+			want:       []string{"kube-system/dns-0=refused (denyNamespace: namespace kube-system is a system namespace, protected unless safety.allowSystemNamespaces names it)"},
 			refusedErr: RuleDenyNamespace,
 		},
 		{
-			name: "explicit deny list replaces the defaults", policy: Policy{DenyNamespaces: []string{"shop"}},
-			targets:  []string{"shop/checkout-0", "kube-system/dns-0"},
-			want:     []string{"shop/checkout-0=refused (denyNamespace: namespace shop is on the deny list)", "kube-system/dns-0=evicted"},
+			name: "the deny list adds to the floor, never replaces it", policy: Policy{DenyNamespaces: []string{"shop"}},
+			targets: []string{"shop/checkout-0", "kube-system/dns-0"},
+			want: []string{
+				"shop/checkout-0=refused (denyNamespace: namespace shop is on the deny list (safety.excludeNamespaces))",
+				"kube-system/dns-0=refused (denyNamespace: namespace kube-system is a system namespace, protected unless safety.allowSystemNamespaces names it)",
+			},
+			refusedErr: RuleDenyNamespace,
+		},
+		{
+			name: "an empty deny list still protects the floor", policy: Policy{DenyNamespaces: []string{}},
+			targets:    []string{"kube-system/dns-0"},
+			want:       []string{"kube-system/dns-0=refused (denyNamespace: namespace kube-system is a system namespace, protected unless safety.allowSystemNamespaces names it)"},
+			refusedErr: RuleDenyNamespace,
+		},
+		{
+			name: "chaosnight's own namespace is on the floor", policy: Policy{OwnNamespaces: []string{"shop"}, AllowSystemNamespaces: []string{"shop"}},
+			targets:    []string{"shop/checkout-0"},
+			want:       []string{"shop/checkout-0=refused (denyNamespace: namespace shop is chaosnight's own (kill switch, runner), always protected)"},
+			refusedErr: RuleDenyNamespace,
+		},
+		{
+			name: "a lifted system namespace may be targeted, opted in", policy: Policy{RequireOptIn: true, AllowSystemNamespaces: []string{"kube-system"}},
+			targets:  []string{"kube-system/dns-0"},
+			want:     []string{"kube-system/dns-0=evicted"},
 			injected: []string{"kube-system/dns-0"},
+		},
+		{
+			name:    "a lifted system namespace needs the opt-in label even when opt-in is off",
+			cluster: new(cluster).ns("kube-system", false).ns("staging", false).rs("kube-system", "dns", 2).rs("staging", "checkout", 3),
+			policy:  Policy{AllowSystemNamespaces: []string{"kube-system"}},
+			targets: []string{"kube-system/dns-0", "staging/checkout-0"},
+			want: []string{
+				"kube-system/dns-0=refused (optIn: namespace kube-system is not opted in (label chaosnight.dev/enabled=true is missing))",
+				"staging/checkout-0=evicted",
+			},
+			injected: []string{"staging/checkout-0"},
+		},
+		{
+			name: "exclusion wins over lifting", policy: Policy{RequireOptIn: true, AllowSystemNamespaces: []string{"kube-system"}, DenyNamespaces: []string{"kube-system"}},
+			targets:    []string{"kube-system/dns-0"},
+			want:       []string{"kube-system/dns-0=refused (denyNamespace: namespace kube-system is on the deny list (safety.excludeNamespaces))"},
+			refusedErr: RuleDenyNamespace,
 		},
 		{
 			name: "not opted in", policy: optIn,
@@ -210,7 +251,7 @@ func TestGuardRules(t *testing.T) {
 			want: []string{
 				"staging/checkout-0=refused (optIn: namespace staging is not opted in (label chaosnight.dev/enabled=true is missing))",
 				"shop/checkout-0=evicted", "shop/cart-0=evicted",
-				"shop/checkout-1=refused (maxTargets: the limit of maxTargets 2 is reached)",
+				"shop/checkout-1=refused (maxTargets: the limit of maxTargets 2 (experiment) is reached)",
 			},
 			injected: []string{"shop/checkout-0", "shop/cart-0"},
 		},
@@ -218,7 +259,7 @@ func TestGuardRules(t *testing.T) {
 			name: "stricter maxTargets: policy", policy: Policy{MaxTargets: 1},
 			req:      Request{MaxTargets: 5},
 			targets:  []string{"shop/checkout-0", "shop/cart-0"},
-			want:     []string{"shop/checkout-0=evicted", "shop/cart-0=refused (maxTargets: the limit of maxTargets 1 is reached)"},
+			want:     []string{"shop/checkout-0=evicted", "shop/cart-0=refused (maxTargets: the limit of maxTargets 1 (operator) is reached)"},
 			injected: []string{"shop/checkout-0"},
 		},
 		{
@@ -643,4 +684,104 @@ func (e ctxEvents) Create(ctx context.Context, ev *corev1.Event, opts metav1.Cre
 		return nil, err
 	}
 	return e.EventInterface.Create(ctx, ev, opts)
+}
+
+// The operator's ceiling and floor win when they are stricter, and the
+// record says which side each effective value came from.
+func TestEffectiveLimits(t *testing.T) {
+	tests := []struct {
+		name           string
+		policy         Policy
+		reqMax, reqMin int
+		want           Limits
+		wantString     string
+	}{
+		{"experiment only", Policy{}, 5, 2,
+			Limits{MaxTargets: 5, MaxTargetsFrom: FromExperiment, MinHealthy: 2, MinHealthyFrom: FromExperiment},
+			"maxTargets 5 (experiment), minHealthy 2 (experiment)"},
+		{"operator ceiling is lower", Policy{MaxTargets: 3}, 5, 2,
+			Limits{MaxTargets: 3, MaxTargetsFrom: FromOperator, MinHealthy: 2, MinHealthyFrom: FromExperiment, OperatorMaxTargets: 3},
+			"maxTargets 3 (operator ceiling safety.maxTargets), minHealthy 2 (experiment)"},
+		{"operator ceiling is higher: the experiment's stands", Policy{MaxTargets: 10}, 5, 0,
+			Limits{MaxTargets: 5, MaxTargetsFrom: FromExperiment, MinHealthyFrom: FromExperiment, OperatorMaxTargets: 10},
+			"maxTargets 5 (experiment), minHealthy 0 (experiment)"},
+		{"equal: the experiment is named", Policy{MaxTargets: 5, MinHealthy: 2}, 5, 2,
+			Limits{MaxTargets: 5, MaxTargetsFrom: FromExperiment, MinHealthy: 2, MinHealthyFrom: FromExperiment, OperatorMaxTargets: 5, OperatorMinHealthy: 2},
+			"maxTargets 5 (experiment), minHealthy 2 (experiment)"},
+		{"operator floor is higher", Policy{MinHealthy: 3}, 5, 1,
+			Limits{MaxTargets: 5, MaxTargetsFrom: FromExperiment, MinHealthy: 3, MinHealthyFrom: FromOperator, OperatorMinHealthy: 3},
+			"maxTargets 5 (experiment), minHealthy 3 (operator floor safety.minHealthy)"},
+		{"operator floor is lower: the experiment's stands", Policy{MinHealthy: 1}, 5, 2,
+			Limits{MaxTargets: 5, MaxTargetsFrom: FromExperiment, MinHealthy: 2, MinHealthyFrom: FromExperiment, OperatorMinHealthy: 1},
+			"maxTargets 5 (experiment), minHealthy 2 (experiment)"},
+		{"neither sets maxTargets: the default", Policy{}, 0, 0,
+			Limits{MaxTargets: experiment.DefaultMaxTargets, MaxTargetsFrom: FromDefault, MinHealthyFrom: FromExperiment},
+			"maxTargets 10 (default), minHealthy 0 (experiment)"},
+		{"only the operator sets maxTargets", Policy{MaxTargets: 4}, 0, 0,
+			Limits{MaxTargets: 4, MaxTargetsFrom: FromOperator, MinHealthyFrom: FromExperiment, OperatorMaxTargets: 4},
+			"maxTargets 4 (operator ceiling safety.maxTargets), minHealthy 0 (experiment)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.policy.EffectiveLimits(tt.reqMax, tt.reqMin)
+			if got != tt.want {
+				t.Errorf("EffectiveLimits = %+v, want %+v", got, tt.want)
+			}
+			if s := got.String(); s != tt.wantString {
+				t.Errorf("String = %q, want %q", s, tt.wantString)
+			}
+		})
+	}
+}
+
+// The protected namespaces are the union of the floor and the deny list;
+// only system namespaces can be lifted, and exclusion wins over lifting.
+func TestPolicyProtected(t *testing.T) {
+	tests := []struct {
+		name       string
+		policy     Policy
+		want       map[string]string
+		wantLifted []string
+	}{
+		{"the floor alone", Policy{},
+			map[string]string{"kube-system": "system", "kube-public": "system", "kube-node-lease": "system"}, nil},
+		{"the deny list adds", Policy{DenyNamespaces: []string{"payments"}, OwnNamespaces: []string{"chaosnight"}},
+			map[string]string{"kube-system": "system", "kube-public": "system", "kube-node-lease": "system", "payments": "excluded", "chaosnight": "chaosnight"}, nil},
+		{"lifting kube-system", Policy{AllowSystemNamespaces: []string{"kube-system"}},
+			map[string]string{"kube-public": "system", "kube-node-lease": "system"}, []string{"kube-system"}},
+		{"lifting a namespace that is not a system one lifts nothing", Policy{OwnNamespaces: []string{"chaosnight"}, AllowSystemNamespaces: []string{"chaosnight", "shop"}},
+			map[string]string{"kube-system": "system", "kube-public": "system", "kube-node-lease": "system", "chaosnight": "chaosnight"}, nil},
+		{"exclusion wins over lifting", Policy{AllowSystemNamespaces: []string{"kube-system"}, DenyNamespaces: []string{"kube-system"}},
+			map[string]string{"kube-system": "excluded", "kube-public": "system", "kube-node-lease": "system"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.policy.Protected(); !maps.Equal(got, tt.want) {
+				t.Errorf("Protected = %v, want %v", got, tt.want)
+			}
+			if got := tt.policy.LiftedSystemNamespaces(); !slices.Equal(got, tt.wantLifted) {
+				t.Errorf("LiftedSystemNamespaces = %v, want %v", got, tt.wantLifted)
+			}
+		})
+	}
+}
+
+// The Injection carries the policy it was guarded by, so it reaches the
+// journal: effective limits with sources, protection, lifted namespaces.
+func TestGuardRecordsThePolicy(t *testing.T) {
+	c := new(cluster).ns("shop", true).ns("kube-system", true).rs("shop", "checkout", 3)
+	g, _ := newGuard(c, Policy{RequireOptIn: true, MaxTargets: 1, MinHealthy: 2, AllowSystemNamespaces: []string{"kube-system"}, OwnNamespaces: []string{"chaosnight"}})
+	inj, err := g.Inject(context.Background(), Request{Run: Run{ID: "r"}, Injector: &recorder{}, Targets: targets(t, c, "shop/checkout-0"), MaxTargets: 3, MinHealthy: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &AppliedPolicy{
+		Limits:                  Limits{MaxTargets: 1, MaxTargetsFrom: FromOperator, MinHealthy: 2, MinHealthyFrom: FromOperator, OperatorMaxTargets: 1, OperatorMinHealthy: 2},
+		Protected:               []string{"chaosnight", "kube-node-lease", "kube-public"},
+		AllowedSystemNamespaces: []string{"kube-system"},
+		RequireOptIn:            true,
+	}
+	if inj.Policy == nil || !reflect.DeepEqual(*inj.Policy, *want) {
+		t.Errorf("policy %+v, want %+v", inj.Policy, want)
+	}
 }

@@ -46,6 +46,10 @@ type Injection struct {
 	Outcomes []Outcome `json:"outcomes"`
 	// State is injector-specific revert data (e.g. helper pod names).
 	State map[string]string `json:"state,omitempty"`
+	// Policy is the operator policy the Guard applied: the effective
+	// limits and their sources, the protected namespaces, and the system
+	// namespaces the operator lifted from the floor. Set by the Guard.
+	Policy *AppliedPolicy `json:"policy,omitempty"`
 }
 
 // Injector applies one fault to already-admitted targets. Revert must be

@@ -1,7 +1,16 @@
 // Package killswitch is the one object that stops every chaosnight
-// injection: a ConfigMap in the runner's namespace. `chaosnight pause` sets
-// it, `chaosnight resume` clears it; the guard refuses new injections while
-// it is engaged and Abort cancels runs in flight, which then revert.
+// injection: a ConfigMap in one configured namespace (killSwitch.namespace,
+// default DefaultNamespace), read by every runner and every `run` whatever
+// their kubeconfig context. `chaosnight pause` sets it, `chaosnight resume`
+// clears it; the guard refuses new injections while it is engaged and Abort
+// cancels runs in flight, which then revert.
+//
+// Unknown is never "go": a ConfigMap with data whose engaged key is missing
+// or holds anything but "true" or "false" counts as engaged (Get reports
+// why in State.Unclear), and a switch that cannot be read refuses new
+// injections and, once unreadable for longer than Switch.MaxUnreadable,
+// aborts runs in flight. A missing ConfigMap, or one with no data at all
+// (the chart's placeholder), is a switch that was never pulled: released.
 package killswitch
 
 import (
@@ -9,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,10 +27,22 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // DefaultName is the ConfigMap's name.
 const DefaultName = "chaosnight-kill-switch"
+
+// DefaultNamespace is where the switch lives unless killSwitch.namespace
+// says otherwise (the chart sets it to its release namespace).
+const DefaultNamespace = "chaosnight"
+
+// DefaultMaxUnreadable is how long a run in flight goes on while the switch
+// cannot be read. A run is watched by its probes and every new injection
+// re-reads the switch (and is refused while it cannot), so one failed read
+// (an API server restarting, a dropped connection) must not abort it; but a
+// pause made while the switch cannot be read must not go unseen for long.
+const DefaultMaxUnreadable = 30 * time.Second
 
 // Keys of the ConfigMap's data.
 const (
@@ -30,8 +52,14 @@ const (
 	keySince   = "since"
 )
 
-// ErrEngaged is the cause of a context cancelled by the kill switch.
+// ErrEngaged is the cause of a context cancelled by the kill switch,
+// engaged or unclear (errors.Is also holds for ErrUnreadable's causes).
 var ErrEngaged = errors.New("kill switch engaged")
+
+// ErrUnreadable is the cause of a context cancelled because the switch
+// could not be read for longer than Switch.MaxUnreadable. It wraps
+// ErrEngaged: an unreadable switch counts as engaged.
+var ErrUnreadable = fmt.Errorf("%w: it cannot be read", ErrEngaged)
 
 // State is the kill switch's state.
 type State struct {
@@ -39,6 +67,11 @@ type State struct {
 	Reason  string    `json:"reason,omitempty"`
 	By      string    `json:"by,omitempty"`
 	Since   time.Time `json:"since,omitempty"`
+	// Unclear says why the switch counts as engaged although nobody engaged
+	// it in so many words: the ConfigMap has no engaged key, or a value that
+	// is not exactly "true" or "false" ("yes", "1", garbage). Empty when the
+	// switch was understood.
+	Unclear string `json:"unclear,omitempty"`
 }
 
 // Switch reads and sets the kill switch.
@@ -46,6 +79,22 @@ type Switch struct {
 	Client    kubernetes.Interface
 	Namespace string
 	Name      string // default DefaultName
+	// MaxUnreadable is how long Abort lets a run go on while the switch
+	// cannot be read before it cancels it (cause ErrUnreadable); default
+	// DefaultMaxUnreadable.
+	MaxUnreadable time.Duration
+}
+
+func (s *Switch) maxUnreadable() time.Duration {
+	if s.MaxUnreadable > 0 {
+		return s.MaxUnreadable
+	}
+	return DefaultMaxUnreadable
+}
+
+// Ref names the switch for messages: "configmap/NAME in namespace NS".
+func (s *Switch) Ref() string {
+	return fmt.Sprintf("configmap/%s in namespace %s", s.name(), s.Namespace)
 }
 
 func (s *Switch) name() string {
@@ -55,17 +104,19 @@ func (s *Switch) name() string {
 	return s.Name
 }
 
-// Get reads the state. A missing ConfigMap means "not engaged"; any other
-// error is returned, and callers must treat it as "do not inject".
+// Get reads the state. A missing ConfigMap means "not engaged" (it was
+// never pulled); a ConfigMap that is not understood is engaged, with
+// State.Unclear saying why. Any other error is returned, and callers must
+// treat it as engaged: "do not inject".
 func (s *Switch) Get(ctx context.Context) (State, error) {
 	cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, s.name(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return State{}, nil
 	}
 	if err != nil {
-		return State{}, fmt.Errorf("reading the kill switch configmap/%s in namespace %s: %w", s.name(), s.Namespace, err)
+		return State{}, fmt.Errorf("reading the kill switch %s: %w", s.Ref(), err)
 	}
-	return stateOf(cm), nil
+	return StateOf(cm), nil
 }
 
 // Engaged implements inject.KillSwitch.
@@ -74,10 +125,16 @@ func (s *Switch) Engaged(ctx context.Context) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
-	return st.Engaged, describe(st), nil
+	return st.Engaged, Describe(st), nil
 }
 
-func describe(st State) string {
+// Describe renders an engaged state for refusals, logs and status:
+// "paused by alice at 2026-11-23T22:00:00Z: incident INC-7", or why an
+// unclear switch counts as engaged.
+func Describe(st State) string {
+	if st.Unclear != "" {
+		return "counted as engaged because its value is not understood: " + st.Unclear
+	}
 	out := "paused"
 	if st.By != "" {
 		out += " by " + st.By
@@ -92,27 +149,33 @@ func describe(st State) string {
 }
 
 // Set engages (engaged=true) or releases the switch, creating the ConfigMap
-// when it does not exist.
+// when it does not exist. Two people pulling the switch at once (or a pause
+// racing a resume) meet as a conflict or an AlreadyExists: Set reads again
+// and retries, so the last writer wins and nobody gets a spurious error.
 func (s *Switch) Set(ctx context.Context, st State) error {
 	data := map[string]string{keyEngaged: strconv.FormatBool(st.Engaged), keyReason: st.Reason, keyBy: st.By}
 	if !st.Since.IsZero() {
 		data[keySince] = st.Since.UTC().Format(time.RFC3339)
 	}
 	cms := s.Client.CoreV1().ConfigMaps(s.Namespace)
-	cm, err := cms.Get(ctx, s.name(), metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = cms.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: s.name(), Namespace: s.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "chaosnight"}},
-			Data: data,
-		}, metav1.CreateOptions{})
-	case err == nil:
-		cm.Data = data
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
-	}
+	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err := retry.OnError(retry.DefaultRetry, retriable, func() error {
+		cm, err := cms.Get(ctx, s.name(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = cms.Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: s.name(), Namespace: s.Namespace,
+					Labels: map[string]string{"app.kubernetes.io/managed-by": "chaosnight"}},
+				Data: data,
+			}, metav1.CreateOptions{})
+		case err == nil:
+			cm.Data = data
+			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("setting the kill switch configmap/%s in namespace %s: %w", s.name(), s.Namespace, err)
+		return fmt.Errorf("setting the kill switch %s: %w", s.Ref(), err)
 	}
 	return nil
 }
@@ -124,9 +187,12 @@ func (s *Switch) Set(ctx context.Context, st State) error {
 // every safetyPoll while the watch is up (a watch can stall without an
 // error), and every interval when the watch cannot be had (no watch right,
 // an API server refusing it), as before. onChange, when set, gets every
-// state seen. A read error does not cancel: the guard refuses new
-// injections on errors, and a flapping API server should not abort runs
-// that are already being watched by their probes.
+// state seen. A switch that is engaged or unclear cancels at once. A read
+// error does not cancel at once (a flapping API server should not abort
+// runs that are already being watched by their probes, and the guard
+// refuses every new injection while the switch cannot be read), but a
+// switch that stays unreadable for longer than MaxUnreadable cancels with
+// cause ErrUnreadable: a pause must not go unseen for long.
 func (s *Switch) Abort(ctx context.Context, interval time.Duration, onChange func(State)) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	go s.follow(ctx, cancel, interval, onChange)
@@ -148,20 +214,40 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 			last = &st
 		}
 		if st.Engaged {
-			cancel(fmt.Errorf("%w: %s", ErrEngaged, describe(st)))
+			cancel(fmt.Errorf("%w: %s", ErrEngaged, Describe(st)))
 		}
 		return st.Engaged
 	}
-	// read is the poll: a read error changes nothing.
+	// unreadableSince is when the reads started failing (zero while the
+	// switch can be read); readFailed is whether the last read failed, so
+	// that the next one comes at interval, not at the watch's safetyPoll.
+	var unreadableSince time.Time
+	readFailed := false
+	// read is the poll. A read error cancels only once the switch has been
+	// unreadable for longer than maxUnreadable; the result is then engaged.
 	read := func() (rv string, engaged bool) {
 		cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, s.name(), metav1.GetOptions{})
+		readFailed = err != nil && !apierrors.IsNotFound(err)
 		switch {
 		case apierrors.IsNotFound(err):
+			unreadableSince = time.Time{}
 			return "", seen(State{})
 		case err != nil:
+			if ctx.Err() != nil {
+				return "", false
+			}
+			now := time.Now()
+			if unreadableSince.IsZero() {
+				unreadableSince = now
+			}
+			if d := now.Sub(unreadableSince); d >= s.maxUnreadable() {
+				cancel(fmt.Errorf("%w for %s (more than %s): %s: %v", ErrUnreadable, d.Round(time.Second), s.maxUnreadable(), s.Ref(), err))
+				return "", true
+			}
 			return "", false
 		}
-		return cm.ResourceVersion, seen(stateOf(cm))
+		unreadableSince = time.Time{}
+		return cm.ResourceVersion, seen(StateOf(cm))
 	}
 	rv, engaged := read()
 	if engaged {
@@ -188,11 +274,16 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 				events = w.ResultChan()
 			}
 		}
-		poll := interval
-		if events != nil {
-			poll = safetyPoll
+		// pollAfter is the next poll's delay: at interval when there is no
+		// watch or the last read failed (to see the switch come back, or
+		// stay unreadable, promptly), else the watch's safety poll.
+		pollAfter := func() time.Duration {
+			if events != nil && !readFailed {
+				return safetyPoll
+			}
+			return interval
 		}
-		timer := time.NewTimer(poll)
+		timer := time.NewTimer(pollAfter())
 	inner:
 		for {
 			select {
@@ -216,7 +307,8 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 					// is not applied (a fake clientset).
 					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
 						rv = cm.ResourceVersion
-						if seen(stateOf(cm)) {
+						unreadableSince, readFailed = time.Time{}, false
+						if seen(StateOf(cm)) {
 							break inner
 						}
 					}
@@ -237,7 +329,7 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 				if events == nil {
 					break inner // no watch yet: try to open one again
 				}
-				timer.Reset(poll)
+				timer.Reset(pollAfter())
 			}
 		}
 		timer.Stop()
@@ -250,12 +342,36 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 	}
 }
 
-// stateOf reads the state from the ConfigMap.
-func stateOf(cm *corev1.ConfigMap) State {
-	engaged, _ := strconv.ParseBool(cm.Data[keyEngaged])
-	st := State{Engaged: engaged, Reason: cm.Data[keyReason], By: cm.Data[keyBy]}
+// StateOf reads the state from the switch's ConfigMap. Only "true" and
+// "false" (surrounding spaces aside: a value written from a file ends with
+// a newline) are understood; anything else, or no engaged key at all, is
+// engaged with Unclear saying why: a switch someone meant to pull with
+// "yes" or "on" must stop chaos, not be ignored.
+//
+// A ConfigMap with no data at all is released, like a missing one: it is
+// the placeholder the Helm chart creates (so that uninstalling removes it)
+// and must not pause a fresh install; nobody has written anything in it.
+func StateOf(cm *corev1.ConfigMap) State {
+	if len(cm.Data) == 0 && len(cm.BinaryData) == 0 {
+		return State{}
+	}
+	st := State{Reason: cm.Data[keyReason], By: cm.Data[keyBy]}
 	if t, err := time.Parse(time.RFC3339, cm.Data[keySince]); err == nil {
 		st.Since = t
+	}
+	where := fmt.Sprintf("configmap/%s in namespace %s", cm.Name, cm.Namespace)
+	v, ok := cm.Data[keyEngaged]
+	switch strings.TrimSpace(v) {
+	case "true":
+		st.Engaged = true
+	case "false":
+	default:
+		st.Engaged = true
+		if !ok {
+			st.Unclear = fmt.Sprintf("%s has no %q key (set it to true or false, or use chaosnight pause / resume)", where, keyEngaged)
+		} else {
+			st.Unclear = fmt.Sprintf("%s has %s=%q (only true or false is understood; use chaosnight pause / resume)", where, keyEngaged, v)
+		}
 	}
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,4 +213,72 @@ func TestAbortPollsWhenTheWatchEndsAtOnce(t *testing.T) {
 	if cause := aborted(t, ctx); !errors.Is(cause, killswitch.ErrEngaged) {
 		t.Errorf("cause %v", cause)
 	}
+}
+
+// A switch the runner may not read is engaged: Engaged says so with the
+// API server's refusal, and a run in flight aborts once the switch has
+// stayed unreadable for MaxUnreadable, with cause ErrUnreadable.
+func TestForbiddenSwitchCountsAsEngaged(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ns := namespace(t, s.Client(), "killswitch-forbidden")
+	// A right on another ConfigMap only: the switch itself is forbidden.
+	client := serviceAccountOn(t, s, ns, "blind", rbacv1.PolicyRule{
+		APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"something-else"}, Verbs: []string{"get"}})
+	sw := &killswitch.Switch{Client: client, Namespace: ns, MaxUnreadable: time.Second}
+	_, _, err := sw.Engaged(context.Background())
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("Engaged error %v, want the API server's Forbidden", err)
+	}
+	ctx, stop := sw.Abort(context.Background(), 100*time.Millisecond, nil)
+	defer stop()
+	cause := aborted(t, ctx)
+	if !errors.Is(cause, killswitch.ErrUnreadable) || !errors.Is(cause, killswitch.ErrEngaged) || !strings.Contains(cause.Error(), "forbidden") {
+		t.Errorf("cause %v", cause)
+	}
+}
+
+// A value the API server stores but chaosnight does not understand is
+// engaged, for Engaged and for a run in flight (at once, through the watch).
+func TestUnclearSwitchCountsAsEngaged(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ns := namespace(t, s.Client(), "killswitch-unclear")
+	sw := &killswitch.Switch{Client: s.Client(), Namespace: ns}
+	ctx, stop := sw.Abort(context.Background(), time.Hour, nil)
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // let the watch open
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: killswitch.DefaultName, Namespace: ns}, Data: map[string]string{"engaged": "yes", "reason": "INC-8"}}
+	if _, err := s.Client().CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cause := aborted(t, ctx)
+	if !errors.Is(cause, killswitch.ErrEngaged) || !strings.Contains(cause.Error(), `engaged="yes"`) {
+		t.Errorf("cause %v", cause)
+	}
+	engaged, why, err := sw.Engaged(context.Background())
+	if err != nil || !engaged || !strings.Contains(why, "not understood") {
+		t.Errorf("Engaged = %v, %q, %v; want engaged, not understood", engaged, why, err)
+	}
+}
+
+// serviceAccountOn is serviceAccount without the wait for a right to get
+// the switch (the account may have none): it waits for the binding to take
+// effect on the ConfigMap the rule names.
+func serviceAccountOn(t *testing.T, s *sandbox.Sandbox, ns, name string, rule rbacv1.PolicyRule) kubernetes.Interface {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := s.ServiceAccountWithRole(ctx, ns, name, []rbacv1.PolicyRule{rule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox.WaitFor(t, 30*time.Second, "the service account's binding", func() error {
+		if _, err := client.CoreV1().ConfigMaps(ns).Get(ctx, rule.ResourceNames[0], metav1.GetOptions{}); apierrors.IsForbidden(err) {
+			return err
+		}
+		return nil
+	})
+	return client
 }

@@ -49,6 +49,16 @@ type Config struct {
 	LeaderElection LeaderElection `yaml:"leaderElection,omitempty"`
 	// Stress configures the stress injections.
 	Stress Stress `yaml:"stress,omitempty"`
+	// KillSwitch says where the one kill switch lives.
+	KillSwitch KillSwitch `yaml:"killSwitch,omitempty"`
+}
+
+// KillSwitch locates the kill switch every run, runner, pause, resume and
+// status reads.
+type KillSwitch struct {
+	// Namespace holds the kill switch ConfigMap (default chaosnight; the
+	// chart's release namespace in the cluster).
+	Namespace string `yaml:"namespace,omitempty"`
 }
 
 // LeaderElection configures serve's leader election on a Lease.
@@ -96,7 +106,17 @@ type Journal struct {
 
 // Safety holds the guard's defaults for every experiment the runner plays.
 type Safety struct {
+	// ExcludeNamespaces are protected in addition to the floor (the system
+	// namespaces and chaosnight's own).
 	ExcludeNamespaces []string `yaml:"excludeNamespaces,omitempty"`
+	// AllowSystemNamespaces lifts the named system namespaces from the
+	// floor (the CLI checks that each is one).
+	AllowSystemNamespaces []string `yaml:"allowSystemNamespaces,omitempty"`
+	// MaxTargets is the operator's ceiling over every experiment's
+	// maxTargets; MinHealthy the operator's floor under every experiment's
+	// minHealthy. 0: none.
+	MaxTargets int `yaml:"maxTargets,omitempty"`
+	MinHealthy int `yaml:"minHealthy,omitempty"`
 	// RequireOptIn is true when unset.
 	RequireOptIn *bool `yaml:"requireOptIn,omitempty"`
 }

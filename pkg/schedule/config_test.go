@@ -112,7 +112,8 @@ func TestLoadConfigDecodes(t *testing.T) {
 		Experiments: "/etc/chaosnight/experiments",
 		Journal:     Journal{Directory: "/var/lib/chaosnight/journals", Retention: experiment.Duration{Duration: 720 * time.Hour, Raw: "720h"}},
 		DryRun:      &yes,
-		Safety:      Safety{ExcludeNamespaces: []string{"kube-system", "kube-public", "kube-node-lease"}, RequireOptIn: &yes},
+		Safety:      Safety{ExcludeNamespaces: []string{"payments-prod"}, AllowSystemNamespaces: []string{}, RequireOptIn: &yes, MaxTargets: 5, MinHealthy: 1},
+		KillSwitch:  KillSwitch{Namespace: "chaosnight"},
 		Nights: []Night{
 			{
 				Name:        "weeknights",

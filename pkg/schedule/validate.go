@@ -61,10 +61,24 @@ func (c *Config) validateSettings(f *experiment.Findings) {
 		f.Add("kube.burst", "must not be negative, got %d", c.Kube.Burst)
 	}
 	duration(f, "journal.retention", c.Journal.Retention, false)
-	for i, ns := range c.Safety.ExcludeNamespaces {
-		if len(validation.IsDNS1123Label(ns)) > 0 {
-			f.Add(fmt.Sprintf("safety.excludeNamespaces[%d]", i), "invalid namespace %s (%s)", experiment.QuoteValue(ns), experiment.DNSLabelRule)
+	for _, list := range []struct {
+		path  string
+		names []string
+	}{{"safety.excludeNamespaces", c.Safety.ExcludeNamespaces}, {"safety.allowSystemNamespaces", c.Safety.AllowSystemNamespaces}} {
+		for i, ns := range list.names {
+			if len(validation.IsDNS1123Label(ns)) > 0 {
+				f.Add(fmt.Sprintf("%s[%d]", list.path, i), "invalid namespace %s (%s)", experiment.QuoteValue(ns), experiment.DNSLabelRule)
+			}
 		}
+	}
+	if c.Safety.MaxTargets < 0 {
+		f.Add("safety.maxTargets", "must not be negative, got %d (0 means no operator ceiling)", c.Safety.MaxTargets)
+	}
+	if c.Safety.MinHealthy < 0 {
+		f.Add("safety.minHealthy", "must not be negative, got %d (0 means no operator floor)", c.Safety.MinHealthy)
+	}
+	if ns := c.KillSwitch.Namespace; ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+		f.Add("killSwitch.namespace", "invalid namespace %s (%s)", experiment.QuoteValue(ns), experiment.DNSLabelRule)
 	}
 }
 

@@ -332,6 +332,11 @@ func TestValuesRefused(t *testing.T) {
 		{"bad duration", `journal: {retention: 30d}`, "retention"},
 		{"bad namespace", `rbac: {namespaces: [Shop]}`, "Shop"},
 		{"no prometheus", `prometheus: {url: ""}`, "url"},
+		{"lifting a namespace that is not a system one", `safety: {allowSystemNamespaces: [shop]}`, "allowSystemNamespaces"},
+		{"lifting an excluded namespace", `safety: {allowSystemNamespaces: [kube-system], excludeNamespaces: [kube-system]}`, "remove it from one of them"},
+		{"the release namespace in scope", `rbac: {namespaces: [shop, chaosnight]}`, "release namespace"},
+		{"a negative ceiling", `safety: {maxTargets: -1}`, "maxTargets"},
+		{"a negative floor", `safety: {minHealthy: -1}`, "minHealthy"},
 	}
 	for _, tc := range cases {
 		_, err := renderChart(c, releaseName, releaseNamespace, vals(t, tc.values))
@@ -399,8 +404,14 @@ experiments:
 	if cfg.Listen != ":8080" || cfg.LeaderElection.LeaseName != "chaosnight-runner" || cfg.LeaderElection.Enabled == nil || !*cfg.LeaderElection.Enabled {
 		t.Errorf("listen %q, leader election %+v", cfg.Listen, cfg.LeaderElection)
 	}
-	if cfg.Safety.RequireOptIn == nil || !*cfg.Safety.RequireOptIn || !slices.Equal(cfg.Safety.ExcludeNamespaces, []string{"kube-system", "kube-public", "kube-node-lease"}) {
+	// The floor is built into the runner: the chart's deny list only adds.
+	if cfg.Safety.RequireOptIn == nil || !*cfg.Safety.RequireOptIn || len(cfg.Safety.ExcludeNamespaces) != 0 || len(cfg.Safety.AllowSystemNamespaces) != 0 ||
+		cfg.Safety.MaxTargets != 0 || cfg.Safety.MinHealthy != 0 {
 		t.Errorf("safety = %+v", cfg.Safety)
+	}
+	// One kill switch, in the release namespace, whatever context a laptop has.
+	if cfg.KillSwitch.Namespace != releaseNamespace {
+		t.Errorf("killSwitch.namespace = %q, want the release namespace %q", cfg.KillSwitch.Namespace, releaseNamespace)
 	}
 	if cfg.Stress.Image != "" {
 		t.Errorf("stress.image %q set although stress is off", cfg.Stress.Image)
@@ -481,7 +492,7 @@ func TestSetFile(t *testing.T) {
 func TestNotes(t *testing.T) {
 	t.Parallel()
 	rel := render(t, nil)
-	for _, want := range []string{"DRY RUN", "/status", "chaosnight schedule", "chaosnight pause --namespace chaosnight", "chaosnight-kill-switch", "chaosnight resume", "rbac.namespaces is empty", "No nights", "No experiments"} {
+	for _, want := range []string{"DRY RUN", "/status", "chaosnight schedule", "chaosnight pause --kill-switch-namespace chaosnight", "chaosnight-kill-switch", "chaosnight resume", "rbac.namespaces is empty", "No nights", "No experiments"} {
 		if !strings.Contains(rel.Notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, rel.Notes)
 		}
@@ -577,4 +588,24 @@ func keys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The operator's safety settings reach the runner's configuration, and
+// lifting a system namespace is accepted only when named, with a warning.
+func TestSafetySettings(t *testing.T) {
+	t.Parallel()
+	rel := render(t, vals(t, `
+rbac: {namespaces: [shop, kube-system]}
+safety: {excludeNamespaces: [payments], allowSystemNamespaces: [kube-system], maxTargets: 3, minHealthy: 2}
+`))
+	cfg := loadRenderedConfig(t, rel)
+	s := cfg.Safety
+	if !slices.Equal(s.ExcludeNamespaces, []string{"payments"}) || !slices.Equal(s.AllowSystemNamespaces, []string{"kube-system"}) || s.MaxTargets != 3 || s.MinHealthy != 2 {
+		t.Errorf("safety = %+v", s)
+	}
+	for _, want := range []string{"WARNING: safety.allowSystemNamespaces lifts kube-system", "at most 3 target(s) per injection", "at least 2 ready pod(s)"} {
+		if !strings.Contains(rel.Notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, rel.Notes)
+		}
+	}
 }

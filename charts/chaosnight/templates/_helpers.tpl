@@ -110,7 +110,8 @@ change rolls the runners; nights and experiments are hot-reloaded.
   "journal" (dict "directory" (printf "%s/journals" (include "chaosnight.dataDir" .)) "retention" $v.journal.retention)
   "leaderElection" (dict "enabled" $v.leaderElection.enabled "leaseName" $v.leaderElection.leaseName)
   "kube" (dict "qps" $v.kube.qps "burst" $v.kube.burst)
-  "safety" (dict "excludeNamespaces" $v.safety.excludeNamespaces "requireOptIn" $v.safety.requireOptIn)
+  "safety" (dict "excludeNamespaces" $v.safety.excludeNamespaces "allowSystemNamespaces" $v.safety.allowSystemNamespaces "requireOptIn" $v.safety.requireOptIn "maxTargets" (int $v.safety.maxTargets) "minHealthy" (int $v.safety.minHealthy))
+  "killSwitch" (dict "namespace" .Release.Namespace)
 }}
 {{- if $v.stress.enabled }}
 {{- $_ := set $s "stress" (dict "image" (default (include "chaosnight.image" .) $v.stress.image) "startTimeout" $v.stress.startTimeout) }}
@@ -195,10 +196,25 @@ whole cluster). Every rule is generated from a feature switch.
 {{- if and $v.persistence.enabled (not $v.persistence.existingClaim) (gt (int $v.replicaCount) 1) (not (has "ReadWriteMany" $v.persistence.accessModes)) }}
 {{- fail "persistence with more than one replica needs accessModes: [ReadWriteMany] (both runners mount the journals), or replicaCount: 1" }}
 {{- end }}
+{{- $system := list "kube-system" "kube-public" "kube-node-lease" }}
+{{- range $v.safety.allowSystemNamespaces }}
+{{- if not (has . $system) }}
+{{- fail (printf "safety.allowSystemNamespaces lists %s, which is not a system namespace (allowed: kube-system, kube-public, kube-node-lease)" .) }}
+{{- end }}
+{{- if has . $v.safety.excludeNamespaces }}
+{{- fail (printf "safety.allowSystemNamespaces lists %s, which safety.excludeNamespaces denies: remove it from one of them" .) }}
+{{- end }}
+{{- end }}
 {{- if eq $v.rbac.scope "namespaces" }}
 {{- range $v.rbac.namespaces }}
 {{- if has . $v.safety.excludeNamespaces }}
 {{- fail (printf "rbac.namespaces lists %s, which safety.excludeNamespaces denies: the runner would hold rights it may never use" .) }}
+{{- end }}
+{{- if eq . $.Release.Namespace }}
+{{- fail (printf "rbac.namespaces lists %s, the release namespace: chaosnight never targets its own namespace (the protection floor)" .) }}
+{{- end }}
+{{- if and (has . $system) (not (has . $v.safety.allowSystemNamespaces)) }}
+{{- fail (printf "rbac.namespaces lists %s, a system namespace the protection floor denies: name it in safety.allowSystemNamespaces too, or remove it" .) }}
 {{- end }}
 {{- end }}
 {{- end }}
