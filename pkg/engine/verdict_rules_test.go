@@ -135,7 +135,7 @@ func TestVerdictIsEarned(t *testing.T) {
 			answers: deviates, injector: &outcomeInjector{outcome: every(inject.StatusStressed, "stressed"), state: stressState, revertErr: notStopped},
 			want: journal.Deviated, wantExit: 3, wantReverts: 1,
 			wantReasons: []string{"violated after", "revert of podKill failed"},
-			wantLeft: notStoppedLeft(deadline)},
+			wantLeft:    notStoppedLeft(deadline)},
 		{name: "revert fails after an abort: aborted kept, exit 3",
 			answers: stops, injector: &outcomeInjector{outcome: every(inject.StatusKilled, "deleted"), revertErr: errors.New("connection refused")},
 			want: journal.Aborted, wantExit: 3, wantReverts: 1,

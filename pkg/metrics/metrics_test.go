@@ -87,11 +87,11 @@ func TestRoundsAndLeftovers(t *testing.T) {
 			rec:  journal.Record{Rounds: []journal.Round{{Targets: 3, Touched: 1}, {Targets: 2, Touched: 0}, {Targets: 1, Touched: 1}}},
 			full: 1, part: 1, none: 1},
 		{name: "failed revert with a deadline",
-			rec:      journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b", Until: until.Add(-time.Minute)}}},
-			full:     1, failures: 1, wantUntil: float64(until.Unix()), checkedUntil: true},
+			rec:  journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b", Until: until.Add(-time.Minute)}}},
+			full: 1, failures: 1, wantUntil: float64(until.Unix()), checkedUntil: true},
 		{name: "failed revert without a known end",
-			rec:      journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b"}}},
-			full:     1, failures: 1, wantUntil: math.Inf(1), checkedUntil: true},
+			rec:  journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b"}}},
+			full: 1, failures: 1, wantUntil: math.Inf(1), checkedUntil: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
