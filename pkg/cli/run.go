@@ -20,6 +20,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
+	"github.com/chaosnight/chaosnight/pkg/report"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -246,13 +247,13 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 	for _, r := range rec.Reasons {
 		fmt.Fprintf(w, "  - %s\n", r)
 	}
-	if line := injectedLine(rec); line != "" {
+	if line := report.Injected(rec); line != "" {
 		fmt.Fprintf(w, "  injected: %s\n", line)
 	}
 	if rec.RevertFailed() {
 		fmt.Fprintln(w, "  STILL IN EFFECT (the revert failed, exit 3):")
 		for _, l := range rec.Leftovers {
-			fmt.Fprintf(w, "    %s: %s (%s)\n", l.What, untilWords(l.Until), l.Error)
+			fmt.Fprintf(w, "    %s\n", report.Leftover(l))
 		}
 	}
 	if len(rec.Targets) > 0 {
@@ -262,32 +263,4 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 		}
 	}
 	fmt.Fprintf(w, "  journal: %s\n  replay:  %s\n", journalPath, rec.Replay)
-}
-
-// injectedLine says how much of the fault was put in place: "1 of 3
-// targets", and for repeated kills how many rounds touched nothing.
-func injectedLine(rec *journal.Record) string {
-	touched, targets, ok := rec.Injected()
-	if !ok {
-		return ""
-	}
-	line := fmt.Sprintf("%d of %d targets", touched, targets)
-	if n := len(rec.Rounds); n > 1 {
-		empty := 0
-		for _, r := range rec.Rounds {
-			if r.Touched == 0 {
-				empty++
-			}
-		}
-		line += fmt.Sprintf(" in the first round; %d rounds, %d touched nothing", n, empty)
-	}
-	return line
-}
-
-// untilWords says when a leftover ends by itself.
-func untilWords(until time.Time) string {
-	if until.IsZero() {
-		return "until someone removes it (no deadline known)"
-	}
-	return "ends by itself by " + until.UTC().Format(time.RFC3339)
 }

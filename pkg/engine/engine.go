@@ -70,31 +70,17 @@ type Progress struct {
 }
 
 // ExitCode maps a verdict to the CLI's exit code: 0 held, 1 deviated,
-// 2 aborted or skipped, 3 error; a dry run that planned is 0.
-func ExitCode(v journal.Verdict) int {
-	switch v {
-	case journal.Held, journal.DryRun:
-		return 0
-	case journal.Deviated:
-		return 1
-	case journal.Aborted, journal.Skipped:
-		return 2
-	default:
-		return 3
-	}
-}
+// 2 aborted or skipped, 3 error; a dry run that planned is 0. Prefer
+// ExitCodeOf, which also counts a failed revert.
+func ExitCode(v journal.Verdict) int { return v.ExitCode() }
 
 // ExitCodeOf is the exit code of a finished run: ExitCode of its verdict,
 // except that a revert that left something in effect is always 3, also
 // when the verdict is deviated or aborted (the verdict stays: a weakness
 // found is still a finding, but the cluster needs someone's attention).
-// run, serve and report all derive exit codes and statuses from it.
-func ExitCodeOf(rec *journal.Record) int {
-	if rec.RevertFailed() {
-		return 3
-	}
-	return ExitCode(rec.Verdict)
-}
+// run, serve and the reports all derive exit codes from it
+// (journal.Record.ExitCode, which the reports use directly).
+func ExitCodeOf(rec *journal.Record) int { return rec.ExitCode() }
 
 // run is the state of one run.
 type run struct {

@@ -112,6 +112,30 @@ type Leftover struct {
 // in effect.
 func (r *Record) RevertFailed() bool { return len(r.Leftovers) > 0 }
 
+// ExitCode is the exit code of the run for the CLI and CI: 0 held or a dry
+// run, 1 deviated, 2 aborted or skipped, 3 error (or still running: a
+// crashed run), and 3 whenever a revert left something in effect,
+// whatever the verdict. `run`, serve's pages and the reports all use it.
+func (r *Record) ExitCode() int {
+	if r.RevertFailed() {
+		return 3
+	}
+	return r.Verdict.ExitCode()
+}
+
+// ExitCode maps the verdict alone to an exit code (see Record.ExitCode).
+func (v Verdict) ExitCode() int {
+	switch v {
+	case Held, DryRun:
+		return 0
+	case Deviated:
+		return 1
+	case Aborted, Skipped:
+		return 2
+	}
+	return 3
+}
+
 // Injected returns the first round's touched and total targets, and
 // whether an injection reached the injector at all.
 func (r *Record) Injected() (touched, targets int, ok bool) {

@@ -20,13 +20,14 @@ import (
 )
 
 // pagesRunner is a runner whose journal directory holds the report
-// package's fixture runs (held, deviated, aborted) and whose configuration
+// package's fixture runs (held, deviated, aborted, and a deviated partial
+// injection whose revert failed) and whose configuration
 // has one night.
 func pagesRunner(t *testing.T) *Runner {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := filepath.Glob("../report/testdata/journals/*.json")
-	if err != nil || len(paths) != 3 {
+	if err != nil || len(paths) != 4 {
 		t.Fatalf("fixture journals: %v %v", paths, err)
 	}
 	for _, p := range paths {
@@ -97,7 +98,9 @@ func TestIndexPage(t *testing.T) {
 	}{
 		{"released", false, []string{`class="switch released"`, "weeknights", "2026-11-24 02:00:00 UTC",
 			`<a class="badge verdict verdict-aborted" href="/runs/20261121-020000-cccccc/report">aborted</a>`,
-			`href="/runs/20261120-021000-bbbbbb/report">deviated</a>`, `href="/runs/20261120-020000-aaaaaa/report">held</a>`}},
+			`href="/runs/20261120-021000-bbbbbb/report">deviated</a>`, `href="/runs/20261120-020000-aaaaaa/report">held</a>`,
+			`href="/runs/20261122-020000-dddddd/report">deviated</a> <strong class="revert-failed">revert failed</strong>`,
+			"still in effect: ephemeral container chaosnight-stress-20261122-020000-dddddd of pod shop/cart-5f8c9d7b4-9rd2w (ends by itself by 2026-11-22T02:02:30Z)"}},
 		{"engaged", true, []string{`class="switch engaged"`, "Kill switch engaged"}},
 	}
 	for _, tt := range tests {
@@ -160,7 +163,7 @@ func TestPagesInBrowser(t *testing.T) {
 		verdicts   []string
 		wantCharts int
 	}{
-		{"/", []string{"aborted", "deviated", "held"}, 0},
+		{"/", []string{"deviated", "aborted", "deviated", "held"}, 0},
 		{"/runs/20261121-020000-cccccc/report", []string{"aborted"}, 4},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
