@@ -59,8 +59,13 @@ observe for the experiment's duration (hypothesis and stopWhen every
 probeInterval; a stop condition, SIGINT or SIGTERM aborts at once), revert
 (always), recover (the hypothesis must hold again within recovery), verdict.
 
-Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.
-A dry run (--dry-run) plans and prints the targets, touches nothing, and
+A run that touched no target (every one protected by a PodDisruptionBudget,
+refused, forbidden, gone or failed) is skipped, with each target's reason; a
+run that touched only some says "injected N of M" in its reasons.
+
+Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input,
+and 3 whenever a revert failed, whatever the verdict: the summary then lists
+what is still in effect and until when. A dry run (--dry-run) plans and prints the targets, touches nothing, and
 exits 0 (2 if the steady state does not hold).`,
 		Example: `  chaosnight run experiments/checkout-pod-kill.yaml --prometheus-url http://localhost:9090
   chaosnight run experiments/checkout-pod-kill.yaml --dry-run
