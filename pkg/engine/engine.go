@@ -312,7 +312,10 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 		var refused *inject.RefusedError
 		switch {
 		case errors.As(err, &refused):
-			return inj, journal.Skipped, []string{roundWords(round, "touched nothing: ") + fmt.Sprintf("nothing was injected: %v", err)}
+			if round > 1 {
+				return inj, journal.Skipped, []string{roundWords(round, "touched nothing: ") + err.Error()}
+			}
+			return inj, journal.Skipped, []string{fmt.Sprintf("nothing was injected: %v", err)}
 		case n > 0:
 			// Part of the injection happened: observe and revert anyway.
 			r.rec.Reasons = append(r.rec.Reasons, fmt.Sprintf("injection partly failed: %v", err))

@@ -336,3 +336,49 @@ func hasPhase(rec *journal.Record, name, note string) bool {
 	}
 	return false
 }
+
+// refusingGuard admits the first injection and refuses every later one, as
+// the real guard does when minHealthy holds every remaining pod.
+type refusingGuard struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (g *refusingGuard) Inject(ctx context.Context, req inject.Request) (inject.Injection, error) {
+	g.mu.Lock()
+	g.calls++
+	n := g.calls
+	g.mu.Unlock()
+	if n == 1 {
+		return req.Injector.Inject(ctx, req.Run, req.Targets)
+	}
+	inj := inject.Injection{Run: req.Run, Kind: req.Injector.Kind(), At: time.Now()}
+	for _, p := range req.Targets {
+		inj.Outcomes = append(inj.Outcomes, inject.Outcome{Pod: p, Status: inject.StatusRefused, Detail: "minHealthy: 1 ready pod would remain"})
+	}
+	return inj, &inject.RefusedError{Rule: "minHealthy", Detail: "minHealthy: 1 ready pod would remain", Refused: len(req.Targets), Targets: len(req.Targets)}
+}
+
+func TestRepeatRefusedByTheGuardIsRecorded(t *testing.T) {
+	inj := &outcomeInjector{outcome: every(inject.StatusEvicted, "evicted")}
+	e := &Engine{
+		Prom: &scriptedQuerier{start: time.Now(), answer: func(q string, _ time.Duration) ([]probe.Sample, error) {
+			return []probe.Sample{{Value: map[string]float64{"errors": 0.001, "available": 3}[q]}}, nil
+		}},
+		Targets:  &fakeLister{pods: pods(3)},
+		Guard:    &refusingGuard{},
+		Injector: func(*experiment.Experiment) (inject.Injector, error) { return inj, nil },
+	}
+	exp := testExperiment(func(e *experiment.Experiment) { e.Spec.Action.PodKill.Every.Duration = 100 * time.Millisecond })
+	rec := e.Run(context.Background(), exp, Options{RunID: "g"})
+	if rec.Verdict != journal.Held {
+		t.Fatalf("verdict %s %v", rec.Verdict, rec.Reasons)
+	}
+	reasons := strings.Join(rec.Reasons, "\n")
+	if !strings.Contains(reasons, "round 2 touched nothing: injection refused") || strings.Contains(reasons, "touched nothing: nothing was injected") {
+		t.Errorf("reasons:\n%s", reasons)
+	}
+	if len(rec.Rounds) < 2 || rec.Rounds[1].Touched != 0 || !strings.HasPrefix(rec.Rounds[1].Note, "round 2 touched nothing: shop/checkout-") {
+		t.Errorf("rounds %+v", rec.Rounds)
+	}
+}
