@@ -35,10 +35,12 @@ import (
 
 // workload creates the opted-in namespace ns with a Deployment app of
 // replicas pods and, when pdbMinAvailable > 0, a PodDisruptionBudget named
-// like it; it waits until the pods are ready and the budget is computed,
+// like it; readyDelay (e.g. "10s", or "") is how long kwok keeps each new
+// pod from being ready, so that a replacement does not reopen the budget
+// at once. It waits until the pods are ready and the budget is computed,
 // and deletes the namespace (and waits for it to be gone, so no later
 // test sees its pods) when the test ends.
-func workload(t *testing.T, s *sandbox.Sandbox, ns, app string, replicas int32, pdbMinAvailable int) {
+func workload(t *testing.T, s *sandbox.Sandbox, ns, app string, replicas int32, pdbMinAvailable int, readyDelay string) {
 	t.Helper()
 	ctx := t.Context()
 	c := s.Client()
@@ -61,10 +63,14 @@ func workload(t *testing.T, s *sandbox.Sandbox, ns, app string, replicas int32, 
 		})
 	})
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}
+	var annotations map[string]string
+	if readyDelay != "" {
+		annotations = map[string]string{sandbox.ReadyDelayAnnotation: readyDelay}
+	}
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
 		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: sel, Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: sel.MatchLabels}, Spec: sandbox.PodSpec(app)}},
+			ObjectMeta: metav1.ObjectMeta{Labels: sel.MatchLabels, Annotations: annotations}, Spec: sandbox.PodSpec(app)}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -218,18 +224,19 @@ func TestRunNothingInjectedIsSkipped(t *testing.T) {
 		ns      string
 		pdb     int
 		account []rbacv1.PolicyRule // nil: the admin kubeconfig
-		// want is in every target's reason; %s is the namespace.
+		// want is in every target's reason; {ns} is the namespace.
 		want string
 	}{
 		{name: "budget allows 0 disruptions", ns: "verdict-pdb-zero", pdb: 2,
-			want: "protected by PodDisruptionBudget %s/ledger: 0 disruptions allowed (it needs 2 healthy pods and has 2)"},
+			want: "protected by PodDisruptionBudget {ns}/ledger: 0 disruptions allowed (it needs 2 healthy pods and has 2)"},
 		{name: "RBAC forbids the eviction", ns: "verdict-rbac-403", account: noEvict,
 			want: `cannot evict: forbidden: pods "ledger-`},
+		// (the RBAC reason names the account and the missing right too)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			workload(t, s, tt.ns, "ledger", 2, tt.pdb)
+			workload(t, s, tt.ns, "ledger", 2, tt.pdb, "")
 			var extra []string
 			if tt.account != nil {
 				extra = append(extra, "--kubeconfig", serviceAccountKubeconfig(t, s, tt.ns, "runner", tt.account))
@@ -240,12 +247,12 @@ func TestRunNothingInjectedIsSkipped(t *testing.T) {
 			if code != ExitAborted || rec.Verdict != journal.Skipped {
 				t.Fatalf("exit %d, verdict %s, reasons %v\n%s", code, rec.Verdict, rec.Reasons, out)
 			}
-			want := fmt.Sprintf(tt.want, tt.ns)
+			want := strings.ReplaceAll(tt.want, "{ns}", tt.ns)
 			reasons := strings.Join(rec.Reasons, "\n")
 			if !strings.HasPrefix(reasons, "nothing was injected: "+tt.ns+"/ledger-") || strings.Count(reasons, want) != 2 {
 				t.Errorf("reasons do not give both targets' reason %q:\n%s", want, reasons)
 			}
-			if tt.account != nil && !strings.Contains(reasons, "(RBAC") {
+			if tt.account != nil && !strings.Contains(reasons, `cannot create resource "pods/eviction"`) || tt.account != nil && !strings.Contains(reasons, "(RBAC") {
 				t.Errorf("the 403 is not said to be RBAC's:\n%s", reasons)
 			}
 			if len(rec.Rounds) != 1 || rec.Rounds[0].Targets != 2 || rec.Rounds[0].Touched != 0 {
@@ -277,7 +284,10 @@ func TestRunPartialInjectionSaysSo(t *testing.T) {
 	ctx := t.Context()
 	settle(ctx, t, s)
 	const ns = "verdict-partial"
-	workload(t, s, ns, "ledger", 3, 2)
+	// A replacement pod stays unready for 10 s: the budget, once its one
+	// disruption is taken, stays at 0 while the API server retries the
+	// other evictions (it re-reads the budget every 500 ms on a conflict).
+	workload(t, s, ns, "ledger", 3, 2, "10s")
 	exp := verdictYAML("partial", ns, "ledger", checkoutHealthy, "{all: true}", "    podKill: {method: evict}", "{minHealthy: 0, maxTargets: 3}", "3s")
 	code, out, rec := runExp(ctx, t, s, exp)
 	if code != ExitHeld || rec.Verdict != journal.Held {
@@ -311,7 +321,7 @@ func TestRunFailedRevertExits3(t *testing.T) {
 	ctx := t.Context()
 	settle(ctx, t, s)
 	const ns = "verdict-revert"
-	workload(t, s, ns, "ledger", 1, 0)
+	workload(t, s, ns, "ledger", 1, 0, "")
 	kubeconfig := serviceAccountKubeconfig(t, s, ns, "runner", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"update", "patch"}},
