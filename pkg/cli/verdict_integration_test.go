@@ -389,3 +389,47 @@ func TestRunFailedRevertExits3(t *testing.T) {
 		t.Errorf("the summary does not show the leftover and its deadline %s:\n%s", deadline, out)
 	}
 }
+
+// A podKill.every round that touches nothing is recorded as such and the
+// run goes on: the first round takes the budget's one disruption, and the
+// replacement stays unready (10 s), so the next rounds find 0 allowed.
+func TestRunRepeatThatTouchesNothingIsRecorded(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ctx := t.Context()
+	settle(ctx, t, s)
+	const ns = "verdict-every"
+	workload(t, s, ns, "ledger", 3, 2, "10s")
+	exp := verdictYAML("every", ns, "ledger", checkoutHealthy, "{count: 1}", "    podKill: {method: evict, every: 1s}", "{minHealthy: 0}", "3s")
+	code, out, rec := runExp(ctx, t, s, exp)
+	if code != ExitHeld || rec.Verdict != journal.Held {
+		t.Fatalf("exit %d, verdict %s, reasons %v\n%s", code, rec.Verdict, rec.Reasons, out)
+	}
+	if len(rec.Rounds) < 2 || len(rec.Rounds) != len(rec.Injections) {
+		t.Fatalf("rounds %+v, %d injections", rec.Rounds, len(rec.Injections))
+	}
+	if r := rec.Rounds[0]; r.Touched != 1 || r.Targets != 1 || r.Note != "" {
+		t.Errorf("round 1 %+v, want its one target evicted", r)
+	}
+	protected := fmt.Sprintf("protected by PodDisruptionBudget %s/ledger: 0 disruptions allowed", ns)
+	for _, r := range rec.Rounds[1:] {
+		prefix := fmt.Sprintf("round %d touched nothing: %s/ledger-", r.Round, ns)
+		if r.Touched != 0 || !strings.HasPrefix(r.Note, prefix) || !strings.Contains(r.Note, protected) {
+			t.Errorf("round %+v, want nothing touched, protected by the budget", r)
+		}
+		if !slices.Contains(rec.Reasons, r.Note) || !hasPhaseNote(rec, journal.PhaseInject, r.Note) {
+			t.Errorf("round %d's note is not in the reasons and its inject phase: %v", r.Round, rec.Reasons)
+		}
+	}
+	if !strings.Contains(out, fmt.Sprintf("injected: 1 of 1 targets in the first round; %d rounds, %d touched nothing", len(rec.Rounds), len(rec.Rounds)-1)) {
+		t.Errorf("the summary does not count the rounds:\n%s", out)
+	}
+}
+
+func hasPhaseNote(rec *journal.Record, name, note string) bool {
+	for _, p := range rec.Phases {
+		if p.Name == name && strings.Contains(p.Note, note) {
+			return true
+		}
+	}
+	return false
+}
