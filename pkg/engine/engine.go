@@ -302,12 +302,14 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 		note = coverageNote(round, n, len(picked), inj)
 		r.rec.Rounds = append(r.rec.Rounds, journal.Round{Round: round, At: inj.At, Targets: len(picked), Touched: n, Note: note})
 	}
-	r.observe(Progress{Phase: journal.PhaseInject, Injection: &inj, Message: describeOutcomes(inj)})
+	// The live view and the phase note say what was not done, not only
+	// the counts.
+	words := describeOutcomes(inj)
 	if note != "" {
-		end(describeOutcomes(inj) + "; " + note)
-	} else {
-		end(describeOutcomes(inj))
+		words += "; " + note
 	}
+	r.observe(Progress{Phase: journal.PhaseInject, Injection: &inj, Message: words})
+	end(words)
 	if err != nil {
 		var refused *inject.RefusedError
 		switch {
