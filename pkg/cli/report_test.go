@@ -12,11 +12,11 @@ import (
 )
 
 // fixtureJournals are the report package's fixture runs (held, deviated,
-// aborted) as journal files.
+// aborted, a partial injection whose revert failed) as journal files.
 func fixtureJournals(t *testing.T) []string {
 	t.Helper()
 	paths, err := filepath.Glob("../report/testdata/journals/*.json")
-	if err != nil || len(paths) != 3 {
+	if err != nil || len(paths) != 4 {
 		t.Fatalf("fixture journals: %v %v", paths, err)
 	}
 	return paths
@@ -45,8 +45,8 @@ func TestReportCommand(t *testing.T) {
 		wantCode int // exit code of the error, 0 for none
 	}{
 		{"html default format", []string{"-o", filepath.Join(dir, "r.html")}, "r.html", `id="summary"`, 0},
-		{"junit", []string{"--format", "junit", "-o", filepath.Join(dir, "sub/r.xml")}, "sub/r.xml", `<testsuites name="chaosnight" tests="11"`, 0},
-		{"markdown to stdout", []string{"--format", "markdown", "-o", "-"}, "", "## chaosnight: 1 held, 1 deviated, 1 aborted", 0},
+		{"junit", []string{"--format", "junit", "-o", filepath.Join(dir, "sub/r.xml")}, "sub/r.xml", `<testsuites name="chaosnight" tests="14"`, 0},
+		{"markdown to stdout", []string{"--format", "markdown", "-o", "-"}, "", "## chaosnight: 1 held, 2 deviated, 1 aborted, 1 revert failed", 0},
 		{"unknown format", []string{"--format", "pdf", "-o", filepath.Join(dir, "x")}, "", "", ExitInvalid},
 	}
 	for _, tt := range tests {

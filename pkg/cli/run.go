@@ -19,6 +19,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/report"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -57,8 +58,13 @@ observe for the experiment's duration (hypothesis and stopWhen every
 probeInterval; a stop condition, SIGINT or SIGTERM aborts at once), revert
 (always), recover (the hypothesis must hold again within recovery), verdict.
 
-Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.
-A dry run (--dry-run) plans and prints the targets, touches nothing, and
+A run that touched no target (every one protected by a PodDisruptionBudget,
+refused, forbidden, gone or failed) is skipped, with each target's reason; a
+run that touched only some says "injected N of M" in its reasons.
+
+Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input,
+and 3 whenever a revert failed, whatever the verdict: the summary then lists
+what is still in effect and until when. A dry run (--dry-run) plans and prints the targets, touches nothing, and
 exits 0 (2 if the steady state does not hold).`,
 		Example: `  chaosnight run experiments/checkout-pod-kill.yaml --prometheus-url http://localhost:9090
   chaosnight run experiments/checkout-pod-kill.yaml --dry-run
@@ -170,7 +176,9 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	if err := f.reports.write(rec); err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
-	if code := engine.ExitCode(rec.Verdict); code != 0 {
+	// From the record, not the verdict alone: a failed revert is exit 3
+	// whatever the verdict says.
+	if code := engine.ExitCodeOf(rec); code != 0 {
 		return silentExit(code)
 	}
 	return nil
@@ -247,6 +255,15 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 	fmt.Fprintf(w, "\n%s: %s\n", rec.Experiment.Metadata.Name, strings.ToUpper(string(rec.Verdict)))
 	for _, r := range rec.Reasons {
 		fmt.Fprintf(w, "  - %s\n", r)
+	}
+	if line := report.Injected(rec); line != "" {
+		fmt.Fprintf(w, "  injected: %s\n", line)
+	}
+	if rec.RevertFailed() {
+		fmt.Fprintln(w, "  STILL IN EFFECT (the revert failed, exit 3):")
+		for _, l := range rec.Leftovers {
+			fmt.Fprintf(w, "    %s\n", report.Leftover(l))
+		}
 	}
 	printPolicy(w, rec)
 	if len(rec.Targets) > 0 {

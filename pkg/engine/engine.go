@@ -70,19 +70,17 @@ type Progress struct {
 }
 
 // ExitCode maps a verdict to the CLI's exit code: 0 held, 1 deviated,
-// 2 aborted or skipped, 3 error; a dry run that planned is 0.
-func ExitCode(v journal.Verdict) int {
-	switch v {
-	case journal.Held, journal.DryRun:
-		return 0
-	case journal.Deviated:
-		return 1
-	case journal.Aborted, journal.Skipped:
-		return 2
-	default:
-		return 3
-	}
-}
+// 2 aborted or skipped, 3 error; a dry run that planned is 0. Prefer
+// ExitCodeOf, which also counts a failed revert.
+func ExitCode(v journal.Verdict) int { return v.ExitCode() }
+
+// ExitCodeOf is the exit code of a finished run: ExitCode of its verdict,
+// except that a revert that left something in effect is always 3, also
+// when the verdict is deviated or aborted (the verdict stays: a weakness
+// found is still a finding, but the cluster needs someone's attention).
+// run, serve and the reports all derive exit codes from it
+// (journal.Record.ExitCode, which the reports use directly).
+func ExitCodeOf(rec *journal.Record) int { return rec.ExitCode() }
 
 // run is the state of one run.
 type run struct {
@@ -199,8 +197,12 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 
 	// 2.-3. select and inject (the first time; podKill.every repeats it).
 	rng := target.NewRand(r.opts.Seed)
-	injection, verdict, reasons := r.selectAndInject(ctx, rng)
+	injection, verdict, reasons := r.selectAndInject(ctx, rng, 1)
 	if verdict != "" {
+		// A run that ends here may still have left state (an ephemeral
+		// container added to a pod whose stress never started): it is
+		// reverted before the verdict, like any other.
+		reasons = append(reasons, r.revert()...)
 		return verdict, reasons
 	}
 	if r.opts.DryRun {
@@ -211,6 +213,8 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	verdict, reasons = r.observePhase(ctx, rng)
 	if rv := r.revert(); len(rv) > 0 {
 		reasons = append(reasons, rv...)
+		// "held" must mean the fault came and went; a deviation or an
+		// abort keeps its verdict (ExitCodeOf makes the exit code 3).
 		if verdict == journal.Held {
 			verdict = journal.Error
 		}
@@ -239,9 +243,11 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	return verdict, reasons
 }
 
-// selectAndInject runs the select and inject phases once. A non-empty
-// verdict means the run ends here.
-func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injection, journal.Verdict, []string) {
+// selectAndInject runs the select and inject phases once; round is 1 for
+// the first injection, 2... for the repeats of podKill.every. A non-empty
+// verdict means the round put nothing in place: for the first round the
+// run ends there, for a repeat the run goes on.
+func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (inject.Injection, journal.Verdict, []string) {
 	end := r.phase(journal.PhaseSelect)
 	listStart := r.e.now()
 	pods, stats, err := r.e.Targets.List(ctx, r.exp.Spec.Target)
@@ -261,7 +267,7 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injec
 	end(fmt.Sprintf("%d matching, %d eligible, %d picked (%s, %s)", len(pods), len(eligible), len(picked),
 		requests, listTook.Round(time.Millisecond)))
 	if len(picked) == 0 {
-		return inject.Injection{}, journal.Skipped, []string{fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
+		return inject.Injection{}, journal.Skipped, []string{roundWords(round, "touched nothing: ") + fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
 			len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "))}
 	}
 
@@ -284,27 +290,62 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource) (inject.Injec
 	for _, o := range inj.Outcomes {
 		r.rec.Targets = appendTarget(r.rec.Targets, o.Pod)
 	}
-	if touched(inj) {
+	// Revert is owed for whatever the injector left, whatever the
+	// outcomes say: a stress container added to a pod whose stress never
+	// started is a failed outcome with state to undo.
+	if owesRevert(inj) {
 		r.injected = append(r.injected, injected{injector: injector, inj: inj})
 	}
-	r.observe(Progress{Phase: journal.PhaseInject, Injection: &inj, Message: describeOutcomes(inj)})
-	end(describeOutcomes(inj))
+	n := touchedCount(inj)
+	note := ""
+	if !r.opts.DryRun {
+		note = coverageNote(round, n, len(picked), inj)
+		r.rec.Rounds = append(r.rec.Rounds, journal.Round{Round: round, At: inj.At, Targets: len(picked), Touched: n, Note: note})
+	}
+	// The live view and the phase note say what was not done, not only
+	// the counts.
+	words := describeOutcomes(inj)
+	if note != "" {
+		words += "; " + note
+	}
+	r.observe(Progress{Phase: journal.PhaseInject, Injection: &inj, Message: words})
+	end(words)
 	if err != nil {
 		var refused *inject.RefusedError
-		if errors.As(err, &refused) {
+		switch {
+		case errors.As(err, &refused):
+			if round > 1 {
+				return inj, journal.Skipped, []string{roundWords(round, "touched nothing: ") + err.Error()}
+			}
 			return inj, journal.Skipped, []string{fmt.Sprintf("nothing was injected: %v", err)}
-		}
-		if touched(inj) {
+		case n > 0:
 			// Part of the injection happened: observe and revert anyway.
 			r.rec.Reasons = append(r.rec.Reasons, fmt.Sprintf("injection partly failed: %v", err))
+			r.partial(round, note)
 			return inj, "", nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return inj, journal.Aborted, []string{fmt.Sprintf("interrupted before injection (%v); nothing was injected", context.Cause(ctx))}
 		}
 		return inj, journal.Error, []string{fmt.Sprintf("injection failed: %v", err)}
 	}
+	if r.opts.DryRun {
+		return inj, "", nil
+	}
+	if n == 0 {
+		// Every target was protected, refused by the API server, gone or
+		// failed: observing now would measure an undisturbed system.
+		return inj, journal.Skipped, []string{note}
+	}
+	r.partial(round, note)
 	return inj, "", nil
+}
+
+// partial puts a first round's "injected 1 of 3: ..." into the verdict's
+// reasons; a repeat's partial note stays in its round and phase note.
+func (r *run) partial(round int, note string) {
+	if round == 1 && note != "" {
+		r.rec.Reasons = append(r.rec.Reasons, note)
+	}
 }
 
 // observePhase evaluates the hypothesis and the stop conditions every
@@ -319,6 +360,7 @@ func (r *run) observePhase(ctx context.Context, rng randSource) (journal.Verdict
 	probeTick := time.NewTicker(spec.ProbeInterval.Duration)
 	defer probeTick.Stop()
 	var again <-chan time.Time
+	round := 1 // the first injection happened before observe
 	if pk := spec.Action.PodKill; pk != nil && pk.Every.Duration > 0 {
 		t := time.NewTicker(pk.Every.Duration)
 		defer t.Stop()
@@ -334,13 +376,16 @@ func (r *run) observePhase(ctx context.Context, rng randSource) (journal.Verdict
 			return journal.Held, nil
 		case <-again:
 			end("repeating the injection")
-			inj, verdict, reasons := r.selectAndInject(ctx, rng)
+			round++
+			inj, verdict, reasons := r.selectAndInject(ctx, rng, round)
 			switch verdict {
 			case "":
 			case journal.Skipped:
-				// Nothing eligible this time (e.g. the PDB or minHealthy
-				// holds every pod): that is information, not a failure.
-				r.log.Info("repeat injection skipped", "reasons", strings.Join(reasons, "; "), "outcomes", describeOutcomes(inj))
+				// Nothing touched this time (e.g. the PDB or minHealthy
+				// holds every pod): that is information, not a failure,
+				// and it is recorded as such.
+				r.rec.Reasons = append(r.rec.Reasons, reasons...)
+				r.log.Info("repeat injection touched nothing", "round", round, "reasons", strings.Join(reasons, "; "), "outcomes", describeOutcomes(inj))
 			default:
 				return journal.Aborted, prefix("aborted: ", reasons)
 			}
@@ -394,6 +439,7 @@ func (r *run) revert() []string {
 		cancel()
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("revert of %s failed: %v", in.inj.Kind, err))
+			r.rec.Leftovers = append(r.rec.Leftovers, leftovers(in.inj, err)...)
 			r.log.Error("revert failed", "kind", in.inj.Kind, "error", err)
 		}
 	}

@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
+	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -71,15 +75,97 @@ func prefix(p string, reasons []string) []string {
 	return out
 }
 
-// touched says whether an injection changed anything in the cluster.
-func touched(inj inject.Injection) bool {
+// touchedCount is how many targets an injection changed (killed, evicted,
+// stressed).
+func touchedCount(inj inject.Injection) int {
+	n := 0
 	for _, o := range inj.Outcomes {
-		switch o.Status {
-		case inject.StatusKilled, inject.StatusEvicted, inject.StatusStressed:
-			return true
+		if inject.Touched(o.Status) {
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// owesRevert says whether an injection may have left anything behind: it
+// touched a target, or the injector recorded state (helper pods created,
+// ephemeral containers added, directories written), which it does also
+// for outcomes that count as failed. A refused injection never reached
+// the injector and has neither.
+func owesRevert(inj inject.Injection) bool {
+	return len(inj.State) > 0 || touchedCount(inj) > 0
+}
+
+// maxListed bounds the targets a note names one by one: a pick of "all"
+// can refuse thousands, and the journal's outcomes have every one.
+const maxListed = 5
+
+// coverageNote says what a round did not do: "" when every target was
+// touched, "injected 1 of 3: NS/B: why; NS/C: why" for part of them, and
+// "nothing was injected: ..." (round 1) or "round 3 touched nothing: ..."
+// when none was.
+func coverageNote(round, touched, targets int, inj inject.Injection) string {
+	if touched >= targets && touched > 0 {
+		return ""
+	}
+	var why []string
+	missing := 0
+	for _, o := range inj.Outcomes {
+		if inject.Touched(o.Status) {
+			continue
+		}
+		missing++
+		if len(why) < maxListed {
+			detail := o.Detail
+			if detail == "" {
+				detail = o.Status
+			}
+			why = append(why, o.Pod.Key()+": "+detail)
+		}
+	}
+	if missing > len(why) {
+		why = append(why, fmt.Sprintf("and %d more (the journal's outcomes list every target)", missing-len(why)))
+	}
+	if touched == 0 {
+		if round == 1 {
+			return "nothing was injected: " + strings.Join(why, "; ")
+		}
+		return roundWords(round, "touched nothing: ") + strings.Join(why, "; ")
+	}
+	return roundWords(round, "") + fmt.Sprintf("injected %d of %d: ", touched, targets) + strings.Join(why, "; ")
+}
+
+// roundWords prefixes a repeat's note with its number ("round 3 " + rest);
+// the first round's notes need no number.
+func roundWords(round int, rest string) string {
+	if round <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("round %d %s", round, rest)
+}
+
+// leftovers turns a failed revert into what is still in effect. The
+// stress injector names each stress it could not stop and the instant it
+// ends by itself; any other error leaves the whole injection in doubt,
+// until the deadline its state records, if any.
+func leftovers(inj inject.Injection, err error) []journal.Leftover {
+	var nse *stress.NotStoppedError
+	if errors.As(err, &nse) && len(nse.Items) > 0 {
+		out := make([]journal.Leftover, 0, len(nse.Items))
+		for _, it := range nse.Items {
+			msg := ""
+			if it.Err != nil {
+				msg = it.Err.Error()
+			}
+			out = append(out, journal.Leftover{Injection: inj.Kind, What: it.What, Until: nse.Deadline, Error: msg})
+		}
+		return out
+	}
+	var until time.Time
+	if d, ok := inj.State[stress.StateDeadline]; ok && inj.Kind == stress.Kind {
+		until, _ = time.Parse(time.RFC3339, d) // unparsable stays zero: unknown
+	}
+	return []journal.Leftover{{Injection: inj.Kind, What: fmt.Sprintf("everything the %s injection of %s put in place", inj.Kind, inj.At.UTC().Format(time.RFC3339)), Until: until, Error: err.Error()}}
 }
 
 // describeOutcomes summarises outcomes as "2 evicted, 1 protected-by-pdb".

@@ -75,8 +75,74 @@ type Record struct {
 	Targets       []target.Pod          `json:"targets,omitempty"`
 	Injections    []inject.Injection    `json:"injections,omitempty"`
 	Samples       []Sample              `json:"samples,omitempty"`
+	// Rounds says, per injection (podKill.every repeats it), how many of
+	// the targets were really changed: a verdict is only worth what was
+	// injected. Empty in dry runs and when nothing reached the injector.
+	Rounds []Round `json:"rounds,omitempty"`
+	// Leftovers are what a failed revert left in the cluster, each with
+	// the instant it ends by itself when that is known. Any leftover makes
+	// the run's exit code 3, whatever the verdict.
+	Leftovers []Leftover `json:"leftovers,omitempty"`
 	// Replay is the command that repeats this run with the same choice of targets.
 	Replay string `json:"replay,omitempty"`
+}
+
+// Round is the count of one injection: targets given and targets changed.
+type Round struct {
+	Round   int       `json:"round"` // 1 is the first injection
+	At      time.Time `json:"at"`
+	Targets int       `json:"targets"` // targets picked for this round
+	Touched int       `json:"touched"` // targets killed, evicted or stressed
+	// Note says what was not done and why ("injected 1 of 3: ...",
+	// "round 3 touched nothing: ..."); empty when every target was touched.
+	Note string `json:"note,omitempty"`
+}
+
+// Leftover is one thing a revert could not undo.
+type Leftover struct {
+	Injection string `json:"injection"` // the injection's kind: stress, podKill
+	What      string `json:"what"`      // "ephemeral container C of pod NS/NAME", ...
+	// Until is when it ends by itself (the stressor's deadline); zero when
+	// unknown, which means someone must clean it up.
+	Until time.Time `json:"until,omitzero"`
+	Error string    `json:"error"`
+}
+
+// RevertFailed reports whether something the run injected may still be
+// in effect.
+func (r *Record) RevertFailed() bool { return len(r.Leftovers) > 0 }
+
+// ExitCode is the exit code of the run for the CLI and CI: 0 held or a dry
+// run, 1 deviated, 2 aborted or skipped, 3 error (or still running: a
+// crashed run), and 3 whenever a revert left something in effect,
+// whatever the verdict. `run`, serve's pages and the reports all use it.
+func (r *Record) ExitCode() int {
+	if r.RevertFailed() {
+		return 3
+	}
+	return r.Verdict.ExitCode()
+}
+
+// ExitCode maps the verdict alone to an exit code (see Record.ExitCode).
+func (v Verdict) ExitCode() int {
+	switch v {
+	case Held, DryRun:
+		return 0
+	case Deviated:
+		return 1
+	case Aborted, Skipped:
+		return 2
+	}
+	return 3
+}
+
+// Injected returns the first round's touched and total targets, and
+// whether an injection reached the injector at all.
+func (r *Record) Injected() (touched, targets int, ok bool) {
+	if len(r.Rounds) == 0 {
+		return 0, 0, false
+	}
+	return r.Rounds[0].Touched, r.Rounds[0].Targets, true
 }
 
 // Sink receives the record at every checkpoint and at the end of a run.

@@ -98,3 +98,47 @@ func TestWriteIsDurable(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", left)
 	}
 }
+
+// Rounds and leftovers survive the file; an unknown end stays unknown (no
+// zero time written), and the exit code follows them.
+func TestRoundsAndLeftoversRoundTrip(t *testing.T) {
+	until := time.Date(2026, 12, 7, 23, 0, 0, 0, time.UTC)
+	rec := &Record{SchemaVersion: SchemaVersion, RunID: "r", Verdict: Deviated,
+		Rounds:    []Round{{Round: 1, Targets: 3, Touched: 1, Note: "injected 1 of 3: ..."}},
+		Leftovers: []Leftover{{Injection: "stress", What: "helper pod shop/h", Until: until, Error: "forbidden"}, {Injection: "stress", What: "x", Error: "y"}}}
+	path := filepath.Join(t.TempDir(), "j.json")
+	if err := (File{Path: path}).Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(raw), `"until"`) != 1 {
+		t.Errorf("an unknown end must not be written as a time:\n%s", raw)
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	touched, targets, ok := got.Injected()
+	if !ok || touched != 1 || targets != 3 || !got.RevertFailed() || !got.Leftovers[0].Until.Equal(until) || !got.Leftovers[1].Until.IsZero() {
+		t.Errorf("read back %+v", got)
+	}
+	tests := []struct {
+		rec  Record
+		want int
+	}{
+		{Record{Verdict: Held}, 0}, {Record{Verdict: DryRun}, 0}, {Record{Verdict: Deviated}, 1},
+		{Record{Verdict: Aborted}, 2}, {Record{Verdict: Skipped}, 2}, {Record{Verdict: Error}, 3}, {Record{Verdict: Running}, 3},
+		{*got, 3}, {Record{Verdict: Aborted, Leftovers: got.Leftovers}, 3},
+	}
+	for _, tt := range tests {
+		if code := tt.rec.ExitCode(); code != tt.want {
+			t.Errorf("%s with %d leftovers: exit %d, want %d", tt.rec.Verdict, len(tt.rec.Leftovers), code, tt.want)
+		}
+	}
+	if _, _, ok := (&Record{}).Injected(); ok {
+		t.Error("a record without rounds reports an injection")
+	}
+}

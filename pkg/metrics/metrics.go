@@ -32,6 +32,9 @@ type Metrics struct {
 	ConfigReloads  *prometheus.CounterVec   // result=success|failure
 	ConfigValid    prometheus.Gauge         // the last reload was valid (1) or kept the old set (0)
 	ExperimentsSet prometheus.Gauge         // experiments loaded
+	Rounds         *prometheus.CounterVec   // experiment, coverage=full|partial|none
+	RevertFailures *prometheus.CounterVec   // experiment
+	LeftoversUntil *prometheus.GaugeVec     // experiment: unix time the last failed revert's leftovers end by
 }
 
 // New creates the metrics and registers them on reg.
@@ -83,9 +86,21 @@ func New(reg prometheus.Registerer) *Metrics {
 		ExperimentsSet: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chaosnight_experiments_loaded", Help: "Experiments in the active set.",
 		}),
+		Rounds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chaosnight_injection_rounds_total",
+			Help: "Injection rounds by how much of the fault was put in place: full (every target), partial, none (nothing touched).",
+		}, []string{"experiment", "coverage"}),
+		RevertFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chaosnight_revert_failures_total", Help: "Runs whose revert failed and left something in effect (exit code 3).",
+		}, []string{"experiment"}),
+		LeftoversUntil: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chaosnight_revert_leftovers_until_timestamp_seconds",
+			Help: "When what the last failed revert left behind ends by itself; +Inf when unknown (someone must clean up). Alert while it is in the future.",
+		}, []string{"experiment"}),
 	}
 	reg.MustRegister(m.Runs, m.RunDuration, m.LastRun, m.Injections, m.Targets, m.ProbeValue, m.ProbeOK,
-		m.InFlight, m.WindowOpen, m.NextWindow, m.Paused, m.Leader, m.ConfigReloads, m.ConfigValid, m.ExperimentsSet)
+		m.InFlight, m.WindowOpen, m.NextWindow, m.Paused, m.Leader, m.ConfigReloads, m.ConfigValid, m.ExperimentsSet,
+		m.Rounds, m.RevertFailures, m.LeftoversUntil)
 	return m
 }
 
@@ -100,6 +115,37 @@ func (m *Metrics) ObserveRun(rec *journal.Record) {
 		m.RunDuration.WithLabelValues(name).Observe(rec.Ended.Sub(rec.Started).Seconds())
 		m.LastRun.WithLabelValues(name).Set(float64(rec.Ended.Unix()))
 	}
+	for _, r := range rec.Rounds {
+		m.Rounds.WithLabelValues(name, coverage(r)).Inc()
+	}
+	if rec.RevertFailed() {
+		m.RevertFailures.WithLabelValues(name).Inc()
+		m.LeftoversUntil.WithLabelValues(name).Set(leftoversUntil(rec.Leftovers))
+	}
+}
+
+// coverage names how much of a round's targets were touched.
+func coverage(r journal.Round) string {
+	switch {
+	case r.Touched == 0:
+		return "none"
+	case r.Touched < r.Targets:
+		return "partial"
+	}
+	return "full"
+}
+
+// leftoversUntil is the latest end of the leftovers, +Inf if one of them
+// has no known end.
+func leftoversUntil(ls []journal.Leftover) float64 {
+	latest := 0.0
+	for _, l := range ls {
+		if l.Until.IsZero() {
+			return math.Inf(1)
+		}
+		latest = max(latest, float64(l.Until.Unix()))
+	}
+	return latest
 }
 
 // ObserveInjection records one injection's outcomes.

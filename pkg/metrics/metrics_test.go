@@ -68,3 +68,50 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.RunStarted()
 	m.RunEnded()
 }
+
+// A run's coverage and a failed revert are visible to alerting: rounds by
+// coverage, revert failures, and until when the leftovers run.
+func TestRoundsAndLeftovers(t *testing.T) {
+	until := time.Date(2026, 11, 23, 22, 10, 0, 0, time.UTC)
+	tests := []struct {
+		name         string
+		rec          journal.Record
+		full, part   float64
+		none         float64
+		failures     float64
+		wantUntil    float64
+		checkedUntil bool
+	}{
+		{name: "every target touched", rec: journal.Record{Rounds: []journal.Round{{Targets: 3, Touched: 3}}}, full: 1},
+		{name: "partial and empty rounds",
+			rec:  journal.Record{Rounds: []journal.Round{{Targets: 3, Touched: 1}, {Targets: 2, Touched: 0}, {Targets: 1, Touched: 1}}},
+			full: 1, part: 1, none: 1},
+		{name: "failed revert with a deadline",
+			rec:  journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b", Until: until.Add(-time.Minute)}}},
+			full: 1, failures: 1, wantUntil: float64(until.Unix()), checkedUntil: true},
+		{name: "failed revert without a known end",
+			rec:  journal.Record{Rounds: []journal.Round{{Targets: 1, Touched: 1}}, Leftovers: []journal.Leftover{{What: "a", Until: until}, {What: "b"}}},
+			full: 1, failures: 1, wantUntil: math.Inf(1), checkedUntil: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := New(prometheus.NewRegistry())
+			tt.rec.Experiment.Metadata.Name = "e"
+			tt.rec.Verdict = journal.Deviated
+			m.ObserveRun(&tt.rec)
+			for coverage, want := range map[string]float64{"full": tt.full, "partial": tt.part, "none": tt.none} {
+				if got := testutil.ToFloat64(m.Rounds.WithLabelValues("e", coverage)); got != want {
+					t.Errorf("rounds %s = %v, want %v", coverage, got, want)
+				}
+			}
+			if got := testutil.ToFloat64(m.RevertFailures.WithLabelValues("e")); got != tt.failures {
+				t.Errorf("revert failures = %v, want %v", got, tt.failures)
+			}
+			if tt.checkedUntil {
+				if got := testutil.ToFloat64(m.LeftoversUntil.WithLabelValues("e")); got != tt.wantUntil {
+					t.Errorf("leftovers until = %v, want %v", got, tt.wantUntil)
+				}
+			}
+		})
+	}
+}

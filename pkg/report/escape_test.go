@@ -36,6 +36,12 @@ func hostileRecords() []*journal.Record {
 				r.Injections[i].Outcomes[j].Detail = reporttest.Hostile
 			}
 		}
+		for i := range r.Rounds {
+			r.Rounds[i].Note = reporttest.Hostile
+		}
+		for i := range r.Leftovers {
+			r.Leftovers[i].What, r.Leftovers[i].Error = reporttest.Hostile, reporttest.Hostile
+		}
 	}
 	return recs
 }
@@ -43,7 +49,7 @@ func hostileRecords() []*journal.Record {
 // Journal text is shown as text, never as markup: the page is written in
 // plain Go (no template escaping), so every value must be escaped by hand.
 func TestHTMLEscapesJournalText(t *testing.T) {
-	for _, n := range []int{1, 3} { // one run; several (summary, recovery chart legend)
+	for _, n := range []int{1, 4} { // one run; several (summary, recovery chart legend, a failed revert)
 		var buf bytes.Buffer
 		if err := HTML(&buf, hostileRecords()[:n]); err != nil {
 			t.Fatal(err)

@@ -99,7 +99,9 @@ func fixtures() []*journal.Record {
 	held := &journal.Record{
 		SchemaVersion: journal.SchemaVersion, RunID: "20261120-020000-aaaaaa", Experiment: heldExp,
 		File: "experiments/checkout-pod-kill.yaml", Seed: 42, Started: start, Ended: start.Add(40 * time.Second),
-		Verdict: journal.Held, Reasons: []string{"the hypothesis held for 30s of injection and the system recovered"},
+		Verdict: journal.Held, Reasons: []string{
+			"round 3 touched nothing: shop/checkout-6d677d7756-gc4w2: protected by PodDisruptionBudget shop/checkout: 0 disruptions allowed (it needs 2 healthy pods and has 2)",
+			"the hypothesis held for 30s of injection and the system recovered"},
 		Phases: hp, Targets: []target.Pod{a, b},
 		Injections: []inject.Injection{
 			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt,
@@ -107,7 +109,13 @@ func fixtures() []*journal.Record {
 			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt.Add(10 * time.Second),
 				Outcomes: []inject.Outcome{{Pod: b, Status: inject.StatusEvicted, At: injAt.Add(10 * time.Second)}}},
 			{Run: inject.Run{ID: "20261120-020000-aaaaaa", Experiment: "checkout-pod-kill"}, Kind: "podKill", At: injAt.Add(20 * time.Second),
-				Outcomes: []inject.Outcome{{Pod: a, Status: inject.StatusProtected, Detail: "Cannot evict pod as it would violate the pod's disruption budget.", At: injAt.Add(20 * time.Second)}}},
+				Outcomes: []inject.Outcome{{Pod: a, Status: inject.StatusProtected, Detail: "protected by PodDisruptionBudget shop/checkout: 0 disruptions allowed (it needs 2 healthy pods and has 2)", At: injAt.Add(20 * time.Second)}}},
+		},
+		Rounds: []journal.Round{
+			{Round: 1, At: injAt, Targets: 1, Touched: 1},
+			{Round: 2, At: injAt.Add(10 * time.Second), Targets: 1, Touched: 1},
+			{Round: 3, At: injAt.Add(20 * time.Second), Targets: 1, Touched: 0,
+				Note: "round 3 touched nothing: shop/checkout-6d677d7756-gc4w2: protected by PodDisruptionBudget shop/checkout: 0 disruptions allowed (it needs 2 healthy pods and has 2)"},
 		},
 		Replay: "chaosnight run experiments/checkout-pod-kill.yaml --seed 42",
 	}
@@ -145,6 +153,7 @@ func fixtures() []*journal.Record {
 		Phases:  dp, Targets: []target.Pod{r},
 		Injections: []inject.Injection{{Run: inject.Run{ID: "20261120-021000-bbbbbb", Experiment: "recommendations-single-replica"}, Kind: "podKill",
 			At: start2.Add(3 * time.Second), Outcomes: []inject.Outcome{{Pod: r, Status: inject.StatusKilled, At: start2.Add(3 * time.Second)}}}},
+		Rounds: []journal.Round{{Round: 1, At: start2.Add(3 * time.Second), Targets: 1, Touched: 1}},
 		Replay: "chaosnight run experiments/recommendations-single-replica.yaml --seed 4695030076791832035",
 	}
 	over := func(limit float64) func(float64) string {
@@ -193,6 +202,7 @@ func fixtures() []*journal.Record {
 		Injections: []inject.Injection{{Run: inject.Run{ID: "20261121-020000-cccccc", Experiment: "checkout-cpu-stress"}, Kind: "stress",
 			At: start3.Add(3 * time.Second), Outcomes: []inject.Outcome{{Pod: c, Status: inject.StatusStressed, At: start3.Add(4 * time.Second)}},
 			State: map[string]string{"container": "chaosnight-stress-1"}}},
+		Rounds: []journal.Round{{Round: 1, At: start3.Add(3 * time.Second), Targets: 1, Touched: 1}},
 		Replay: "chaosnight run experiments/checkout-cpu-stress.yaml --seed 7",
 	}
 	ab.Samples = append(ab.Samples, samples("checkout-latency-p95", probe.RoleHypothesis, start3, []float64{0.1, 0.12, 0.3, 0.45, 0.38, 0.2, 0.11}, phaseFinder(ap), never)...)
@@ -205,5 +215,71 @@ func fixtures() []*journal.Record {
 			return "checkout-availability = " + formatValue(v) + ": expected below 0.9 (it fires when met)"
 		})...)
 	// orders-backlog has no samples: an empty chart, a skipped test case.
-	return []*journal.Record{held, dev, ab}
+
+	return []*journal.Record{held, dev, ab, partialFixture(start.Add(48 * time.Hour))}
+}
+
+// partialFixture is a pod-scope memory stress that reached 1 of its 3
+// targets, deviated, and whose revert was refused (no pods/exec right):
+// the stress keeps running until its deadline.
+func partialFixture(start time.Time) *journal.Record {
+	exp := experiment.Experiment{
+		APIVersion: experiment.APIVersion, Kind: experiment.Kind,
+		Metadata: experiment.Metadata{Name: "cart-memory-stress"},
+		Spec: experiment.Spec{
+			Description: "Cart keeps its latency while its pods hold 256Mi more.",
+			Hypothesis: experiment.Hypothesis{Probes: []experiment.Probe{
+				{Name: "cart-latency-p95", Query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="cart"}[1m])))`, Expect: experiment.Expect{Below: f64(0.3)}},
+			}},
+			Target:        experiment.Target{Namespaces: []string{"shop"}, Selector: "app=cart", Pick: experiment.Pick{All: true}},
+			Action:        experiment.Action{Stress: &experiment.Stress{Scope: experiment.ScopePod, Memory: &experiment.MemoryStress{Size: "256Mi"}}},
+			Duration:      dur(time.Minute),
+			ProbeInterval: dur(5 * time.Second),
+			Recovery:      dur(time.Minute),
+		},
+	}
+	ps := phases(start, journal.PhasePreflight, 2*time.Second, journal.PhaseSelect, time.Second,
+		journal.PhaseInject, 2*time.Second, journal.PhaseObserve, 10*time.Second, journal.PhaseRevert, 25*time.Second, journal.PhaseRecover, 10*time.Second)
+	ps[2].Note = "2 failed, 1 stressed; injected 1 of 3: shop/cart-5f8c9d7b4-kq2zp: the pod is Pending, not Running: its ephemeral container would only start once it runs; shop/cart-5f8c9d7b4-x7m4t: refused by Pod Security admission"
+	ps[3].Note = "hypothesis violated"
+	ps[4].Note = "revert failed"
+	runID := "20261122-020000-dddddd"
+	deadline := start.Add(2*time.Minute + 30*time.Second)
+	p1 := pod("shop", "cart-5f8c9d7b4-9rd2w", "0c3d5a11-5", "kwok-node-1")
+	p2 := pod("shop", "cart-5f8c9d7b4-kq2zp", "77aa0e42-6", "kwok-node-2")
+	p3 := pod("shop", "cart-5f8c9d7b4-x7m4t", "a1b2c3d4-7", "kwok-node-0")
+	at := start.Add(3 * time.Second)
+	note := "injected 1 of 3: shop/cart-5f8c9d7b4-kq2zp: the pod is Pending, not Running: its ephemeral container would only start once it runs; shop/cart-5f8c9d7b4-x7m4t: refused by Pod Security admission"
+	rec := &journal.Record{
+		SchemaVersion: journal.SchemaVersion, RunID: runID, Experiment: exp,
+		File: "experiments/cart-memory-stress.yaml", Seed: 99, Started: start, Ended: start.Add(50 * time.Second),
+		Verdict: journal.Deviated,
+		Reasons: []string{
+			note,
+			"the hypothesis was violated after 10s of injection: cart-latency-p95 = 0.41: expected below 0.3",
+			"revert of stress failed: 1 stress(es) could not be stopped early and run until " + deadline.Format(time.RFC3339) +
+				": ephemeral container chaosnight-stress-" + runID + " of pod shop/cart-5f8c9d7b4-9rd2w: exec chaosnight-stress stop: pods \"cart-5f8c9d7b4-9rd2w\" is forbidden",
+		},
+		Phases: ps, Targets: []target.Pod{p1, p2, p3},
+		Injections: []inject.Injection{{Run: inject.Run{ID: runID, Experiment: "cart-memory-stress"}, Kind: "stress", At: at,
+			Outcomes: []inject.Outcome{
+				{Pod: p1, Status: inject.StatusStressed, Detail: "ephemeral container chaosnight-stress-" + runID + ": 256Mi of memory for 1m30s (ends by itself by " + deadline.Format(time.RFC3339) + ")", At: at},
+				{Pod: p2, Status: inject.StatusFailed, Detail: "the pod is Pending, not Running: its ephemeral container would only start once it runs", At: at},
+				{Pod: p3, Status: inject.StatusFailed, Detail: "refused by Pod Security admission", At: at},
+			},
+			State: map[string]string{"scope": "pod", "deadline": deadline.Format(time.RFC3339), "container": "chaosnight-stress-" + runID,
+				"pod:shop/cart-5f8c9d7b4-9rd2w": "0c3d5a11-5"}}},
+		Rounds: []journal.Round{{Round: 1, At: at, Targets: 3, Touched: 1, Note: note}},
+		Leftovers: []journal.Leftover{{Injection: "stress", What: "ephemeral container chaosnight-stress-" + runID + " of pod shop/cart-5f8c9d7b4-9rd2w",
+			Until: deadline, Error: `exec chaosnight-stress stop: pods "cart-5f8c9d7b4-9rd2w" is forbidden`}},
+		Replay: "chaosnight run experiments/cart-memory-stress.yaml --seed 99",
+	}
+	over := func(v float64) string {
+		if v < 0.3 {
+			return ""
+		}
+		return "cart-latency-p95 = " + formatValue(v) + ": expected below 0.3"
+	}
+	rec.Samples = samples("cart-latency-p95", probe.RoleHypothesis, start, []float64{0.12, 0.15, 0.41, 0.44, 0.38, 0.2, 0.14, 0.12, 0.11, 0.1}, phaseFinder(ps), over)
+	return rec
 }

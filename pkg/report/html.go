@@ -35,6 +35,9 @@ type htmlRun struct {
 	Started     string
 	Duration    string
 	Action      string
+	Injected    string   // "1 of 3 targets ...", "" when nothing reached the injector
+	Rounds      []string // notes of the rounds that did not touch every target
+	Leftovers   []string // what a failed revert left in effect, and until when
 	Charts      []htmlChart
 	Targets     []htmlTarget
 	Phases      []htmlPhase
@@ -119,6 +122,15 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 		Started:     rec.Started.UTC().Format(time.RFC3339),
 		Duration:    formatDuration(runEnd(rec).Sub(rec.Started)),
 		Action:      actionOf(rec),
+		Injected:    Injected(rec),
+	}
+	for _, r := range rec.Rounds {
+		if r.Note != "" {
+			run.Rounds = append(run.Rounds, r.Note)
+		}
+	}
+	for _, l := range rec.Leftovers {
+		run.Leftovers = append(run.Leftovers, Leftover(l))
 	}
 	for _, pr := range probes(rec) {
 		svg, err := probeChart(rec, pr)

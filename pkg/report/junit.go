@@ -102,6 +102,10 @@ func junitSuiteOf(rec *journal.Record) junitSuite {
 			{Name: "replay", Value: rec.Replay},
 		},
 	}
+	if inj := Injected(rec); inj != "" {
+		s.Properties = append(s.Properties, junitProperty{Name: "injected", Value: inj})
+	}
+	s.Properties = append(s.Properties, junitProperty{Name: "exitCode", Value: fmt.Sprint(rec.ExitCode())})
 	exp := junitCase{Name: name, Classname: class, Time: seconds(dur)}
 	reasons := strings.Join(rec.Reasons, "\n")
 	msg := string(rec.Verdict)
@@ -121,6 +125,18 @@ func junitSuiteOf(rec *journal.Record) junitSuite {
 		exp.SystemOut = "replay: " + rec.Replay
 	}
 	s.Cases = append(s.Cases, exp)
+	if rec.RevertFailed() {
+		// Its own error case, whatever the verdict: a CI job must not
+		// read a deviation found as the only thing to look at.
+		lines := make([]string, len(rec.Leftovers))
+		for i, l := range rec.Leftovers {
+			lines[i] = Leftover(l)
+		}
+		s.Cases = append(s.Cases, junitCase{Name: "revert", Classname: class, Time: "0.000", Error: &junitProblem{
+			Message: fmt.Sprintf("the revert failed: %d thing(s) still in effect", len(rec.Leftovers)),
+			Type:    "revert-failed", Body: strings.Join(lines, "\n"),
+		}})
+	}
 	for _, pr := range probes(rec) {
 		c := junitCase{Name: pr.Probe.Name, Classname: class + "." + string(roleOf(pr.Role)), Time: seconds(sampleSpan(pr))}
 		if bad := pr.Failed(); bad > 0 {

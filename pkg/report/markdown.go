@@ -19,10 +19,18 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 	var b strings.Builder
 	t := total(recs)
 	fmt.Fprintf(&b, "## chaosnight: %s\n\n", tally(t))
-	b.WriteString("| Experiment | Verdict | Duration | Targets | Seed |\n|---|---|---|---|---|\n")
+	b.WriteString("| Experiment | Verdict | Duration | Targets | Injected | Seed |\n|---|---|---|---|---|---|\n")
 	for _, rec := range recs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | `%d` |\n", cell(rec.Experiment.Metadata.Name), badge(rec.Verdict),
-			formatDuration(runEnd(rec).Sub(rec.Started)), len(rec.Targets), rec.Seed)
+		verdict := badge(rec.Verdict)
+		if rec.RevertFailed() {
+			verdict += ", ⛔ revert failed"
+		}
+		injected := "–"
+		if touched, targets, ok := rec.Injected(); ok {
+			injected = fmt.Sprintf("%d of %d", touched, targets)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | `%d` |\n", cell(rec.Experiment.Metadata.Name), verdict,
+			formatDuration(runEnd(rec).Sub(rec.Started)), len(rec.Targets), injected, rec.Seed)
 	}
 	if len(recs) > 1 {
 		b.WriteString("\n### Per experiment\n\n| Experiment | Runs | Held | Deviated | Aborted | Skipped | Other |\n|---|---|---|---|---|---|---|\n")
@@ -39,6 +47,16 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 			fmt.Fprintf(&b, "- %s\n", oneLine(r))
 		}
 		if len(rec.Reasons) > 0 {
+			b.WriteString("\n")
+		}
+		if inj := Injected(rec); inj != "" {
+			fmt.Fprintf(&b, "Injected: %s.\n\n", inj)
+		}
+		if rec.RevertFailed() {
+			b.WriteString("⛔ **The revert failed** (exit code 3). Still in effect:\n\n")
+			for _, l := range rec.Leftovers {
+				fmt.Fprintf(&b, "- %s\n", oneLine(Leftover(l)))
+			}
 			b.WriteString("\n")
 		}
 		if prs := probes(rec); len(prs) > 0 {
@@ -81,6 +99,9 @@ func tally(c counts) string {
 	}
 	if c.Other > 0 {
 		parts = append(parts, fmt.Sprintf("%d other", c.Other))
+	}
+	if c.RevertFailed > 0 {
+		parts = append(parts, fmt.Sprintf("%d revert failed", c.RevertFailed))
 	}
 	return strings.Join(parts, ", ")
 }

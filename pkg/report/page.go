@@ -104,6 +104,9 @@ func writeSummary(h *htmlWriter, s *htmlSummary) {
 	if t.Other > 0 {
 		h.raw(", ", strconv.Itoa(t.Other), " other")
 	}
+	if t.RevertFailed > 0 {
+		h.raw(`; <strong class="revert-failed-count">`, strconv.Itoa(t.RevertFailed), " revert(s) failed</strong>")
+	}
 	h.raw(`.</p>
 <table>
 <thead><tr><th>Experiment</th><th>Runs</th><th>Held</th><th>Deviated</th><th>Aborted</th><th>Skipped</th><th>Other</th></tr></thead>
@@ -141,15 +144,25 @@ func writeRun(h *htmlWriter, r htmlRun) {
 	h.text(r.Verdict)
 	h.raw("</strong>\n")
 	h.list("reasons", r.Reasons)
-	h.raw(`
-</div>
-<dl class="facts">
+	h.raw("\n</div>\n")
+	if len(r.Leftovers) > 0 {
+		h.raw(`<div class="banner revert-failed"><strong>revert failed</strong> (exit code 3): still in effect`)
+		h.list("leftovers", r.Leftovers)
+		h.raw("\n</div>\n")
+	}
+	h.raw(`<dl class="facts">
 <dt>Started</dt><dd>`)
 	h.text(r.Started + " (" + r.Duration + ")")
 	h.raw("</dd>\n")
 	if r.Action != "" {
 		h.raw("<dt>Fault</dt><dd>")
 		h.text(r.Action)
+		h.raw("</dd>\n")
+	}
+	if r.Injected != "" {
+		h.raw("<dt>Injected</dt><dd>")
+		h.text(r.Injected)
+		h.list("rounds", r.Rounds)
 		h.raw("</dd>\n")
 	}
 	if r.File != "" {
@@ -262,6 +275,7 @@ section.run, section.summary { background: #fff; border: 1px solid #d0d7de; bord
 .verdict-held { background: #dafbe1; border-color: #4ac26b; color: #116329; }
 .verdict-deviated { background: #ffebe9; border-color: #ff8182; color: #a40e26; }
 .verdict-aborted, .verdict-skipped { background: #fff8c5; border-color: #d4a72c; color: #7d4e00; }
+.revert-failed { background: #ffebe9; border-color: #cf222e; color: #82071e; border-width: 2px; }
 .verdict-error, .verdict-running, .verdict-dry-run { background: #eaeef2; border-color: #afb8c1; color: #424a53; }
 .badge { display: inline-block; border-radius: 1em; padding: 0 .6em; font-size: .85em; font-weight: 600; border: 1px solid; }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .92em; }

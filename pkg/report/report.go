@@ -229,10 +229,51 @@ func offset(rec *journal.Record, t time.Time) string {
 	return fmt.Sprintf("%s%d:%02d", sign, int(d.Minutes()), int(d.Seconds())%60)
 }
 
-// counts tallies verdicts in a fixed order for summaries.
+// Injected says how much of a run's fault was put in place: "1 of 3
+// targets", and with repeated kills how many rounds touched nothing. It is
+// "" when no injection reached the injector (a dry run, a run skipped
+// before injecting, a journal older than the count).
+func Injected(rec *journal.Record) string {
+	touched, targets, ok := rec.Injected()
+	if !ok {
+		return ""
+	}
+	s := fmt.Sprintf("%d of %d targets", touched, targets)
+	if n := len(rec.Rounds); n > 1 {
+		empty := 0
+		for _, r := range rec.Rounds {
+			if r.Touched == 0 {
+				empty++
+			}
+		}
+		s += fmt.Sprintf(" in the first round; %d rounds, %d touched nothing", n, empty)
+	}
+	return s
+}
+
+// Leftover describes one thing a failed revert left in effect, and until
+// when: "WHAT: ends by itself by T (ERROR)".
+func Leftover(l journal.Leftover) string {
+	until := "no deadline known: remove it by hand"
+	if !l.Until.IsZero() {
+		until = "ends by itself by " + l.Until.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%s: %s (%s)", l.What, until, l.Error)
+}
+
+// counts tallies verdicts in a fixed order for summaries; RevertFailed
+// counts, across verdicts, the runs that left something in effect.
 type counts struct {
 	Experiment                                    string
 	Runs, Held, Deviated, Aborted, Skipped, Other int
+	RevertFailed                                  int
+}
+
+func (c *counts) addRecord(r *journal.Record) {
+	c.add(r.Verdict)
+	if r.RevertFailed() {
+		c.RevertFailed++
+	}
 }
 
 func (c *counts) add(v journal.Verdict) {
@@ -263,7 +304,7 @@ func perExperiment(recs []*journal.Record) []counts {
 			idx[name] = i
 			out = append(out, counts{Experiment: name})
 		}
-		out[i].add(r.Verdict)
+		out[i].addRecord(r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Experiment < out[j].Experiment })
 	return out
@@ -272,7 +313,7 @@ func perExperiment(recs []*journal.Record) []counts {
 func total(recs []*journal.Record) counts {
 	var c counts
 	for _, r := range recs {
-		c.add(r.Verdict)
+		c.addRecord(r)
 	}
 	return c
 }

@@ -86,9 +86,10 @@ func TestJUnitCounts(t *testing.T) {
 	out := buf.String()
 	// held: 4 cases, 0 failures; deviated: 2 cases (experiment, probe) both
 	// failed; aborted: 5 cases, experiment and checkout-availability failed,
-	// orders-backlog skipped.
+	// orders-backlog skipped; partial: 3 cases, experiment and probe
+	// failed, the failed revert an error.
 	for _, want := range []string{
-		`<testsuites name="chaosnight" tests="11" failures="4" errors="0" skipped="1"`,
+		`<testsuites name="chaosnight" tests="14" failures="6" errors="1" skipped="1"`,
 		`<failure message="deviated: the hypothesis was violated after 2s of injection`,
 		`Prometheus unreachable: connection refused`,
 		`<skipped message="no samples"></skipped>`,
@@ -109,8 +110,9 @@ func TestHTMLStructure(t *testing.T) {
 	}{
 		{"held", all[:1], 3, false},
 		{"deviated", all[1:2], 1, false},
-		{"aborted", all[2:], 4, false},
-		{"all", all, 8, true},
+		{"aborted", all[2:3], 4, false},
+		{"partial with a failed revert", all[3:], 1, false},
+		{"all", all, 9, true},
 		{"none", nil, 0, false},
 	}
 	for _, tt := range tests {
@@ -257,6 +259,58 @@ func TestErrorDetection(t *testing.T) {
 			}
 			if tt.inLog && len(got.ConsoleErrors) == 0 {
 				t.Errorf("not detected in the console log:\n%s", got.Log)
+			}
+		})
+	}
+}
+
+// A partial injection and a failed revert are shown by every format: how
+// many targets were touched, what was not and why, and what is still in
+// effect until when; a clean run shows neither.
+func TestPartialInjectionAndFailedRevertAreShown(t *testing.T) {
+	all := fixtures()
+	partial, held := all[3:], all[:1]
+	const leftover = "ephemeral container chaosnight-stress-20261122-020000-dddddd of pod shop/cart-5f8c9d7b4-9rd2w: ends by itself by 2026-11-22T02:02:30Z"
+	tests := []struct {
+		name   string
+		render func(*bytes.Buffer, []*journal.Record) error
+		recs   []*journal.Record
+		want   []string
+		absent []string
+	}{
+		{"html partial", func(b *bytes.Buffer, r []*journal.Record) error { return HTML(b, r) }, partial,
+			[]string{"<dt>Injected</dt><dd>1 of 3 targets", "injected 1 of 3: shop/cart-5f8c9d7b4-kq2zp: the pod is Pending",
+				`<div class="banner revert-failed"><strong>revert failed</strong> (exit code 3)`, leftover}, nil},
+		{"html held", func(b *bytes.Buffer, r []*journal.Record) error { return HTML(b, r) }, held,
+			[]string{"1 of 1 targets in the first round; 3 rounds, 1 touched nothing", "round 3 touched nothing: shop/checkout-6d677d7756-gc4w2: protected by PodDisruptionBudget shop/checkout"},
+			[]string{`banner revert-failed`}},
+		{"junit partial", func(b *bytes.Buffer, r []*journal.Record) error { return JUnit(b, r) }, partial,
+			[]string{`<property name="injected" value="1 of 3 targets"></property>`, `<property name="exitCode" value="3"></property>`,
+				`<testcase name="revert"`, `<error message="the revert failed: 1 thing(s) still in effect" type="revert-failed">`, leftover}, nil},
+		{"junit held", func(b *bytes.Buffer, r []*journal.Record) error { return JUnit(b, r) }, held,
+			[]string{`<property name="exitCode" value="0"></property>`}, []string{`<testcase name="revert"`}},
+		{"markdown partial", func(b *bytes.Buffer, r []*journal.Record) error { return Markdown(b, r) }, partial,
+			[]string{"| ❌ deviated, ⛔ revert failed |", "| 1 of 3 |", "Injected: 1 of 3 targets.", "⛔ **The revert failed** (exit code 3). Still in effect:", "- " + leftover,
+				"## chaosnight: 0 held, 1 deviated, 0 aborted, 1 revert failed"}, nil},
+		{"markdown held", func(b *bytes.Buffer, r []*journal.Record) error { return Markdown(b, r) }, held,
+			[]string{"Injected: 1 of 1 targets in the first round; 3 rounds, 1 touched nothing."}, []string{"revert failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tt.render(&buf, tt.recs); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q", a)
+				}
 			}
 		})
 	}

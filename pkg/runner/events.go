@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 )
 
@@ -34,10 +35,15 @@ func (e *Events) RunStarted(ctx context.Context, experiment, runID, night string
 // RunEnded implements Notifier.
 func (e *Events) RunEnded(ctx context.Context, rec *journal.Record) {
 	typ := corev1.EventTypeNormal
-	if rec.Verdict != journal.Held && rec.Verdict != journal.DryRun {
+	// The exit code a `run` would have: a failed revert warns whatever
+	// the verdict.
+	if engine.ExitCodeOf(rec) != 0 {
 		typ = corev1.EventTypeWarning
 	}
 	msg := fmt.Sprintf("experiment %q, run %s: %s", rec.Experiment.Metadata.Name, rec.RunID, rec.Verdict)
+	if rec.RevertFailed() {
+		msg += fmt.Sprintf(" (revert failed: %d thing(s) still in effect, see the journal)", len(rec.Leftovers))
+	}
 	if len(rec.Reasons) > 0 {
 		msg += ": " + strings.Join(rec.Reasons, "; ")
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 )
 
@@ -67,6 +68,11 @@ type RunSummary struct {
 	Ended      time.Time       `json:"ended,omitempty"`
 	Reasons    []string        `json:"reasons,omitempty"`
 	DryRun     bool            `json:"dryRun,omitempty"`
+	// ExitCode is what `chaosnight run` would exit with (engine.ExitCodeOf):
+	// 3 after a failed revert whatever the verdict.
+	ExitCode int `json:"exitCode"`
+	// Leftovers are what a failed revert left in effect.
+	Leftovers []journal.Leftover `json:"leftovers,omitempty"`
 }
 
 // Recent lists up to limit run records, newest first.
@@ -93,7 +99,8 @@ func (r *Runner) Recent(limit int) []RunSummary {
 			continue
 		}
 		out = append(out, RunSummary{RunID: rec.RunID, Experiment: rec.Experiment.Metadata.Name, Verdict: rec.Verdict,
-			Started: rec.Started, Ended: rec.Ended, Reasons: rec.Reasons, DryRun: rec.DryRun})
+			Started: rec.Started, Ended: rec.Ended, Reasons: rec.Reasons, DryRun: rec.DryRun,
+			ExitCode: engine.ExitCodeOf(rec), Leftovers: rec.Leftovers})
 	}
 	return out
 }

@@ -128,7 +128,11 @@ func indexPage(st Status, runs []RunSummary) string {
 			verdict, id := esc(string(run.Verdict)), esc(run.RunID)
 			link := esc("/runs/" + url.PathEscape(run.RunID))
 			w(`<tr class="run">
-<td><a class="badge verdict verdict-`, verdict, `" href="`, link, `/report">`, verdict, `</a></td>
+<td><a class="badge verdict verdict-`, verdict, `" href="`, link, `/report">`, verdict, `</a>`)
+			if len(run.Leftovers) > 0 {
+				w(` <strong class="revert-failed">revert failed</strong>`)
+			}
+			w(`</td>
 <td>`, esc(run.Experiment))
 			if run.DryRun {
 				w(` <span class="muted">(dry run)</span>`)
@@ -139,6 +143,9 @@ func indexPage(st Status, runs []RunSummary) string {
 <td class="reasons">`)
 			for _, reason := range run.Reasons {
 				w(esc(reason), "<br>")
+			}
+			for _, l := range run.Leftovers {
+				w("still in effect: ", esc(l.What), " ", esc(leftoverUntil(l)), "<br>")
 			}
 			w("</td>\n</tr>\n")
 		}
@@ -178,3 +185,11 @@ a { color: #0969da; }
 .muted { color: #59636e; }
 .reasons { font-size: .9em; color: #424a53; }
 </style>`
+
+// leftoverUntil says when a leftover ends by itself.
+func leftoverUntil(l journal.Leftover) string {
+	if l.Until.IsZero() {
+		return "(no deadline known: remove it by hand)"
+	}
+	return "(ends by itself by " + l.Until.UTC().Format(time.RFC3339) + ")"
+}

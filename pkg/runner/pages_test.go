@@ -20,13 +20,14 @@ import (
 )
 
 // pagesRunner is a runner whose journal directory holds the report
-// package's fixture runs (held, deviated, aborted) and whose configuration
+// package's fixture runs (held, deviated, aborted, and a deviated partial
+// injection whose revert failed) and whose configuration
 // has one night.
 func pagesRunner(t *testing.T) *Runner {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := filepath.Glob("../report/testdata/journals/*.json")
-	if err != nil || len(paths) != 3 {
+	if err != nil || len(paths) != 4 {
 		t.Fatalf("fixture journals: %v %v", paths, err)
 	}
 	for _, p := range paths {
@@ -97,7 +98,9 @@ func TestIndexPage(t *testing.T) {
 	}{
 		{"released", false, []string{`class="switch released"`, "weeknights", "2026-11-24 02:00:00 UTC",
 			`<a class="badge verdict verdict-aborted" href="/runs/20261121-020000-cccccc/report">aborted</a>`,
-			`href="/runs/20261120-021000-bbbbbb/report">deviated</a>`, `href="/runs/20261120-020000-aaaaaa/report">held</a>`}},
+			`href="/runs/20261120-021000-bbbbbb/report">deviated</a>`, `href="/runs/20261120-020000-aaaaaa/report">held</a>`,
+			`href="/runs/20261122-020000-dddddd/report">deviated</a> <strong class="revert-failed">revert failed</strong>`,
+			"still in effect: ephemeral container chaosnight-stress-20261122-020000-dddddd of pod shop/cart-5f8c9d7b4-9rd2w (ends by itself by 2026-11-22T02:02:30Z)"}},
 		{"engaged", true, []string{`class="switch engaged"`, "Kill switch engaged"}},
 	}
 	for _, tt := range tests {
@@ -160,7 +163,7 @@ func TestPagesInBrowser(t *testing.T) {
 		verdicts   []string
 		wantCharts int
 	}{
-		{"/", []string{"aborted", "deviated", "held"}, 0},
+		{"/", []string{"deviated", "aborted", "deviated", "held"}, 0},
 		{"/runs/20261121-020000-cccccc/report", []string{"aborted"}, 4},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
@@ -206,9 +209,41 @@ func TestIndexPageEscapes(t *testing.T) {
 	h := reporttest.Hostile
 	st := Status{Paused: true, InFlight: h, ConfigErr: h,
 		NextNights: []NextNight{{Night: h, Opens: time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)}}}
-	page := indexPage(st, []RunSummary{{RunID: "20261120-020000-aaaaaa" + h, Experiment: h, Verdict: journal.Verdict(h), Reasons: []string{h}, DryRun: true}})
+	page := indexPage(st, []RunSummary{{RunID: "20261120-020000-aaaaaa" + h, Experiment: h, Verdict: journal.Verdict(h), Reasons: []string{h}, DryRun: true,
+		Leftovers: []journal.Leftover{{What: h, Error: h}}}})
 	reporttest.CheckInert(t, page)
 	if want := `href="/runs/20261120-020000-aaaaaax%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E%3Cimg%20src=x%20onerror=alert%282%29%3E%27&amp;/report"`; !strings.Contains(page, want) {
 		t.Errorf("the run link is not path-escaped: want %s in\n%s", want, page)
+	}
+}
+
+// A failed revert shows on the index beside the verdict, with what is
+// still in effect and until when.
+func TestIndexPageShowsAFailedRevert(t *testing.T) {
+	until := time.Date(2026, 11, 20, 2, 5, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		leftovers []journal.Leftover
+		want      []string
+		absent    string
+	}{
+		{name: "clean revert", absent: "revert failed"},
+		{name: "stress left running", leftovers: []journal.Leftover{{What: "ephemeral container c of pod shop/a", Until: until, Error: "forbidden"}},
+			want: []string{"revert failed", "still in effect: ephemeral container c of pod shop/a (ends by itself by 2026-11-20T02:05:00Z)"}},
+		{name: "no known end", leftovers: []journal.Leftover{{What: "everything", Error: "x"}},
+			want: []string{"revert failed", "no deadline known"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page := indexPage(Status{}, []RunSummary{{RunID: "r", Experiment: "e", Verdict: journal.Deviated, ExitCode: 3, Leftovers: tt.leftovers}})
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("the index lacks %q", w)
+				}
+			}
+			if tt.absent != "" && strings.Contains(page, tt.absent) {
+				t.Errorf("the index says %q", tt.absent)
+			}
+		})
 	}
 }

@@ -367,7 +367,7 @@ func TestEvictionRespectsPodDisruptionBudget(t *testing.T) {
 		t.Errorf("took %s: a refused eviction must not be retried", d)
 	}
 	for _, o := range inj.Outcomes {
-		if o.Status != inject.StatusProtected || o.Detail != "protected by PodDisruptionBudget ledger: The disruption budget ledger needs 2 healthy pods and has 2 currently" {
+		if o.Status != inject.StatusProtected || o.Detail != "protected by PodDisruptionBudget "+ns+"/ledger: 0 disruptions allowed (it needs 2 healthy pods and has 2)" {
 			t.Errorf("outcome %s: %s (%s), want protected by the ledger budget", o.Pod.Key(), o.Status, o.Detail)
 		}
 	}

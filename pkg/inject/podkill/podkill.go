@@ -143,7 +143,7 @@ func (k *Injector) kill(ctx context.Context, method string, grace *int64, p targ
 			return inject.StatusKilled, "deleted" + graceWords(grace)
 		}
 	}
-	return classify(method, err)
+	return classify(method, p.Namespace, err)
 }
 
 // evict posts an eviction without client-side retries. client-go retries a
@@ -159,8 +159,10 @@ func (k *Injector) evict(ctx context.Context, ev *policyv1.Eviction) error {
 	return k.Client.CoreV1().Pods(ev.Namespace).EvictV1(ctx, ev)
 }
 
-// classify turns a failed kill into an outcome.
-func classify(method string, err error) (status, detail string) {
+// classify turns a failed kill of a pod in namespace ns into an outcome.
+// Its detail is the reason a run that touched nothing gives for it, so it
+// names what refused: the budget and its allowance, or the missing right.
+func classify(method, ns string, err error) (status, detail string) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return inject.StatusGone, "the pod no longer exists"
@@ -168,14 +170,44 @@ func classify(method string, err error) (status, detail string) {
 		return inject.StatusGone, "the pod was replaced by another with the same name; the replacement was not touched"
 	case apierrors.IsTooManyRequests(err) && method == experiment.MethodEvict:
 		if cause, ok := budgetCause(err); ok {
-			if name := budgetName(cause); name != "" {
-				return inject.StatusProtected, fmt.Sprintf("protected by PodDisruptionBudget %s: %s", name, cause)
-			}
-			return inject.StatusProtected, "protected by a PodDisruptionBudget: " + cause
+			return inject.StatusProtected, budgetWords(ns, cause)
 		}
 		return inject.StatusFailed, fmt.Sprintf("throttled by the API server (429), not retried: %v", err)
+	case apierrors.IsForbidden(err):
+		return inject.StatusFailed, forbiddenWords(method, err)
 	}
 	return inject.StatusFailed, err.Error()
+}
+
+// budgetWords describes a refusal by a PodDisruptionBudget from the
+// eviction API's cause, without reading the budget (which would need a
+// right the runner does not otherwise have). The API refuses an eviction
+// only when the budget allows 0 disruptions, and says how many healthy
+// pods it needs and has; a budget it has not processed yet is said as is.
+func budgetWords(ns, cause string) string {
+	name := budgetName(cause)
+	if name == "" {
+		return "protected by a PodDisruptionBudget: " + cause
+	}
+	var need, have int
+	if _, err := fmt.Sscanf(cause[strings.Index(strings.ToLower(cause), "disruption budget "):], "disruption budget "+name+" needs %d healthy pods and has %d currently", &need, &have); err == nil {
+		return fmt.Sprintf("protected by PodDisruptionBudget %s/%s: 0 disruptions allowed (it needs %d healthy pods and has %d)", ns, name, need, have)
+	}
+	return fmt.Sprintf("protected by PodDisruptionBudget %s/%s: %s", ns, name, cause)
+}
+
+// forbiddenWords describes a 403. RBAC's refusals say "cannot VERB
+// resource"; other 403s come from admission (a webhook, a policy engine).
+func forbiddenWords(method string, err error) string {
+	verb := "evict"
+	if method == experiment.MethodDelete {
+		verb = "delete"
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "cannot ") && strings.Contains(msg, "resource") {
+		return fmt.Sprintf("cannot %s: forbidden: %s (RBAC: the account lacks the right)", verb, msg)
+	}
+	return fmt.Sprintf("cannot %s: forbidden: %s (refused by admission)", verb, msg)
 }
 
 // budgetCause returns the eviction API's explanation of a refusal by a
