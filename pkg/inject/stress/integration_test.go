@@ -567,7 +567,7 @@ func TestPodScopeRBAC(t *testing.T) {
 			injector := &stress.Injector{
 				Client: saClient, Exec: stress.RemoteExec{Config: cfg, Client: saClient},
 				Image: testImage, Spec: experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, Duration: time.Minute,
-				StartGrace: 30 * time.Second, ExecTimeout: 5 * time.Second,
+				ExecTimeout: 5 * time.Second,
 			}
 			// The role may take a moment to reach the authorizer.
 			var inj injectResult

@@ -122,6 +122,7 @@ func (s *Injector) confirmHelpers(ctx context.Context, nodes []string, results [
 		if st.ok {
 			continue
 		}
+		st.reason = nodePressureHint(st.reason)
 		k := idx[j]
 		h := results[k].helper
 		err := s.deleteHelper(dctx, helperRef{h.Namespace, h.Name, h.Node, h.UID})
@@ -170,11 +171,12 @@ func (s *Injector) helperPod(p plan, name, namespace, node string, on []target.P
 	if s.Lease != "" {
 		ann[LeaseAnnotation] = s.Lease
 	}
-	// The kubelet ends the pod at its deadline even if the stressor does not.
-	active := int64((p.deadline.Sub(s.now()) + time.Second - 1) / time.Second)
-	if active < 1 {
-		active = 1
-	}
+	// The kubelet ends the pod at its deadline even if the stressor does
+	// not. It counts from the pod's start, which is after now: rounded
+	// down, so that a pod started at once does not outlive the deadline by
+	// even a second (one that starts late is ended by its stressor, at
+	// --until, first).
+	active := max(int64(p.deadline.Sub(s.now())/time.Second), 1)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
