@@ -65,7 +65,8 @@ func TestDeadlineIsOneInstant(t *testing.T) {
 	tgt := target.Pod{Namespace: "shop", Name: "web", UID: "u1", Node: "n1"}
 	for _, scope := range []string{"pod", "node"} {
 		t.Run(scope, func(t *testing.T) {
-			client := fake.NewClientset(pod.DeepCopy())
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{NodeOptInLabel: "true"}}}
+			client := fake.NewClientset(pod.DeepCopy(), node)
 			inj := &Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: scope, CPU: &experiment.CPUStress{}},
 				Duration: 90*time.Second + time.Millisecond, Now: func() time.Time { return now }}
 			got, err := inj.Inject(context.Background(), inject.Run{ID: "r"}, []target.Pod{tgt})
