@@ -27,6 +27,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -77,7 +78,36 @@ func setup(t *testing.T) env {
 			t.Error(err)
 		}
 	})
+	// Node-scope stress needs opted-in nodes: every sandbox node is,
+	// unless a test says otherwise for its own duration (nodeOptIn).
+	for i := range 3 {
+		e.labelNode(t, sandbox.NodeName(i), "true")
+	}
 	return e
+}
+
+// labelNode sets the node opt-in label to value ("" removes it).
+func (e env) labelNode(t *testing.T, node, value string) {
+	t.Helper()
+	v := "null"
+	if value != "" {
+		v = `"` + value + `"`
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + inject.OptInLabel + `":` + v + `}}}`)
+	if _, err := e.admin.CoreV1().Nodes().Patch(context.Background(), node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeOptIn opts node in or out until the test ends.
+func (e env) nodeOptIn(t *testing.T, node string, in bool) {
+	t.Helper()
+	if in {
+		e.labelNode(t, node, "true")
+		return
+	}
+	e.labelNode(t, node, "")
+	t.Cleanup(func() { e.labelNode(t, node, "true") })
 }
 
 // namespace creates an opted-in namespace, enforcing the restricted Pod
@@ -1197,9 +1227,32 @@ func TestPodScopeStartConfirmation(t *testing.T) {
 	}
 }
 
+// clusterRights gives the ServiceAccount ns/sa the cluster-wide rules
+// (nodes are cluster-scoped) until the test ends.
+func (e env) clusterRights(t *testing.T, ns, sa string, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := context.Background()
+	name := "chaosnight-test-" + ns + "-" + sa
+	if _, err := e.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = e.admin.RbacV1().ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+}
+
 // Node scope with StartTimeout: kwok starts the helpers, so the stress is
 // confirmed running; a node-scope RBAC of exactly get, list, create and
-// delete on pods is enough to inject and revert.
+// delete on pods, and get on nodes (the opt-in label), is enough to inject
+// and revert. Without the right to read the nodes, nothing is stressed.
 func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -1211,6 +1264,25 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	})
 	injector := &stress.Injector{Client: saClient, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
 		Duration: time.Minute, StartTimeout: 20 * time.Second}
+	// The pod rights may take a moment to reach the authorizer; the node
+	// right is missing throughout.
+	sandbox.WaitFor(t, 10*time.Second, "a refusal for the unreadable nodes", func() error {
+		refused, err := injector.Inject(ctx, inject.Run{ID: "it-node-start"}, targets)
+		if err != nil {
+			return err
+		}
+		for _, o := range refused.Outcomes {
+			want := "nodeOptIn: cannot read node " + o.Pod.Node + ", so it is not stressed: "
+			if o.Status != inject.StatusRefused || !strings.HasPrefix(o.Detail, want) || !strings.Contains(o.Detail, "forbidden") {
+				return fmt.Errorf("%s, want refused: %s…forbidden", outcomeSummary(refused), want)
+			}
+		}
+		return nil
+	})
+	if n := len(e.helpers(t, ns, "it-node-start")); n != 0 {
+		t.Fatalf("%d helpers created on nodes that could not be read", n)
+	}
+	e.clusterRights(t, ns, "injector", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}})
 	var inj injectResult
 	sandbox.WaitFor(t, 10*time.Second, "injection as the service account", func() error {
 		var err error
