@@ -411,13 +411,13 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Scope != "pod" || st.Container != container || len(st.Pods) != 2 ||
-		st.Deadline.Before(start.Add(6*time.Minute)) || st.Deadline.After(time.Now().Add(6*time.Minute+time.Second)) {
+		st.Deadline.Before(start.Add(5*time.Minute)) || st.Deadline.After(time.Now().Add(5*time.Minute+time.Second)) {
 		t.Errorf("state %+v", st)
 	}
 
 	// Exactly the targets hold the container, by UID, with the exact
 	// command and security context; nothing else in the namespace changed.
-	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}
+	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s", "--until", st.Deadline.UTC().Format(time.RFC3339)}
 	after := e.snapshot(t, ns)
 	for uid, b := range before {
 		a, ok := after[uid]
@@ -762,11 +762,12 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 	if len(helpers) != 2 || len(byNode) != 2 || byNode[sandbox.NodeName(0)].Name == "" || byNode[sandbox.NodeName(1)].Name == "" {
 		t.Fatalf("%d helpers on nodes %v, want one on each of the targets' two nodes", len(helpers), byNode)
 	}
-	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s"}
 	for node, h := range byNode {
 		wantName, _ := stress.HelperName(run.ID, node)
 		deadline, err := time.Parse(time.RFC3339, h.Annotations[stress.DeadlineAnnotation])
-		if err != nil || deadline.Before(start.Add(3*time.Minute)) || deadline.After(time.Now().Add(3*time.Minute+time.Second)) {
+		// The stressor ends at the very instant of the annotation.
+		wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s", "--until", h.Annotations[stress.DeadlineAnnotation]}
+		if err != nil || deadline.Before(start.Add(2*time.Minute)) || deadline.After(time.Now().Add(2*time.Minute+time.Second)) {
 			t.Errorf("%s: deadline %q (%v)", h.Name, h.Annotations[stress.DeadlineAnnotation], err)
 		}
 		wantTargets := ns + "/web-c"
@@ -786,8 +787,8 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 		case spec.RestartPolicy != corev1.RestartPolicyNever || spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken ||
 			spec.HostNetwork || spec.HostPID || spec.HostIPC || len(spec.Volumes) != 0:
 			t.Errorf("%s: spec %+v", h.Name, spec)
-		case spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds < 179 || *spec.ActiveDeadlineSeconds > 181:
-			t.Errorf("%s: activeDeadlineSeconds %v, want 180 (duration + start grace)", h.Name, spec.ActiveDeadlineSeconds)
+		case spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds < 118 || *spec.ActiveDeadlineSeconds > 120:
+			t.Errorf("%s: activeDeadlineSeconds %v, want 120 (the duration, rounded down to the deadline)", h.Name, spec.ActiveDeadlineSeconds)
 		case len(spec.Tolerations) != 1 || spec.Tolerations[0].Operator != corev1.TolerationOpExists || spec.Tolerations[0].Key != "":
 			t.Errorf("%s: tolerations %+v, want one that tolerates every taint", h.Name, spec.Tolerations)
 		case spec.SecurityContext == nil || !*spec.SecurityContext.RunAsNonRoot || *spec.SecurityContext.RunAsUser != 65532 ||
