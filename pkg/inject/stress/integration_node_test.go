@@ -363,8 +363,9 @@ func TestLateStartEndsByTheJournalDeadline(t *testing.T) {
 	// once, without load.
 	out.Reset()
 	code = stresscmd.Main(ctx, "chaosnight-stress", stresscmd.Streams{Out: &out, Err: &logs}, stresscmd.ProcessDeps(), args)
-	if err := json.Unmarshal(out.Bytes(), &rep); code != 0 || err != nil || rep.CPU != nil || !strings.Contains(rep.Cause, "had passed before the start; no load was run") {
-		t.Errorf("a start past the deadline: exit %d, report %+v (%v)", code, rep, err)
+	var past stressor.Report
+	if err := json.Unmarshal(out.Bytes(), &past); code != 0 || err != nil || past.CPU != nil || !strings.Contains(past.Cause, "had passed before the start; no load was run") {
+		t.Errorf("a start past the deadline: exit %d, report %+v (%v)", code, past, err)
 	}
 
 	// The kubelet reports the container ended: revert has nothing to stop.
