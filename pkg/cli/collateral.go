@@ -44,7 +44,7 @@ func printCollateral(w io.Writer, rec *journal.Record) {
 // collateralLine is one node's collateral in words.
 func collateralLine(c inject.Collateral) string {
 	switch {
-	case c.Error != "":
+	case c.Error != "" && len(c.Pods) == 0:
 		return "unknown: " + c.Error
 	case len(c.Pods) == 0:
 		return "none"
@@ -60,6 +60,9 @@ func collateralLine(c inject.Collateral) string {
 	line := strings.Join(parts, ", ")
 	if more := len(c.Pods) - len(shown); more > 0 {
 		line += fmt.Sprintf(" and %d more (see the journal)", more)
+	}
+	if c.Error != "" {
+		line += "; incomplete: " + c.Error
 	}
 	return line
 }

@@ -19,6 +19,7 @@ func TestPrintCollateral(t *testing.T) {
 		{Node: "kwok-node-1"},
 		{Node: "kwok-node-2", Error: "cannot list the pods of node kwok-node-2, so what else it stresses is unknown: forbidden"},
 		{Node: "kwok-node-3", Pods: many},
+		{Node: "kwok-node-4", Pods: many[:1], Error: "only the pods of namespace(s) batch were looked at"},
 	}}}
 	tests := []struct {
 		name string
@@ -30,7 +31,8 @@ func TestPrintCollateral(t *testing.T) {
 			"    kwok-node-0: billing/db-0 (StatefulSet db), default/solo\n" +
 			"    kwok-node-1: none\n" +
 			"    kwok-node-2: unknown: cannot list the pods of node kwok-node-2, so what else it stresses is unknown: forbidden\n" +
-			"    kwok-node-3: batch/job-00, batch/job-01, batch/job-02, batch/job-03, batch/job-04, batch/job-05, batch/job-06, batch/job-07, batch/job-08, batch/job-09 and 2 more (see the journal)\n"},
+			"    kwok-node-3: batch/job-00, batch/job-01, batch/job-02, batch/job-03, batch/job-04, batch/job-05, batch/job-06, batch/job-07, batch/job-08, batch/job-09 and 2 more (see the journal)\n" +
+			"    kwok-node-4: batch/job-00; incomplete: only the pods of namespace(s) batch were looked at\n"},
 		{"a dry run", journal.Record{DryRun: true, Injections: []inject.Injection{{Collateral: stressed[0].Collateral[1:2]}}},
 			"  collateral (pods of other workloads that would share a stressed node):\n    kwok-node-1: none\n"},
 	}

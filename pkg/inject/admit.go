@@ -39,9 +39,11 @@ type Admission struct {
 type Collateral struct {
 	Node string          `json:"node"`
 	Pods []CollateralPod `json:"pods,omitempty"`
-	// Error says why the node's pods could not be listed (for example no
-	// right to list pods in every namespace): the collateral is then
-	// unknown, which is not the same as none.
+	// Error says why the node's pods could not all be listed: with Pods
+	// empty the collateral is unknown (which is not the same as none);
+	// with Pods, they are the part that could be listed (for example the
+	// targets' namespaces, without the right to list pods in every
+	// namespace).
 	Error string `json:"error,omitempty"`
 }
 

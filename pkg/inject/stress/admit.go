@@ -67,14 +67,16 @@ func (s *Injector) Admit(ctx context.Context, _ inject.Run, targets []target.Pod
 	// The workloads under test: their other replicas are the experiment's
 	// subject, not collateral.
 	own := map[string]bool{}
+	var namespaces []string
 	for _, t := range targets {
 		if _, refused := adm.Refused[t.UID]; !refused {
 			own[target.OwnerKey(t)] = true
 			own[t.UID] = true
+			namespaces = appendUnique(namespaces, t.Namespace)
 		}
 	}
 	adm.Collateral = make([]inject.Collateral, len(admitted))
-	s.forEach(len(admitted), func(k int) { adm.Collateral[k] = s.collateral(ctx, admitted[k], own) })
+	s.forEach(len(admitted), func(k int) { adm.Collateral[k] = s.collateral(ctx, admitted[k], own, namespaces) })
 	return adm
 }
 
@@ -96,17 +98,45 @@ func (s *Injector) nodeOptInRefusal(ctx context.Context, node string) string {
 
 // collateral lists the pods on node that are not in own (target UIDs and
 // workload keys), still running or about to, and not chaosnight's own
-// helpers.
-func (s *Injector) collateral(ctx context.Context, node string, own map[string]bool) inject.Collateral {
+// helpers. It lists the node's pods in every namespace; a runner that may
+// only list pods in the targets' namespaces (namespaced RBAC) lists those
+// and says that the rest is unknown.
+func (s *Injector) collateral(ctx context.Context, node string, own map[string]bool, namespaces []string) inject.Collateral {
 	c := inject.Collateral{Node: node}
+	err := s.listOnNode(ctx, "", node, own, &c)
+	switch {
+	case err == nil:
+	case apierrors.IsForbidden(err) && len(namespaces) > 0:
+		c.Pods = nil
+		var failed []string
+		for _, ns := range namespaces {
+			if nerr := s.listOnNode(ctx, ns, node, own, &c); nerr != nil {
+				failed = append(failed, fmt.Sprintf("%s (%v)", ns, nerr))
+			}
+		}
+		c.Error = fmt.Sprintf("only the pods of namespace(s) %s were looked at; the pods of other namespaces on node %s are unknown: %v",
+			strings.Join(namespaces, ", "), node, err)
+		if len(failed) > 0 {
+			c.Error += "; and cannot list " + strings.Join(failed, ", ")
+		}
+	default:
+		return inject.Collateral{Node: node, Error: fmt.Sprintf("cannot list the pods of node %s, so what else it stresses is unknown: %v", node, err)}
+	}
+	slices.SortFunc(c.Pods, func(a, b inject.CollateralPod) int { return strings.Compare(a.Key(), b.Key()) })
+	return c
+}
+
+// listOnNode appends to c the collateral pods of node in namespace ns
+// ("" for every namespace).
+func (s *Injector) listOnNode(ctx context.Context, ns, node string, own map[string]bool, c *inject.Collateral) error {
 	opts := metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
 		Limit:         collateralPageSize,
 	}
 	for {
-		list, err := s.Client.CoreV1().Pods("").List(ctx, opts)
+		list, err := s.Client.CoreV1().Pods(ns).List(ctx, opts)
 		if err != nil {
-			return inject.Collateral{Node: node, Error: fmt.Sprintf("cannot list the pods of node %s, so what else it stresses is unknown: %v", node, err)}
+			return err
 		}
 		for i := range list.Items {
 			p := &list.Items[i]
@@ -126,10 +156,8 @@ func (s *Injector) collateral(ctx context.Context, node string, own map[string]b
 			c.Pods = append(c.Pods, cp)
 		}
 		if list.Continue == "" {
-			break
+			return nil
 		}
 		opts.Continue = list.Continue
 	}
-	slices.SortFunc(c.Pods, func(a, b inject.CollateralPod) int { return strings.Compare(a.Key(), b.Key()) })
-	return c
 }

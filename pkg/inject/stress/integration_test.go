@@ -1284,6 +1284,27 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 		t.Fatalf("%d helpers created on nodes that could not be read", n)
 	}
 	e.clusterRights(t, ns, "injector", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}})
+	// Without the right to list pods in every namespace, the collateral is
+	// what the targets' namespace shows, and says that the rest is unknown.
+	e.pod(t, ns, "neighbour", "neighbour", sandbox.NodeName(0))
+	sandbox.WaitFor(t, 10*time.Second, "the collateral as the service account", func() error {
+		adm := injector.Admit(ctx, inject.Run{ID: "it-node-start"}, targets)
+		if len(adm.Refused) != 0 || len(adm.Collateral) != 2 {
+			return fmt.Errorf("admission %+v", adm)
+		}
+		for _, c := range adm.Collateral {
+			wantPods := 0
+			if c.Node == sandbox.NodeName(0) {
+				wantPods = 1
+			}
+			if len(c.Pods) != wantPods || (wantPods == 1 && c.Pods[0].Key() != ns+"/neighbour") ||
+				!strings.HasPrefix(c.Error, "only the pods of namespace(s) "+ns+" were looked at; the pods of other namespaces on node "+c.Node+" are unknown: ") ||
+				!strings.Contains(c.Error, "forbidden") {
+				return fmt.Errorf("collateral %+v", c)
+			}
+		}
+		return nil
+	})
 	var inj injectResult
 	sandbox.WaitFor(t, 10*time.Second, "injection as the service account", func() error {
 		var err error
