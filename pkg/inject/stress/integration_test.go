@@ -1298,8 +1298,7 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 				wantPods = 1
 			}
 			if len(c.Pods) != wantPods || (wantPods == 1 && c.Pods[0].Key() != ns+"/neighbour") ||
-				!strings.HasPrefix(c.Error, "only the pods of namespace(s) "+ns+" were looked at; the pods of other namespaces on node "+c.Node+" are unknown: ") ||
-				!strings.Contains(c.Error, "forbidden") {
+				c.Error != "only the pods of namespace(s) "+ns+" were looked at; the pods of other namespaces on node "+c.Node+" are unknown (this runner may not list pods in every namespace)" {
 				return fmt.Errorf("collateral %+v", c)
 			}
 		}
