@@ -272,5 +272,6 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 			fmt.Fprintf(w, "    %s (uid %s, node %s)\n", t.Key(), t.UID, t.Node)
 		}
 	}
+	printCollateral(w, rec)
 	fmt.Fprintf(w, "  journal: %s\n  replay:  %s\n", journalPath, rec.Replay)
 }

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -587,6 +588,17 @@ func TestRunNodeStressRevertsOnSIGINT(t *testing.T) {
       scope: node
       cpu: {workers: 1, load: 20}`
 	exp := strings.Replace(experimentYAML("node-stress-sigint", stressAction, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 60s", 1)
+	// Node-scope stress only touches opted-in nodes.
+	for i := range 3 {
+		optIn := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":"true"}}}`)
+		if _, err := s.Client().CoreV1().Nodes().Patch(ctx, sandbox.NodeName(i), types.MergePatchType, optIn, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			optOut := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":null}}}`)
+			_, _ = s.Client().CoreV1().Nodes().Patch(context.Background(), sandbox.NodeName(i), types.MergePatchType, optOut, metav1.PatchOptions{})
+		})
+	}
 	dir := t.TempDir()
 	jpath := filepath.Join(dir, "journal.json")
 	var helperSeen atomic.Bool
@@ -611,6 +623,11 @@ func TestRunNodeStressRevertsOnSIGINT(t *testing.T) {
 	}
 	if code != ExitAborted || rec.Verdict != journal.Aborted || !hasPhase(rec, "revert") {
 		t.Errorf("exit %d, verdict %s %v, phases %+v", code, rec.Verdict, rec.Reasons, rec.Phases)
+	}
+	// The journal and the summary name what else runs on the stressed node.
+	if len(rec.Injections) == 0 || len(rec.Injections[0].Collateral) != 1 || rec.Injections[0].Collateral[0].Node != rec.Targets[0].Node ||
+		!strings.Contains(out, "collateral (pods of other workloads that share a stressed node):\n    "+rec.Targets[0].Node+": ") {
+		t.Errorf("the collateral of node %v is missing from the journal %+v or the summary:\n%s", rec.Targets, rec.Injections, out)
 	}
 	pods, err := s.Client().CoreV1().Pods("shop").List(context.Background(), metav1.ListOptions{LabelSelector: "chaosnight.dev/run=" + rec.RunID})
 	if err != nil || len(pods.Items) != 0 {

@@ -194,6 +194,11 @@ type DiskStress struct {
 	Volume string `yaml:"volume,omitempty" json:"volume,omitempty"`
 	// IO adds sustained write+fsync and read load.
 	IO *DiskIO `yaml:"io,omitempty" json:"io,omitempty"`
+	// AllowNodePressure lets a node-scope disk stress leave the node
+	// filesystem under the kubelet's default hard eviction threshold
+	// (nodefs.available < 10 %), where the kubelet starts evicting the
+	// node's pods. Without it such a stress is refused (scope node only).
+	AllowNodePressure bool `yaml:"allowNodePressure,omitempty" json:"allowNodePressure,omitempty"`
 }
 
 // DiskIO is the I/O load: workers each writing (with fsync) and reading

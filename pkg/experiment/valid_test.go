@@ -175,6 +175,26 @@ func TestValidFixtures(t *testing.T) {
 			},
 			Source: Source{File: "anchors.yaml", Line: 2},
 		}}},
+		{"node-disk-pressure.yaml", []Experiment{{
+			APIVersion: APIVersion,
+			Kind:       Kind,
+			Metadata:   Metadata{Name: "node-disk-pressure"},
+			Spec: Spec{
+				Hypothesis: Hypothesis{Probes: []Probe{
+					{Name: "errors", Query: "sum(rate(errors_total[1m]))", Expect: Expect{Equals: ptr(0.0)}, OnEmpty: OnEmptyPass},
+				}},
+				Target: Target{Namespaces: []string{"shop"}, Selector: "app=cart", Pick: Pick{Count: ptr(1)}},
+				Action: Action{Stress: &Stress{
+					Scope: ScopeNode,
+					Disk:  &DiskStress{Fill: "95%", Path: DiskVolumeMountPath, IO: &DiskIO{Workers: 2}, AllowNodePressure: true},
+				}},
+				Duration:      raw("2m", 2*time.Minute),
+				ProbeInterval: def(DefaultProbeInterval),
+				Recovery:      def(DefaultRecovery),
+				Safety:        Safety{MaxTargets: DefaultMaxTargets, MinHealthy: ptr(DefaultMinHealthy)},
+			},
+			Source: Source{File: "node-disk-pressure.yaml", Line: 3},
+		}}},
 	}
 	files, _ := filepath.Glob("testdata/valid/*.yaml")
 	if len(files) != len(tests) {

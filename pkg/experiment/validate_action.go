@@ -94,6 +94,11 @@ func (v *validator) disk(path string, d *DiskStress, scope string) {
 	if d.IO != nil {
 		v.intRange(path+".io.workers", d.IO.Workers, minDiskIOWorkers, maxDiskIOWorkers)
 	}
+	if d.AllowNodePressure && scope != ScopeNode {
+		// Harmless, but a sign the author expects a protection (or a
+		// permission) that a pod-scope stress does not have.
+		v.add(path+".allowNodePressure", "only with scope node (a pod-scope disk stress is bounded by the pod's own volume and ephemeral storage)")
+	}
 	if d.Path != "" && (!strings.HasPrefix(d.Path, "/") || pathpkg.Clean(d.Path) != d.Path || d.Path == "/") {
 		v.add(path+".path", "must be a clean absolute directory other than /, got %s", quoteValue(d.Path))
 	}

@@ -441,6 +441,10 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	if lim.MinHealthy > 0 {
 		g.applyMinHealthy(ctx, vs, pending(), lim.MinHealthy)
 	}
+
+	// 6b. The injector's own rules (Admitter: node opt-in for node-scope
+	// stress), also in dry run, with the collateral of what passes.
+	inj.Collateral = g.admit(ctx, req, vs, pending(), log)
 	if err := ctx.Err(); err != nil {
 		return inj, fmt.Errorf("guard: %w", err)
 	}

@@ -44,6 +44,9 @@ type Injection struct {
 	Kind     string    `json:"kind"` // "podKill", "stress"
 	At       time.Time `json:"at"`
 	Outcomes []Outcome `json:"outcomes"`
+	// Collateral lists, per node a node-scope injection stresses (or, in
+	// dry run, would), the other pods that share it (see Admitter).
+	Collateral []Collateral `json:"collateral,omitempty"`
 	// State is injector-specific revert data (e.g. helper pod names).
 	State map[string]string `json:"state,omitempty"`
 	// Policy is the operator policy the Guard applied: the effective

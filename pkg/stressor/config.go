@@ -52,8 +52,22 @@ type Config struct {
 	// DiskPath is the existing directory the disk stress writes under,
 	// in its own subdirectory (DiskDirPrefix…) removed on every exit path.
 	DiskPath string
-	// Duration is the hard deadline: Run returns after it whatever happens.
+	// Duration is the hard deadline, counted from the start of Run: Run
+	// returns after it whatever happens.
 	Duration time.Duration
+	// Until is the absolute instant the stress ends by, whenever it
+	// started (zero: Duration alone). With both, the earlier end wins:
+	// Until keeps a process that started late (an image pull, a slow
+	// node) from running past what the injector recorded, and Duration
+	// bounds the run if this machine's clock is behind the injector's.
+	// An instant already past ends Run at once, without any load.
+	Until time.Time
+	// EvictionThresholdPercent, when positive, refuses a disk fill that
+	// would leave less than this percent of the filesystem of DiskPath
+	// available: the kubelet's hard eviction threshold on the node
+	// filesystem (nodefs.available, 10 % by default), which a node-scope
+	// fill must not cross unless the experiment allows node pressure.
+	EvictionThresholdPercent int
 	// Log receives progress lines (started, memory resident); nil discards.
 	Log io.Writer
 }
@@ -108,8 +122,13 @@ func (c Config) Validate(limits Limits) error {
 	}
 	c.validateDisk(add)
 	switch {
-	case c.Duration == 0:
+	case c.Duration == 0 && c.Until.IsZero():
 		add("--duration is required (for example 5m): a stress always ends by itself")
+	case c.Duration == 0:
+		// --until alone: the bound below applies to what is left of it.
+		if left := time.Until(c.Until); left > MaxDuration {
+			add("--until %s is more than %s away (%s): a typo must not stress all night", c.Until.UTC().Format(time.RFC3339), MaxDuration, left.Round(time.Second))
+		}
 	case c.Duration < 0:
 		add("--duration must be positive, got %s", c.Duration)
 	case c.Duration > MaxDuration:
@@ -142,6 +161,19 @@ func (c Config) period() time.Duration {
 		return DefaultCPUPeriod
 	}
 	return c.CPUPeriod
+}
+
+// End is when a stress started at start ends: start plus Duration, or
+// Until if that comes first.
+func (c Config) End(start time.Time) time.Time {
+	var end time.Time
+	if c.Duration > 0 {
+		end = start.Add(c.Duration)
+	}
+	if !c.Until.IsZero() && (end.IsZero() || c.Until.Before(end)) {
+		end = c.Until
+	}
+	return end
 }
 
 // ParseMemory reads a memory size written as a Kubernetes quantity

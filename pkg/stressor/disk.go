@@ -198,12 +198,18 @@ func (c Config) validateDisk(add func(string, ...any)) {
 	if c.DiskFillPercent != 0 && (c.DiskFillPercent < MinDiskFillPercent || c.DiskFillPercent > MaxDiskFillPercent) {
 		add("--disk-fill percentage must be between %d%% and %d%%, got %d%%", MinDiskFillPercent, MaxDiskFillPercent, c.DiskFillPercent)
 	}
+	if t := c.EvictionThresholdPercent; t != 0 && (t < MinDiskFillPercent || t > MaxDiskFillPercent) {
+		add("--eviction-threshold must be between %d%% and %d%%, got %d%%", MinDiskFillPercent, MaxDiskFillPercent, t)
+	}
 	if c.DiskIOWorkers < 0 || c.DiskIOWorkers > MaxDiskIOWorkers {
 		add("--disk-io must be between 1 and %d workers (0 for no I/O stress), got %d", MaxDiskIOWorkers, c.DiskIOWorkers)
 	}
 	if !fill && c.DiskIOWorkers == 0 {
 		if c.DiskPath != "" {
 			add("--disk-path needs --disk-fill or --disk-io (what to do there)")
+		}
+		if c.EvictionThresholdPercent != 0 {
+			add("--eviction-threshold needs --disk-fill or --disk-io (the writes it bounds)")
 		}
 		return
 	}
@@ -233,21 +239,62 @@ func (c Config) validateDisk(add func(string, ...any)) {
 		return
 	}
 	ioBytes := int64(c.DiskIOWorkers) * DiskIOFileBytes
+	write := ioBytes // what the stress will take at most
+	fits := true
 	switch {
-	case c.DiskFill > 0 && c.DiskFill+ioBytes > u.Avail:
-		add("--disk-fill %s%s does not fit on the filesystem of %s (%s available of %s)",
-			FormatBytes(c.DiskFill), ioNote(ioBytes), c.DiskPath, FormatBytes(u.Avail), FormatBytes(u.Size))
+	case c.DiskFill > 0:
+		write += c.DiskFill
+		if write > u.Avail {
+			fits = false
+			add("--disk-fill %s%s does not fit on the filesystem of %s (%s available of %s)",
+				FormatBytes(c.DiskFill), ioNote(ioBytes), c.DiskPath, FormatBytes(u.Avail), FormatBytes(u.Size))
+		}
 	case c.DiskFillPercent >= MinDiskFillPercent && c.DiskFillPercent <= MaxDiskFillPercent:
+		write += fillTarget(u, c.DiskFillPercent)
 		if used := u.UsedPercent(); used >= float64(c.DiskFillPercent) {
+			fits = false
 			add("--disk-fill %d%%: the filesystem of %s is already %.1f%% used", c.DiskFillPercent, c.DiskPath, used)
-		} else if fillTarget(u, c.DiskFillPercent)+ioBytes > u.Avail {
+		} else if write > u.Avail {
+			fits = false
 			add("--disk-fill %d%%%s does not fit on the filesystem of %s (%s available of %s)",
 				c.DiskFillPercent, ioNote(ioBytes), c.DiskPath, FormatBytes(u.Avail), FormatBytes(u.Size))
 		}
 	case !fill && ioBytes > u.Avail:
+		fits = false
 		add("--disk-io %d needs %s (%s per worker) but the filesystem of %s has %s available",
 			c.DiskIOWorkers, FormatBytes(ioBytes), FormatBytes(DiskIOFileBytes), c.DiskPath, FormatBytes(u.Avail))
 	}
+	if fits && c.EvictionThresholdPercent >= MinDiskFillPercent && c.EvictionThresholdPercent <= MaxDiskFillPercent {
+		if left := AvailablePercentAfter(u, write); left < float64(c.EvictionThresholdPercent) {
+			add("%s would leave %.1f%% available on the node filesystem (%s of %s at %s), under the kubelet's hard eviction threshold of %d%% (nodefs.available)",
+				c.diskWords(), left, FormatBytes(max(u.Avail-write, 0)), FormatBytes(u.Size), c.DiskPath, c.EvictionThresholdPercent)
+		}
+	}
+}
+
+// AvailablePercentAfter is the share of the filesystem still available
+// once write more bytes are taken, as the kubelet counts nodefs.available:
+// available (what an unprivileged writer may take) over capacity.
+func AvailablePercentAfter(u FSUsage, write int64) float64 {
+	if u.Size <= 0 {
+		return 0
+	}
+	return 100 * float64(max(u.Avail-write, 0)) / float64(u.Size)
+}
+
+// diskWords names the disk flags of c, for messages.
+func (c Config) diskWords() string {
+	var parts []string
+	switch {
+	case c.DiskFill > 0:
+		parts = append(parts, "--disk-fill "+FormatBytes(c.DiskFill))
+	case c.DiskFillPercent > 0:
+		parts = append(parts, fmt.Sprintf("--disk-fill %d%%", c.DiskFillPercent))
+	}
+	if c.DiskIOWorkers > 0 {
+		parts = append(parts, fmt.Sprintf("--disk-io %d (%s)", c.DiskIOWorkers, FormatBytes(int64(c.DiskIOWorkers)*DiskIOFileBytes)))
+	}
+	return strings.Join(parts, " with ")
 }
 
 func ioNote(ioBytes int64) string {
@@ -263,6 +310,20 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// ParsePercent reads a whole percentage between 1% and 99%, with or
+// without its % sign ("10%", "10").
+func ParsePercent(s string) (int, error) {
+	p := strings.TrimSuffix(strings.TrimSpace(s), "%")
+	var n int
+	if _, err := fmt.Sscanf(p, "%d", &n); err != nil || fmt.Sprint(n) != p {
+		return 0, fmt.Errorf("invalid percentage %q: a whole number such as 10%%", s)
+	}
+	if n < MinDiskFillPercent || n > MaxDiskFillPercent {
+		return 0, fmt.Errorf("invalid percentage %q: must be between %d%% and %d%%", s, MinDiskFillPercent, MaxDiskFillPercent)
+	}
+	return n, nil
 }
 
 // ParseDiskFill reads --disk-fill: a Kubernetes quantity (2Gi) or a

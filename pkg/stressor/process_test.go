@@ -49,6 +49,7 @@ type childSpec struct {
 	CPULoad    int    `json:"cpuLoad"`
 	Memory     int64  `json:"memory"`
 	Duration   string `json:"duration"`
+	Until      string `json:"until,omitempty"` // RFC 3339 with nanoseconds
 
 	DiskFill        int64  `json:"diskFill,omitempty"`
 	DiskFillPercent int    `json:"diskFillPercent,omitempty"`
@@ -63,10 +64,21 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, "child: bad spec:", err)
 		return 3
 	}
-	d, err := time.ParseDuration(spec.Duration)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: bad duration:", err)
-		return 3
+	var d time.Duration
+	if spec.Duration != "" {
+		var err error
+		if d, err = time.ParseDuration(spec.Duration); err != nil {
+			fmt.Fprintln(os.Stderr, "child: bad duration:", err)
+			return 3
+		}
+	}
+	var until time.Time
+	if spec.Until != "" {
+		var err error
+		if until, err = time.Parse(time.RFC3339Nano, spec.Until); err != nil {
+			fmt.Fprintln(os.Stderr, "child: bad until:", err)
+			return 3
+		}
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
@@ -74,7 +86,7 @@ func runChild() int {
 	go func() { cancel(&stressor.SignalError{Signal: <-sigs}) }()
 
 	cfg := stressor.Config{
-		CPUWorkers: spec.CPUWorkers, CPULoad: spec.CPULoad, Memory: spec.Memory, Duration: d, Log: os.Stderr,
+		CPUWorkers: spec.CPUWorkers, CPULoad: spec.CPULoad, Memory: spec.Memory, Duration: d, Until: until, Log: os.Stderr,
 		DiskFill: spec.DiskFill, DiskFillPercent: spec.DiskFillPercent, DiskIOWorkers: spec.DiskIOWorkers, DiskPath: spec.DiskPath,
 	}
 	leftovers, err := cfg.RemoveDiskLeftovers()
@@ -341,6 +353,49 @@ func TestDeadlineEndsTheProcess(t *testing.T) {
 	}
 	assertGone(t, c.pid)
 	t.Logf("exited %s after start (deadline %s)", took.Round(time.Millisecond), duration)
+}
+
+// TestUntilEndsTheProcess checks the absolute deadline: a process started
+// with an hour of --duration but an --until a moment away ends at that
+// instant (a container that started late never runs past the deadline the
+// injector recorded), and one whose instant is already past ends at once,
+// without starting any load.
+func TestUntilEndsTheProcess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		until time.Duration // from the child's start
+		cause string        // substring of the report's cause; "" for none
+	}{
+		{name: "an instant in a moment", until: 1500 * time.Millisecond},
+		{name: "an instant already past", until: -time.Minute, cause: "had passed before the start; no load was run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			until := time.Now().Add(tt.until)
+			c := startChild(t, childSpec{CPUWorkers: 1, CPULoad: 100, Memory: 16 << 20, Duration: "1h", Until: until.Format(time.RFC3339Nano)})
+			rep, _ := c.wait(max(time.Until(until), 0) + 30*time.Second)
+			exited := time.Now()
+			if rep.Ended != stressor.EndDeadline || !strings.Contains(rep.Cause, tt.cause) {
+				t.Fatalf("report says it ended by %q (%s), want %q (%s)", rep.Ended, rep.Cause, stressor.EndDeadline, tt.cause)
+			}
+			// A liveness bound far below the hour of --duration: the
+			// instant ended it (how closely is measured, not asserted:
+			// a busy machine may be slow to run the exit).
+			if limit := until.Add(20 * time.Second); exited.After(limit) && tt.until > 0 {
+				t.Fatalf("exited at %s, after its instant %s and the grace", exited.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+			}
+			if tt.until < 0 {
+				if rep.CPU != nil || rep.Memory != nil || rep.PlannedSeconds != 0 {
+					t.Fatalf("a stress past its instant ran a load: %+v", rep)
+				}
+			} else if rep.CPU == nil || rep.Memory == nil || rep.PlannedSeconds <= 0 || rep.PlannedSeconds > 2 {
+				t.Fatalf("report %+v, want both loads, planned until the instant", rep)
+			}
+			assertGone(t, c.pid)
+		})
+	}
 }
 
 // TestSignalEndsTheProcess checks that SIGTERM and SIGINT end the stress,

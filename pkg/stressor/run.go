@@ -43,7 +43,7 @@ type Stressor interface {
 type EndReason string
 
 const (
-	EndDeadline EndReason = "deadline" // Config.Duration elapsed
+	EndDeadline EndReason = "deadline" // Config.Duration elapsed or Config.Until was reached
 	EndSignal   EndReason = "signal"   // the context was canceled with a *SignalError
 	EndCanceled EndReason = "canceled" // the context was canceled otherwise
 	EndError    EndReason = "error"    // a load could not be started
@@ -103,23 +103,31 @@ type MemoryReport struct {
 // errDeadline is the cause Run's own deadline cancels with.
 var errDeadline = errors.New("deadline reached")
 
-// Run stresses until cfg.Duration has passed or ctx ends, whichever comes
-// first, then frees everything and reports. It returns an error only when
-// the config is invalid or a load could not be started; the report is
-// filled as far as the stress got.
+// Run stresses until cfg.End (its Duration has passed or its Until is
+// reached) or ctx ends, whichever comes first, then frees everything and
+// reports. An end already past returns at once, having started nothing. It
+// returns an error only when the config is invalid or a load could not be
+// started; the report is filled as far as the stress got.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	if err := cfg.Validate(Limits{}); err != nil {
-		return Report{}, err
-	}
 	start := time.Now()
-	rep := Report{Started: start, PlannedSeconds: cfg.Duration.Seconds()}
+	end := cfg.End(start)
 	logw := cfg.Log
 	if logw == nil {
 		logw = io.Discard
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "stress: "+format+"\n", args...) }
+	if !cfg.Until.IsZero() && !end.After(start) {
+		// Checked before Validate: a late start past its deadline is not
+		// an invalid stress, it is one with nothing left to do.
+		logf("the deadline %s had passed before the start: no load", cfg.Until.UTC().Format(time.RFC3339Nano))
+		return Report{Started: start, Ended: EndDeadline, Cause: PastDeadlineCause(cfg.Until)}, nil
+	}
+	if err := cfg.Validate(Limits{}); err != nil {
+		return Report{}, err
+	}
+	rep := Report{Started: start, PlannedSeconds: end.Sub(start).Seconds()}
 
-	runCtx, cancel := context.WithTimeoutCause(ctx, cfg.Duration, errDeadline)
+	runCtx, cancel := context.WithDeadlineCause(ctx, end, errDeadline)
 	defer cancel()
 
 	// Workers must be shared out by the kernel, as the load they model
@@ -185,6 +193,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	logf("ended (%s) after %.3fs", rep.Ended, rep.ElapsedSeconds)
 	return rep, errors.Join(append([]error{startErr}, stopErrs...)...)
+}
+
+// PastDeadlineCause is the report's cause when a stress started after its
+// Until: it ran no load at all.
+func PastDeadlineCause(until time.Time) string {
+	return "the deadline " + until.UTC().Format(time.RFC3339) + " had passed before the start; no load was run"
 }
 
 // residentBytes is this process's VmRSS, from /proc/self/statm (one

@@ -64,6 +64,10 @@ func expectedGrants(f features) []grant {
 	if f.optIn {
 		out = append(out, grant{Resource: "namespaces", Verb: "get"})
 	}
+	if f.stressNode {
+		// The node opt-in label.
+		out = append(out, grant{Resource: "nodes", Verb: "get"})
+	}
 	for _, ns := range f.targets() {
 		in := func(group, resource string, verbs ...string) {
 			for _, v := range verbs {

@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -274,6 +275,18 @@ func TestStressNight(t *testing.T) {
 	go func() { built <- buildChaosnight(ctx, filepath.Join(binDir, "chaosnight")) }()
 
 	ensureNamespace(ctx, t, admin, ns)
+	// Node-scope stress only touches opted-in nodes.
+	for i := range 3 {
+		node := sandbox.NodeName(i)
+		optIn := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":"true"}}}`)
+		if _, err := admin.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, optIn, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			optOut := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":null}}}`)
+			_, _ = admin.CoreV1().Nodes().Patch(context.Background(), node, types.MergePatchType, optOut, metav1.PatchOptions{})
+		})
+	}
 	inst := action.NewInstall(helmConfig(t, s, ns))
 	inst.ReleaseName, inst.Namespace = name, ns
 	if _, err := inst.RunWithContext(ctx, loadChart(t), vals(t, stressNightValues)); err != nil {

@@ -91,7 +91,11 @@ func TestPodScopeDiskMountsExactlyTheNamedVolume(t *testing.T) {
 			t.Errorf("outcome %s: %s (%s), want stressed (%s…)", o.Pod.Key(), o.Status, o.Detail, want)
 		}
 	}
-	wantArgs := []string{"--disk-fill", "90%", "--disk-io", "2", "--disk-path", "/chaosnight/disk", "--duration", "5m0s"}
+	st, err := stress.DecodeState(inj.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantArgs := []string{"--disk-fill", "90%", "--disk-io", "2", "--disk-path", "/chaosnight/disk", "--duration", "5m0s", "--until", st.Deadline.UTC().Format(time.RFC3339)}
 	wantMounts := []corev1.VolumeMount{{Name: "cache", MountPath: "/chaosnight/disk"}}
 	after := e.snapshot(t, ns)
 	for uid, b := range before {
@@ -207,7 +211,13 @@ func TestNodeScopeDiskHelpersGetAnEmptyDirAndRevertDeletesThem(t *testing.T) {
 	if len(helpers) != 2 {
 		t.Fatalf("%d helpers, want 2", len(helpers))
 	}
-	wantArgs := []string{"--disk-fill", "1Gi", "--disk-path", "/scratch", "--duration", "2m0s"}
+	st, err := stress.DecodeState(inj.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node disk stress keeps the node filesystem above the kubelet's
+	// eviction threshold unless the experiment allows node pressure.
+	wantArgs := []string{"--disk-fill", "1Gi", "--disk-path", "/scratch", "--duration", "2m0s", "--until", st.Deadline.UTC().Format(time.RFC3339), "--eviction-threshold", "10%"}
 	for _, h := range helpers {
 		c := h.Spec.Containers[0]
 		vols := h.Spec.Volumes

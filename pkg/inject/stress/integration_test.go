@@ -27,6 +27,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -77,7 +78,36 @@ func setup(t *testing.T) env {
 			t.Error(err)
 		}
 	})
+	// Node-scope stress needs opted-in nodes: every sandbox node is,
+	// unless a test says otherwise for its own duration (nodeOptIn).
+	for i := range 3 {
+		e.labelNode(t, sandbox.NodeName(i), "true")
+	}
 	return e
+}
+
+// labelNode sets the node opt-in label to value ("" removes it).
+func (e env) labelNode(t *testing.T, node, value string) {
+	t.Helper()
+	v := "null"
+	if value != "" {
+		v = `"` + value + `"`
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + inject.OptInLabel + `":` + v + `}}}`)
+	if _, err := e.admin.CoreV1().Nodes().Patch(context.Background(), node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeOptIn opts node in or out until the test ends.
+func (e env) nodeOptIn(t *testing.T, node string, in bool) {
+	t.Helper()
+	if in {
+		e.labelNode(t, node, "true")
+		return
+	}
+	e.labelNode(t, node, "")
+	t.Cleanup(func() { e.labelNode(t, node, "true") })
 }
 
 // namespace creates an opted-in namespace, enforcing the restricted Pod
@@ -381,13 +411,13 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Scope != "pod" || st.Container != container || len(st.Pods) != 2 ||
-		st.Deadline.Before(start.Add(6*time.Minute)) || st.Deadline.After(time.Now().Add(6*time.Minute+time.Second)) {
+		st.Deadline.Before(start.Add(5*time.Minute)) || st.Deadline.After(time.Now().Add(5*time.Minute+time.Second)) {
 		t.Errorf("state %+v", st)
 	}
 
 	// Exactly the targets hold the container, by UID, with the exact
 	// command and security context; nothing else in the namespace changed.
-	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}
+	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s", "--until", st.Deadline.UTC().Format(time.RFC3339)}
 	after := e.snapshot(t, ns)
 	for uid, b := range before {
 		a, ok := after[uid]
@@ -567,7 +597,7 @@ func TestPodScopeRBAC(t *testing.T) {
 			injector := &stress.Injector{
 				Client: saClient, Exec: stress.RemoteExec{Config: cfg, Client: saClient},
 				Image: testImage, Spec: experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, Duration: time.Minute,
-				StartGrace: 30 * time.Second, ExecTimeout: 5 * time.Second,
+				ExecTimeout: 5 * time.Second,
 			}
 			// The role may take a moment to reach the authorizer.
 			var inj injectResult
@@ -732,11 +762,12 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 	if len(helpers) != 2 || len(byNode) != 2 || byNode[sandbox.NodeName(0)].Name == "" || byNode[sandbox.NodeName(1)].Name == "" {
 		t.Fatalf("%d helpers on nodes %v, want one on each of the targets' two nodes", len(helpers), byNode)
 	}
-	wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s"}
 	for node, h := range byNode {
 		wantName, _ := stress.HelperName(run.ID, node)
 		deadline, err := time.Parse(time.RFC3339, h.Annotations[stress.DeadlineAnnotation])
-		if err != nil || deadline.Before(start.Add(3*time.Minute)) || deadline.After(time.Now().Add(3*time.Minute+time.Second)) {
+		// The stressor ends at the very instant of the annotation.
+		wantArgs := []string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "2m0s", "--until", h.Annotations[stress.DeadlineAnnotation]}
+		if err != nil || deadline.Before(start.Add(2*time.Minute)) || deadline.After(time.Now().Add(2*time.Minute+time.Second)) {
 			t.Errorf("%s: deadline %q (%v)", h.Name, h.Annotations[stress.DeadlineAnnotation], err)
 		}
 		wantTargets := ns + "/web-c"
@@ -756,8 +787,8 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 		case spec.RestartPolicy != corev1.RestartPolicyNever || spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken ||
 			spec.HostNetwork || spec.HostPID || spec.HostIPC || len(spec.Volumes) != 0:
 			t.Errorf("%s: spec %+v", h.Name, spec)
-		case spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds < 179 || *spec.ActiveDeadlineSeconds > 181:
-			t.Errorf("%s: activeDeadlineSeconds %v, want 180 (duration + start grace)", h.Name, spec.ActiveDeadlineSeconds)
+		case spec.ActiveDeadlineSeconds == nil || *spec.ActiveDeadlineSeconds < 118 || *spec.ActiveDeadlineSeconds > 120:
+			t.Errorf("%s: activeDeadlineSeconds %v, want 120 (the duration, rounded down to the deadline)", h.Name, spec.ActiveDeadlineSeconds)
 		case len(spec.Tolerations) != 1 || spec.Tolerations[0].Operator != corev1.TolerationOpExists || spec.Tolerations[0].Key != "":
 			t.Errorf("%s: tolerations %+v, want one that tolerates every taint", h.Name, spec.Tolerations)
 		case spec.SecurityContext == nil || !*spec.SecurityContext.RunAsNonRoot || *spec.SecurityContext.RunAsUser != 65532 ||
@@ -1197,9 +1228,32 @@ func TestPodScopeStartConfirmation(t *testing.T) {
 	}
 }
 
+// clusterRights gives the ServiceAccount ns/sa the cluster-wide rules
+// (nodes are cluster-scoped) until the test ends.
+func (e env) clusterRights(t *testing.T, ns, sa string, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := context.Background()
+	name := "chaosnight-test-" + ns + "-" + sa
+	if _, err := e.admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = e.admin.RbacV1().ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+}
+
 // Node scope with StartTimeout: kwok starts the helpers, so the stress is
 // confirmed running; a node-scope RBAC of exactly get, list, create and
-// delete on pods is enough to inject and revert.
+// delete on pods, and get on nodes (the opt-in label), is enough to inject
+// and revert. Without the right to read the nodes, nothing is stressed.
 func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -1211,6 +1265,45 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	})
 	injector := &stress.Injector{Client: saClient, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
 		Duration: time.Minute, StartTimeout: 20 * time.Second}
+	// The pod rights may take a moment to reach the authorizer; the node
+	// right is missing throughout.
+	sandbox.WaitFor(t, 10*time.Second, "a refusal for the unreadable nodes", func() error {
+		refused, err := injector.Inject(ctx, inject.Run{ID: "it-node-start"}, targets)
+		if err != nil {
+			return err
+		}
+		for _, o := range refused.Outcomes {
+			want := "nodeOptIn: cannot read node " + o.Pod.Node + ", so it is not stressed: "
+			if o.Status != inject.StatusRefused || !strings.HasPrefix(o.Detail, want) || !strings.Contains(o.Detail, "forbidden") {
+				return fmt.Errorf("%s, want refused: %s…forbidden", outcomeSummary(refused), want)
+			}
+		}
+		return nil
+	})
+	if n := len(e.helpers(t, ns, "it-node-start")); n != 0 {
+		t.Fatalf("%d helpers created on nodes that could not be read", n)
+	}
+	e.clusterRights(t, ns, "injector", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}})
+	// Without the right to list pods in every namespace, the collateral is
+	// what the targets' namespace shows, and says that the rest is unknown.
+	e.pod(t, ns, "neighbour", "neighbour", sandbox.NodeName(0))
+	sandbox.WaitFor(t, 10*time.Second, "the collateral as the service account", func() error {
+		adm := injector.Admit(ctx, inject.Run{ID: "it-node-start"}, targets)
+		if len(adm.Refused) != 0 || len(adm.Collateral) != 2 {
+			return fmt.Errorf("admission %+v", adm)
+		}
+		for _, c := range adm.Collateral {
+			wantPods := 0
+			if c.Node == sandbox.NodeName(0) {
+				wantPods = 1
+			}
+			if len(c.Pods) != wantPods || (wantPods == 1 && c.Pods[0].Key() != ns+"/neighbour") ||
+				c.Error != "only the pods of namespace(s) "+ns+" were looked at; the pods of other namespaces on node "+c.Node+" are unknown (this runner may not list pods in every namespace)" {
+				return fmt.Errorf("collateral %+v", c)
+			}
+		}
+		return nil
+	})
 	var inj injectResult
 	sandbox.WaitFor(t, 10*time.Second, "injection as the service account", func() error {
 		var err error

@@ -56,6 +56,13 @@ func (s *Injector) injectNodes(ctx context.Context, p plan, targets []target.Pod
 	}
 	results := make([]helperResult, len(nodes))
 	s.forEach(len(nodes), func(k int) {
+		// Checked again right before the helper is created, also for a
+		// caller that did not go through the Guard's Admit: a node whose
+		// opt-in was removed meanwhile is not stressed.
+		if why := s.nodeOptInRefusal(ctx, nodes[k]); why != "" {
+			results[k] = helperResult{refused: why}
+			return
+		}
 		idx := byNode[nodes[k]]
 		on := make([]target.Pod, len(idx))
 		for j, i := range idx {
@@ -80,6 +87,10 @@ func (s *Injector) injectNodes(ctx context.Context, p plan, targets []target.Pod
 			helpers = append(helpers, r.helper)
 		}
 		for _, i := range byNode[node] {
+			if r.refused != "" {
+				outcomes[i].Status, outcomes[i].Detail = inject.StatusRefused, r.refused
+				continue
+			}
 			if r.err != nil {
 				outcomes[i].Status, outcomes[i].Detail = inject.StatusFailed, fmt.Sprintf("helper pod on node %s: %v", node, r.err)
 				continue
@@ -94,8 +105,9 @@ func (s *Injector) injectNodes(ctx context.Context, p plan, targets []target.Pod
 
 // helperResult is the helper pod of one node, or why there is none.
 type helperResult struct {
-	helper StateHelper // zero when none exists
-	err    error
+	helper  StateHelper // zero when none exists
+	err     error
+	refused string // the node may not be stressed ("nodeOptIn: ...")
 }
 
 // confirmHelpers waits until the helpers run and deletes those that do
@@ -105,7 +117,7 @@ func (s *Injector) confirmHelpers(ctx context.Context, nodes []string, results [
 	var checks []startCheck
 	var idx []int
 	for k, r := range results {
-		if r.err == nil && r.helper.Name != "" {
+		if r.err == nil && r.refused == "" && r.helper.Name != "" {
 			h := r.helper
 			checks = append(checks, startCheck{namespace: h.Namespace, pod: h.Name, uid: h.UID, container: helperContainer})
 			idx = append(idx, k)
@@ -122,6 +134,7 @@ func (s *Injector) confirmHelpers(ctx context.Context, nodes []string, results [
 		if st.ok {
 			continue
 		}
+		st.reason = nodePressureHint(st.reason)
 		k := idx[j]
 		h := results[k].helper
 		err := s.deleteHelper(dctx, helperRef{h.Namespace, h.Name, h.Node, h.UID})
@@ -170,11 +183,12 @@ func (s *Injector) helperPod(p plan, name, namespace, node string, on []target.P
 	if s.Lease != "" {
 		ann[LeaseAnnotation] = s.Lease
 	}
-	// The kubelet ends the pod at its deadline even if the stressor does not.
-	active := int64((p.deadline.Sub(s.now()) + time.Second - 1) / time.Second)
-	if active < 1 {
-		active = 1
-	}
+	// The kubelet ends the pod at its deadline even if the stressor does
+	// not. It counts from the pod's start, which is after now: rounded
+	// down, so that a pod started at once does not outlive the deadline by
+	// even a second (one that starts late is ended by its stressor, at
+	// --until, first).
+	active := max(int64(p.deadline.Sub(s.now())/time.Second), 1)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,

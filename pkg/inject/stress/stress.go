@@ -2,17 +2,29 @@
 // without privileges. It is an inject.Injector, called through the
 // inject.Guard, which decides the targets.
 //
+// Every stress has one deadline, an absolute instant decided when Inject
+// starts: the stressor gets it as --until (and ends at it whenever its
+// container started, so an image pull or a slow node can only shorten the
+// stress, never extend it past what the journal says), the outcomes say
+// "ends by itself by" it, and helper pods carry it in their deadline
+// annotation and in activeDeadlineSeconds.
+//
 // Scope pod adds an ephemeral container running `chaosnight-stress` to
 // each target: it shares the pod's cgroup, so the load meets the pod's own
 // limits. Ephemeral containers cannot be removed from a pod, so Revert
 // stops the stress early by running `chaosnight-stress stop` in that
-// container (pods/exec); the stressor's own --duration is the backstop.
+// container (pods/exec); the stressor's own deadline is the backstop.
 //
 // Scope node creates one helper pod per distinct target node, pinned to it
 // with spec.nodeName, labelled with the run and annotated with its
 // deadline; Revert deletes it, activeDeadlineSeconds and the stressor's
-// --duration are the backstops, and Sweep deletes helper pods whose run
-// is gone (its Lease, see RunLease) or whose deadline passed.
+// deadline are the backstops, and Sweep deletes helper pods whose run is
+// gone (its Lease, see RunLease) or whose deadline passed. A node is
+// stressed only when it is labelled chaosnight.dev/enabled=true (Admit,
+// called by the Guard also in dry run, which also lists the collateral:
+// the other pods on each node), and a node disk stress may not leave the
+// node filesystem under the kubelet's hard eviction threshold unless the
+// experiment allows node pressure.
 //
 // docs/stress.md is the user guide.
 package stress
@@ -67,11 +79,12 @@ const (
 // Defaults of Injector fields.
 const (
 	DefaultConcurrency = 8
-	// DefaultStartGrace is the time allowed to pull the image and start
-	// the stressor: its --duration counts from its own start, so every
-	// deadline (annotation, activeDeadlineSeconds, the journal's) is
-	// Duration plus this.
-	DefaultStartGrace = time.Minute
+	// NodeEvictionThresholdPercent is the kubelet's default hard eviction
+	// threshold on the node filesystem (nodefs.available<10%): a node disk
+	// stress that would leave less available is refused by the stressor
+	// (its --eviction-threshold) unless the experiment allows node
+	// pressure, since the kubelet would start evicting the node's pods.
+	NodeEvictionThresholdPercent = 10
 	// DefaultRevertWait bounds the wait for helper pods to be gone.
 	DefaultRevertWait = 30 * time.Second
 	// DefaultExecTimeout bounds one stop command.
@@ -101,12 +114,13 @@ type Injector struct {
 	ImagePullPolicy corev1.PullPolicy
 	// Spec is the experiment's stress action.
 	Spec experiment.Stress
-	// Duration is the stressor's own --duration: the experiment's duration
-	// plus a small margin. The stress ends by itself after it.
+	// Duration is how long the stress lasts: the experiment's duration
+	// plus a small margin. Its deadline is the start of Inject plus this,
+	// in whole seconds, passed to the stressor as --until (an absolute
+	// instant: a container that starts late stresses for less, never
+	// longer) together with --duration (which bounds it if the node's
+	// clock is behind).
 	Duration time.Duration
-	// StartGrace is added to Duration for every deadline; default
-	// DefaultStartGrace.
-	StartGrace time.Duration
 	// Lease is the run's Lease as "namespace/name" (RunLease.Ref), put on
 	// helper pods so that Sweep knows when their run is gone. Empty: Sweep
 	// relies on the deadline alone.
@@ -135,13 +149,6 @@ func (s *Injector) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-func (s *Injector) startGrace() time.Duration {
-	if s.StartGrace > 0 {
-		return s.StartGrace
-	}
-	return DefaultStartGrace
 }
 
 func (s *Injector) command() []string {
@@ -211,15 +218,36 @@ func (s *Injector) plan(run inject.Run) (plan, error) {
 	if len(problems) > 0 {
 		return plan{}, fmt.Errorf("stress: %s", strings.Join(problems, "; "))
 	}
+	// Whole seconds (RFC 3339 in the annotation and on the command line),
+	// rounded up: the stress lasts at least Duration from now.
+	deadline := s.now().Add(roundUp(s.Duration) + time.Second - 1).UTC().Truncate(time.Second)
+	args = append(args, "--until", deadline.Format(time.RFC3339))
+	if s.nodePressureChecked() {
+		args = append(args, "--eviction-threshold", fmt.Sprintf("%d%%", NodeEvictionThresholdPercent))
+	}
 	return plan{
-		run:  run,
-		args: args,
-		// Whole seconds, rounded up: the annotation must never say "over"
-		// before the stressor's own deadline.
-		deadline: s.now().Add(roundUp(s.Duration) + s.startGrace() + time.Second - 1).UTC().Truncate(time.Second),
+		run:      run,
+		args:     args,
+		deadline: deadline,
 		name:     name,
 		words:    describe(s.Spec, s.Duration),
 	}, nil
+}
+
+// nodePressureChecked says whether the stressor must refuse to leave the
+// node filesystem under the kubelet's eviction threshold: a node-scope
+// disk stress the experiment did not allow to cause node pressure.
+func (s *Injector) nodePressureChecked() bool {
+	return s.scope() == scopeNode && s.Spec.Disk != nil && !s.Spec.Disk.AllowNodePressure
+}
+
+// nodePressureHint completes a stressor's refusal to cross the eviction
+// threshold with the setting that allows it.
+func nodePressureHint(reason string) string {
+	if strings.Contains(reason, "hard eviction threshold") {
+		return reason + "; set stress.disk.allowNodePressure: true to allow it"
+	}
+	return reason
 }
 
 // describe renders the stress for outcome details.

@@ -60,7 +60,10 @@ func ProcessDeps() Deps {
 
 // Help is the command's description, for `--help` and `chaosnight stress`.
 const Help = `Burn CPU, hold memory, fill or load a disk in this process until --duration
-has passed, then exit, even if nobody tells it to. This is the process the
+has passed or the instant --until is reached (the earlier of the two), then
+exit, even if nobody tells it to. --until is absolute: a process that starts
+late stresses for less, and one that starts after it exits at once without
+load. This is the process the
 stress injector runs inside a target pod (ephemeral container) or on a node
 (helper pod); it needs no external tool.
 
@@ -92,7 +95,9 @@ const Examples = `  chaosnight-stress --cpu-workers 2 --cpu-load 80 --duration 5
   chaosnight-stress --memory 256Mi --duration 2m --output json
   chaosnight-stress --cpu-workers 1 --cpu-load 50 --memory 1Gi --duration 30s
   chaosnight-stress --disk-fill 90% --disk-path /cache --duration 5m
-  chaosnight-stress --disk-fill 2Gi --disk-io 2 --disk-path /var/tmp --duration 2m`
+  chaosnight-stress --disk-fill 2Gi --disk-io 2 --disk-path /var/tmp --duration 2m
+  chaosnight-stress --cpu-workers 1 --until 2026-12-07T22:05:30Z
+  chaosnight-stress --disk-fill 4Gi --disk-path /scratch --eviction-threshold 10% --duration 5m`
 
 type flags struct {
 	workers  int
@@ -101,9 +106,30 @@ type flags struct {
 	diskFill string
 	diskPath string
 	diskIO   int
+	evict    string
 	duration time.Duration
+	until    time.Time
 	output   string
 	set      map[string]bool // the flags given on the command line
+}
+
+// untilFlag reads --until, an RFC 3339 instant.
+type untilFlag struct{ t *time.Time }
+
+func (f untilFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.UTC().Format(time.RFC3339)
+}
+
+func (f untilFlag) Set(s string) error {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("not an RFC 3339 instant such as 2026-12-07T22:05:30Z")
+	}
+	*f.t = t
+	return nil
 }
 
 // durationFlag keeps time.ParseDuration's own error (flag's Duration
@@ -144,7 +170,9 @@ func Main(ctx context.Context, name string, streams Streams, deps Deps, args []s
 	fs.StringVar(&f.diskPath, "disk-path", "", "existing absolute directory the disk stress writes under (in its own subdirectory, removed on exit)")
 	// Required, but checked by Validate so that a missing duration is
 	// reported together with every other problem.
-	fs.Var(durationFlag{&f.duration}, "duration", "required: how long to stress; the process exits by itself after it (at most 24h)")
+	fs.Var(durationFlag{&f.duration}, "duration", "how long to stress; the process exits by itself after it (at most 24h); --duration or --until is required")
+	fs.Var(untilFlag{&f.until}, "until", "the instant (RFC 3339, such as 2026-12-07T22:05:30Z) the stress ends by, whenever it started; with --duration the earlier end wins; an instant already past exits at once without load")
+	fs.StringVar(&f.evict, "eviction-threshold", "", "refuse a disk fill that would leave less than this percent of the filesystem available (the kubelet's hard eviction threshold, such as 10%); empty: no such check")
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.output, "o", "text", "short for --output")
 	if err := fs.Parse(args); err != nil {
@@ -188,7 +216,7 @@ func flagError(err error) string {
 }
 
 func usage(w io.Writer, name string, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: %s --duration D [--cpu-workers N --cpu-load PERCENT] [--memory SIZE] [--disk-fill SIZE|PERCENT] [--disk-io N] [--disk-path DIR] [-o text|json]\n       %s stop [--timeout D]\n\n%s\n\nFlags:\n", name, name, Help)
+	fmt.Fprintf(w, "Usage: %s --duration D|--until T [--cpu-workers N --cpu-load PERCENT] [--memory SIZE] [--disk-fill SIZE|PERCENT] [--disk-io N] [--disk-path DIR] [--eviction-threshold PERCENT] [-o text|json]\n       %s stop [--timeout D]\n\n%s\n\nFlags:\n", name, name, Help)
 	fs.VisitAll(func(fl *flag.Flag) {
 		if fl.Name == "o" {
 			return
@@ -210,6 +238,14 @@ func runStress(ctx context.Context, streams Streams, deps Deps, f flags) error {
 	cfg, err := config(f)
 	if err != nil {
 		return err
+	}
+	if !cfg.Until.IsZero() && !time.Now().Before(cfg.Until) {
+		// A container that starts after the instant the injector recorded
+		// (a slow image pull, a node that was down) must not stress at
+		// all: nothing is checked, removed or started.
+		cause := stressor.PastDeadlineCause(cfg.Until)
+		fmt.Fprintf(streams.Err, "stress: %s\n", cause)
+		return printReport(streams.Out, f.output, stressor.Report{Started: time.Now(), Ended: stressor.EndDeadline, Cause: cause})
 	}
 	// Before the checks: the space a killed predecessor still holds under
 	// the disk path is freed first, and counts as available.
@@ -237,7 +273,7 @@ func runStress(ctx context.Context, streams Streams, deps Deps, f flags) error {
 
 	done := make(chan struct{})
 	defer close(done)
-	go watchdog(ctx, done, cfg.Duration, deps.Grace, streams.Err, deps.Exit)
+	go watchdog(ctx, done, time.Until(cfg.End(time.Now())), deps.Grace, streams.Err, deps.Exit)
 
 	rep, err := stressor.Run(ctx, cfg)
 	rep.DiskLeftovers = leftovers
@@ -254,9 +290,16 @@ func runStress(ctx context.Context, streams Streams, deps Deps, f flags) error {
 // config turns the flags into a Config, collecting every problem the
 // flags alone show; Validate adds the ones that need the limits.
 func config(f flags) (stressor.Config, error) {
-	cfg := stressor.Config{CPUWorkers: f.workers, CPULoad: f.load, Duration: f.duration,
+	cfg := stressor.Config{CPUWorkers: f.workers, CPULoad: f.load, Duration: f.duration, Until: f.until,
 		DiskIOWorkers: f.diskIO, DiskPath: f.diskPath}
 	var problems []string
+	if f.evict != "" {
+		n, err := stressor.ParsePercent(f.evict)
+		if err != nil {
+			problems = append(problems, "--eviction-threshold: "+err.Error())
+		}
+		cfg.EvictionThresholdPercent = n
+	}
 	if f.diskFill != "" {
 		b, pct, err := stressor.ParseDiskFill(f.diskFill)
 		if err != nil {

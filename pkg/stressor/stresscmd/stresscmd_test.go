@@ -123,6 +123,21 @@ func TestStressInvalidInput(t *testing.T) {
 			want: `error: invalid value "soon" for flag --duration: time: invalid duration "soon"` + "\n",
 		},
 		{
+			name: "malformed --until",
+			args: []string{"--cpu-workers", "1", "--until", "2026-12-07 22:05"},
+			want: `error: invalid value "2026-12-07 22:05" for flag --until: not an RFC 3339 instant such as 2026-12-07T22:05:30Z` + "\n",
+		},
+		{
+			name: "--until too far away",
+			args: []string{"--cpu-workers", "1", "--until", "2999-01-01T00:00:00Z"},
+			want: "error: invalid stress: --until 2999-01-01T00:00:00Z is more than 24h0m0s away",
+		},
+		{
+			name: "malformed --eviction-threshold",
+			args: []string{"--disk-fill", "1Mi", "--disk-path", "/tmp", "--eviction-threshold", "ten", "--duration", "1m"},
+			want: `error: invalid stress: --eviction-threshold: invalid percentage "ten": a whole number such as 10%` + "\n",
+		},
+		{
 			name: "unknown flag",
 			args: []string{"--cpu-worker", "1", "--duration", "1m"},
 			want: "error: flag provided but not defined: --cpu-worker\n",
@@ -152,10 +167,57 @@ func TestStressInvalidInput(t *testing.T) {
 			if out != "" {
 				t.Errorf("nothing may start or be reported, stdout: %q", out)
 			}
-			if got := errOut.String(); got != tt.want {
+			if got := errOut.String(); got != tt.want && !(strings.HasPrefix(got, tt.want) && !strings.HasSuffix(tt.want, "\n")) {
 				t.Errorf("stderr:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// --until is absolute: the stress ends at that instant whatever its
+// --duration, and a process that starts after it exits at once, 0,
+// without checking or touching anything (not even the disk path).
+func TestStressUntil(t *testing.T) {
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, stressor.DiskDirPrefix+"1-0123456789")
+	if err := os.Mkdir(leftover, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+	code, out, errOut := runStressCmd(context.Background(), t, stressor.Limits{},
+		"--disk-fill", "1Mi", "--disk-path", dir, "--until", past, "--duration", "1h", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("past: exit %d: %s", code, errOut)
+	}
+	var rep stressor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := "the deadline " + past + " had passed before the start; no load was run"
+	if rep.Ended != stressor.EndDeadline || rep.Cause != want || rep.DiskFill != nil || rep.PlannedSeconds != 0 {
+		t.Errorf("past: report %+v, want ended by deadline (%s) without load", rep, want)
+	}
+	if errOut.String() != "stress: "+want+"\n" {
+		t.Errorf("past: stderr %q", errOut)
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Errorf("past: the disk path was touched: %v", err)
+	}
+
+	// RFC 3339 has whole seconds: the instant is the next whole second
+	// plus one, and --duration an hour that must not count.
+	until := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	code, out, errOut = runStressCmd(context.Background(), t, stressor.Limits{},
+		"--cpu-workers", "1", "--cpu-load", "10", "--until", until.UTC().Format(time.RFC3339), "--duration", "1h", "-o", "json")
+	ended := time.Now()
+	if code != ExitOK {
+		t.Fatalf("near: exit %d: %s", code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ended != stressor.EndDeadline || rep.CPU == nil || rep.PlannedSeconds > 2 || ended.Before(until) {
+		t.Errorf("near: report %+v, ended at %s, want the CPU load until %s", rep, ended, until)
 	}
 }
 
