@@ -312,6 +312,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	if err := r.Reload(); err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
+	go r.Watch(ctx) // followers too: /status shows what they would apply
 
 	lis, err := net.Listen("tcp", g.v.GetString(keyListen))
 	if err != nil {

@@ -287,6 +287,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// Watch reloads the configuration every ReloadEvery until ctx ends. Run
+// does it while leading; serve also calls it on every replica, so that a
+// follower's /status shows the settings it would apply.
+func (r *Runner) Watch(ctx context.Context) { r.reloadEvery(ctx) }
+
 // reloadEvery reloads the configuration every ReloadEvery until ctx ends.
 func (r *Runner) reloadEvery(ctx context.Context) {
 	t := time.NewTicker(r.cfg.ReloadEvery)
