@@ -75,14 +75,18 @@ func TestLeadershipABANeverReplays(t *testing.T) {
 	clock := clockInsideWindow(time.Second)
 	exps := map[string]string{
 		"first":  evictExperiment("first", 2*time.Second, 5*time.Second),
-		"second": evictExperiment("second", 40*time.Second, 5*time.Second),
+		"second": evictExperiment("second", 20*time.Second, 5*time.Second), // must fit in what is left of the window
 		"third":  evictExperiment("third", 2*time.Second, 5*time.Second),
 	}
-	night := everyMinute([]string{"first", "second", "third"}, 59*time.Second, 0)
+	// The cooldown keeps A from starting "second" before the test moves
+	// leadership to B (a new leader does not know when the last run ended).
+	night := everyMinute([]string{"first", "second", "third"}, 59*time.Second, 15*time.Second)
 	state := &ConfigMapState{Client: s.Client(), Namespace: "default", Name: "state-aba"}
 	fa := newFixture(t, s, clock, []schedule.Night{night}, exps, state)
 	fb := newFixture(t, s, clock, []schedule.Night{night}, exps, state)
 	la, lb := leaseConfig(s, "lease-aba", "runner-a", fa), leaseConfig(s, "lease-aba", "runner-b", fb)
+	fa.runner.log, fb.runner.log = testLog(t, "A"), testLog(t, "B")
+	la.Log, lb.Log = testLog(t, "LA"), testLog(t, "LB")
 
 	stopA := startLeader(t, fa, la)
 	waitFor(t, 10*time.Second, "a to lead", func() bool { return isLeader(fa) })
@@ -95,6 +99,9 @@ func TestLeadershipABANeverReplays(t *testing.T) {
 	stopA() // A to B
 	waitFor(t, 20*time.Second, "second to be injecting on b", func() bool {
 		rs := records(t, fb.journals)["second"]
+		if len(rs) == 1 && finished(rs[0]) {
+			t.Fatalf("second ended on b before the switch: %s %v", rs[0].Verdict, rs[0].Reasons)
+		}
 		return len(rs) == 1 && inPhase(rs[0], journal.PhaseObserve)
 	})
 	stopA = startLeader(t, fa, la) // A campaigns again, with its memory of the window
@@ -102,6 +109,9 @@ func TestLeadershipABANeverReplays(t *testing.T) {
 	stopB() // B to A: second aborts and reverts on B
 	stopB = func() {}
 	waitFor(t, 30*time.Second, "third to finish on a", func() bool {
+		if n := len(records(t, fa.journals)["second"]); n > 0 {
+			t.Fatalf("a played second again after leading again (%d journal(s))", n)
+		}
 		rs := records(t, fa.journals)["third"]
 		return len(rs) == 1 && finished(rs[0])
 	})
@@ -175,13 +185,14 @@ func TestLeaseIsReleasedOnlyAfterTheRevert(t *testing.T) {
 	fa.runner.cfg.Engine.Injector = func(*experiment.Experiment) (inject.Injector, error) { return slow, nil }
 	const lease = "lease-slow-revert"
 	la := leaseConfig(s, lease, "runner-a", fa)
+	fa.runner.log, la.Log = testLog(t, "A"), testLog(t, "LA")
 	stopA := startLeader(t, fa, la)
 	waitFor(t, 10*time.Second, "a to lead", func() bool { return isLeader(fa) })
 
 	// B only campaigns: it records when it starts leading.
 	var bLedAfterRevert, bLed atomic.Bool
 	lb := la
-	lb.Identity, lb.Metrics = "runner-b", nil
+	lb.Identity, lb.Metrics, lb.Log = "runner-b", nil, testLog(t, "LB")
 	stopB := start(t, func(ctx context.Context) {
 		_ = RunAsLeader(ctx, lb, func(c context.Context) {
 			bLedAfterRevert.Store(slow.reverted.Load())
