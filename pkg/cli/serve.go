@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,30 @@ func loadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
 	return runner.Setup{Nights: cfg.Nights, Experiments: exps, Fingerprint: fp}, nil
 }
 
+// reloadSetup is serve's loader: loadSetup, then the settings of the
+// configuration file read again through viper (flags and CHAOSNIGHT_*
+// variables keep their precedence), so that a change of dryRun or of the
+// safety settings applies without a restart. A file viper cannot read keeps
+// the last good setup, like any invalid change.
+func (g *globals) reloadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
+	setup, err := loadSetup(configFile, dir, now)
+	if err != nil {
+		return runner.Setup{}, err
+	}
+	if err := g.v.ReadInConfig(); err != nil {
+		return runner.Setup{}, experiment.Problems{{File: configFile, Message: fmt.Sprintf("cannot be read: %v", err)}}
+	}
+	// Settings the strict decode accepts may still be unsafe together (a
+	// lifted namespace that is also excluded, a non-system one): such a
+	// change keeps the settings in force, as any invalid change does.
+	if err := g.checkSafety(); err != nil {
+		return runner.Setup{}, experiment.Problems{{File: configFile, Message: err.Error()}}
+	}
+	setup.DryRun = g.v.GetBool(keyServeDryRun)
+	setup.Policy = g.policy(setup.DryRun)
+	return setup, nil
+}
+
 // fingerprint hashes the configuration file and every experiment file, so
 // a ConfigMap update (an atomic symlink swap) is noticed whatever the
 // timestamps say.
@@ -185,9 +210,17 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		return withExitCode(ExitInvalid, errors.New("serve needs a configuration file with nights: --config chaosnight.yaml (or CHAOSNIGHT_CONFIG)"))
 	}
 	experimentsFlag := experimentsDir(cmd, g)
+	// viper is not safe for concurrent use: reloads (which re-read the file
+	// into it) and the reads of the injectors hold this lock.
+	var settingsMu sync.Mutex
+	load := func(now time.Time) (runner.Setup, error) {
+		settingsMu.Lock()
+		defer settingsMu.Unlock()
+		return g.reloadSetup(configFile, experimentsFlag, now)
+	}
 	// The first load must be valid: a runner that starts on a broken
 	// configuration would have nothing to fall back to.
-	initial, err := loadSetup(configFile, experimentsFlag, time.Now())
+	initial, err := load(time.Now())
 	if err != nil {
 		var problems experiment.Problems
 		if errors.As(err, &problems) {
@@ -208,7 +241,10 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	}
 	client, ns := conn.client, conn.namespace
 
-	dryRun := g.v.GetBool(keyServeDryRun)
+	// The dry run at start decides the start-up work below (the runner
+	// lease, the sweep); after that, the runner applies the one of the
+	// latest valid configuration (Setup.DryRun) at every injection.
+	dryRun := initial.DryRun
 	identity := f.identity
 	if identity == "" {
 		identity = os.Getenv("POD_NAME")
@@ -227,7 +263,11 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 			g.log.Warn("no runner lease: helper pods will rely on their deadline alone", "error", err)
 		} else {
 			leaseRef = lease.Ref()
-			defer func() { _ = lease.Stop(context.WithoutCancel(ctx)) }()
+			defer func() {
+				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runner.RunLeaseStopTimeout)
+				defer cancel()
+				_ = lease.Stop(stopCtx)
+			}()
 		}
 	}
 	g.sweep(ctx, conn, targetNamespaces(initial.Experiments), dryRun)
@@ -236,30 +276,41 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	m := metrics.New(reg)
 	ks := g.newKillSwitch(client) // killSwitch.namespace: the chart's release namespace
 	g.logSafety(g.policy(dryRun))
+	// The guard's template: the runner gives every injection a copy with
+	// the policy and dry run in force at that moment (hot reload).
+	guard := &inject.Guard{
+		Client:     client,
+		Policy:     g.policy(dryRun),
+		KillSwitch: ks,
+		Log:        g.log,
+		Component:  "chaosnight",
+	}
+	injectors := g.injectors(conn, leaseRef)
 	eng := &engine.Engine{
 		Prom:    conn.prom,
 		Targets: &target.Selector{Client: client},
-		Guard: &inject.Guard{
-			Client:     client,
-			Policy:     g.policy(dryRun),
-			KillSwitch: ks,
-			Log:        g.log,
-			Component:  "chaosnight",
+		Guard:   guard,
+		Injector: func(exp *experiment.Experiment) (inject.Injector, error) {
+			settingsMu.Lock()
+			defer settingsMu.Unlock()
+			return injectors(exp)
 		},
-		Injector: g.injectors(conn, leaseRef),
-		Metrics:  m,
-		Log:      g.log,
+		Metrics: m,
+		Log:     g.log,
+		// Explicit, so that the chart's terminationGracePeriodSeconds can
+		// be checked against it (runner.ShutdownBudget).
+		RevertTimeout: runner.RevertTimeout,
 	}
 	r, err := runner.New(runner.Config{
-		Load:       func(now time.Time) (runner.Setup, error) { return loadSetup(configFile, experimentsFlag, now) },
+		Load:       load,
 		Engine:     eng,
+		Guard:      guard,
 		KillSwitch: ks,
 		State:      &runner.ConfigMapState{Client: client, Namespace: ns},
 		Now:        func() time.Time { return time.Now().Add(f.clockOffset) },
 		Notifier:   &runner.Events{Client: client, Object: eventObject(ns, g.v.GetString(keyLeaseName)), Component: "chaosnight", Log: g.log},
 		Journals:   g.v.GetString(keyJournalDir),
 		Retention:  g.v.GetDuration(keyJournalRetain),
-		DryRun:     dryRun,
 		Metrics:    m,
 		Log:        g.log,
 		Tick:       f.tick,
@@ -270,6 +321,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	if err := r.Reload(); err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
+	go r.Watch(ctx) // followers too: /status shows what they would apply
 
 	lis, err := net.Listen("tcp", g.v.GetString(keyListen))
 	if err != nil {
@@ -294,7 +346,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		m.SetLeader(true)
 		err = r.Run(ctx)
 	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), runner.HTTPShutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	if err != nil {

@@ -1,8 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 func TestServeRefusesBadConfiguration(t *testing.T) {
@@ -69,5 +77,102 @@ func TestRunnerPodOwnsTheLease(t *testing.T) {
 				t.Errorf("owner %+v", got)
 			}
 		})
+	}
+}
+
+// serve's loader re-reads dryRun and the safety settings from the config
+// file at every reload; a flag or a CHAOSNIGHT_* variable keeps precedence
+// over the file, before and after the change.
+func TestServeReloadRereadsDryRunAndPolicy(t *testing.T) {
+	night := `experiments: exps
+nights:
+  - name: n
+    opens: "0 22 * * *"
+    lasts: 1h
+    timezone: UTC
+    experiments: {names: [ok]}
+`
+	tests := []struct {
+		name         string
+		flags        []string
+		env          map[string]string
+		before, then string // the file's settings
+		wantBefore   bool   // dry run before the change
+		wantThen     bool
+		wantOptIn    bool // safety.requireOptIn after the change
+	}{
+		{name: "file switches dry run on", before: "dryRun: false\n", then: "dryRun: true\n", wantThen: true, wantOptIn: true},
+		{name: "file switches dry run off", before: "dryRun: true\n", then: "dryRun: false\n", wantBefore: true, wantOptIn: true},
+		{name: "file changes the policy", before: "dryRun: false\n", then: "dryRun: false\nsafety: {requireOptIn: false}\n"},
+		{name: "the flag wins over the file", flags: []string{"--dry-run=true"}, before: "dryRun: false\n", then: "dryRun: false\n", wantBefore: true, wantThen: true, wantOptIn: true},
+		{name: "the environment wins over the file", env: map[string]string{"CHAOSNIGHT_DRYRUN": "false"}, before: "dryRun: true\n", then: "dryRun: true\n", wantOptIn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			dir := t.TempDir()
+			writeFile(t, dir, "exps/ok.yaml", validExperiment)
+			cfg := writeFile(t, dir, "chaosnight.yaml", tt.before+night)
+			streams := Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
+			g := newGlobals()
+			root := &cobra.Command{Use: "root"}
+			g.addFlags(root)
+			cmd := newServeCommand(streams, g)
+			root.AddCommand(cmd)
+			if err := root.PersistentFlags().Parse([]string{"--config", cfg}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.ParseFlags(tt.flags); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.load(cmd, streams); err != nil {
+				t.Fatal(err)
+			}
+			exps := filepath.Join(dir, "exps")
+			first, err := g.reloadSetup(cfg, exps, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, dir, "chaosnight.yaml", tt.then+night)
+			second, err := g.reloadSetup(cfg, exps, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.DryRun != tt.wantBefore || second.DryRun != tt.wantThen {
+				t.Errorf("dry run %v then %v, want %v then %v", first.DryRun, second.DryRun, tt.wantBefore, tt.wantThen)
+			}
+			if second.Policy.DryRun != second.DryRun || second.Policy.RequireOptIn != tt.wantOptIn {
+				t.Errorf("policy after the change %+v, want dryRun %v and requireOptIn %v", second.Policy, second.DryRun, tt.wantOptIn)
+			}
+			if first.Fingerprint == second.Fingerprint && tt.before != tt.then {
+				t.Error("the fingerprint did not change with the file: the runner would not apply it")
+			}
+		})
+	}
+}
+
+// A config file that turns invalid keeps the last good setup: the reload
+// fails with the file's name, and the runner keeps the settings in force.
+func TestServeReloadOfABrokenFileFails(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "exps/ok.yaml", validExperiment)
+	cfg := writeFile(t, dir, "chaosnight.yaml", "dryRun: false\nexperiments: exps\nnights: []\n")
+	streams := Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
+	g := newGlobals()
+	g.addFlags(&cobra.Command{Use: "root"})
+	g.configFile = cfg
+	cmd := newServeCommand(streams, g)
+	if err := g.load(cmd, streams); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "chaosnight.yaml", "dryRun: [true\n")
+	_, err := g.reloadSetup(cfg, filepath.Join(dir, "exps"), time.Now())
+	var problems experiment.Problems
+	if !errors.As(err, &problems) || !strings.Contains(err.Error(), cfg) {
+		t.Fatalf("reload of a broken file: %v, want problems naming %s", err, cfg)
 	}
 }

@@ -83,7 +83,7 @@ func (e *Events) emit(ctx context.Context, typ, reason, msg string) {
 		LastTimestamp:       metav1.NewTime(now),
 		Count:               1,
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), VerdictWriteTimeout)
 	defer cancel()
 	if _, err := e.Client.CoreV1().Events(e.Object.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && e.Log != nil {
 		e.Log.Warn("cannot write an event", "reason", reason, "error", err)

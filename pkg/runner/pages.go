@@ -2,12 +2,15 @@ package runner
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/report"
 )
@@ -42,6 +45,15 @@ func (r *Runner) pages(mux *http.ServeMux) {
 		}
 		writeHTML(w, buf.Bytes())
 	})
+}
+
+// policyText is the policy as one line of JSON, the shape /status shows.
+func policyText(p inject.Policy) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Sprintf("%+v", p)
+	}
+	return string(b)
 }
 
 func writeHTML(w http.ResponseWriter, body []byte) {
@@ -89,6 +101,12 @@ func indexPage(st Status, runs []RunSummary) string {
 	} else {
 		w(`<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>`)
 	}
+	mode := `<p class="mode live" id="dry-run">Injecting: <strong>dryRun false</strong>`
+	if st.DryRun {
+		mode = `<p class="mode dry" id="dry-run">Dry run: <strong>dryRun true</strong>, nothing is touched`
+	}
+	w("\n", mode, " (in force since ", when(st.SettingsSince), ").</p>\n")
+	w(`<p id="policy">Safety policy in force: <code>`, esc(policyText(st.Policy)), "</code></p>")
 	if st.InFlight != "" {
 		w("\n<p>In flight: <strong>", esc(st.InFlight), "</strong></p>")
 	}
@@ -182,6 +200,9 @@ a { color: #0969da; }
 .switch { padding: .7rem 1rem; border-radius: 6px; border: 1px solid; font-weight: 600; }
 .switch.engaged { background: #ffebe9; border-color: #ff8182; color: #a40e26; }
 .switch.released { background: #dafbe1; border-color: #4ac26b; color: #116329; }
+.mode { font-weight: 600; }
+.mode.dry { color: #424a53; }
+.mode.live { color: #a40e26; }
 .muted { color: #59636e; }
 .reasons { font-size: .9em; color: #424a53; }
 </style>`

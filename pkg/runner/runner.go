@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -18,17 +19,26 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
 
-// Setup is what the configuration files say: the nights and the
-// experiments they choose from.
+// Setup is what the configuration files say: the nights, the
+// experiments they choose from, and the operator's safety settings.
 type Setup struct {
 	Nights      []schedule.Night
 	Experiments []experiment.Experiment
+	// DryRun and Policy are the safety settings in force. They are re-read
+	// with the rest at every reload, and right before every injection, so
+	// that switching dryRun on during an incident applies to the next
+	// injection, also the next round of a run in flight. Policy is applied
+	// only when Config.Guard is set; its DryRun field is ignored (DryRun
+	// says it).
+	DryRun bool
+	Policy inject.Policy
 	// Fingerprint changes whenever the files change (a hash of their
 	// content); an unchanged fingerprint skips the reload.
 	Fingerprint string
@@ -53,8 +63,13 @@ type Notifier interface {
 // Config configures a Runner.
 type Config struct {
 	Load Loader
-	// Engine is the template of every run; the runner sets its journal.
-	Engine     *engine.Engine
+	// Engine is the template of every run; the runner sets its journal
+	// (and its Guard, when Guard is set).
+	Engine *engine.Engine
+	// Guard, when set, is the template of the guard of every injection:
+	// each injection uses a copy with the Policy and DryRun of the setup in
+	// force at that moment. nil: Engine.Guard is used as it is.
+	Guard      *inject.Guard
 	KillSwitch KillSwitch // nil: none
 	Notifier   Notifier   // nil: no Events
 	// State remembers what each window played across leaders and restarts
@@ -64,7 +79,6 @@ type Config struct {
 	// ones (0 keeps them).
 	Journals  string
 	Retention time.Duration
-	DryRun    bool
 	Metrics   *metrics.Metrics
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -82,19 +96,26 @@ type Runner struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	setup    Setup
-	loaded   bool
-	loadErr  error
-	paused   bool
-	windows  map[string]*windowState // key: night + opening instant
-	inFlight string                  // run ID of the experiment in flight
+	reloadMu sync.Mutex // one Reload at a time
+
+	mu            sync.Mutex
+	setup         Setup
+	loaded        bool
+	loadErr       error
+	settingsSince time.Time // when the DryRun and Policy in force were loaded
+	paused        bool
+	windows       map[string]*windowState // key: night + opening instant
+	inFlight      string                  // run ID of the experiment in flight
 }
 
 type windowState struct {
-	night   schedule.Night
-	window  schedule.Window
-	done    map[string]bool
+	night  schedule.Night
+	window schedule.Window
+	done   map[string]bool
+	// synced says whether the shared state has been read for this window
+	// since this runner (re)gained leadership; until then it records no
+	// skip of its own.
+	synced  bool
 	lastEnd time.Time
 }
 
@@ -127,7 +148,10 @@ func New(cfg Config) (*Runner, error) {
 // Reload reads the files now. An invalid set keeps the last good one; the
 // error says why.
 func (r *Runner) Reload() error {
-	setup, err := r.cfg.Load(r.cfg.Now())
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	now := r.cfg.Now()
+	setup, err := r.cfg.Load(now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -144,6 +168,15 @@ func (r *Runner) Reload() error {
 		}
 		return nil
 	}
+	switch {
+	case !r.loaded:
+		r.settingsSince = now
+	case setup.DryRun != r.setup.DryRun || !reflect.DeepEqual(setup.Policy, r.setup.Policy):
+		r.settingsSince = now
+		r.log.Warn("safety settings changed: they apply from the next injection on",
+			"dryRun", setup.DryRun, "wasDryRun", r.setup.DryRun,
+			"policy", fmt.Sprintf("%+v", setup.Policy), "wasPolicy", fmt.Sprintf("%+v", r.setup.Policy))
+	}
 	r.setup = setup
 	r.loaded = true
 	r.cfg.Metrics.ObserveReload(true, len(setup.Experiments))
@@ -158,12 +191,24 @@ func (r *Runner) Ready() bool {
 	return r.loaded
 }
 
+// settings returns the dry run and the policy in force.
+func (r *Runner) settings() (bool, inject.Policy) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.setup.DryRun, r.setup.Policy
+}
+
 // Status is what the runner shows on its index page and /status.
 type Status struct {
-	Paused     bool        `json:"paused"`
-	InFlight   string      `json:"inFlight,omitempty"`
-	ConfigErr  string      `json:"configError,omitempty"`
-	NextNights []NextNight `json:"nextNights"`
+	Paused   bool   `json:"paused"`
+	InFlight string `json:"inFlight,omitempty"`
+	// DryRun and Policy are the safety settings in force, loaded at
+	// SettingsSince (the start, or the reload that changed them).
+	DryRun        bool          `json:"dryRun"`
+	Policy        inject.Policy `json:"policy"`
+	SettingsSince time.Time     `json:"settingsSince"`
+	ConfigErr     string        `json:"configError,omitempty"`
+	NextNights    []NextNight   `json:"nextNights"`
 }
 
 // NextNight is a night's next (or current) window.
@@ -179,7 +224,9 @@ func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
-	st := Status{Paused: r.paused, InFlight: r.inFlight}
+	st := Status{Paused: r.paused, InFlight: r.inFlight,
+		DryRun: r.setup.DryRun, Policy: r.setup.Policy, SettingsSince: r.settingsSince}
+	st.Policy.DryRun = r.setup.DryRun
 	if r.loadErr != nil {
 		st.ConfigErr = r.loadErr.Error()
 	}
@@ -198,18 +245,25 @@ func (r *Runner) Status() Status {
 
 // Run is the decision loop; it returns when ctx ends (after the run in
 // flight, if any, has been aborted and reverted). Call it as the leader.
+//
+// Every call starts from the shared state, not from what this runner
+// remembers: another leader may have played experiments of an open window
+// since this one last led (A to B to A), so windows are read again.
 func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.windows = map[string]*windowState{}
+	r.mu.Unlock()
 	if err := r.Reload(); err != nil && !r.Ready() {
 		r.log.Error("no valid configuration yet; waiting for a valid one", "error", err)
 	}
+	// Reloads go on while an experiment is in flight (decide blocks for
+	// its length): a change of dryRun applies to its next round.
+	reloadCtx, stopReloads := context.WithCancel(ctx)
+	defer stopReloads()
+	go r.reloadEvery(reloadCtx)
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
-	lastReload := r.cfg.Now()
 	for {
-		if r.cfg.Now().Sub(lastReload) >= r.cfg.ReloadEvery {
-			_ = r.Reload()
-			lastReload = r.cfg.Now()
-		}
 		next := r.decide(ctx)
 		// Wake at the next opening rather than at the tick after it: a
 		// night starts on its cron instant, not up to a tick late.
@@ -229,6 +283,25 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if timer != nil {
 			timer.Stop()
+		}
+	}
+}
+
+// Watch reloads the configuration every ReloadEvery until ctx ends. Run
+// does it while leading; serve also calls it on every replica, so that a
+// follower's /status shows the settings it would apply.
+func (r *Runner) Watch(ctx context.Context) { r.reloadEvery(ctx) }
+
+// reloadEvery reloads the configuration every ReloadEvery until ctx ends.
+func (r *Runner) reloadEvery(ctx context.Context) {
+	t := time.NewTicker(r.cfg.ReloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = r.Reload()
 		}
 	}
 }
@@ -287,11 +360,17 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 				ws := &windowState{night: n, window: w, done: map[string]bool{}}
 				r.windows[key] = ws
 				r.mu.Unlock()
-				r.restoreDone(ctx, key, ws)
+				err := r.restoreDone(ctx, key, ws)
 				r.mu.Lock()
-				r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done))
+				r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done), "stateRead", err == nil)
 			} else {
-				r.windows[key].night = n // a reload may have changed the night
+				ws := r.windows[key]
+				ws.night = n // a reload may have changed the night
+				if !ws.synced {
+					r.mu.Unlock()
+					_ = r.restoreDone(ctx, key, ws)
+					r.mu.Lock()
+				}
 			}
 			r.mu.Unlock()
 		}
@@ -367,32 +446,79 @@ func findExperiment(setup Setup, name string) (experiment.Experiment, bool) {
 }
 
 // restoreDone reads what this window already played under an earlier
-// leader (or before a restart).
-func (r *Runner) restoreDone(ctx context.Context, key string, ws *windowState) {
+// leader (or before a restart). Until it succeeds the window plays nothing
+// (see claim) and records no skip of its own.
+func (r *Runner) restoreDone(ctx context.Context, key string, ws *windowState) error {
 	ctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	defer cancel()
 	state, err := r.cfg.State.Load(ctx)
 	if err != nil {
-		r.log.Warn("cannot read the runner state; this window may replay experiments", "error", err)
-		return
+		r.log.Warn("cannot read the runner state: this window plays nothing until it can", "window", key, "error", err)
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, name := range state[stateKey(key)] {
 		ws.done[name] = true
 	}
+	ws.synced = true
+	return nil
 }
 
-// markDone records an experiment as played in the window, in memory and
-// in the state store, before it starts: a crash mid-run must not replay it.
-func (r *Runner) markDone(ctx context.Context, ws *windowState, name string) {
+// StateError says why an experiment was not played: the shared state that
+// prevents replays could not be read or written.
+type StateError struct {
+	Op  string // "read" or "write"
+	Err error
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("not played: the runner state cannot be %s, and playing without it could replay the experiment under another leader: %v", verbPast(e.Op), e.Err)
+}
+
+func (e *StateError) Unwrap() error { return e.Err }
+
+func verbPast(op string) string {
+	if op == "write" {
+		return "written"
+	}
+	return "read"
+}
+
+// claim marks an experiment as played in the window, in memory and in the
+// state store, before it starts: a crash mid-run, or a leadership change,
+// must not replay it. The store's check and write are one atomic update
+// (the latest state is read right before it is written). It returns an
+// *AlreadyDoneError if another leader already played or skipped it, and a
+// *StateError if the state cannot be read or written: in both cases the
+// experiment must not be played.
+func (r *Runner) claim(ctx context.Context, ws *windowState, name string) error {
 	r.mu.Lock()
+	synced := ws.synced
+	done := ws.done[name]
+	// From here on, whatever happens, this runner never plays or records
+	// it again in this window.
 	ws.done[name] = true
 	r.mu.Unlock()
+	if !synced {
+		if err := r.restoreDone(ctx, windowKey(ws.window), ws); err != nil {
+			return &StateError{Op: "read", Err: err}
+		}
+	}
+	if done {
+		return &AlreadyDoneError{Window: windowKey(ws.window), Experiment: name}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
 	defer cancel()
-	if err := r.cfg.State.MarkDone(ctx, windowKey(ws.window), name); err != nil {
-		r.log.Warn("cannot record the runner state", "error", err)
+	err := r.cfg.State.MarkDone(ctx, windowKey(ws.window), name)
+	var already *AlreadyDoneError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &already):
+		return err
+	default:
+		return &StateError{Op: "write", Err: err}
 	}
 }
 
@@ -407,10 +533,16 @@ func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) boo
 			at = ready
 		}
 	}
+	r.mu.Lock()
+	synced := ws.synced
+	r.mu.Unlock()
 	plan := schedule.Plan(ws.window, items(setup, ws), ws.night, at, schedule.Seed(ws.window))
 	var due *experiment.Experiment
 	for _, p := range plan {
 		if p.Skipped {
+			if !synced {
+				continue // another leader may have played it: recorded once the state is read
+			}
 			// A skip is final only if the experiment could not fit even if
 			// it started right now (a shorter run before it may free time).
 			e, known := findExperiment(setup, p.Experiment)
@@ -430,7 +562,20 @@ func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) boo
 	if due == nil {
 		return false
 	}
-	r.play(ctx, ws, *due)
+	name := due.Metadata.Name
+	err := r.claim(ctx, ws, name)
+	var already *AlreadyDoneError
+	var stateErr *StateError
+	switch {
+	case err == nil:
+		r.play(ctx, ws, *due)
+	case errors.As(err, &already):
+		r.log.Info("experiment already played or skipped under another leader; not played again", "night", ws.night.Name, "experiment", name)
+	case errors.As(err, &stateErr):
+		r.writeSkip(ctx, ws, setup, name, stateErr.Error())
+	default:
+		r.writeSkip(ctx, ws, setup, name, err.Error())
+	}
 	return true
 }
 
@@ -455,7 +600,6 @@ func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experim
 		runCtx, stop = r.cfg.KillSwitch.Abort(runCtx, r.cfg.KillSwitchPoll, nil)
 		defer stop()
 	}
-	r.markDone(ctx, ws, e.Metadata.Name)
 	r.mu.Lock()
 	r.inFlight = runID
 	r.mu.Unlock()
@@ -466,16 +610,20 @@ func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experim
 		r.mu.Unlock()
 	}()
 
+	dryRun, _ := r.settings()
 	eng := *r.cfg.Engine
 	eng.Journal = journal.File{Path: r.journalPath(runID, e.Metadata.Name)}
+	if r.cfg.Guard != nil {
+		eng.Guard = &liveGuard{r: r, runDryRun: dryRun, log: r.log.With("run", runID)}
+	}
 	log := r.log.With("night", ws.night.Name, "experiment", e.Metadata.Name, "run", runID)
-	log.Info("experiment starting", "dryRun", r.cfg.DryRun)
+	log.Info("experiment starting", "dryRun", dryRun)
 	if r.cfg.Notifier != nil {
 		r.cfg.Notifier.RunStarted(ctx, e.Metadata.Name, runID, ws.night.Name)
 	}
 	exp := e
 	rec := eng.Run(runCtx, &exp, engine.Options{
-		RunID: runID, Seed: newSeed(), DryRun: r.cfg.DryRun,
+		RunID: runID, Seed: newSeed(), DryRun: dryRun,
 		File: exp.Source.File,
 	})
 	log.Info("experiment ended", "verdict", rec.Verdict, "reasons", strings.Join(rec.Reasons, "; "))
@@ -504,21 +652,30 @@ func (r *Runner) watchClose(ctx context.Context, w schedule.Window, closeNow fun
 }
 
 // recordSkip writes a journal record for an experiment the window will not
-// play, and marks it done for this window.
+// play, and marks it done for this window (unless another leader already
+// played or skipped it).
 func (r *Runner) recordSkip(ctx context.Context, ws *windowState, setup Setup, name, reason string) {
-	r.mu.Lock()
-	done := ws.done[name]
-	r.mu.Unlock()
-	if done {
+	err := r.claim(ctx, ws, name)
+	var already *AlreadyDoneError
+	if errors.As(err, &already) {
 		return
 	}
-	r.markDone(ctx, ws, name)
+	if err != nil {
+		r.log.Warn("skip not recorded in the runner state", "experiment", name, "error", err)
+	}
+	r.writeSkip(ctx, ws, setup, name, reason)
+}
+
+// writeSkip writes the journal, the metrics and the Event of a skipped
+// experiment.
+func (r *Runner) writeSkip(ctx context.Context, ws *windowState, setup Setup, name, reason string) {
+	dryRun, _ := r.settings()
 	now := r.cfg.Now()
 	runID := newRunID(now)
 	rec := &journal.Record{
 		SchemaVersion: journal.SchemaVersion, RunID: runID, Started: now, Ended: now,
 		Verdict: journal.Skipped, Reasons: []string{fmt.Sprintf("night %s: %s", ws.night.Name, reason)},
-		DryRun: r.cfg.DryRun,
+		DryRun: dryRun,
 	}
 	if e, ok := findExperiment(setup, name); ok {
 		rec.Experiment = e
@@ -559,4 +716,28 @@ func (r *Runner) journalPath(runID, name string) string {
 		dir = "journals"
 	}
 	return filepath.Join(dir, runID+"_"+name+".json")
+}
+
+// liveGuard is the engine's Guard when Config.Guard is set: every
+// injection goes through a copy of that guard with the safety settings in
+// force at that moment, read again from the files right before (Reload), so
+// that switching dryRun on applies to the next round of a run in flight. A
+// run that started dry stays dry: its verdict has no revert to do.
+type liveGuard struct {
+	r         *Runner
+	runDryRun bool
+	log       *slog.Logger
+}
+
+// Inject implements engine.Guard.
+func (g *liveGuard) Inject(ctx context.Context, req inject.Request) (inject.Injection, error) {
+	_ = g.r.Reload() // an invalid change keeps the settings in force (and says so)
+	dryRun, policy := g.r.settings()
+	guard := *g.r.cfg.Guard
+	guard.Policy = policy
+	guard.Policy.DryRun = dryRun || g.runDryRun
+	if guard.Policy.DryRun && !g.runDryRun {
+		g.log.Warn("dry run switched on during the run: this injection touches nothing")
+	}
+	return guard.Inject(ctx, req)
 }
