@@ -27,7 +27,7 @@ Exit codes: 0 when every experiment is valid, 3 otherwise.`,
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
-			exps, err := experiment.LoadPaths(args...)
+			exps, err := experiment.CheckPaths(args...)
 			if err != nil {
 				var problems experiment.Problems
 				if !errors.As(err, &problems) {

@@ -108,9 +108,9 @@ func TestLoadPathsOrderAndDedup(t *testing.T) {
 	}
 }
 
-// TestLoadPathsNothing: a path that holds no experiment is an error
-// naming it, never "0 experiments are valid".
-func TestLoadPathsNothing(t *testing.T) {
+// TestCheckPathsNothing: for validate, a path that holds no experiment is
+// an error naming it, never "0 experiments are valid".
+func TestCheckPathsNothing(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -139,10 +139,10 @@ func TestLoadPathsNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			exps, err := LoadPaths(tt.path)
+			exps, err := CheckPaths(tt.path)
 			var ps Problems
 			if !errors.As(err, &ps) || len(ps) != 1 {
-				t.Fatalf("LoadPaths(%s) = %v, %v; want one problem", tt.path, exps, err)
+				t.Fatalf("CheckPaths(%s) = %v, %v; want one problem", tt.path, exps, err)
 			}
 			if ps[0].File != tt.path || !strings.Contains(ps[0].Message, tt.want) {
 				t.Errorf("problem %q, want it to name %s and say %q", ps[0].String(), tt.path, tt.want)
@@ -155,5 +155,21 @@ func TestLoadFileMissing(t *testing.T) {
 	_, err := LoadFile("testdata/nope.yaml")
 	if err == nil || err.Error() != "testdata/nope.yaml: does not exist" {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestLoadPathsEmptyDirectory: serve's directory may be empty (a runner
+// installed before its experiments); an empty file in it is still an error.
+func TestLoadPathsEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if exps, err := LoadPaths(dir); err != nil || len(exps) != 0 {
+		t.Errorf("empty directory: %v, %v", exps, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "empty.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ps Problems
+	if _, err := LoadPaths(dir); !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].Message, "holds no experiment") {
+		t.Errorf("a directory with an empty file: %v", err)
 	}
 }

@@ -25,6 +25,18 @@ func LoadFile(path string) ([]Experiment, error) {
 // experiments that share a metadata.name (each place names the other).
 // A file given twice is read once.
 func LoadPaths(paths ...string) ([]Experiment, error) {
+	return loadPaths(false, paths)
+}
+
+// CheckPaths is LoadPaths for `chaosnight validate`: a directory that holds
+// no experiment file is a problem too. (serve loads its directory with
+// LoadPaths: a runner installed before its experiments, an empty ConfigMap
+// of a GitOps setup, starts and plays nothing.)
+func CheckPaths(paths ...string) ([]Experiment, error) {
+	return loadPaths(true, paths)
+}
+
+func loadPaths(requireFiles bool, paths []string) ([]Experiment, error) {
 	var (
 		docs     []*document
 		problems Problems
@@ -32,6 +44,9 @@ func LoadPaths(paths ...string) ([]Experiment, error) {
 	)
 	for _, p := range paths {
 		files, ps := expandPath(p)
+		if requireFiles && len(files) == 0 && len(ps) == 0 {
+			ps = Problems{{File: p, Message: "holds no experiment files (*.yaml or *.yml, searched recursively; names starting with a dot are skipped)"}}
+		}
 		problems = append(problems, ps...)
 		for _, f := range files {
 			key := filepath.Clean(f)
@@ -86,9 +101,6 @@ func expandPath(path string) ([]string, Problems) {
 	})
 	if err != nil {
 		problems = append(problems, readProblem(path, err))
-	}
-	if len(files) == 0 && len(problems) == 0 {
-		problems = append(problems, Problem{File: path, Message: "holds no experiment files (*.yaml or *.yml, searched recursively; names starting with a dot are skipped)"})
 	}
 	return files, problems
 }
