@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -46,7 +49,18 @@ func TestRunNodeStressDryRunShowsOptInAndCollateral(t *testing.T) {
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	// Gone before the next test: tests that compare every pod's UID before
+	// and after a run must not see this bare pod vanish meanwhile.
+	t.Cleanup(func() {
+		_ = c.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		sandbox.WaitFor(t, 60*time.Second, "namespace "+ns+" deleted", func() error {
+			_, err := c.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there (%v)", err)
+		})
+	})
 	spec := sandbox.PodSpec("neighbour")
 	spec.NodeName = optedIn
 	if _, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "neighbour", Namespace: ns}, Spec: spec}, metav1.CreateOptions{}); err != nil {

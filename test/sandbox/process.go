@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,9 +28,53 @@ type process struct {
 	waitErr error
 }
 
+// forker starts the sandbox's children from one OS thread that lives as
+// long as the sandbox. The parent-death signal is tied to the *thread* that
+// forked a child, not to the process (golang/go#27505): had the fork run on
+// an ordinary thread, any goroutine that later locks that thread and exits
+// while locked (the stressor's CPU workers do exactly that, and tests run
+// the stress command in-process) would end the thread and SIGKILL the
+// control plane in the middle of a test.
+type forker struct {
+	reqs chan func()
+	done chan struct{}
+}
+
+func newForker() *forker {
+	f := &forker{reqs: make(chan func()), done: make(chan struct{})}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with close
+		for {
+			select {
+			case fn := <-f.reqs:
+				fn()
+			case <-f.done:
+				return
+			}
+		}
+	}()
+	return f
+}
+
+// do runs fn on the forker's thread and waits for it; false when the
+// forker is closed (the sandbox stopped meanwhile) and fn did not run.
+func (f *forker) do(fn func()) bool {
+	ran := make(chan struct{})
+	select {
+	case f.reqs <- func() { fn(); close(ran) }:
+		<-ran
+		return true
+	case <-f.done:
+		return false
+	}
+}
+
+// close ends the forker's thread; call it once every child has stopped.
+func (f *forker) close() { close(f.done) }
+
 // startProcess starts bin with args; env replaces the environment when not
-// nil (nil inherits the test's).
-func startProcess(dir, name, bin string, args, env []string) (*process, error) {
+// nil (nil inherits the test's). The fork happens on f's thread.
+func startProcess(f *forker, dir, name, bin string, args, env []string) (*process, error) {
 	logPath := filepath.Join(dir, "logs", name+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
@@ -45,7 +90,10 @@ func startProcess(dir, name, bin string, args, env []string) (*process, error) {
 	cmd.Stdout = lf
 	cmd.Stderr = lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if !f.do(func() { err = cmd.Start() }) {
+		err = errors.New("the sandbox is stopped")
+	}
+	if err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

@@ -74,7 +74,7 @@ func (s *Sandbox) StartPrometheus(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Unlock()
-	p, err := startProcess(s.Dir, "prometheus", s.cfg.Prometheus, []string{
+	p, err := startProcess(s.forker, s.Dir, "prometheus", s.cfg.Prometheus, []string{
 		"--config.file=" + filepath.Join(s.Dir, "prometheus.yml"),
 		"--storage.tsdb.path=" + filepath.Join(s.Dir, "prometheus"),
 		"--storage.tsdb.retention.time=1d",

@@ -145,6 +145,8 @@ type Sandbox struct {
 	expSrv  *http.Server
 	ownsDir bool
 
+	forker *forker // the thread every child is forked from
+
 	mu       sync.Mutex
 	procs    []*process // control plane, in start order
 	prom     *process
@@ -169,7 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	cfg.Prometheus = promBin
 
 	began := time.Now()
-	s := &Sandbox{cfg: cfg, Dir: cfg.Dir}
+	s := &Sandbox{cfg: cfg, Dir: cfg.Dir, forker: newForker()}
 	if s.Dir == "" {
 		sweepStaleDirs(os.TempDir())
 		d, err := os.MkdirTemp("", tempPrefix)
@@ -417,7 +419,7 @@ func (s *Sandbox) spawn(name, bin string, args ...string) error {
 
 // spawnEnv is spawn with an environment (nil: the test's).
 func (s *Sandbox) spawnEnv(name, bin string, env []string, args ...string) error {
-	p, err := startProcess(s.Dir, name, filepath.Join(s.cfg.ToolsDir, bin), args, env)
+	p, err := startProcess(s.forker, s.Dir, name, filepath.Join(s.cfg.ToolsDir, bin), args, env)
 	if err != nil {
 		return err
 	}
@@ -539,6 +541,7 @@ func (s *Sandbox) Stop() error {
 			errs = append(errs, err)
 		}
 	}
+	s.forker.close()
 	if s.ownsDir && !s.cfg.KeepDir {
 		if err := os.RemoveAll(s.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.Dir, err))
