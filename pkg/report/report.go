@@ -246,7 +246,14 @@ func Injected(rec *journal.Record) string {
 				empty++
 			}
 		}
-		s += fmt.Sprintf(" in the first round; %d rounds, %d touched nothing", n, empty)
+		switch empty {
+		case 0:
+			s += fmt.Sprintf(" in the first round; %d rounds, every one touched a target", n)
+		case 1:
+			s += fmt.Sprintf(" in the first round; %d rounds, 1 touched nothing", n)
+		default:
+			s += fmt.Sprintf(" in the first round; %d rounds, %d touched nothing", n, empty)
+		}
 	}
 	return s
 }

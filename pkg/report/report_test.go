@@ -315,3 +315,29 @@ func TestPartialInjectionAndFailedRevertAreShown(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectedWords: the one-line account of what was injected, as the
+// summary and the reports print it.
+func TestInjectedWords(t *testing.T) {
+	tests := []struct {
+		name   string
+		rounds []journal.Round
+		want   string
+	}{
+		{"no injection (a dry run, a skip before injecting)", nil, ""},
+		{"one round, partial", []journal.Round{{Round: 1, Targets: 3, Touched: 1}}, "1 of 3 targets"},
+		{"rounds that all touched", []journal.Round{{Round: 1, Targets: 1, Touched: 1}, {Round: 2, Targets: 1, Touched: 1}},
+			"1 of 1 targets in the first round; 2 rounds, every one touched a target"},
+		{"one empty round", []journal.Round{{Round: 1, Targets: 2, Touched: 2}, {Round: 2, Targets: 2, Touched: 0}, {Round: 3, Targets: 2, Touched: 1}},
+			"2 of 2 targets in the first round; 3 rounds, 1 touched nothing"},
+		{"two empty rounds", []journal.Round{{Round: 1, Targets: 1, Touched: 1}, {Round: 2, Targets: 1}, {Round: 3, Targets: 1}},
+			"1 of 1 targets in the first round; 3 rounds, 2 touched nothing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Injected(&journal.Record{Rounds: tt.rounds}); got != tt.want {
+				t.Errorf("Injected = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
