@@ -463,38 +463,42 @@ type nightRun struct {
 	status, victims string
 }
 
-// playNight runs `chaosnight serve` as a child process with exactly the
-// chart's rights (a TokenRequest token of its ServiceAccount), the
-// installed configuration and experiments, until a journal says held.
-func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightRun) {
-	admin := s.Client()
-	bin, ns, name := run.bin, run.ns, run.name
-	dir := t.TempDir()
+// serveFiles are what `chaosnight serve` reads of an installed release,
+// as the chart's pod would: a kubeconfig holding a TokenRequest token of
+// the chart's ServiceAccount (nothing more), and the configuration and the
+// experiments of the release's ConfigMaps.
+type serveFiles struct {
+	dir, ns                         string
+	kubeconfig, config, experiments string
+}
 
-	// The chart's ServiceAccount, and nothing else.
+// releaseFiles writes the serveFiles of release name in namespace ns.
+func releaseFiles(ctx context.Context, t *testing.T, s *sandbox.Sandbox, ns, name string) serveFiles {
+	t.Helper()
+	admin := s.Client()
+	f := serveFiles{dir: t.TempDir(), ns: ns}
 	saCfg, err := s.ServiceAccountConfig(ctx, ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(kubeconfig, saCfg, ns); err != nil {
+	f.kubeconfig = filepath.Join(f.dir, "kubeconfig")
+	if err := writeKubeconfig(f.kubeconfig, saCfg, ns); err != nil {
 		t.Fatal(err)
 	}
-
-	// The configuration and the experiments, as installed.
 	cm, err := admin.CoreV1().ConfigMaps(ns).Get(ctx, name+"-config", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := filepath.Join(dir, "chaosnight.yaml")
-	if err := os.WriteFile(config, []byte(cm.Data["chaosnight.yaml"]), 0o600); err != nil {
+	f.config = filepath.Join(f.dir, "chaosnight.yaml")
+	if err := os.WriteFile(f.config, []byte(cm.Data["chaosnight.yaml"]), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	exps, err := admin.CoreV1().ConfigMaps(ns).Get(ctx, name+"-experiments", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expDir := filepath.Join(dir, "experiments", "values")
+	f.experiments = filepath.Join(f.dir, "experiments")
+	expDir := filepath.Join(f.experiments, "values")
 	if err := os.MkdirAll(expDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +507,95 @@ func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightR
 			t.Fatal(err)
 		}
 	}
-	journals := filepath.Join(dir, "journals")
+	return f
+}
+
+// serveProcess is one `chaosnight serve` child process.
+type serveProcess struct {
+	name   string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{} // closed once it has exited; err is set by then
+	err    error
+}
+
+// startServe starts `chaosnight serve` on files, live (--dry-run=false),
+// with JSON logs and the extra flags (--journal-dir, --identity, ...); env
+// is added to a clean environment. It dies with the test process, and the
+// test's cleanup kills it if it still runs and logs its output if the test
+// failed.
+func startServe(t *testing.T, s *sandbox.Sandbox, bin, name string, files serveFiles, env []string, extra ...string) *serveProcess {
+	t.Helper()
+	args := append([]string{"serve",
+		"--config", files.config,
+		"--kubeconfig", files.kubeconfig,
+		"--namespace", files.ns,
+		"--experiments", files.experiments,
+		"--prometheus-url", s.PrometheusURL,
+		"--dry-run=false",
+		"--listen", "127.0.0.1:0",
+		"--log-format", "json",
+	}, extra...)
+	p := &serveProcess{name: name, out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(append(cleanEnv(), "HOME="+files.dir), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("chaosnight serve (%s) output:\n%s", p.name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for serve to exit 0: the run in flight is
+// aborted and reverted, and the leader Lease released, before it exits.
+func (p *serveProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			t.Errorf("serve (%s) did not exit 0 on SIGTERM: %v", p.name, p.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve (%s) did not stop within 30 s of SIGTERM", p.name)
+	}
+}
+
+// checkNotForbidden fails the test if the runner was refused anything
+// (its rights are exactly the chart's).
+func (p *serveProcess) checkNotForbidden(t *testing.T) {
+	t.Helper()
+	if forbidden := regexp.MustCompile(`(?i)forbidden`).FindAllString(p.out.String(), -1); len(forbidden) > 0 {
+		t.Errorf("serve (%s) was refused something under the chart's rights (%d \"forbidden\" in its log)", p.name, len(forbidden))
+	}
+}
+
+// playNight runs `chaosnight serve` as a child process with exactly the
+// chart's rights (a TokenRequest token of its ServiceAccount), the
+// installed configuration and experiments, until a journal says held.
+func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightRun) {
+	admin := s.Client()
+	ns, name := run.ns, run.name
+	files := releaseFiles(ctx, t, s, ns, name)
+	journals := filepath.Join(files.dir, "journals")
 
 	decoys, err := sandbox.SnapshotDecoys(ctx, admin)
 	if err != nil {
@@ -511,41 +603,12 @@ func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightR
 	}
 
 	identity := name + "-test-runner"
-	var out syncBuffer
-	cmd := exec.Command(bin, "serve",
-		"--config", config,
-		"--kubeconfig", kubeconfig,
-		"--namespace", ns,
-		"--experiments", filepath.Join(dir, "experiments"),
-		"--prometheus-url", s.PrometheusURL,
-		"--dry-run=false",
-		"--listen", "127.0.0.1:0",
-		"--journal-dir", journals,
-		"--log-format", "json",
-	)
-	cmd.Env = append(cleanEnv(), "POD_NAME="+identity, "HOME="+dir)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("chaosnight serve output:\n%s", out.String())
-		}
-	}()
+	serve := startServe(t, s, run.bin, identity, files, []string{"POD_NAME=" + identity}, "--journal-dir", journals)
 
 	// The window opens at the next minute at the latest (or now, if the
 	// runner starts early enough in an open one to fit the experiment).
-	rec, err := waitHeld(ctx, journals, exited, 150*time.Second)
+	rec, err := waitHeld(ctx, journals, serve, 150*time.Second)
 	if err != nil {
 		t.Fatalf("%v (after %s)", err, time.Since(started).Round(time.Second))
 	}
@@ -586,21 +649,8 @@ func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightR
 		t.Errorf("%d ChaosInjected events in shop, want one per target %s (%d)", len(victims.Items), run.status, touched)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("serve did not exit 0 on SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30 s of SIGTERM")
-	}
-	if forbidden := regexp.MustCompile(`(?i)forbidden`).FindAllString(out.String(), -1); len(forbidden) > 0 {
-		t.Errorf("the runner was refused something under the chart's rights (%d \"forbidden\" in its log)", len(forbidden))
-	}
+	serve.stop(t)
+	serve.checkNotForbidden(t)
 	if err := decoys.Verify(ctx, admin); err != nil {
 		t.Errorf("decoys: %v", err)
 	}
@@ -609,7 +659,7 @@ func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightR
 // waitHeld waits for a journal with verdict held in dir. A skip (the
 // window opened too late to fit the experiment) waits for the next window;
 // any other final verdict fails.
-func waitHeld(ctx context.Context, dir string, exited <-chan error, timeout time.Duration) (*journal.Record, error) {
+func waitHeld(ctx context.Context, dir string, serve *serveProcess, timeout time.Duration) (*journal.Record, error) {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
@@ -637,8 +687,8 @@ func waitHeld(ctx context.Context, dir string, exited <-chan error, timeout time
 			}
 		}
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("serve exited early (%v); journals: %q", err, seen)
+		case <-serve.exited:
+			return nil, fmt.Errorf("serve exited early (%v); journals: %q", serve.err, seen)
 		case <-deadline:
 			return nil, fmt.Errorf("no held verdict within %s; journals: %q", timeout, seen)
 		case <-ctx.Done():

@@ -17,6 +17,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
@@ -453,6 +454,109 @@ experiments: {other: "x: y"}
 	base["dryRun"] = false
 	if sum(base) == orig {
 		t.Error("changing dryRun does not change the pod template: the runners would keep the old setting")
+	}
+}
+
+// TestReleaseNamespace installs into a namespace other than "chaosnight",
+// the default of killSwitch.namespace and of every other render: the kill
+// switch the runner reads, the rights it has on it, the pausers' rights and
+// the pause command NOTES.txt gives must all follow the release namespace,
+// and nothing may point at "chaosnight".
+func TestReleaseNamespace(t *testing.T) {
+	t.Parallel()
+	const ns = "chaos-ops"
+	for _, tc := range []struct {
+		name, values string
+		want         features
+		pausers      bool
+	}{
+		{name: "defaults", want: defaultFeatures()},
+		{name: "pausers", values: `
+dryRun: false
+rbac:
+  namespaces: [shop]
+  pausers: [{kind: Group, name: oncall, apiGroup: rbac.authorization.k8s.io}]`,
+			want: features{releaseNS: ns, sa: releaseName, namespaces: []string{"shop"}, leader: true, leaseName: "chaosnight-runner",
+				optIn: true, podKill: true, allowDelete: true},
+			pausers: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.want.releaseNS = ns
+			rel := renderNamed(t, releaseName, ns, vals(t, tc.values))
+
+			if cfg := loadRenderedConfig(t, rel); cfg.KillSwitch.Namespace != ns {
+				t.Errorf("killSwitch.namespace = %q, want the release namespace %q", cfg.KillSwitch.Namespace, ns)
+			}
+			dep := typed[appsv1.Deployment](t, rel.find(t, "Deployment", releaseName))
+			args := dep.Spec.Template.Spec.Containers[0].Args
+			if !slices.Contains(args, "--namespace="+ns) {
+				t.Errorf("runner args %q lack --namespace=%s", args, ns)
+			}
+			for _, a := range args {
+				if name, value, ok := strings.Cut(a, "="); ok && strings.Contains(name, "namespace") && value != ns {
+					t.Errorf("runner arg %s: want the release namespace %s", a, ns)
+				}
+			}
+
+			// Every namespaced object is in the release namespace, or is a
+			// Role or RoleBinding in a target namespace.
+			ks := rel.find(t, "ConfigMap", "chaosnight-kill-switch")
+			if ks.GetNamespace() != ns {
+				t.Errorf("the kill-switch ConfigMap is in %q, want %q", ks.GetNamespace(), ns)
+			}
+			for _, o := range rel.Objects {
+				switch o.GetKind() {
+				case "ClusterRole", "ClusterRoleBinding":
+				case "Role", "RoleBinding":
+					if o.GetNamespace() != ns && !slices.Contains(tc.want.namespaces, o.GetNamespace()) {
+						t.Errorf("%s %s in namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+					}
+				default:
+					if o.GetNamespace() != ns {
+						t.Errorf("%s %s in namespace %q, want %q", o.GetKind(), o.GetName(), o.GetNamespace(), ns)
+					}
+				}
+			}
+
+			// The runner reads (and watches) that kill switch, there, and
+			// has exactly its least privilege, bound to its ServiceAccount
+			// in the release namespace.
+			got := rel.grants(t, ns, releaseName)
+			if want := expectedGrants(tc.want); !slices.Equal(got, want) {
+				t.Errorf("rights of the runner:\n%s\nwant:\n%s", grantList(got), grantList(want))
+			}
+			for _, verb := range []string{"get", "watch"} {
+				g := grant{Namespace: ns, Resource: "configmaps", Verb: verb, Name: "chaosnight-kill-switch"}
+				if !slices.Contains(got, g) {
+					t.Errorf("the runner cannot %s", g)
+				}
+			}
+			for _, g := range got {
+				if g.Namespace == releaseNamespace {
+					t.Errorf("grant in the default namespace %q: %s", releaseNamespace, g)
+				}
+			}
+
+			// The pausers may pull that kill switch, and nothing else.
+			if tc.pausers {
+				role := typed[rbacv1.Role](t, rel.find(t, "Role", releaseName+"-pause"))
+				if role.Namespace != ns || len(role.Rules) != 1 || !slices.Equal(role.Rules[0].ResourceNames, []string{"chaosnight-kill-switch"}) {
+					t.Errorf("pause Role in %q: %+v, want the kill-switch ConfigMap in %q only", role.Namespace, role.Rules, ns)
+				}
+				rb := typed[rbacv1.RoleBinding](t, rel.find(t, "RoleBinding", releaseName+"-pause"))
+				if rb.Namespace != ns || rb.RoleRef.Name != releaseName+"-pause" {
+					t.Errorf("pause RoleBinding %s/%s refers to %s", rb.Namespace, rb.Name, rb.RoleRef.Name)
+				}
+			}
+
+			if want := "chaosnight pause --kill-switch-namespace " + ns; !strings.Contains(rel.Notes, want) {
+				t.Errorf("NOTES.txt lacks %q:\n%s", want, rel.Notes)
+			}
+			if strings.Contains(rel.Notes, "--kill-switch-namespace "+releaseNamespace) {
+				t.Errorf("NOTES.txt names the default namespace for the kill switch:\n%s", rel.Notes)
+			}
+		})
 	}
 }
 
