@@ -24,7 +24,9 @@ import (
 
 // haValues install a live runner whose hourly night plays three short
 // evictions of one shop/frontend pod (2 replicas, minHealthy 1), in this
-// order. The cooldown keeps the first leader from starting the second
+// order. The window, the cooldown and ha-second's duration leave tens of
+// seconds of slack for a busy machine (the steps take about 25 s here). The
+// cooldown keeps the first leader from starting the second
 // experiment before the test moves leadership (a new leader does not know
 // when the last run ended, so it does not wait), and the window is long
 // enough for the second experiment to fit after it.
@@ -35,9 +37,9 @@ rbac:
 nights:
   - name: hourly
     opens: "0 * * * *"
-    lasts: 32s
+    lasts: 60s
     timezone: UTC
-    cooldown: 8s
+    cooldown: 12s
     experiments: {names: [ha-first, ha-second, ha-third]}
 experiments:
   ha-first: |` + haExperiment + `
@@ -77,7 +79,7 @@ func haNight(t *testing.T) map[string]any {
 	t.Helper()
 	v := vals(t, haValues)
 	exps := v["experiments"].(map[string]any)
-	for name, duration := range map[string]string{"ha-first": "3s", "ha-second": "10s", "ha-third": "3s"} {
+	for name, duration := range map[string]string{"ha-first": "3s", "ha-second": "15s", "ha-third": "3s"} {
 		doc := strings.Replace(exps[name].(string), "name: NAME", "name: "+name, 1)
 		exps[name] = strings.Replace(doc, "duration: DURATION", "duration: "+duration, 1)
 	}
@@ -189,7 +191,7 @@ func TestServeLeadershipABA(t *testing.T) {
 
 	// Nothing else can be played once the window has closed: the new A
 	// records no skip at the close (everything was played) and stops.
-	sandbox.WaitFor(t, 40*time.Second, "the window to close on the new A", func() error {
+	sandbox.WaitFor(t, 75*time.Second, "the window to close on the new A", func() error {
 		if logged(a2, "window closed", "") {
 			return nil
 		}
