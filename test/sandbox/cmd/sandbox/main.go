@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 func tools(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("tools", flag.ContinueOnError)
 	dest := fs.String("dest", "", "output directory (default: the user cache, or $"+sandbox.EnvBinDir+")")
+	realNode := fs.Bool("realnode", false, "also build the real node's kubelet and containerd and unpack Debian's runc and CNI plugins, in their own cache entry")
+	realDest := fs.String("realnode-dest", "", "output directory of the real node's binaries (default: the user cache, or $"+sandbox.EnvRealNodeBinDir+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +71,18 @@ func tools(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "sandbox tools ready in %s\n", dir)
+	if !*realNode {
+		return nil
+	}
+	rdir, err := sandbox.BuildRealNodeTools(context.Background(), sandbox.RealNodeBuildConfig{
+		ToolsModule: filepath.Join(root, "hack", "tools"),
+		Dest:        *realDest,
+		Log:         out,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sandbox real-node tools ready in %s\n", rdir)
 	return nil
 }
 
