@@ -186,13 +186,13 @@ func hostIP() (string, error) {
 	return "", &RealNodeUnavailableError{Reason: "no non-loopback IPv4 address for the kubelet to register (it refuses 127.0.0.1)"}
 }
 
-// apiServerArgs are the flags the API server needs for a real kubelet:
-// the Node authorizer and NodeRestriction for the kubelet's own identity,
+// apiServerArgs are the flags the API server needs for a real kubelet
+// besides the Node authorizer (start sets --authorization-mode=Node,RBAC):
+// NodeRestriction for the kubelet's own identity,
 // client certificates (the kubelet's is system:node:<name>), and a client
 // certificate of its own so exec, logs and port-forward reach the kubelet.
 func (n *realNode) apiServerArgs(p *pki) []string {
 	return []string{
-		"--authorization-mode=Node,RBAC",
 		"--enable-admission-plugins=NodeRestriction",
 		"--client-ca-file=" + p.CAFile,
 		"--kubelet-client-certificate=" + filepath.Join(n.dir, "pki", "apiserver-kubelet-client.crt"),
@@ -628,13 +628,29 @@ func sweepRealNode(sandboxDir string, log interface{ Write([]byte) (int, error) 
 			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", realNodeBridge, err, out))
 		}
 	}
-	// libcni caches results under /var/lib/cni whatever the IPAM dataDir.
-	if res, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", realNodeNetwork+"-*")); len(res) > 0 {
+	// libcni caches results under /var/lib/cni whatever the IPAM dataDir,
+	// for our network and for containerd's own loopback one.
+	for _, pattern := range []string{realNodeNetwork + "-*", "cni-loopback-*"} {
+		res, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", pattern))
 		for _, r := range res {
 			_ = os.Remove(r)
 		}
 	}
 	removeEmpty("/var/lib/cni/results", "/var/lib/cni")
+	// containerd 2 puts shim sockets in /run/containerd/s whatever its
+	// state directory. Only dead ones go (a host containerd's live shims
+	// answer), then the directories if that emptied them.
+	if socks, _ := filepath.Glob("/run/containerd/s/*"); len(socks) > 0 {
+		for _, sk := range socks {
+			if c, err := net.DialTimeout("unix", sk, 200*time.Millisecond); err == nil {
+				c.Close()
+				continue
+			}
+			_ = os.Remove(sk)
+		}
+	}
+	// util-linux's mount, run by the kubelet for volumes, leaves /run/mount.
+	removeEmpty("/run/containerd/s", "/run/containerd", "/run/mount")
 	// The kubelet writes these fixed paths whatever its root directory.
 	if links, _ := filepath.Glob("/var/log/containers/*.log"); len(links) > 0 {
 		for _, l := range links {

@@ -23,7 +23,7 @@ const (
 	// PauseImage is the pod sandbox image (test/sandbox/cmd/pause).
 	PauseImage = "chaosnight.local/pause:1"
 	// StressImage holds /chaosnight-stress (cmd/chaosnight-stress) as its
-	// entrypoint and an empty /tmp.
+	// entrypoint, /memhog (test/sandbox/cmd/memhog) and an empty /tmp.
 	StressImage = "chaosnight.local/chaosnight-stress:dev"
 )
 
@@ -136,27 +136,33 @@ func writeImageArchive(path, name string, files []imageFile, entrypoint []string
 // into dir. It returns the archives' paths.
 func buildImages(ctx context.Context, goCmd, root, dir string) ([]string, error) {
 	type img struct {
-		name, pkg, bin string
+		name string
+		bins []string // the first is the entrypoint
+		pkgs []string
 	}
 	imgs := []img{
-		{PauseImage, "./test/sandbox/cmd/pause", "pause"},
-		{StressImage, "./cmd/chaosnight-stress", "chaosnight-stress"},
+		{PauseImage, []string{"pause"}, []string{"./test/sandbox/cmd/pause"}},
+		{StressImage, []string{"chaosnight-stress", "memhog"}, []string{"./cmd/chaosnight-stress", "./test/sandbox/cmd/memhog"}},
 	}
 	var archives []string
 	for _, im := range imgs {
-		bin := filepath.Join(dir, im.bin)
-		cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, im.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build %s for the %s image: %w\n%s", im.pkg, im.name, err, out)
+		var files []imageFile
+		for i, b := range im.bins {
+			bin := filepath.Join(dir, b)
+			cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, im.pkgs[i])
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("build %s for the %s image: %w\n%s", im.pkgs[i], im.name, err, out)
+			}
+			data, err := os.ReadFile(bin)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", bin, err)
+			}
+			files = append(files, imageFile{path: b, data: data, mode: 0o755})
 		}
-		data, err := os.ReadFile(bin)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", bin, err)
-		}
-		archive := filepath.Join(dir, im.bin+".oci.tar")
-		if err := writeImageArchive(archive, im.name, []imageFile{{path: im.bin, data: data, mode: 0o755}}, []string{"/" + im.bin}); err != nil {
+		archive := filepath.Join(dir, im.bins[0]+".oci.tar")
+		if err := writeImageArchive(archive, im.name, files, []string{"/" + im.bins[0]}); err != nil {
 			return nil, err
 		}
 		archives = append(archives, archive)

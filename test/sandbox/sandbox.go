@@ -259,7 +259,10 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		return err
 	}
 	var apiExtra []string
+	authz := "RBAC"
 	if s.node != nil {
+		// The kubelet is authorized as a node: only its own node and pods.
+		authz = "Node,RBAC"
 		// containerd and the image build run while the control plane starts.
 		if err := s.node.writeFiles(s.pki, s.APIServerURL, ports[5], ports[6]); err != nil {
 			return err
@@ -331,7 +334,7 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		"--tls-cert-file=" + s.pki.CertFile,
 		"--tls-private-key-file=" + s.pki.KeyFile,
 		"--token-auth-file=" + s.pki.TokenFile,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + authz,
 		"--service-account-key-file=" + s.pki.SAPubFile,
 		"--service-account-signing-key-file=" + s.pki.SAKeyFile,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
