@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -80,14 +81,21 @@ func (e *RealNodeUnavailableError) Error() string {
 
 // realNodeSupported checks what no configuration can fix.
 func realNodeSupported() error {
-	if runtime.GOOS != "linux" {
-		return &RealNodeUnavailableError{Reason: "it needs Linux (cgroups, namespaces, overlayfs), this is " + runtime.GOOS}
-	}
-	if os.Geteuid() != 0 {
-		return &RealNodeUnavailableError{Reason: fmt.Sprintf("it needs root (containerd and the kubelet create cgroups, mounts and a network bridge), this runs as uid %d", os.Geteuid())}
+	if err := realNodeSupportedOn(runtime.GOOS, os.Geteuid()); err != nil {
+		return err
 	}
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
 		return &RealNodeUnavailableError{Reason: "no /sys/fs/cgroup: " + err.Error()}
+	}
+	return nil
+}
+
+func realNodeSupportedOn(goos string, euid int) error {
+	if goos != "linux" {
+		return &RealNodeUnavailableError{Reason: "it needs Linux (cgroups, namespaces, overlayfs), this is " + goos}
+	}
+	if euid != 0 {
+		return &RealNodeUnavailableError{Reason: fmt.Sprintf("it needs root (containerd and the kubelet create cgroups, mounts and a network bridge), this runs as uid %d", euid)}
 	}
 	return nil
 }
@@ -139,6 +147,25 @@ func realNodeSetup(ctx context.Context, cfg *Config) (*realNode, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// SweepRealNode removes what a killed real node left on this machine
+// (see sweepRealNode), unless a running sandbox's real node holds the lock,
+// in which case it does nothing. `sandbox down` calls it; Start does the same
+// on its own before a real node starts.
+func SweepRealNode(log io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	unlock, err := lockFileWait(ctx, realNodeLock)
+	if err != nil {
+		return nil // a live real node: not ours to sweep
+	}
+	defer unlock()
+	prev, err := os.ReadFile(filepath.Join(realNodeRunDir, "dir"))
+	if err != nil {
+		return nil // nothing recorded: nothing left behind
+	}
+	return sweepRealNode(strings.TrimSpace(string(prev)), log)
 }
 
 // lockFileWait takes an exclusive lock, waiting at most until ctx ends.
@@ -602,7 +629,7 @@ func killCgroupProcs() {
 // (/var/lib/kubelet/device-plugins, /var/log/containers links) and puts IP
 // forwarding back. It is safe to run when nothing is left. sandboxDir may
 // be empty (unknown).
-func sweepRealNode(sandboxDir string, log interface{ Write([]byte) (int, error) }) error {
+func sweepRealNode(sandboxDir string, log io.Writer) error {
 	var errs []error
 	killByCmdline(realNodeRunDir)
 	killCgroupProcs()

@@ -99,6 +99,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 3, "fake nodes")
 	seed := fs.Bool("seed", true, "create the shop workload and the decoys")
 	scrape := fs.Duration("scrape-interval", time.Second, "Prometheus scrape interval")
+	realNode := fs.Bool("realnode", false, "also run a real node (containerd, runc, kubelet; needs root, Linux and `sandbox tools -realnode`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	began := time.Now()
 	sb, err := sandbox.Start(ctx, sandbox.Config{
-		Nodes: *nodes, Dir: sd.run(), Log: stderr, SeedWorkload: *seed, ScrapeInterval: *scrape,
+		Nodes: *nodes, Dir: sd.run(), Log: stderr, SeedWorkload: *seed, ScrapeInterval: *scrape, RealNode: *realNode,
 	})
 	if err != nil {
 		return err
@@ -212,6 +213,11 @@ func down(args []string, out io.Writer) error {
 				fmt.Fprintf(out, "sandbox: killed leftover %s (pid %d)\n", strings.Join(f[1:], " "), p)
 			}
 		}
+	}
+	// A real node's containers, mounts, cgroups and bridge outlive a
+	// SIGKILLed manager; they go before its directory does.
+	if err := sandbox.SweepRealNode(out); err != nil {
+		return err
 	}
 	_ = os.Remove(sd.env())
 	_ = os.Remove(sd.pid())
