@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,49 @@ func TestEphemeralContainerRestricted(t *testing.T) {
 		return fmt.Errorf("ephemeral statuses %v", p.Status.EphemeralContainerStatuses)
 	})
 	t.Logf("ephemeral container patched to running in %s", time.Since(patched).Round(time.Millisecond))
+
+	// The node is this machine: the process itself shows the restrictions
+	// and that it is charged to the target pod's cgroup.
+	sandbox.WaitFor(t, 10*time.Second, "the ephemeral container's process on the host", func() error {
+		pid, err := findProcess("/chaosnight-stress\x00--cpu-workers\x001\x00--cpu-load\x0020\x00")
+		if err != nil {
+			return err
+		}
+		status, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			return err
+		}
+		for _, want := range []string{"Uid:\t65534\t65534\t65534\t65534", "CapEff:\t0000000000000000", "NoNewPrivs:\t1"} {
+			if !strings.Contains(string(status), want) {
+				t.Errorf("process %s: /proc status lacks %q:\n%s", pid, want, status)
+			}
+		}
+		cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(cg), "/kubepods/") || !strings.Contains(string(cg), "pod"+string(got.UID)) {
+			t.Errorf("process %s is not in pod %s's cgroup:\n%s", pid, got.UID, cg)
+		}
+		return nil
+	})
+}
+
+// findProcess returns the pid of the one process whose NUL-separated
+// command line contains marker.
+func findProcess(marker string) (string, error) {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var found []string
+	for _, c := range cmdlines {
+		b, err := os.ReadFile(c)
+		if err == nil && strings.Contains(string(b), marker) {
+			found = append(found, filepath.Base(filepath.Dir(c)))
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("%d processes with %q in their command line: %v", len(found), marker, found)
+	}
+	return found[0], nil
 }
 
 // TestMemoryLimitOOMKilled: a container with a 48Mi limit that allocates
