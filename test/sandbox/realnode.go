@@ -102,13 +102,13 @@ func realNodeSupportedOn(goos string, euid int) error {
 
 // realNode is the running node's bookkeeping.
 type realNode struct {
-	dir     string // <sandbox>/node: containerd's root, kubelet's root, CNI config, pod logs
-	tools   string
-	nodeIP  string
-	unlock  func()
-	images  chan error // the image build and import, done in the background
-	kubelet string     // kubeconfig of the kubelet
-	swept   bool
+	dir        string // <sandbox>/node: containerd's root, kubelet's root, CNI config, pod logs
+	tools      string // the real-node binaries
+	nodeIP     string
+	unlock     func()     // releases realNodeLock
+	images     chan error // the image build and import, done in the background
+	kubeconfig string     // the kubelet's
+	stopped    bool
 }
 
 // realNodeSetup takes the machine-wide lock, sweeps what a killed run left
@@ -269,8 +269,8 @@ func (n *realNode) writeFiles(p *pki, apiServerURL string, kubeletPort, healthzP
 	}
 	kc.Contexts["sandbox"] = &clientcmdapi.Context{Cluster: "sandbox", AuthInfo: "kubelet"}
 	kc.CurrentContext = "sandbox"
-	n.kubelet = filepath.Join(n.dir, "kubelet.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, n.kubelet); err != nil {
+	n.kubeconfig = filepath.Join(n.dir, "kubelet.kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, n.kubeconfig); err != nil {
 		return fmt.Errorf("real node: write kubelet kubeconfig: %w", err)
 	}
 	files := map[string]string{
@@ -489,7 +489,7 @@ func (s *Sandbox) startKubelet() error {
 	env := append(os.Environ(), "PATH="+n.tools+":"+os.Getenv("PATH"))
 	p, err := startProcess(s.forker, s.Dir, "kubelet", filepath.Join(n.tools, binKubelet), []string{
 		"--config=" + filepath.Join(realNodeRunDir, "kubelet.yaml"),
-		"--kubeconfig=" + n.kubelet,
+		"--kubeconfig=" + n.kubeconfig,
 		"--hostname-override=" + RealNodeName,
 		"--node-ip=" + n.nodeIP,
 		"--node-labels=" + RealNodeLabel + "=true,type=real",
@@ -543,10 +543,10 @@ func (s *Sandbox) waitRealNode(ctx context.Context) error {
 // and sweeps the host; then releases the machine-wide lock.
 func (s *Sandbox) stopRealNode() error {
 	n := s.node
-	if n == nil || n.swept {
+	if n == nil || n.stopped {
 		return nil
 	}
-	n.swept = true
+	n.stopped = true
 	var errs []error
 	if p := s.process("kubelet"); p != nil {
 		if err := p.stop(5 * time.Second); err != nil {
