@@ -31,6 +31,11 @@ type pki struct {
 	SAPubFile       string // public key (verification)
 	TokenFile       string // static token file: the admin token
 	AdminToken      string
+
+	// The CA itself, kept in memory so the real node's certificates can be
+	// issued after the control plane's (realnode.go).
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
 }
 
 func writePKI(dir string) (*pki, error) {
@@ -70,6 +75,7 @@ func writePKI(dir string) (*pki, error) {
 		return nil, fmt.Errorf("parse ca certificate: %w", err)
 	}
 	p.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.caCert, p.caKey = caCert, caKey
 
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -159,4 +165,49 @@ func servingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, serial int64, cn
 		return nil, nil, fmt.Errorf("encode %s key: %w", cn, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// certSpec describes a leaf certificate the sandbox CA issues.
+type certSpec struct {
+	serial int64
+	cn     string
+	orgs   []string // x509 O: Kubernetes groups for client certificates
+	ips    []net.IP
+	dns    []string
+	usage  x509.ExtKeyUsage
+}
+
+// issue writes a certificate and its key, signed by the sandbox CA, to
+// certPath and keyPath.
+func (p *pki) issue(spec certSpec, certPath, keyPath string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate %s key: %w", spec.cn, err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(spec.serial),
+		Subject:      pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{spec.usage},
+		IPAddresses:  spec.ips,
+		DNSNames:     spec.dns,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
+	if err != nil {
+		return fmt.Errorf("create %s certificate: %w", spec.cn, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encode %s key: %w", spec.cn, err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", certPath, err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", keyPath, err)
+	}
+	return nil
 }

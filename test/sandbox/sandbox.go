@@ -68,6 +68,20 @@ type Config struct {
 	KeepDir bool
 	// Versions default to DefaultVersions.
 	Versions Versions
+
+	// RealNode adds a real node next to the kwok nodes: containerd, runc
+	// and a real kubelet (realnode.go), named RealNodeName, labelled and
+	// tainted RealNodeLabel=true so that only pods meant for it land there
+	// (OnRealNode). It needs root and Linux; without them Start fails with
+	// a *RealNodeUnavailableError saying why. It also turns on the Node
+	// authorizer, NodeRestriction and client certificates in the API server.
+	RealNode bool
+	// RealNodeToolsDir holds the real node's binaries (default
+	// DefaultRealNodeToolsDir).
+	RealNodeToolsDir string
+	// RepoRoot is the repository the real node's images are built from
+	// (default: found above the working directory).
+	RepoRoot string
 }
 
 func (c *Config) defaults() error {
@@ -99,6 +113,13 @@ func (c *Config) defaults() error {
 		}
 		c.ToolsDir = d
 	}
+	if c.RealNode && c.RealNodeToolsDir == "" {
+		d, err := DefaultRealNodeToolsDir(DefaultRealNodeVersions())
+		if err != nil {
+			return err
+		}
+		c.RealNodeToolsDir = d
+	}
 	if c.Prometheus == "" {
 		c.Prometheus = os.Getenv(EnvPrometheus)
 	}
@@ -117,6 +138,7 @@ type Timings struct {
 	NodesReady      time.Duration // every fake node Ready
 	WorkloadReady   time.Duration // seeded workload available (0 when not seeded)
 	PrometheusReady time.Duration // Prometheus answered a query with a successful scrape: Start returns
+	RealNodeReady   time.Duration // the real node Ready and its images imported (0 without RealNode)
 }
 
 // Sandbox is a running control plane and Prometheus. Its methods are safe
@@ -146,6 +168,7 @@ type Sandbox struct {
 	ownsDir bool
 
 	forker *forker // the thread every child is forked from
+	node   *realNode
 
 	mu       sync.Mutex
 	procs    []*process // control plane, in start order
@@ -171,23 +194,43 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	cfg.Prometheus = promBin
 
 	began := time.Now()
-	s := &Sandbox{cfg: cfg, Dir: cfg.Dir, forker: newForker()}
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	var node *realNode
+	if cfg.RealNode {
+		// Before the stale directories go: a killed real node's mounts
+		// live in its sandbox directory.
+		if node, err = realNodeSetup(ctx, &cfg); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	s := &Sandbox{cfg: cfg, Dir: cfg.Dir, forker: newForker(), node: node}
+	// Before start nothing runs: only the forker and the real node's lock
+	// are to release.
+	fail := func(err error) (*Sandbox, error) {
+		s.forker.close()
+		if node != nil {
+			node.unlock()
+		}
+		return nil, err
+	}
 	if s.Dir == "" {
 		sweepStaleDirs(os.TempDir())
 		d, err := os.MkdirTemp("", tempPrefix)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: create directory: %w", err)
+			return fail(fmt.Errorf("sandbox: create directory: %w", err))
 		}
 		s.Dir, s.ownsDir = d, true
 	} else if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sandbox: create directory: %w", err)
+		return fail(fmt.Errorf("sandbox: create directory: %w", err))
 	}
 	if err := os.WriteFile(filepath.Join(s.Dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, fmt.Errorf("sandbox: write owner file: %w", err)
+		return fail(fmt.Errorf("sandbox: write owner file: %w", err))
+	}
+	if node != nil {
+		node.dir = filepath.Join(s.Dir, "node")
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
 	if err := s.start(ctx, began); err != nil {
 		if stopErr := s.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
@@ -203,7 +246,7 @@ func (s *Sandbox) logf(format string, args ...any) {
 
 func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	cfg := s.cfg
-	ports, err := freePorts(5)
+	ports, err := freePorts(7)
 	if err != nil {
 		return err
 	}
@@ -214,6 +257,20 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 
 	if s.pki, err = writePKI(filepath.Join(s.Dir, "pki")); err != nil {
 		return err
+	}
+	var apiExtra []string
+	authz := "RBAC"
+	if s.node != nil {
+		// The kubelet is authorized as a node: only its own node and pods.
+		authz = "Node,RBAC"
+		// containerd and the image build run while the control plane starts.
+		if err := s.node.writeFiles(s.pki, s.APIServerURL, ports[5], ports[6]); err != nil {
+			return err
+		}
+		if err := s.startRealNodeRuntime(ctx); err != nil {
+			return err
+		}
+		apiExtra = s.node.apiServerArgs(s.pki)
 	}
 
 	// The exporter listens first so Prometheus can start right away, in
@@ -268,18 +325,18 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 	s.logf("etcd ready (%s)", time.Since(began).Round(time.Millisecond))
 
-	if err := s.spawn("kube-apiserver", binAPIServer,
-		"--etcd-servers="+etcdURL,
+	if err := s.spawn("kube-apiserver", binAPIServer, append([]string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--cert-dir="+filepath.Join(s.Dir, "pki"),
-		"--tls-cert-file="+s.pki.CertFile,
-		"--tls-private-key-file="+s.pki.KeyFile,
-		"--token-auth-file="+s.pki.TokenFile,
-		"--authorization-mode=RBAC",
-		"--service-account-key-file="+s.pki.SAPubFile,
-		"--service-account-signing-key-file="+s.pki.SAKeyFile,
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + filepath.Join(s.Dir, "pki"),
+		"--tls-cert-file=" + s.pki.CertFile,
+		"--tls-private-key-file=" + s.pki.KeyFile,
+		"--token-auth-file=" + s.pki.TokenFile,
+		"--authorization-mode=" + authz,
+		"--service-account-key-file=" + s.pki.SAPubFile,
+		"--service-account-signing-key-file=" + s.pki.SAKeyFile,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
@@ -287,10 +344,10 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		// fake node reports InternalIP 127.0.0.1 and kwok's port (see
 		// exec.go), and kwok's certificate is verified against the CA.
 		"--kubelet-preferred-address-types=InternalIP",
-		"--kubelet-certificate-authority="+s.pki.CAFile,
+		"--kubelet-certificate-authority=" + s.pki.CAFile,
 		"--profiling=false",
 		"--v=0",
-	); err != nil {
+	}, apiExtra...)...); err != nil {
 		return err
 	}
 	if err := s.waitHTTP(ctx, "kube-apiserver", s.APIServerURL+"/readyz", s.adminTransport(), "kube-apiserver"); err != nil {
@@ -307,6 +364,11 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		return fmt.Errorf("admin client: %w", err)
 	}
 	s.client = client
+	if s.node != nil {
+		if err := s.startKubelet(); err != nil {
+			return err
+		}
+	}
 
 	qps := strconv.Itoa(cfg.ControllerQPS)
 	if err := s.spawn("kube-controller-manager", binController,
@@ -393,6 +455,14 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 	s.Timings.NodesReady = time.Since(began)
 	s.logf("%d fake nodes ready (%s)", cfg.Nodes, s.Timings.NodesReady.Round(time.Millisecond))
+
+	if s.node != nil {
+		if err := s.waitRealNode(ctx); err != nil {
+			return err
+		}
+		s.Timings.RealNodeReady = time.Since(began)
+		s.logf("real node %s ready, images imported (%s)", RealNodeName, s.Timings.RealNodeReady.Round(time.Millisecond))
+	}
 
 	if cfg.SeedWorkload {
 		if err := SeedWorkload(ctx, client); err != nil {
@@ -512,6 +582,11 @@ func (s *Sandbox) Stop() error {
 		cancel()
 	}
 	var errs []error
+	// The real node goes first, while the API server still answers the
+	// kubelet: its containers, cgroups, mounts and bridge are host state.
+	if err := s.stopRealNode(); err != nil {
+		errs = append(errs, err)
+	}
 	// Everything but etcd stops in parallel; etcd goes last so the API
 	// server does not spend its grace period retrying it.
 	var wg sync.WaitGroup
@@ -678,6 +753,9 @@ func (s *Sandbox) waitNodesReady(ctx context.Context) error {
 		ready := 0
 		if err == nil {
 			for _, n := range nodes.Items {
+				if n.Annotations[FakeNodeAnnotation] != "fake" {
+					continue // the real node is waited for on its own
+				}
 				for _, c := range n.Status.Conditions {
 					if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
 						ready++

@@ -39,11 +39,15 @@ func RunTests(m *testing.M, cfg Config, use func(*Sandbox)) int {
 	}
 	sb, err := Start(context.Background(), cfg)
 	if err != nil {
+		hint := FixHint
+		if cfg.RealNode {
+			hint += "; " + RealNodeFixHint
+		}
 		if Required() {
-			fmt.Fprintf(os.Stderr, "FAIL: sandbox unavailable (make test and CI never pass by skipping the integration tests): %v\nFAIL: to fix: %s\n", err, FixHint)
+			fmt.Fprintf(os.Stderr, "FAIL: sandbox unavailable (make test and CI never pass by skipping the integration tests): %v\nFAIL: to fix: %s\n", err, hint)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "SKIP: sandbox unavailable: %v\nSKIP: to run these tests: %s\n", err, FixHint)
+		fmt.Fprintf(os.Stderr, "SKIP: sandbox unavailable: %v\nSKIP: to run these tests: %s\n", err, hint)
 		// go test hides a passing package's output; carry the reason into
 		// each skip message so `go test -v` and test2json show it.
 		_ = os.Setenv(envSkipReason, err.Error())
@@ -128,6 +132,10 @@ func Disabled() bool { return strings.ToLower(os.Getenv(EnvSandbox)) == "off" }
 // FixHint is the command that installs what the sandbox needs.
 const FixHint = "run `bash hack/ci-deps.sh` as root (Debian's prometheus and chromium, and the sandbox binaries built from the Go module proxy), " +
 	"or `make sandbox-tools` with a prometheus binary on PATH or in " + EnvPrometheus + "; `make unit` runs only the tests that need no sandbox"
+
+// RealNodeFixHint is what a sandbox with a real node needs on top of FixHint.
+const RealNodeFixHint = "the real node also needs Linux, root and its binaries: `bash hack/sandbox-tools.sh -realnode` " +
+	"(or `go run ./test/sandbox/cmd/sandbox tools -realnode`); docs/sandbox.md, section \"A real node\""
 
 func inCI() bool {
 	v := strings.ToLower(os.Getenv("CI"))

@@ -132,6 +132,8 @@ type buildStep struct {
 	module  string // directory of the module to build in
 	pkg     string
 	ldflags string
+	tags    string // build tags, space separated
+	noCgo   bool   // CGO_ENABLED=0
 }
 
 // BuildTools builds the sandbox binaries into the cache unless they are
@@ -189,48 +191,19 @@ func BuildTools(ctx context.Context, cfg BuildConfig) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolve tools module path: %w", err)
 	}
-	// Version information the Kubernetes build scripts would stamp; without
-	// it /version reports v0.0.0-master.
-	var kld []string
-	for _, p := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
-		kld = append(kld,
-			"-X", p+".gitVersion=v"+v.Kubernetes,
-			"-X", p+".gitMajor="+strings.Split(v.Kubernetes, ".")[0],
-			"-X", p+".gitMinor="+strings.Split(v.Kubernetes, ".")[1],
-			"-X", p+".gitTreeState=clean")
-	}
+	kld := kubeLdflags(v.Kubernetes)
 	steps := []buildStep{
-		{binEtcd, filepath.Join(kmod, "etcd"), "go.etcd.io/etcd/server/v3", "-s -w"},
-		{binKwok, filepath.Join(kmod, "kwok"), "sigs.k8s.io/kwok/cmd/kwok", "-s -w"},
-		{binAPIServer, kmod, "k8s.io/kubernetes/cmd/kube-apiserver", "-s -w " + strings.Join(kld, " ")},
-		{binController, kmod, "k8s.io/kubernetes/cmd/kube-controller-manager", "-s -w " + strings.Join(kld, " ")},
-		{binScheduler, kmod, "k8s.io/kubernetes/cmd/kube-scheduler", "-s -w " + strings.Join(kld, " ")},
+		{name: binEtcd, module: filepath.Join(kmod, "etcd"), pkg: "go.etcd.io/etcd/server/v3", ldflags: "-s -w"},
+		{name: binKwok, module: filepath.Join(kmod, "kwok"), pkg: "sigs.k8s.io/kwok/cmd/kwok", ldflags: "-s -w"},
+		{name: binAPIServer, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-apiserver", ldflags: "-s -w " + strings.Join(kld, " ")},
+		{name: binController, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", ldflags: "-s -w " + strings.Join(kld, " ")},
+		{name: binScheduler, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-scheduler", ldflags: "-s -w " + strings.Join(kld, " ")},
 	}
 	fmt.Fprintf(cfg.Log, "sandbox tools: building Kubernetes %s, etcd %s, kwok %s into %s\n", v.Kubernetes, v.Etcd, v.Kwok, dest)
 	fmt.Fprintf(cfg.Log, "sandbox tools: the first build takes about 9 minutes on 2 cores; later ones reuse the Go build cache\n")
 	total := time.Now()
-	for i, st := range steps {
-		if fi, err := os.Stat(filepath.Join(partial, st.name)); err == nil && !fi.IsDir() {
-			fmt.Fprintf(cfg.Log, "sandbox tools: [%d/%d] %s already built by an interrupted run\n", i+1, len(steps), st.name)
-			continue
-		}
-		fmt.Fprintf(cfg.Log, "sandbox tools: [%d/%d] building %s (%s)\n", i+1, len(steps), st.name, st.pkg)
-		start := time.Now()
-		out := filepath.Join(partial, st.name)
-		cmd := exec.CommandContext(ctx, cfg.Go, "build", "-trimpath", "-ldflags", st.ldflags, "-o", out+".tmp", st.pkg)
-		cmd.Dir = st.module
-		// Never let a go.work or GOFLAGS of the caller change the pinned set.
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOTOOLCHAIN=local",
-			"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=readonly -buildvcs=false"))
-		cmd.Stdout = cfg.Log
-		cmd.Stderr = cfg.Log
-		if err := runWithHeartbeat(cmd, cfg.Log, st.name, cfg.Heartbeat); err != nil {
-			return "", fmt.Errorf("build %s: %w", st.name, err)
-		}
-		if err := os.Rename(out+".tmp", out); err != nil {
-			return "", fmt.Errorf("install %s: %w", st.name, err)
-		}
-		fmt.Fprintf(cfg.Log, "sandbox tools: [%d/%d] %s built in %s\n", i+1, len(steps), st.name, time.Since(start).Round(time.Second))
+	if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, len(steps)); err != nil {
+		return "", err
 	}
 	fmt.Fprintf(cfg.Log, "sandbox tools: generating %s from the kwok module\n", kwokStagesFile)
 	if err := writeKwokStages(ctx, cfg.Go, filepath.Join(kmod, "kwok"), v.Kwok, filepath.Join(partial, kwokStagesFile)); err != nil {
@@ -247,6 +220,56 @@ func BuildTools(ctx context.Context, cfg BuildConfig) (string, error) {
 	}
 	fmt.Fprintf(cfg.Log, "sandbox tools: done in %s: %s\n", time.Since(total).Round(time.Second), dest)
 	return dest, nil
+}
+
+// kubeLdflags stamps the version information the Kubernetes build scripts
+// would; without it /version reports v0.0.0-master.
+func kubeLdflags(version string) []string {
+	var kld []string
+	for _, p := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
+		kld = append(kld,
+			"-X", p+".gitVersion=v"+version,
+			"-X", p+".gitMajor="+strings.Split(version, ".")[0],
+			"-X", p+".gitMinor="+strings.Split(version, ".")[1],
+			"-X", p+".gitTreeState=clean")
+	}
+	return kld
+}
+
+// runBuildSteps builds each step into partial, skipping binaries an
+// interrupted run already finished; total numbers the progress lines.
+func runBuildSteps(ctx context.Context, goCmd string, log io.Writer, heartbeat time.Duration, partial string, steps []buildStep, total int) error {
+	for i, st := range steps {
+		if fi, err := os.Stat(filepath.Join(partial, st.name)); err == nil && !fi.IsDir() {
+			fmt.Fprintf(log, "sandbox tools: [%d/%d] %s already built by an interrupted run\n", i+1, total, st.name)
+			continue
+		}
+		fmt.Fprintf(log, "sandbox tools: [%d/%d] building %s (%s)\n", i+1, total, st.name, st.pkg)
+		start := time.Now()
+		out := filepath.Join(partial, st.name)
+		args := []string{"build", "-trimpath", "-ldflags", st.ldflags}
+		if st.tags != "" {
+			args = append(args, "-tags", st.tags)
+		}
+		cmd := exec.CommandContext(ctx, goCmd, append(args, "-o", out+".tmp", st.pkg)...)
+		cmd.Dir = st.module
+		// Never let a go.work or GOFLAGS of the caller change the pinned set.
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOTOOLCHAIN=local",
+			"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=readonly -buildvcs=false"))
+		if st.noCgo {
+			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		}
+		cmd.Stdout = log
+		cmd.Stderr = log
+		if err := runWithHeartbeat(cmd, log, st.name, heartbeat); err != nil {
+			return fmt.Errorf("build %s: %w", st.name, err)
+		}
+		if err := os.Rename(out+".tmp", out); err != nil {
+			return fmt.Errorf("install %s: %w", st.name, err)
+		}
+		fmt.Fprintf(log, "sandbox tools: [%d/%d] %s built in %s\n", i+1, total, st.name, time.Since(start).Round(time.Second))
+	}
+	return nil
 }
 
 func stamp(v Versions) string {

@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -91,6 +93,65 @@ func TestRequired(t *testing.T) {
 			}
 			if got := Disabled(); got != tt.disabled {
 				t.Errorf("Disabled() = %v, want %v", got, tt.disabled)
+			}
+		})
+	}
+}
+
+// The real node's pins match its modules, and its cache entry is its own:
+// building it never touches the control plane's.
+func TestRealNodeVersionsMatchToolsModules(t *testing.T) {
+	root, err := FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := DefaultRealNodeVersions()
+	for _, c := range []struct{ file, want string }{
+		{"hack/tools/go.mod", "k8s.io/kubernetes v" + v.Kubernetes},
+		{"hack/tools/tools.go", `"k8s.io/kubernetes/cmd/kubelet"`},
+		{"hack/tools/containerd/go.mod", "github.com/containerd/containerd/v2 v" + v.Containerd},
+	} {
+		b, err := os.ReadFile(filepath.Join(root, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.want) {
+			t.Errorf("%s lacks %q", c.file, c.want)
+		}
+	}
+	if k := v.Key(); k == DefaultVersions().Key() || !strings.HasPrefix(k, "realnode_") || !strings.Contains(k, "containerd-"+v.Containerd) {
+		t.Errorf("real-node key %q", k)
+	}
+	err = checkRealNodeTools(t.TempDir(), v)
+	for _, want := range []string{"tools -realnode", "kubelet", "runc", EnvRealNodeBinDir} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing real-node tools error %v does not mention %q", err, want)
+		}
+	}
+}
+
+func TestRealNodeSupportedOn(t *testing.T) {
+	tests := []struct {
+		goos string
+		euid int
+		want string // "" for supported
+	}{
+		{"linux", 0, ""},
+		{"linux", 1000, "needs root"},
+		{"darwin", 0, "needs Linux"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.goos+"/"+strconv.Itoa(tt.euid), func(t *testing.T) {
+			err := realNodeSupportedOn(tt.goos, tt.euid)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var un *RealNodeUnavailableError
+			if !errors.As(err, &un) || !strings.Contains(un.Reason, tt.want) {
+				t.Errorf("got %v, want a RealNodeUnavailableError saying %q", err, tt.want)
 			}
 		})
 	}

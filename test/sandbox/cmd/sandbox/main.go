@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 func tools(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("tools", flag.ContinueOnError)
 	dest := fs.String("dest", "", "output directory (default: the user cache, or $"+sandbox.EnvBinDir+")")
+	realNode := fs.Bool("realnode", false, "also build the real node's kubelet and containerd and unpack Debian's runc and CNI plugins, in their own cache entry")
+	realDest := fs.String("realnode-dest", "", "output directory of the real node's binaries (default: the user cache, or $"+sandbox.EnvRealNodeBinDir+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +71,18 @@ func tools(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "sandbox tools ready in %s\n", dir)
+	if !*realNode {
+		return nil
+	}
+	rdir, err := sandbox.BuildRealNodeTools(context.Background(), sandbox.RealNodeBuildConfig{
+		ToolsModule: filepath.Join(root, "hack", "tools"),
+		Dest:        *realDest,
+		Log:         out,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sandbox real-node tools ready in %s\n", rdir)
 	return nil
 }
 
@@ -85,6 +99,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 3, "fake nodes")
 	seed := fs.Bool("seed", true, "create the shop workload and the decoys")
 	scrape := fs.Duration("scrape-interval", time.Second, "Prometheus scrape interval")
+	realNode := fs.Bool("realnode", false, "also run a real node (containerd, runc, kubelet; needs root, Linux and `sandbox tools -realnode`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,7 +128,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	began := time.Now()
 	sb, err := sandbox.Start(ctx, sandbox.Config{
-		Nodes: *nodes, Dir: sd.run(), Log: stderr, SeedWorkload: *seed, ScrapeInterval: *scrape,
+		Nodes: *nodes, Dir: sd.run(), Log: stderr, SeedWorkload: *seed, ScrapeInterval: *scrape, RealNode: *realNode,
 	})
 	if err != nil {
 		return err
@@ -198,6 +213,11 @@ func down(args []string, out io.Writer) error {
 				fmt.Fprintf(out, "sandbox: killed leftover %s (pid %d)\n", strings.Join(f[1:], " "), p)
 			}
 		}
+	}
+	// A real node's containers, mounts, cgroups and bridge outlive a
+	// SIGKILLed manager; they go before its directory does.
+	if err := sandbox.SweepRealNode(out); err != nil {
+		return err
 	}
 	_ = os.Remove(sd.env())
 	_ = os.Remove(sd.pid())
