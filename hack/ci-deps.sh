@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a clean Debian machine (run as root,
 # as .ci/run does): Debian's prometheus, Debian's chromium (browser tests of
-# the reports) and the sandbox binaries.
+# the reports) and the sandbox binaries, the real node's included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +37,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 chromium --version 2>/dev/null | head -n 1 || true
 
-echo "ci-deps: sandbox binaries (cached after the first build)"
-bash hack/sandbox-tools.sh
+echo "ci-deps: sandbox binaries, with the real node's (cached after the first build)"
+# -realnode: the kubelet and containerd built from the Go module proxy, and
+# Debian's runc and CNI plugins unpacked into the cache (nothing installed):
+# test/realnode runs real pods and, like every sandbox test, may not skip.
+bash hack/sandbox-tools.sh -realnode

@@ -8,8 +8,8 @@ SANDBOX_UP_TIMEOUT ?= 180
 
 .PHONY: sandbox-tools sandbox-up sandbox-down sandbox-cmd
 
-sandbox-tools: ## build kube-apiserver, controller-manager, scheduler, etcd and kwok into the cache (once, ~9 min cold)
-	$(GO) run ./test/sandbox/cmd/sandbox tools
+sandbox-tools: ## build the control plane, etcd, kwok and the real node's kubelet and containerd into the cache (once, ~10 min cold)
+	$(GO) run ./test/sandbox/cmd/sandbox tools -realnode
 
 sandbox-cmd:
 	@mkdir -p $(SANDBOX_STATE)/bin
