@@ -41,4 +41,8 @@ echo "ci-deps: sandbox binaries, with the real node's (cached after the first bu
 # -realnode: the kubelet and containerd built from the Go module proxy, and
 # Debian's runc and CNI plugins unpacked into the cache (nothing installed):
 # test/realnode runs real pods and, like every sandbox test, may not skip.
+# apt-get download needs the package lists (a fresh image may have none).
+if ! apt-cache show runc containernetworking-plugins >/dev/null 2>&1; then
+  apt-get update -q
+fi
 bash hack/sandbox-tools.sh -realnode
