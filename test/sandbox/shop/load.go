@@ -107,7 +107,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for target := range jobs {
-				code, ok := get(ctx, client, target)
+				code, ok := request(ctx, client, target)
 				mu.Lock()
 				if ok {
 					rep.Codes[code]++
@@ -154,8 +154,8 @@ dispatch:
 	return rep, nil
 }
 
-// get requests target once; ok is false when no answer came.
-func get(ctx context.Context, client *http.Client, target string) (code int, ok bool) {
+// request requests target once; ok is false when no answer came.
+func request(ctx context.Context, client *http.Client, target string) (code int, ok bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return 0, false
