@@ -49,7 +49,7 @@ type LoadReport struct {
 	Codes     map[int]int    `json:"codes"`     // answers by status code
 	Errors    int            `json:"errors"`    // requests without an answer (refused, timed out)
 	PerTarget map[string]int `json:"perTarget"` // requests started per target
-	Elapsed   time.Duration  `json:"elapsed"`
+	Elapsed   time.Duration  `json:"elapsedNs"` // nanoseconds in JSON
 }
 
 func (c *LoadConfig) validate() error {
