@@ -23,6 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -409,6 +410,23 @@ func TestPodKillEvictGraceSIGTERM(t *testing.T) {
 		logs <- b
 	}()
 
+	// Watched from before the eviction: the first update that marks the
+	// victim deleted carries the grace period the API server granted.
+	w, err := sb.Client().CoreV1().Pods(ns).Watch(logCtx, metav1.ListOptions{FieldSelector: "metadata.name=" + victim.Name, ResourceVersion: before[0].ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer w.Stop()
+	grace := make(chan int64, 1)
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.DeletionTimestamp != nil && p.DeletionGracePeriodSeconds != nil {
+				grace <- *p.DeletionGracePeriodSeconds
+				return
+			}
+		}
+	}()
+
 	client := nodeScopeClient(t)
 	g := &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}}
 	evicted := time.Now()
@@ -424,6 +442,14 @@ func TestPodKillEvictGraceSIGTERM(t *testing.T) {
 		t.Fatalf("outcomes %+v, want one evicted", inj.Outcomes)
 	}
 
+	select {
+	case g := <-grace:
+		if g != 5 {
+			t.Errorf("the victim was deleted with a grace period of %d s, want 5", g)
+		}
+	case <-logCtx.Done():
+		t.Fatal("no update marked the victim deleted")
+	}
 	var got []byte
 	select {
 	case got = <-logs:
@@ -468,5 +494,91 @@ func TestPodKillEvictGraceSIGTERM(t *testing.T) {
 	// The other replica was not touched.
 	if p, err := sb.Client().CoreV1().Pods(ns).Get(ctx, before[1].Name, metav1.GetOptions{}); err != nil || p.UID != before[1].UID || p.DeletionTimestamp != nil {
 		t.Errorf("the other replica %s: %v", before[1].Name, err)
+	}
+}
+
+// TestDiskFillEmptyDirSizeLimitEvicted: a pod-scope disk fill of an
+// emptyDir past its sizeLimit gets the pod evicted by the real kubelet
+// (its eviction manager measures the volume), and the injector's Findings
+// report the eviction, as the journal records it.
+func TestDiskFillEmptyDirSizeLimitEvicted(t *testing.T) {
+	sandbox.Require(t, sb)
+	ctx := context.Background()
+	const ns = "rn-diskfill"
+	nodeScopeNamespace(t, ns)
+	limit := resource.MustParse("32Mi")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: ns, Labels: map[string]string{"app": "cache"}},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{stressContainer("main", "--cpu-workers", "1", "--cpu-load", "1", "--duration", "10m")},
+			Volumes:                       []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}},
+			TerminationGracePeriodSeconds: ptr(int64(1)),
+		},
+	}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
+	nodeScopeRestricted(&pod.Spec)
+	sandbox.OnRealNode(&pod.Spec)
+	if _, err := sb.Client().CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tgt := target.FromPod(waitPod(t, ns, "cache", "target Ready on the real node", podReady))
+
+	client := nodeScopeClient(t)
+	injector := &stress.Injector{
+		Client: client, Exec: stress.RemoteExec{Config: sb.RESTConfig, Client: client},
+		Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
+		Spec:     experiment.Stress{Scope: "pod", Disk: &experiment.DiskStress{Fill: "64Mi", Volume: "cache"}},
+		Duration: 3 * time.Minute, StartTimeout: 30 * time.Second,
+	}
+	g := &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}}
+	injected := time.Now()
+	inj, err := g.Inject(ctx, inject.Request{Run: inject.Run{ID: "rn-diskfill", Experiment: "cache-fills"}, Action: "pod-scope stress", Targets: []target.Pod{tgt}, Injector: injector})
+	if err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	t.Cleanup(func() { _ = injector.Revert(context.Background(), inj) }) // the evicted pod's stress is gone with it
+	if len(inj.Outcomes) != 1 || inj.Outcomes[0].Status != inject.StatusStressed {
+		t.Fatalf("outcomes %+v, want one stressed", inj.Outcomes)
+	}
+	// The eviction manager looks every 10 s, at volume usage the kubelet
+	// measures every volumeStatsAggPeriod (1 min by default).
+	var evicted *corev1.Pod
+	sandbox.WaitFor(t, 150*time.Second, "the kubelet evicts the pod", func() error {
+		p, err := sb.Client().CoreV1().Pods(ns).Get(ctx, "cache", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("phase %s, reason %q", p.Status.Phase, p.Status.Reason)
+		}
+		evicted = p
+		return nil
+	})
+	// The kubelet names the eviction in an Event on the pod. Its status
+	// says so only when a container fails: the stressor and the workload
+	// here exit 0 on SIGTERM, so the pod ends Succeeded with no reason
+	// (kubernetes/kubernetes#120182, #141483), and Findings must read the
+	// Event.
+	var event corev1.Event
+	sandbox.WaitFor(t, 10*time.Second, "the kubelet's Evicted event", func() error {
+		evs, err := sb.Client().CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + tgt.UID + ",reason=Evicted"})
+		if err != nil {
+			return err
+		}
+		if len(evs.Items) != 1 {
+			return fmt.Errorf("%d Evicted events on the pod", len(evs.Items))
+		}
+		event = evs.Items[0]
+		return nil
+	})
+	t.Logf("inject to eviction in %s (the kubelet's volume stats are refreshed every volumeStatsAggPeriod, 1 min by default): phase %s, reason %q; event from %s: %s",
+		time.Since(injected).Round(time.Millisecond), evicted.Status.Phase, evicted.Status.Reason, event.Source.Component, event.Message)
+	if !strings.Contains(event.Message, `EmptyDir volume "cache"`) || event.Source.Component != "kubelet" {
+		t.Errorf("event from %q: %q, want the kubelet naming the emptyDir cache", event.Source.Component, event.Message)
+	}
+	findings := injector.Findings(ctx, inj)
+	want := "finding: the kubelet evicted pod " + ns + "/cache while it was stressed: " + event.Message
+	if len(findings) != 1 || findings[0] != want {
+		t.Errorf("findings %q, want [%q]", findings, want)
 	}
 }
