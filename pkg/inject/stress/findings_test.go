@@ -2,13 +2,17 @@ package stress
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/chaosnight/chaosnight/pkg/inject"
 )
@@ -60,6 +64,7 @@ func TestFindingsEvictionOnlyInAnEvent(t *testing.T) {
 		events  []*corev1.Event
 		want    string
 		wantNot bool
+		forbid  bool // the runner may not list Events (the chart grants create only)
 	}{
 		{name: "succeeded with the kubelet's Evicted event", phase: corev1.PodSucceeded, events: []*corev1.Event{event("e1", "u1", "Evicted")},
 			want: "finding: the kubelet evicted pod shop/cache while it was stressed: " + msg},
@@ -69,6 +74,8 @@ func TestFindingsEvictionOnlyInAnEvent(t *testing.T) {
 			want: "finding: pod shop/cache ended while it was stressed (phase Succeeded)"},
 		{name: "another event of this pod", phase: corev1.PodSucceeded, events: []*corev1.Event{event("e1", "u1", "Killing")},
 			want: "finding: pod shop/cache ended while it was stressed (phase Succeeded)"},
+		{name: "events may not be listed", phase: corev1.PodSucceeded, events: []*corev1.Event{event("e1", "u1", "Evicted")}, forbid: true,
+			want: "finding: pod shop/cache ended while it was stressed (phase Succeeded)"},
 		{name: "running: no finding", phase: corev1.PodRunning, events: []*corev1.Event{event("e1", "u1", "Evicted")}, wantNot: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +84,11 @@ func TestFindingsEvictionOnlyInAnEvent(t *testing.T) {
 				if _, err := client.CoreV1().Events("shop").Create(context.Background(), ev, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if tc.forbid {
+				client.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(corev1.Resource("events"), "", errors.New("no rights"))
+				})
 			}
 			st := State{Scope: scopePod, Container: "chaosnight-stress-r", Pods: []StatePod{{Namespace: "shop", Name: "cache", UID: "u1"}}}
 			got := (&Injector{Client: client}).Findings(context.Background(), inject.Injection{Kind: Kind, State: st.Encode()})
