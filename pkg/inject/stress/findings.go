@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/chaosnight/chaosnight/pkg/inject"
 )
@@ -30,7 +32,37 @@ func (s *Injector) Findings(ctx context.Context, inj inject.Injection) []string 
 			// Unknown: nothing to report as a finding; revert reports errors.
 		case pod.Status.Reason == "Evicted":
 			out = append(out, fmt.Sprintf("finding: the kubelet evicted pod %s/%s while it was stressed: %s", p.Namespace, p.Name, pod.Status.Message))
+		case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
+			// A pod evicted for its own emptyDir sizeLimit or ephemeral-storage
+			// limit whose containers exit 0 on SIGTERM ends Succeeded with no
+			// reason (kubernetes/kubernetes#120182, #141483): the kubelet's
+			// Evicted Event is the only trace of the eviction.
+			if msg, ok := s.evictedEvent(ctx, pod); ok {
+				out = append(out, fmt.Sprintf("finding: the kubelet evicted pod %s/%s while it was stressed: %s", p.Namespace, p.Name, msg))
+				continue
+			}
+			out = append(out, fmt.Sprintf("finding: pod %s/%s ended while it was stressed (phase %s)", p.Namespace, p.Name, pod.Status.Phase))
 		}
 	}
 	return out
+}
+
+// evictedEvent returns the message of the kubelet's Evicted Event on this
+// very pod (by UID), if one can be read. Events expire (the API server's
+// --event-ttl, 1 h by default) and the runner may lack the right to list
+// them: then there is no answer, and the finding says only that the pod
+// ended.
+func (s *Injector) evictedEvent(ctx context.Context, pod *corev1.Pod) (string, bool) {
+	sel := fields.Set{"involvedObject.uid": string(pod.UID), "reason": "Evicted"}.AsSelector().String()
+	list, err := s.Client.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return "", false
+	}
+	// Checked again: a client (or a test double) may ignore the selector.
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.UID == pod.UID && ev.Reason == "Evicted" {
+			return ev.Message, true
+		}
+	}
+	return "", false
 }
