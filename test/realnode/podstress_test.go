@@ -322,7 +322,9 @@ func TestPodStressStopForbidden(t *testing.T) {
 
 	cs := podStressEphemeral(t, ns, "target", st.Container, time.Until(st.Deadline)+30*time.Second, "stress container ended by its deadline", terminated)
 	finished := cs.State.Terminated.FinishedAt.Time
-	t.Logf("deadline %s, container finished %s (%s after; exit code %d)", st.Deadline.Format(time.RFC3339),
+	// finishedAt has whole seconds: an end a few milliseconds before the
+	// deadline reads as one second before it.
+	t.Logf("deadline %s, container finished %s (%s after, finishedAt truncated to the second; exit code %d)", st.Deadline.Format(time.RFC3339),
 		finished.Format(time.RFC3339), finished.Sub(st.Deadline), cs.State.Terminated.ExitCode)
 	if finished.Before(st.Deadline.Add(-time.Second)) {
 		t.Errorf("the stress ended at %s, before its deadline %s", finished, st.Deadline)
