@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 // The kubelet's successive reports of the stress container decide the
@@ -77,7 +79,18 @@ func TestWaitStartedSettleCutShortByStartTimeout(t *testing.T) {
 }
 
 func TestStartSettleOnlyForMemory(t *testing.T) {
-	if got := (&Injector{}).startSettle(); got != 0 {
-		t.Errorf("no memory stress: settle %s", got)
+	tests := []struct {
+		name string
+		spec experiment.Stress
+		want time.Duration
+	}{
+		{"cpu", experiment.Stress{CPU: &experiment.CPUStress{}}, 0},
+		{"memory", experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
+		{"cpu and memory", experiment.Stress{CPU: &experiment.CPUStress{}, Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
+	}
+	for _, tt := range tests {
+		if got := (&Injector{Spec: tt.spec}).startSettle(); got != tt.want {
+			t.Errorf("%s: settle %s, want %s", tt.name, got, tt.want)
+		}
 	}
 }
