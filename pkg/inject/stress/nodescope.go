@@ -119,7 +119,7 @@ func (s *Injector) confirmHelpers(ctx context.Context, nodes []string, results [
 	for k, r := range results {
 		if r.err == nil && r.refused == "" && r.helper.Name != "" {
 			h := r.helper
-			checks = append(checks, startCheck{namespace: h.Namespace, pod: h.Name, uid: h.UID, container: helperContainer})
+			checks = append(checks, startCheck{namespace: h.Namespace, pod: h.Name, uid: h.UID, container: helperContainer, settle: s.startSettle()})
 			idx = append(idx, k)
 		}
 	}

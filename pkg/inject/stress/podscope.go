@@ -100,7 +100,7 @@ func (s *Injector) injectPods(ctx context.Context, p plan, targets []target.Pod)
 	for i, t := range targets {
 		if added[i] {
 			pods = append(pods, StatePod{Namespace: t.Namespace, Name: t.Name, UID: t.UID})
-			checks = append(checks, startCheck{namespace: t.Namespace, pod: t.Name, uid: t.UID, container: p.name, ephemeral: true})
+			checks = append(checks, startCheck{namespace: t.Namespace, pod: t.Name, uid: t.UID, container: p.name, ephemeral: true, settle: s.startSettle()})
 			checked = append(checked, i)
 		}
 	}
@@ -111,6 +111,10 @@ func (s *Injector) injectPods(ctx context.Context, p plan, targets []target.Pod)
 			case r.ok:
 			case r.gone:
 				o.Status, o.Detail = inject.StatusGone, r.reason+" before its stress started"
+			case r.ended:
+				// It ran and ended: nothing left to start later.
+				o.Status = inject.StatusFailed
+				o.Detail = fmt.Sprintf("ephemeral container %s was added but %s", p.name, r.reason)
 			default:
 				// Still listed in the state: Revert tries to stop it.
 				o.Status = inject.StatusFailed

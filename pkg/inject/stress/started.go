@@ -15,17 +15,39 @@ import (
 // startPoll is how often Inject looks whether the stress has started.
 const startPoll = 500 * time.Millisecond
 
+// memorySettle is how long a memory stress must be reported running
+// before it counts as started. "Running" comes before the memory is
+// resident: a size past the pod's limit is OOM-killed by the kernel while
+// the stressor allocates (the stressor, in its own container's cgroup,
+// cannot see the pod's limit on cgroup v1), and the real kubelet reports
+// that about 1-2 s after it reported the container running (its 1 s
+// relist, then the status sync). Without the wait such a stress was
+// reported "stressed" (proven on a real node, test/realnode). An
+// allocation that takes longer than this to reach the limit is still
+// reported stressed; see docs/stress.md.
+const memorySettle = 5 * time.Second
+
+// OOMKilledReason is the kubelet's reason for a container the kernel's OOM
+// killer ended.
+const OOMKilledReason = "OOMKilled"
+
 // startCheck is one stress container whose start Inject confirms.
 type startCheck struct {
 	namespace, pod, uid, container string
 	ephemeral                      bool
+	// settle, when positive, is how long the container must be seen
+	// running before it counts as started (memorySettle for a memory
+	// stress); StartTimeout still bounds the whole wait.
+	settle time.Duration
 }
 
 // startResult is what the kubelet reported: ok, or why not.
 type startResult struct {
-	ok     bool
-	gone   bool   // the pod disappeared or was replaced
-	reason string // why it is not running (when !ok)
+	ok      bool
+	running bool   // ok because the kubelet reports it running (not ended well)
+	gone    bool   // the pod disappeared or was replaced
+	ended   bool   // it ran and ended badly (exit code, OOM kill): it will not start later
+	reason  string // why it is not running (when !ok)
 }
 
 // waitStarted waits until the kubelet reports every stress container
@@ -41,6 +63,7 @@ func (s *Injector) waitStarted(ctx context.Context, checks []startCheck) []start
 		pending[i] = i
 	}
 	deadline := time.Now().Add(s.StartTimeout)
+	seenRunning := make([]time.Time, len(checks))
 	for {
 		var mu sync.Mutex
 		var next []int
@@ -49,6 +72,12 @@ func (s *Injector) waitStarted(ctx context.Context, checks []startCheck) []start
 			r, done := s.startState(ctx, checks[i])
 			mu.Lock()
 			defer mu.Unlock()
+			if done && r.running && checks[i].settle > 0 {
+				if seenRunning[i].IsZero() {
+					seenRunning[i] = time.Now()
+				}
+				done = time.Since(seenRunning[i]) >= checks[i].settle
+			}
 			results[i] = r
 			if !done {
 				next = append(next, i)
@@ -60,6 +89,9 @@ func (s *Injector) waitStarted(ctx context.Context, checks []startCheck) []start
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			for _, i := range pending {
+				if results[i].ok {
+					continue // running, only its settle time was cut short
+				}
 				why := results[i].reason
 				if why == "" {
 					why = "no status reported"
@@ -102,11 +134,15 @@ func (s *Injector) startState(ctx context.Context, c startCheck) (startResult, b
 	}
 	switch {
 	case cs != nil && cs.State.Running != nil:
-		return startResult{ok: true}, true
+		return startResult{ok: true, running: true}, true
 	case cs != nil && cs.State.Terminated != nil:
 		t := cs.State.Terminated
 		if t.ExitCode == 0 {
 			return startResult{ok: true}, true // it ran and already ended
+		}
+		if t.Reason == OOMKilledReason {
+			// Never "stressed": the kernel ended it at the memory limit.
+			return startResult{ended: true, reason: fmt.Sprintf("the stress was %s, exit code %d: the kernel's OOM killer ended it at the pod's memory limit", OOMKilledReason, t.ExitCode)}, true
 		}
 		why := fmt.Sprintf("the stress exited at once with code %d", t.ExitCode)
 		if m := strings.TrimSpace(t.Message); m != "" {
@@ -114,7 +150,7 @@ func (s *Injector) startState(ctx context.Context, c startCheck) (startResult, b
 		} else if t.Reason != "" {
 			why += " (" + t.Reason + ")"
 		}
-		return startResult{reason: why}, true
+		return startResult{ended: true, reason: why}, true
 	case !c.ephemeral && pod.Status.Phase == corev1.PodFailed:
 		return startResult{reason: fmt.Sprintf("the helper pod failed: %s %s", pod.Status.Reason, pod.Status.Message)}, true
 	case cs != nil && cs.State.Waiting != nil:
@@ -126,4 +162,13 @@ func (s *Injector) startState(ctx context.Context, c startCheck) (startResult, b
 		return startResult{reason: why}, false
 	}
 	return startResult{}, false
+}
+
+// startSettle is how long a started stress must keep running before
+// Inject counts it: memorySettle for a memory stress, none otherwise.
+func (s *Injector) startSettle() time.Duration {
+	if s.Spec.Memory != nil {
+		return memorySettle
+	}
+	return 0
 }
