@@ -3,6 +3,7 @@ package stress
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +22,12 @@ func (s *Injector) Findings(ctx context.Context, inj inject.Injection) []string 
 	st, err := DecodeState(inj.State)
 	if err != nil {
 		return nil
+	}
+	stressed := map[string]bool{} // UIDs whose stress was confirmed running
+	for _, o := range inj.Outcomes {
+		if o.Status == inject.StatusStressed {
+			stressed[o.Pod.UID] = true
+		}
 	}
 	var out []string
 	for _, p := range st.Pods {
@@ -42,9 +49,46 @@ func (s *Injector) Findings(ctx context.Context, inj inject.Injection) []string 
 				continue
 			}
 			out = append(out, fmt.Sprintf("finding: pod %s/%s ended while it was stressed (phase %s)", p.Namespace, p.Name, pod.Status.Phase))
+		case stressed[p.UID]:
+			if f := endedEarly(pod, st.Container); f != "" {
+				out = append(out, f)
+			}
 		}
 	}
 	return out
+}
+
+// endedEarly says when the stress container of a pod whose stress was
+// confirmed running has already ended, before any revert: the load then
+// lasted less than the experiment, and the verdict's reasons must say so.
+// The case that matters is a memory stress that reached the pod's limit
+// after its start was confirmed: the kernel OOM-kills it, and on cgroup v1
+// the stressor cannot see that limit to refuse beforehand.
+func endedEarly(pod *corev1.Pod, container string) string {
+	for _, cs := range pod.Status.EphemeralContainerStatuses {
+		t := cs.State.Terminated
+		if cs.Name != container || t == nil {
+			continue
+		}
+		at := ""
+		if !t.FinishedAt.IsZero() {
+			at = " at " + t.FinishedAt.UTC().Format(time.RFC3339)
+		}
+		if t.Reason == OOMKilledReason {
+			return fmt.Sprintf("finding: the stress in pod %s/%s was OOM-killed%s (exit code %d): the kernel ended it at the pod's memory limit, so the load lasted less than the experiment",
+				pod.Namespace, pod.Name, at, t.ExitCode)
+		}
+		return fmt.Sprintf("finding: the stress in pod %s/%s ended%s before the revert (exit code %d%s), so the load lasted less than the experiment",
+			pod.Namespace, pod.Name, at, t.ExitCode, reasonSuffix(t.Reason))
+	}
+	return ""
+}
+
+func reasonSuffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ", " + reason
 }
 
 // evictedEvent returns the message of the kubelet's Evicted Event on this

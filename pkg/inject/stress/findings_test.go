@@ -3,8 +3,10 @@ package stress
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,5 +101,52 @@ func TestFindingsEvictionOnlyInAnEvent(t *testing.T) {
 				t.Errorf("findings %q, want [%q]", got, tc.want)
 			}
 		})
+	}
+}
+
+// A stress whose start was confirmed but that ended before the revert (a
+// memory stress OOM-killed once it reached the pod's limit) is a finding:
+// the load lasted less than the experiment. A stress that never counted as
+// started (its outcome is failed already) is not reported twice.
+func TestFindingsStressEndedEarly(t *testing.T) {
+	const container = "chaosnight-stress-r"
+	finished := metav1.NewTime(time.Date(2026, 12, 7, 22, 3, 0, 0, time.UTC))
+	pod := func(name, uid string, term *corev1.ContainerStateTerminated) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID(uid)},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		state := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+		if term != nil {
+			state = corev1.ContainerState{Terminated: term}
+		}
+		p.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: container, State: state}}
+		return p
+	}
+	client := fake.NewClientset(
+		pod("oom", "u1", &corev1.ContainerStateTerminated{Reason: OOMKilledReason, ExitCode: 137, FinishedAt: finished}),
+		pod("exited", "u2", &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 3}),
+		pod("running", "u3", nil),
+		pod("failed-at-start", "u4", &corev1.ContainerStateTerminated{Reason: OOMKilledReason, ExitCode: 137}),
+	)
+	st := State{Scope: scopePod, Container: container, Pods: []StatePod{
+		{Namespace: "shop", Name: "oom", UID: "u1"}, {Namespace: "shop", Name: "exited", UID: "u2"},
+		{Namespace: "shop", Name: "running", UID: "u3"}, {Namespace: "shop", Name: "failed-at-start", UID: "u4"},
+	}}
+	outcome := func(name, uid, status string) inject.Outcome {
+		o := inject.Outcome{Status: status}
+		o.Pod.Namespace, o.Pod.Name, o.Pod.UID = "shop", name, uid
+		return o
+	}
+	inj := inject.Injection{Kind: Kind, State: st.Encode(), Outcomes: []inject.Outcome{
+		outcome("oom", "u1", inject.StatusStressed), outcome("exited", "u2", inject.StatusStressed),
+		outcome("running", "u3", inject.StatusStressed), outcome("failed-at-start", "u4", inject.StatusFailed),
+	}}
+	got := (&Injector{Client: client}).Findings(context.Background(), inj)
+	slices.Sort(got)
+	want := []string{
+		"finding: the stress in pod shop/exited ended before the revert (exit code 3, Error), so the load lasted less than the experiment",
+		"finding: the stress in pod shop/oom was OOM-killed at 2026-12-07T22:03:00Z (exit code 137): the kernel ended it at the pod's memory limit, so the load lasted less than the experiment",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
