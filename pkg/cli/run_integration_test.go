@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -234,18 +234,9 @@ func TestRunDryRunChangesNothing(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // give a wrongly issued delete time to show
 	after := podUIDs(ctx, t, s.Client())
-	if fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+	if !maps.Equal(before, after) {
 		t.Errorf("dry run changed pods:\nbefore %v\nafter  %v", before, after)
 	}
-}
-
-func sortedMap(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func TestRunStopConditionAborts(t *testing.T) {
@@ -356,7 +347,7 @@ func TestRunPrometheusDownBeforeIsSkipped(t *testing.T) {
 	if len(rec.Injections) != 0 {
 		t.Errorf("something was injected: %+v", rec.Injections)
 	}
-	if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+	if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 		t.Error("pods changed although Prometheus was down")
 	}
 }
@@ -479,7 +470,7 @@ func TestKillSwitch(t *testing.T) {
 		if !strings.Contains(strings.Join(rec.Reasons, " "), "incident INC-1") {
 			t.Errorf("reasons do not say why: %v", rec.Reasons)
 		}
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed while the kill switch was engaged")
 		}
 		resume()

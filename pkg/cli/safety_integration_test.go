@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,7 +92,7 @@ func TestKillSwitchIsOneSwitch(t *testing.T) {
 		if !strings.Contains(joined(rec), "incident INC-13") {
 			t.Errorf("the reasons do not give the switch's reason: %v", rec.Reasons)
 		}
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed while the kill switch was engaged")
 		}
 		resume()
@@ -124,7 +124,7 @@ func TestKillSwitchIsOneSwitch(t *testing.T) {
 		if !strings.Contains(joined(rec), `engaged="yes"`) {
 			t.Errorf("the reasons do not say the value is not understood: %v", rec.Reasons)
 		}
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed while the kill switch said yes")
 		}
 		resume()
@@ -171,7 +171,7 @@ func TestKillSwitchIsOneSwitch(t *testing.T) {
 		if r := joined(rec); !strings.Contains(r, "cannot read the kill switch") || !strings.Contains(r, "forbidden") {
 			t.Errorf("the reasons do not say the switch could not be read: %v", rec.Reasons)
 		}
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed while the kill switch could not be read")
 		}
 	})
@@ -192,7 +192,7 @@ func TestProtectionFloor(t *testing.T) {
 	settle(ctx, t, s)
 	before := podUIDs(ctx, t, s.Client())
 	defer func() {
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed during dry runs")
 		}
 	}()
@@ -261,7 +261,7 @@ func TestOperatorLimits(t *testing.T) {
 	settle(ctx, t, s)
 	before := podUIDs(ctx, t, s.Client())
 	defer func() {
-		if after := podUIDs(ctx, t, s.Client()); fmt.Sprint(sortedMap(before)) != fmt.Sprint(sortedMap(after)) {
+		if after := podUIDs(ctx, t, s.Client()); !maps.Equal(before, after) {
 			t.Error("pods changed during dry runs")
 		}
 	}()
