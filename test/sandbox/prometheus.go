@@ -27,6 +27,10 @@ import (
 // ScrapeJob is the Prometheus job name of the exporter (up{job="sandbox"}).
 const ScrapeJob = "sandbox"
 
+// loadMetricsPath is where the exporter's server publishes the load
+// generators' series (job LoadScrapeJob).
+const loadMetricsPath = "/metrics/load"
+
 func lookPrometheus(bin string) (string, error) {
 	p, err := exec.LookPath(bin)
 	if err != nil {
@@ -54,6 +58,29 @@ scrape_configs:
     static_configs:
       - targets: [%[3]q]
 `, iv, ScrapeJob, exporterAddr)
+	if s.node != nil {
+		// The real shop (realshop.go): its pods, found through the API
+		// server and scraped by IP over the node's bridge, and the load
+		// generators' client-side series.
+		// Debian's Prometheus is built without Kubernetes service
+		// discovery, so the sandbox discovers the pods itself and writes
+		// them to a file_sd file (podTargets in realshop.go).
+		if err := writeFileSD(s.podTargetsFile(), nil); err != nil {
+			return err
+		}
+		conf += fmt.Sprintf(`  - job_name: %[1]s
+    # The shop's own namespace and service labels are the series'.
+    honor_labels: true
+    file_sd_configs:
+      - files: [%[2]q]
+        refresh_interval: 5s
+  - job_name: %[3]s
+    honor_labels: true
+    metrics_path: %[4]s
+    static_configs:
+      - targets: [%[5]q]
+`, ShopScrapeJob, s.podTargetsFile(), LoadScrapeJob, loadMetricsPath, exporterAddr)
+	}
 	if err := os.WriteFile(filepath.Join(s.Dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write prometheus config: %w", err)
 	}

@@ -79,6 +79,11 @@ func (e *RealNodeUnavailableError) Error() string {
 	return "the real node cannot run here: " + e.Reason
 }
 
+// RealNodeSupported says why this machine cannot run the real node (a
+// *RealNodeUnavailableError), or nil: what no configuration can fix (the
+// binaries and the lock are checked by Start).
+func RealNodeSupported() error { return realNodeSupported() }
+
 // realNodeSupported checks what no configuration can fix.
 func realNodeSupported() error {
 	if err := realNodeSupportedOn(runtime.GOOS, os.Geteuid()); err != nil {

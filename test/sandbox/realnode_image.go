@@ -25,6 +25,9 @@ const (
 	// StressImage holds /chaosnight-stress (cmd/chaosnight-stress) as its
 	// entrypoint, /memhog (test/sandbox/cmd/memhog) and an empty /tmp.
 	StressImage = "chaosnight.local/chaosnight-stress:dev"
+	// ShopImage holds /shop (test/sandbox/cmd/shop): the real shop's
+	// services (`shop serve`) on the real node.
+	ShopImage = "chaosnight.local/shop:dev"
 )
 
 // imageFile is one file of an image layer.
@@ -131,7 +134,7 @@ func writeImageArchive(path, name string, files []imageFile, entrypoint []string
 	return out.Close()
 }
 
-// buildImages compiles the pause and stress commands of the repository at
+// buildImages compiles the pause, stress and shop commands of the repository at
 // root (static, so the images need no libc) and writes both image archives
 // into dir. It returns the archives' paths.
 func buildImages(ctx context.Context, goCmd, root, dir string) ([]string, error) {
@@ -143,6 +146,7 @@ func buildImages(ctx context.Context, goCmd, root, dir string) ([]string, error)
 	imgs := []img{
 		{PauseImage, []string{"pause"}, []string{"./test/sandbox/cmd/pause"}},
 		{StressImage, []string{"chaosnight-stress", "memhog"}, []string{"./cmd/chaosnight-stress", "./test/sandbox/cmd/memhog"}},
+		{ShopImage, []string{"shop"}, []string{"./test/sandbox/cmd/shop"}},
 	}
 	var archives []string
 	for _, im := range imgs {

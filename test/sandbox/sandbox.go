@@ -76,6 +76,12 @@ type Config struct {
 	// a *RealNodeUnavailableError saying why. It also turns on the Node
 	// authorizer, NodeRestriction and client certificates in the API server.
 	RealNode bool
+	// RealShop, with RealNode and SeedWorkload, runs the seeded workloads
+	// that have a real form (Workload.Real: the checkout) as real pods of
+	// the shop on the real node, with a load generator and Prometheus
+	// scraping the pods (realshop.go), instead of kwok pods whose traffic
+	// the exporter models.
+	RealShop bool
 	// RealNodeToolsDir holds the real node's binaries (default
 	// DefaultRealNodeToolsDir).
 	RealNodeToolsDir string
@@ -93,6 +99,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
+	}
+	if c.RealShop && !c.RealNode {
+		return fmt.Errorf("sandbox: RealShop runs the shop on the real node: it needs RealNode too")
 	}
 	if c.ScrapeInterval <= 0 {
 		c.ScrapeInterval = time.Second
@@ -163,7 +172,9 @@ type Sandbox struct {
 	cfg     Config
 	pki     *pki
 	client  kubernetes.Interface
+	runCtx  context.Context // ends at Stop: the exporter, the load generators
 	cancel  context.CancelFunc
+	load    *loadMetrics // the load generators' client-side series
 	expSrv  *http.Server
 	ownsDir bool
 
@@ -282,7 +293,8 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 	s.ExporterURL = fmt.Sprintf("http://%s/metrics", expLn.Addr())
 	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.runCtx, s.cancel = runCtx, cancel
+	s.load = newLoadMetrics()
 	// The handler is installed once the exporter exists; until then, 503.
 	var metrics atomic.Pointer[http.Handler]
 	mux := http.NewServeMux()
@@ -293,6 +305,7 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		}
 		http.Error(w, "exporter not started yet", http.StatusServiceUnavailable)
 	})
+	mux.Handle(loadMetricsPath, s.load.handler())
 	s.expSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.expSrv.Serve(expLn) }()
 	if err := s.writePrometheusConfig(expLn.Addr().String()); err != nil {
@@ -368,6 +381,7 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		if err := s.startKubelet(); err != nil {
 			return err
 		}
+		s.startPodTargets()
 	}
 
 	qps := strconv.Itoa(cfg.ControllerQPS)
@@ -465,11 +479,26 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 
 	if cfg.SeedWorkload {
-		if err := SeedWorkload(ctx, client); err != nil {
+		var deploy func(context.Context, RealService) error
+		if cfg.RealShop && s.node != nil {
+			deploy = s.DeployRealService
+		}
+		if err := seedWorkload(ctx, client, deploy); err != nil {
 			return err
 		}
 		if err := WaitWorkloadReady(ctx, client); err != nil {
 			return s.withLogs(err, "kube-controller-manager", "kube-scheduler", "kwok")
+		}
+		if deploy != nil {
+			for _, w := range SeededWorkloads() {
+				if w.Real == nil {
+					continue
+				}
+				// The steady state must be measurable from the first probe.
+				if _, err := s.WaitRealServiceScraped(ctx, w.Namespace, w.Name, int(w.Replicas)); err != nil {
+					return err
+				}
+			}
 		}
 		s.Timings.WorkloadReady = time.Since(began)
 		s.logf("workload seeded and available (%s)", s.Timings.WorkloadReady.Round(time.Millisecond))

@@ -46,6 +46,12 @@ type Workload struct {
 	Decoy           bool
 	// ReadyDelay is the pods' start-up time (ReadyDelayAnnotation), e.g. "15s".
 	ReadyDelay string
+	// Real, when set, runs the workload as real pods of the shop on the
+	// real node when the sandbox has one and Config.RealShop (see
+	// realshop.go): Real.Work is the CPU time of each request and the load
+	// generator sends Traffic.RPS to its ready endpoints; the exporter then
+	// models nothing for it.
+	Real *RealService
 }
 
 // DecoyPod is a bare (unowned) decoy pod.
@@ -67,7 +73,9 @@ func SeededWorkloads() []Workload {
 	return []Workload{
 		{Namespace: ShopNamespace, Name: "checkout", Replicas: 3, PDBMinAvailable: 2,
 			Labels:  map[string]string{"app": "checkout", "tier": "backend"},
-			Traffic: &exporter.Service{RPS: 50, MinReady: 2, LatencyMS: 40, BaseErrors: 0.001}},
+			Traffic: &exporter.Service{RPS: 50, MinReady: 2, LatencyMS: 40, BaseErrors: 0.001},
+			// Real: 20 requests a second of 3 ms of CPU each, 200m per pod.
+			Real: &RealService{Work: 3 * time.Millisecond, ReadyDelay: 2 * time.Second, CPULimit: "200m", RPS: 20}},
 		{Namespace: ShopNamespace, Name: "cart", Replicas: 2,
 			Labels:  map[string]string{"app": "cart", "tier": "backend"},
 			Traffic: &exporter.Service{RPS: 30, MinReady: 1, LatencyMS: 15, BaseErrors: 0.001}},
@@ -111,8 +119,15 @@ func seededNamespaces() map[string]map[string]string {
 }
 
 // SeedWorkload creates the namespaces, Deployments, PodDisruptionBudgets and
-// decoys. It is idempotent: existing objects are left as they are.
+// decoys, every pod on the kwok nodes. It is idempotent: existing objects
+// are left as they are.
 func SeedWorkload(ctx context.Context, c kubernetes.Interface) error {
+	return seedWorkload(ctx, c, nil)
+}
+
+// seedWorkload is SeedWorkload; deploy, when not nil, deploys the
+// workloads that have a Real form as real services instead.
+func seedWorkload(ctx context.Context, c kubernetes.Interface, deploy func(context.Context, RealService) error) error {
 	nss := seededNamespaces()
 	names := make([]string, 0, len(nss))
 	for n := range nss {
@@ -125,7 +140,13 @@ func SeedWorkload(ctx context.Context, c kubernetes.Interface) error {
 		}
 	}
 	for _, w := range SeededWorkloads() {
-		if _, err := c.AppsV1().Deployments(w.Namespace).Create(ctx, deploymentFor(w), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if w.Real != nil && deploy != nil {
+			r := *w.Real
+			r.Namespace, r.Name, r.Labels, r.Replicas = w.Namespace, w.Name, withDecoy(w.Labels, w.Decoy), w.Replicas
+			if err := deploy(ctx, r); err != nil {
+				return err
+			}
+		} else if _, err := c.AppsV1().Deployments(w.Namespace).Create(ctx, deploymentFor(w), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create deployment %s/%s: %w", w.Namespace, w.Name, err)
 		}
 		if w.PDBMinAvailable > 0 {

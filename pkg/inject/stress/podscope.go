@@ -165,6 +165,9 @@ func (s *Injector) addContainer(ctx context.Context, p plan, t target.Pod) (stat
 			return err
 		}
 		status, detail, added = inject.StatusStressed, fmt.Sprintf("ephemeral container %s: %s (ends by itself by %s)", p.name, p.words, p.deadline.Format(time.RFC3339)), true
+		if cpu := effectiveCPU(s.Spec, pod); cpu != "" {
+			detail += "; " + cpu
+		}
 		return nil
 	})
 	if err == nil {

@@ -26,6 +26,17 @@ type LoadConfig struct {
 	// Targets are the URLs requested, in turn; nothing else is ever
 	// requested (no proxy, no redirect followed).
 	Targets []string
+	// Resolve, when set instead of Targets, is asked before every request
+	// for the URLs that may be requested now (the ready endpoints of a
+	// Service, as a client-side load balancer sees them); the request goes
+	// to the next in turn. An empty answer counts the request as NoTarget,
+	// as a proxy with no backend would answer 503. Resolve must be fast
+	// and safe for concurrent use; its URLs are checked like Targets.
+	Resolve func() []string
+	// Observe, when set, is called after every request with its target
+	// ("" when there was none), the status code and whether an answer
+	// came: client-side metrics.
+	Observe func(target string, code int, answered bool)
 	// RPS is the request rate, at most MaxRPS. Requests are started on a
 	// fixed schedule (the i-th at i/RPS); when every worker is busy the
 	// schedule waits, so a slow service gets fewer requests, never a queue.
@@ -48,13 +59,17 @@ type LoadReport struct {
 	Sent      int            `json:"sent"`      // requests started
 	Codes     map[int]int    `json:"codes"`     // answers by status code
 	Errors    int            `json:"errors"`    // requests without an answer (refused, timed out)
+	NoTarget  int            `json:"noTarget"`  // requests not sent: Resolve had no target
 	PerTarget map[string]int `json:"perTarget"` // requests started per target
 	Elapsed   time.Duration  `json:"elapsedNs"` // nanoseconds in JSON
 }
 
 func (c *LoadConfig) validate() error {
-	if len(c.Targets) == 0 {
-		return &ConfigError{Field: "target", Reason: "at least one URL is required"}
+	if len(c.Targets) == 0 && c.Resolve == nil {
+		return &ConfigError{Field: "target", Reason: "at least one URL (or a resolver) is required"}
+	}
+	if len(c.Targets) > 0 && c.Resolve != nil {
+		return &ConfigError{Field: "target", Reason: "give URLs or a resolver, not both"}
 	}
 	for _, t := range c.Targets {
 		if err := checkURL(t); err != nil {
@@ -115,6 +130,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 					rep.Errors++
 				}
 				mu.Unlock()
+				if cfg.Observe != nil {
+					cfg.Observe(target, code, ok)
+				}
 			}
 		})
 	}
@@ -138,7 +156,14 @@ dispatch:
 			break dispatch
 		case <-timer.C:
 		}
-		target := cfg.Targets[i%len(cfg.Targets)]
+		target, ok := cfg.next(i)
+		if !ok {
+			rep.NoTarget++
+			if cfg.Observe != nil {
+				cfg.Observe("", 0, false)
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			break dispatch
@@ -152,6 +177,23 @@ dispatch:
 	rep.Elapsed = time.Since(start)
 	cfg.Log.Info("load done", "sent", rep.Sent, "codes", rep.Codes, "errors", rep.Errors, "elapsed", rep.Elapsed)
 	return rep, nil
+}
+
+// next is the i-th request's target; false when a resolver had none (or
+// offered a URL that is not plain http(s), which is never requested).
+func (c *LoadConfig) next(i int) (string, bool) {
+	if c.Resolve == nil {
+		return c.Targets[i%len(c.Targets)], true
+	}
+	ts := c.Resolve()
+	if len(ts) == 0 {
+		return "", false
+	}
+	t := ts[i%len(ts)]
+	if checkURL(t) != nil {
+		return "", false
+	}
+	return t, true
 }
 
 // request requests target once; ok is false when no answer came.

@@ -127,3 +127,57 @@ func TestLoadRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A resolver decides each request's target as it goes: requests follow
+// the endpoints it offers now, none is sent while it offers nothing (a
+// proxy without backends), and Observe sees every request, answered or
+// not.
+func TestLoadResolve(t *testing.T) {
+	a, hitsA := counting(t, nil)
+	b, hitsB := counting(t, nil)
+	var calls atomic.Int64 // requests 0-3 go to a, 4-5 to nobody, then b
+	resolve := func() []string {
+		switch n := calls.Add(1) - 1; {
+		case n < 4:
+			return []string{a.URL + "/"}
+		case n < 6:
+			return nil
+		default:
+			return []string{b.URL + "/", "ftp://not-http/"}
+		}
+	}
+	var observed, unanswered atomic.Int64
+	rep, err := RunLoad(context.Background(), LoadConfig{RPS: 1000, Count: 10, Resolve: resolve,
+		Observe: func(target string, code int, ok bool) {
+			observed.Add(1)
+			if !ok {
+				unanswered.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Requests 6..9 alternate between b (even i) and the refused ftp URL
+	// (odd i), which is never requested and counts as no target.
+	if hitsA.Load() != 4 || hitsB.Load() != 2 {
+		t.Errorf("a got %d, b got %d: want 4 and 2", hitsA.Load(), hitsB.Load())
+	}
+	if rep.Sent != 6 || rep.NoTarget != 4 || rep.Codes[200] != 6 {
+		t.Errorf("report %+v: want 6 sent and answered, 4 without a target", rep)
+	}
+	if observed.Load() != 10 || unanswered.Load() != 4 {
+		t.Errorf("Observe saw %d requests, %d unanswered: want 10 and 4", observed.Load(), unanswered.Load())
+	}
+}
+
+func TestLoadTargetsXorResolve(t *testing.T) {
+	for _, cfg := range []LoadConfig{
+		{RPS: 1, Count: 1},
+		{RPS: 1, Count: 1, Targets: []string{"http://a/"}, Resolve: func() []string { return nil }},
+	} {
+		var ce *ConfigError
+		if _, err := RunLoad(context.Background(), cfg); !errors.As(err, &ce) || ce.Field != "target" {
+			t.Errorf("%+v: got %v, want a ConfigError on target", cfg, err)
+		}
+	}
+}

@@ -99,9 +99,16 @@ func up(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 3, "fake nodes")
 	seed := fs.Bool("seed", true, "create the shop workload and the decoys")
 	scrape := fs.Duration("scrape-interval", time.Second, "Prometheus scrape interval")
-	realNode := fs.Bool("realnode", false, "also run a real node (containerd, runc, kubelet; needs root, Linux and `sandbox tools -realnode`)")
+	// The real node is on wherever it can run (root on Linux): the demo's
+	// CPU stress then moves real latency. Elsewhere the sandbox says why.
+	canReal := sandbox.RealNodeSupported()
+	realNode := fs.Bool("realnode", canReal == nil, "also run a real node (containerd, runc, kubelet; needs root, Linux and `sandbox tools -realnode`); default: on where it can run")
+	realShop := fs.Bool("realshop", true, "with the real node: run the shop's checkout as real pods on it, with a load generator (off: kwok pods with modelled traffic)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*realNode && canReal != nil {
+		fmt.Fprintf(stderr, "sandbox: no real node (%v); the shop runs on kwok nodes with modelled traffic\n", canReal)
 	}
 	abs, err := filepath.Abs(*state)
 	if err != nil {
@@ -129,6 +136,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	began := time.Now()
 	sb, err := sandbox.Start(ctx, sandbox.Config{
 		Nodes: *nodes, Dir: sd.run(), Log: stderr, SeedWorkload: *seed, ScrapeInterval: *scrape, RealNode: *realNode,
+		RealShop: *realNode && *realShop,
 	})
 	if err != nil {
 		return err
@@ -143,6 +151,14 @@ func up(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	env := fmt.Sprintf("export KUBECONFIG=%s\nexport CHAOSNIGHT_PROMETHEUS_URL=%s\n", sb.Kubeconfig, sb.PrometheusURL)
+	if *realNode {
+		// Stress containers run the image the real node imported (nothing
+		// can be pulled); make demo reads SANDBOX_REAL_SHOP.
+		env += fmt.Sprintf("export CHAOSNIGHT_STRESS_IMAGE=%s\nexport SANDBOX_REAL_NODE=%s\n", sandbox.StressImage, sandbox.RealNodeName)
+		if *realShop && *seed {
+			env += "export SANDBOX_REAL_SHOP=1\n"
+		}
+	}
 	// Written last and atomically: its existence is the "ready" signal that
 	// `make sandbox-up` waits for.
 	if err := os.WriteFile(sd.env()+".tmp", []byte(env), 0o644); err != nil {
