@@ -189,6 +189,43 @@ func (s *Sandbox) DeployRealService(ctx context.Context, r RealService) error {
 	return nil
 }
 
+// SeedRealShop seeds the workload (SeedWorkload) with the workloads that
+// have a real form running as real services on the real node, and returns
+// once everything is available and Prometheus has the real services'
+// series from every replica: what Config{SeedWorkload, RealShop} does at
+// start, for a package whose sandbox was started without it.
+func (s *Sandbox) SeedRealShop(ctx context.Context) error {
+	if s.node == nil {
+		return &RealNodeUnavailableError{Reason: "the sandbox was started without Config.RealNode"}
+	}
+	return s.seed(ctx, true)
+}
+
+// seed creates the seeded workload (real: the real forms on the real node)
+// and waits until it is available and, for real services, scraped: the
+// steady state must be measurable from an experiment's first probe.
+func (s *Sandbox) seed(ctx context.Context, real bool) error {
+	var deploy func(context.Context, RealService) error
+	if real {
+		deploy = s.DeployRealService
+	}
+	if err := seedWorkload(ctx, s.client, deploy); err != nil {
+		return err
+	}
+	if err := WaitWorkloadReady(ctx, s.client); err != nil {
+		return s.withLogs(err, "kube-controller-manager", "kube-scheduler", "kwok")
+	}
+	for _, w := range SeededWorkloads() {
+		if w.Real == nil || !real {
+			continue
+		}
+		if _, err := s.WaitRealServiceScraped(ctx, w.Namespace, w.Name, int(w.Replicas)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadMetrics are the load generators' client-side series: what the
 // callers saw, including the requests no server ever counted (no ready
 // endpoint, a connection refused by a pod that is gone).

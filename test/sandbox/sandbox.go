@@ -479,26 +479,8 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 
 	if cfg.SeedWorkload {
-		var deploy func(context.Context, RealService) error
-		if cfg.RealShop && s.node != nil {
-			deploy = s.DeployRealService
-		}
-		if err := seedWorkload(ctx, client, deploy); err != nil {
+		if err := s.seed(ctx, cfg.RealShop && s.node != nil); err != nil {
 			return err
-		}
-		if err := WaitWorkloadReady(ctx, client); err != nil {
-			return s.withLogs(err, "kube-controller-manager", "kube-scheduler", "kwok")
-		}
-		if deploy != nil {
-			for _, w := range SeededWorkloads() {
-				if w.Real == nil {
-					continue
-				}
-				// The steady state must be measurable from the first probe.
-				if _, err := s.WaitRealServiceScraped(ctx, w.Namespace, w.Name, int(w.Replicas)); err != nil {
-					return err
-				}
-			}
 		}
 		s.Timings.WorkloadReady = time.Since(began)
 		s.logf("workload seeded and available (%s)", s.Timings.WorkloadReady.Round(time.Millisecond))
