@@ -24,9 +24,9 @@ const scheduleDefaultNext = 5
 // coming chaos nights: what serve will open, when, and what it will play.
 func newScheduleCommand(streams Streams, g *globals) *cobra.Command {
 	var (
-		next    int
-		expDir  string
-		nowText string
+		next     int
+		expDir   string
+		fromText string
 	)
 	cmd := &cobra.Command{
 		Use:   "schedule --config FILE",
@@ -41,16 +41,21 @@ from the directory named by the experiments key of the configuration
 (CHAOSNIGHT_EXPERIMENTS, or --experiments). A shuffled night shows the order
 played with the seed derived from the night and its opening.
 
+--from previews from any instant instead of now (RFC 3339, with its offset):
+check in advance a night that crosses a change of daylight saving time or a
+skipped holiday.
+
 Exit codes: 0 ok, 3 when the configuration or an experiment is invalid.`,
 		Example: `  chaosnight schedule --config chaosnight.yaml
-  chaosnight schedule --config chaosnight.yaml --next 10 --experiments experiments/`,
+  chaosnight schedule --config chaosnight.yaml --next 10 --experiments experiments/
+  chaosnight schedule --config chaosnight.yaml --from 2026-10-24T12:00:00+02:00   # the week the clocks go back`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
-			if nowText != "" {
-				t, err := time.Parse(time.RFC3339, nowText)
+			if fromText != "" {
+				t, err := time.Parse(time.RFC3339, fromText)
 				if err != nil {
-					return withExitCode(ExitInvalid, fmt.Errorf("--now %q: not an RFC 3339 time such as 2026-07-01T21:00:00+02:00", nowText))
+					return withExitCode(ExitInvalid, fmt.Errorf("--from %q: not an RFC 3339 time such as 2026-07-01T21:00:00+02:00", fromText))
 				}
 				now = t
 			}
@@ -66,7 +71,9 @@ Exit codes: 0 ok, 3 when the configuration or an experiment is invalid.`,
 	fl := cmd.Flags()
 	fl.IntVar(&next, "next", scheduleDefaultNext, "how many coming windows to show, across all nights")
 	fl.StringVar(&expDir, "experiments", "", "directory of the experiments (default: the experiments key of the configuration)")
-	fl.StringVar(&nowText, "now", "", "preview from this instant (RFC 3339) instead of now")
+	fl.StringVar(&fromText, "from", "", "preview from this instant (RFC 3339, e.g. 2026-10-24T12:00:00+02:00) instead of now")
+	// --now was the hidden name of --from before it was documented.
+	fl.StringVar(&fromText, "now", "", "")
 	_ = fl.MarkHidden("now")
 	_ = cmd.MarkFlagDirname("experiments")
 	return cmd

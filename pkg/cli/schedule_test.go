@@ -112,7 +112,7 @@ nights:
 func TestScheduleGolden(t *testing.T) {
 	clearEnv(t)
 	cfg, _ := scheduleFixture(t)
-	code, out, stderr := runScheduleCLI(t, "schedule", "--config", cfg, "--next", "4", "--now", "2026-03-27T02:30:00+01:00")
+	code, out, stderr := runScheduleCLI(t, "schedule", "--config", cfg, "--next", "4", "--from", "2026-03-27T02:30:00+01:00")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
@@ -220,8 +220,8 @@ func TestScheduleSources(t *testing.T) {
 			wantCode: ExitInvalid, wantErr: []string{"c.yaml: no nights (add a nights: list; see docs/nights.md)"},
 		},
 		{
-			name: "bad --now", args: []string{"--config", cfg, "--now", "tomorrow"}, wantCode: ExitInvalid,
-			wantErr: []string{`error: --now "tomorrow": not an RFC 3339 time`},
+			name: "bad --from", args: []string{"--config", cfg, "--from", "tomorrow"}, wantCode: ExitInvalid,
+			wantErr: []string{`error: --from "tomorrow": not an RFC 3339 time such as 2026-07-01T21:00:00+02:00`},
 		},
 		{
 			name: "bad --next", args: []string{"--config", cfg, "--next", "0"}, wantCode: ExitInvalid,
@@ -234,8 +234,8 @@ func TestScheduleSources(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			args := append([]string{"schedule"}, tt.args...)
-			if !strings.Contains(strings.Join(tt.args, " "), "--now") {
-				args = append(args, "--now", now)
+			if !strings.Contains(strings.Join(tt.args, " "), "--from") {
+				args = append(args, "--from", now)
 			}
 			code, out, stderr := runScheduleCLI(t, args...)
 			if code != tt.wantCode {
