@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # suite far below CI's limit but never let one hang forever.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test unit lint fmt vet validate-examples schema demo chart-test image
+.PHONY: help build test test-deps unit lint fmt vet validate-examples schema demo chart-test image
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,11 +17,14 @@ build: ## build bin/chaosnight (with version information) and bin/chaosnight-str
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/chaosnight
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(dir $(BIN))chaosnight-stress ./cmd/chaosnight-stress
 
-test: lint build validate-examples ## run every test (unit, fuzz seeds, integration against the sandbox)
+test: test-deps lint build validate-examples ## run every test (unit, fuzz seeds, integration against the sandbox)
 	@# CHAOSNIGHT_SANDBOX=require: a sandbox that cannot start fails the
 	@# packages that need it, with the reason and the command that fixes it
 	@# (make unit is the explicit way to run without one).
 	CHAOSNIGHT_SANDBOX=require $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-deps: ## install or build what the tests need (hack/ci-deps.sh: sandbox binaries, Prometheus, chromium as root)
+	@bash hack/ci-deps.sh
 
 unit: ## run only the tests that need no sandbox
 	CHAOSNIGHT_SANDBOX=off $(GO) test -count=1 ./...

@@ -2,14 +2,16 @@
 GO ?= go
 SANDBOX_STATE ?= .sandbox
 SANDBOX_CMD   ?= $(SANDBOX_STATE)/bin/sandbox
+# The real node runs only as root: elsewhere its binaries are not built.
+SANDBOX_TOOLS_FLAGS ?= $(if $(filter 0,$(shell id -u)),-realnode,)
 # How long sandbox-up waits for "ready" (a warm start takes seconds; the
 # first `go build` of the command itself takes longer).
 SANDBOX_UP_TIMEOUT ?= 180
 
 .PHONY: sandbox-tools sandbox-up sandbox-down sandbox-cmd
 
-sandbox-tools: ## build the control plane, etcd, kwok and the real node's kubelet and containerd into the cache (once, ~10 min cold)
-	$(GO) run ./test/sandbox/cmd/sandbox tools -realnode
+sandbox-tools: ## build the control plane, etcd, kwok, Prometheus and the real node's kubelet and containerd into the cache (once, ~12 min cold)
+	$(GO) run ./test/sandbox/cmd/sandbox tools $(SANDBOX_TOOLS_FLAGS)
 
 sandbox-cmd:
 	@mkdir -p $(SANDBOX_STATE)/bin

@@ -31,12 +31,29 @@ const ScrapeJob = "sandbox"
 // generators' series (job LoadScrapeJob).
 const loadMetricsPath = "/metrics/load"
 
+// PrometheusBinary finds the prometheus binary the sandbox runs: bin when
+// given (Config.Prometheus), else $CHAOSNIGHT_PROMETHEUS_BIN, else the one
+// `make sandbox-tools` built into the cache, else "prometheus" on PATH
+// (Debian's package). The error says how to get one.
+func PrometheusBinary(bin string) (string, error) {
+	if bin == "" {
+		bin = os.Getenv(EnvPrometheus)
+	}
+	if bin == "" {
+		if c := cachedPrometheus(); c != "" {
+			return c, nil
+		}
+		bin = "prometheus"
+	}
+	return lookPrometheus(bin)
+}
+
 func lookPrometheus(bin string) (string, error) {
 	p, err := exec.LookPath(bin)
 	if err != nil {
-		return "", fmt.Errorf("prometheus binary %q not found: install Debian's package with "+
-			"`apt-get update && apt-get install -y --no-install-recommends prometheus` (or run `bash hack/ci-deps.sh` as root), "+
-			"or set %s to a prometheus binary: %w", bin, EnvPrometheus, err)
+		return "", fmt.Errorf("prometheus binary %q not found: run `make sandbox-tools` (or `bash hack/sandbox-tools.sh`), which builds Prometheus %s "+
+			"from the Go module proxy into the cache (no root needed), or set %s to a prometheus binary "+
+			"(Debian's: `apt-get install -y --no-install-recommends prometheus`): %w", bin, PrometheusVersion, EnvPrometheus, err)
 	}
 	return p, nil
 }
@@ -101,16 +118,13 @@ func (s *Sandbox) StartPrometheus(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Unlock()
-	p, err := startProcess(s.forker, s.Dir, "prometheus", s.cfg.Prometheus, []string{
+	p, err := startProcess(s.forker, s.Dir, "prometheus", s.cfg.Prometheus, append([]string{
 		"--config.file=" + filepath.Join(s.Dir, "prometheus.yml"),
 		"--storage.tsdb.path=" + filepath.Join(s.Dir, "prometheus"),
 		"--storage.tsdb.retention.time=1d",
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(s.promPort),
-		// Debian's package ships no console assets; none are needed.
-		"--web.console.templates=" + filepath.Join(s.Dir, "consoles"),
-		"--web.console.libraries=" + filepath.Join(s.Dir, "console_libraries"),
 		"--log.level=warn",
-	}, nil)
+	}, s.promExtraArgs()...), nil)
 	if err != nil {
 		return err
 	}
@@ -119,6 +133,18 @@ func (s *Sandbox) StartPrometheus(ctx context.Context) error {
 	s.mu.Unlock()
 	s.recordPIDs()
 	return s.waitHTTP(ctx, "prometheus", s.PrometheusURL+"/-/ready", nil, "prometheus")
+}
+
+// promExtraArgs are the flags only Prometheus 2 takes: Debian's 2.42 ships
+// no console assets and wants their directories; 3 removed the consoles.
+func (s *Sandbox) promExtraArgs() []string {
+	if s.promMajor >= 3 {
+		return nil
+	}
+	return []string{
+		"--web.console.templates=" + filepath.Join(s.Dir, "consoles"),
+		"--web.console.libraries=" + filepath.Join(s.Dir, "console_libraries"),
+	}
 }
 
 // StopPrometheus stops Prometheus (its data is kept for StartPrometheus).

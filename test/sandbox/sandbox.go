@@ -56,7 +56,8 @@ type Config struct {
 	ScrapeInterval time.Duration
 	// ToolsDir holds the binaries and kwok-stages.yaml (default DefaultToolsDir).
 	ToolsDir string
-	// Prometheus is the prometheus binary (default $CHAOSNIGHT_PROMETHEUS_BIN,
+	// Prometheus is the prometheus binary (default: PrometheusBinary's
+	// choice: $CHAOSNIGHT_PROMETHEUS_BIN, else the build in the cache,
 	// else "prometheus" on PATH).
 	Prometheus string
 	// StartTimeout bounds Start (default 2m; a warm start takes seconds).
@@ -129,12 +130,6 @@ func (c *Config) defaults() error {
 		}
 		c.RealNodeToolsDir = d
 	}
-	if c.Prometheus == "" {
-		c.Prometheus = os.Getenv(EnvPrometheus)
-	}
-	if c.Prometheus == "" {
-		c.Prometheus = "prometheus"
-	}
 	if os.Getenv(EnvKeep) == "1" {
 		c.KeepDir = true
 	}
@@ -184,7 +179,8 @@ type Sandbox struct {
 	mu       sync.Mutex
 	procs    []*process // control plane, in start order
 	prom     *process
-	promPort int
+	promPort  int
+	promMajor int // 2 or 3: their flags differ
 	stopped  bool
 }
 
@@ -198,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if err := checkTools(cfg.ToolsDir, cfg.Versions); err != nil {
 		return nil, err
 	}
-	promBin, err := lookPrometheus(cfg.Prometheus)
+	promBin, err := PrometheusBinary(cfg.Prometheus)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
-	s := &Sandbox{cfg: cfg, Dir: cfg.Dir, forker: newForker(), node: node}
+	s := &Sandbox{cfg: cfg, Dir: cfg.Dir, forker: newForker(), node: node, promMajor: prometheusMajor(ctx, promBin)}
 	// Before start nothing runs: only the forker and the real node's lock
 	// are to release.
 	fail := func(err error) (*Sandbox, error) {

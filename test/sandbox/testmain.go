@@ -130,8 +130,8 @@ func Required() bool {
 func Disabled() bool { return strings.ToLower(os.Getenv(EnvSandbox)) == "off" }
 
 // FixHint is the command that installs what the sandbox needs.
-const FixHint = "run `bash hack/ci-deps.sh` as root (Debian's prometheus and chromium, and the sandbox binaries built from the Go module proxy), " +
-	"or `make sandbox-tools` with a prometheus binary on PATH or in " + EnvPrometheus + "; `make unit` runs only the tests that need no sandbox"
+const FixHint = "run `make sandbox-tools` (it builds the control plane, etcd, kwok and Prometheus from the Go module proxy into the cache; no root needed), " +
+	"or `bash hack/ci-deps.sh`, which `make test` runs first (as root it also installs chromium and builds the real node); `make unit` runs only the tests that need no sandbox"
 
 // RealNodeFixHint is what a sandbox with a real node needs on top of FixHint.
 const RealNodeFixHint = "the real node also needs Linux, root and its binaries: `bash hack/sandbox-tools.sh -realnode` " +

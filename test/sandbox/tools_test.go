@@ -21,6 +21,7 @@ func TestDefaultVersionsMatchToolsModules(t *testing.T) {
 		{"hack/tools/go.mod", "k8s.io/kubernetes v" + v.Kubernetes},
 		{"hack/tools/etcd/go.mod", "go.etcd.io/etcd/server/v3 v" + v.Etcd},
 		{"hack/tools/kwok/go.mod", "sigs.k8s.io/kwok v" + v.Kwok},
+		{"hack/tools/prometheus/go.mod", "github.com/prometheus/prometheus " + prometheusModuleVersion},
 	} {
 		b, err := os.ReadFile(filepath.Join(root, c.file))
 		if err != nil {
@@ -60,8 +61,10 @@ func TestMissingToolsErrorSaysHowToGetThem(t *testing.T) {
 		}
 	}
 	_, err = lookPrometheus("prometheus-that-does-not-exist")
-	if err == nil || !strings.Contains(err.Error(), "apt-get install -y --no-install-recommends prometheus") {
-		t.Errorf("missing prometheus error: %v", err)
+	for _, want := range []string{"make sandbox-tools", "no root needed", EnvPrometheus} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing prometheus error %v does not mention %q", err, want)
+		}
 	}
 }
 
@@ -154,5 +157,18 @@ func TestRealNodeSupportedOn(t *testing.T) {
 				t.Errorf("got %v, want a RealNodeUnavailableError saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParsePrometheusMajor(t *testing.T) {
+	for out, want := range map[string]int{
+		"prometheus, version 3.16.0 (branch: HEAD, revision: v0.316.0)\n  build user: chaosnight-sandbox": 3,
+		"prometheus, version 2.42.0+ds (branch: debian/sid, revision: 2.42.0+ds-5+b5)":                    2,
+		"prometheus, version (devel)": 0,
+		"":                            0,
+	} {
+		if got := parsePrometheusMajor(out); got != want {
+			t.Errorf("parsePrometheusMajor(%q) = %d, want %d", out, got, want)
+		}
 	}
 }

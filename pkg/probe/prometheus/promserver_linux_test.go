@@ -63,13 +63,9 @@ func startPrometheus(t *testing.T) *testPrometheus {
 	if sandbox.Disabled() {
 		t.Skipf("the real Prometheus is part of the sandbox, disabled on purpose (%s=off)", sandbox.EnvSandbox)
 	}
-	name := "prometheus"
-	if env := os.Getenv(sandbox.EnvPrometheus); env != "" {
-		name = env
-	}
-	bin, err := exec.LookPath(name)
+	bin, err := sandbox.PrometheusBinary("")
 	if err != nil {
-		msg := "the prometheus binary is not on PATH; to fix: " + sandbox.FixHint
+		msg := err.Error() + "; to fix: " + sandbox.FixHint
 		if sandbox.Required() {
 			t.Fatal(msg)
 		}

@@ -71,6 +71,14 @@ func tools(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "sandbox tools ready in %s\n", dir)
+	pdir, err := sandbox.BuildPrometheus(context.Background(), sandbox.BuildConfig{
+		ToolsModule: filepath.Join(root, "hack", "tools"),
+		Log:         out,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "sandbox prometheus ready in %s\n", pdir)
 	if !*realNode {
 		return nil
 	}
