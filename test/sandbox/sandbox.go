@@ -176,12 +176,12 @@ type Sandbox struct {
 	forker *forker // the thread every child is forked from
 	node   *realNode
 
-	mu       sync.Mutex
-	procs    []*process // control plane, in start order
-	prom     *process
+	mu        sync.Mutex
+	procs     []*process // control plane, in start order
+	prom      *process
 	promPort  int
 	promMajor int // 2 or 3: their flags differ
-	stopped  bool
+	stopped   bool
 }
 
 // Start starts a sandbox and returns once the API server is ready, the fake

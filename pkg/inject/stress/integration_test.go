@@ -402,7 +402,8 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 	isTarget := map[string]bool{}
 	for _, o := range inj.Outcomes {
 		isTarget[o.Pod.UID] = true
-		if o.Status != inject.StatusStressed || !strings.HasPrefix(o.Detail, "ephemeral container "+container+": 2 CPU workers at 80%, 256Mi of memory for 5m0s (ends by itself by ") {
+		if o.Status != inject.StatusStressed || !strings.HasPrefix(o.Detail, "ephemeral container "+container+": 2 CPU workers at 80%, 256Mi of memory for 5m0s; "+
+			"CPU: asks for 1600m; the pod has no CPU limit (a container without one), so the effective load is 1600m where the node has it free (ends by itself by ") {
 			t.Errorf("outcome %s: %s (%s)", o.Pod.Key(), o.Status, o.Detail)
 		}
 	}

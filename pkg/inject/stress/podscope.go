@@ -164,10 +164,13 @@ func (s *Injector) addContainer(ctx context.Context, p plan, t target.Pod) (stat
 		if _, err := pods.UpdateEphemeralContainers(ctx, pod.Name, pod, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 			return err
 		}
-		status, detail, added = inject.StatusStressed, fmt.Sprintf("ephemeral container %s: %s (ends by itself by %s)", p.name, p.words, p.deadline.Format(time.RFC3339)), true
+		// The effective CPU load comes before the deadline, which stays
+		// last: people and tools read "(ends by itself by T)" at the end.
+		words := p.words
 		if cpu := effectiveCPU(s.Spec, pod); cpu != "" {
-			detail += "; " + cpu
+			words += "; " + cpu
 		}
+		status, detail, added = inject.StatusStressed, fmt.Sprintf("ephemeral container %s: %s (ends by itself by %s)", p.name, words, p.deadline.Format(time.RFC3339)), true
 		return nil
 	})
 	if err == nil {
