@@ -61,7 +61,7 @@ func TestExecIsRoutedToALocalCommand(t *testing.T) {
 }
 
 // kwok reports ephemeral containers running once added, as a kubelet
-// would after starting them, unless the pod asks for manual statuses.
+// would after starting them.
 func TestEphemeralContainersRun(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	ctx := context.Background()
@@ -69,11 +69,6 @@ func TestEphemeralContainersRun(t *testing.T) {
 	newNamespace(t, s.Client(), ns)
 	newDeployment(t, s.Client(), ns, "eph", 2)
 	pods := waitReady(t, s.Client(), ns, "eph", 2, 30*time.Second)
-	manual := pods[1]
-	manual.Annotations = map[string]string{sandbox.ManualEphemeralStatusAnnotation: "true"}
-	if _, err := s.Client().CoreV1().Pods(ns).Update(ctx, &manual, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range pods {
 		eventually(t, 10*time.Second, func() error {
 			cur, err := s.Client().CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
@@ -87,22 +82,16 @@ func TestEphemeralContainersRun(t *testing.T) {
 			return err
 		})
 	}
-	eventually(t, 10*time.Second, func() error {
-		cur, err := s.Client().CoreV1().Pods(ns).Get(ctx, pods[0].Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if st := cur.Status.EphemeralContainerStatuses; len(st) != 1 || st[0].Name != "debugger" || st[0].State.Running == nil {
-			return fmt.Errorf("statuses %+v", st)
-		}
-		return nil
-	})
-	time.Sleep(time.Second)
-	cur, err := s.Client().CoreV1().Pods(ns).Get(ctx, manual.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := cur.Status.EphemeralContainerStatuses; len(st) != 0 {
-		t.Errorf("a pod with manual statuses got %+v", st)
+	for _, p := range pods {
+		eventually(t, 10*time.Second, func() error {
+			cur, err := s.Client().CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if st := cur.Status.EphemeralContainerStatuses; len(st) != 1 || st[0].Name != "debugger" || st[0].State.Running == nil {
+				return fmt.Errorf("%s: statuses %+v", p.Name, st)
+			}
+			return nil
+		})
 	}
 }

@@ -1,10 +1,7 @@
 package stress_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +14,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
-	"github.com/chaosnight/chaosnight/pkg/stressor/stresscmd"
-	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
 // withCacheVolume is the restricted sandbox spec with an emptyDir named
@@ -234,86 +229,5 @@ func TestNodeScopeDiskHelpersGetAnEmptyDirAndRevertDeletesThem(t *testing.T) {
 	}
 	if h := e.helpers(t, ns, run.ID); len(h) != 0 {
 		t.Errorf("%d helpers left after revert", len(h))
-	}
-}
-
-// A fill that cannot fit fails the target, with the stressor's own
-// reason. kwok runs no containers, so this test plays the kubelet: it
-// runs the very command line the injector put in the ephemeral container
-// (the real `chaosnight-stress` command, its --disk-path pointed at a local
-// directory standing for the volume) and reports the process's exit code
-// and log as the container's termination, as the kubelet does with
-// FallbackToLogsOnError.
-func TestPodScopeDiskFillThatDoesNotFitFails(t *testing.T) {
-	e := setup(t)
-	ctx := context.Background()
-	const ns = "stress-disk-nofit"
-	e.namespace(t, ns, true)
-	spec := withCacheVolume("big", "cache")
-	spec.NodeName = sandbox.NodeName(0)
-	if _, err := e.admin.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "big", Namespace: ns, Labels: map[string]string{"app": "big"}, Annotations: manualStatus},
-		Spec:       spec,
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitReady(t, ns, "app=big", 1)
-	targets := e.selectPods(t, experiment.Target{Namespaces: []string{ns}, Selector: "app=big", Pick: experiment.Pick{All: true}}, 1)
-	injector := &stress.Injector{Client: e.client, Image: testImage, Duration: time.Minute, StartTimeout: 20 * time.Second,
-		Spec: experiment.Stress{Disk: &experiment.DiskStress{Fill: "64Ti", Volume: "cache"}}}
-
-	volume := t.TempDir()
-	kubelet := make(chan error, 1)
-	go func() {
-		kubelet <- func() error {
-			var pod *corev1.Pod
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				p, err := e.admin.CoreV1().Pods(ns).Get(ctx, "big", metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				if len(p.Spec.EphemeralContainers) == 1 {
-					pod = p
-					break
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("no ephemeral container was added")
-				}
-			}
-			ec := pod.Spec.EphemeralContainers[0]
-			args := slices.Clone(ec.Args)
-			i := slices.Index(args, "--disk-path")
-			if i < 0 || i+1 >= len(args) || args[i+1] != ec.VolumeMounts[0].MountPath {
-				return fmt.Errorf("args %q do not write to the mounted volume %+v", args, ec.VolumeMounts)
-			}
-			args[i+1] = volume
-			var logs bytes.Buffer
-			if !slices.Equal(ec.Command, []string{"chaosnight-stress"}) {
-				return fmt.Errorf("command %q, want chaosnight-stress", ec.Command)
-			}
-			code := stresscmd.Main(ctx, "chaosnight-stress", stresscmd.Streams{Out: &logs, Err: &logs}, stresscmd.ProcessDeps(), args)
-			pod.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: ec.Name, Image: testImage, ImageID: testImage,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: "Error", Message: logs.String()}}}}
-			_, err := e.admin.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-			return err
-		}()
-	}()
-	inj, err := injector.Inject(ctx, inject.Run{ID: "it-disk-nofit", Experiment: "x"}, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-kubelet; err != nil {
-		t.Fatal(err)
-	}
-	if len(inj.Outcomes) != 1 {
-		t.Fatalf("outcomes %s", outcomeSummary(inj))
-	}
-	want := "ephemeral container chaosnight-stress-it-disk-nofit was added but the stress exited at once with code 3: " +
-		"error: invalid stress: --disk-fill 64Ti does not fit on the filesystem of " + volume + " ("
-	if o := inj.Outcomes[0]; o.Status != inject.StatusFailed || !strings.HasPrefix(o.Detail, want) {
-		t.Errorf("outcome %s (%s), want failed: %s…", o.Status, o.Detail, want)
-	}
-	if left, err := os.ReadDir(volume); err != nil || len(left) != 0 {
-		t.Errorf("the refused stress wrote to the volume: %v %v", left, err)
 	}
 }

@@ -195,19 +195,10 @@ func (e env) deployment(t *testing.T, ns, app string, replicas int32) {
 // pod creates a bare pod pinned to node.
 func (e env) pod(t *testing.T, ns, name, app, node string) {
 	t.Helper()
-	e.podAnnotated(t, ns, name, app, node, nil)
-}
-
-// manualStatus makes the sandbox leave a pod's ephemeral container
-// statuses to the test, which plays the kubelet.
-var manualStatus = map[string]string{sandbox.ManualEphemeralStatusAnnotation: "true"}
-
-func (e env) podAnnotated(t *testing.T, ns, name, app, node string, ann map[string]string) {
-	t.Helper()
 	spec := restrictedSpec(app)
 	spec.NodeName = node
 	if _, err := e.admin.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": app}, Annotations: ann},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": app}},
 		Spec:       spec,
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -498,59 +489,6 @@ func TestPodScopeStressesExactlyTheTargetsAndRevertStopsThem(t *testing.T) {
 	}
 }
 
-// A pod whose stress container has ended (the kubelet reports it
-// terminated) needs no exec; a pod that is gone needs none either.
-func TestPodScopeRevertSkipsEndedAndGonePods(t *testing.T) {
-	e := setup(t)
-	ctx := context.Background()
-	const ns = "stress-pod-ended"
-	e.namespace(t, ns, false)
-	e.podAnnotated(t, ns, "solo-0", "solo", sandbox.NodeName(0), manualStatus)
-	e.pod(t, ns, "solo-1", "solo", sandbox.NodeName(1))
-	e.pod(t, ns, "solo-2", "solo", sandbox.NodeName(2))
-	e.waitReady(t, ns, "app=solo", 3)
-	targets := e.selectPods(t, experiment.Target{Namespaces: []string{ns}, Selector: "app=solo", Pick: experiment.Pick{All: true}}, 1)
-	injector := &stress.Injector{
-		Client: e.client, Exec: stress.RemoteExec{Config: e.s.RESTConfig, Client: e.client},
-		Image: testImage, Spec: experiment.Stress{CPU: &experiment.CPUStress{}}, Duration: time.Minute,
-	}
-	inj, err := injector.Inject(ctx, inject.Run{ID: "it-ended"}, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const container = "chaosnight-stress-it-ended"
-	// solo-0: the kubelet (here the test) reports the container ended;
-	// solo-1: deleted; solo-2: still running.
-	p0, err := e.admin.CoreV1().Pods(ns).Get(ctx, "solo-0", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p0.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{
-		Name: container, Image: testImage, ImageID: testImage,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: metav1.Now(), FinishedAt: metav1.Now()}},
-	}}
-	if _, err := e.admin.CoreV1().Pods(ns).UpdateStatus(ctx, p0, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.admin.CoreV1().Pods(ns).Delete(ctx, "solo-1", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
-		t.Fatal(err)
-	}
-	sandbox.WaitFor(t, 30*time.Second, "solo-1 gone", func() error {
-		if _, err := e.admin.CoreV1().Pods(ns).Get(ctx, "solo-1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there: %v", err)
-		}
-		return nil
-	})
-	rec := recordExecs(t, e.s)
-	e.routeAll(t, ns, container)
-	if err := injector.Revert(ctx, inj); err != nil {
-		t.Fatalf("revert: %v", err)
-	}
-	if got, want := rec.lines(t), []string{ns + "/solo-2 " + container + " stop"}; !slices.Equal(got, want) {
-		t.Errorf("execs %q, want %q", got, want)
-	}
-}
-
 // serviceAccount creates a ServiceAccount with exactly rules in ns and
 // returns chaosnight's client configuration for it.
 func (e env) serviceAccount(t *testing.T, ns, name string, rules []rbacv1.PolicyRule) (*rest.Config, kubernetes.Interface) {
@@ -801,7 +739,7 @@ func TestNodeScopeHelpersLandOnTheTargetsNodesAndRevertDeletesThem(t *testing.T)
 			t.Errorf("%s: container security context %+v", h.Name, c.SecurityContext)
 		}
 	}
-	// The helpers run (kwok plays the kubelet) on their nodes.
+	// The helpers run on their nodes (kwok reports them running).
 	for _, h := range helpers {
 		sandbox.WaitFor(t, 30*time.Second, h.Name+" running", func() error {
 			p, err := e.admin.CoreV1().Pods(ns).Get(ctx, h.Name, metav1.GetOptions{})
@@ -1151,82 +1089,6 @@ func TestSweepAllNamespacesTouchesOnlyHelpers(t *testing.T) {
 		if a, ok := after[uid]; !ok || a.pod.DeletionTimestamp != nil {
 			t.Errorf("pod %s is not a helper but was deleted", b.key)
 		}
-	}
-}
-
-// With StartTimeout, a stress counts as injected only once the kubelet
-// reports it running: pod A's stress runs (the sandbox reports it), the
-// test plays the kubelet for B, whose stressor exits at once (it refused
-// its input), and for C, which never reports.
-func TestPodScopeStartConfirmation(t *testing.T) {
-	e := setup(t)
-	ctx := context.Background()
-	const ns = "stress-pod-start"
-	e.namespace(t, ns, false)
-	e.pod(t, ns, "a", "start", sandbox.NodeName(0))
-	e.podAnnotated(t, ns, "b", "start", sandbox.NodeName(1), manualStatus)
-	e.podAnnotated(t, ns, "c", "start", sandbox.NodeName(2), manualStatus)
-	e.waitReady(t, ns, "app=start", 3)
-	targets := e.selectPods(t, experiment.Target{Namespaces: []string{ns}, Selector: "app=start", Pick: experiment.Pick{All: true}}, 1)
-	const container = "chaosnight-stress-it-start"
-	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Gi"}},
-		Duration: time.Minute, StartTimeout: 4 * time.Second}
-
-	kubelet := make(chan error, 1)
-	go func() {
-		kubelet <- func() error {
-			states := map[string]corev1.ContainerState{
-				"b": {Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error", Message: "invalid stress: --memory 64Gi is more than this cgroup's limit of 512Mi\n"}},
-			}
-			for name, state := range states {
-				deadline := time.Now().Add(3 * time.Second)
-				for {
-					p, err := e.admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-					if err != nil {
-						return err
-					}
-					if len(p.Spec.EphemeralContainers) == 1 {
-						p.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: container, Image: testImage, ImageID: testImage, State: state}}
-						if _, err := e.admin.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-							return err
-						}
-						break
-					}
-					if time.Now().After(deadline) {
-						return fmt.Errorf("no ephemeral container in %s", name)
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-			return nil
-		}()
-	}()
-	inj, err := injector.Inject(ctx, inject.Run{ID: "it-start"}, targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-kubelet; err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]inject.Outcome{}
-	for _, o := range inj.Outcomes {
-		got[o.Pod.Name] = o
-	}
-	if o := got["a"]; o.Status != inject.StatusStressed {
-		t.Errorf("a: %s (%s), want stressed", o.Status, o.Detail)
-	}
-	if o := got["b"]; o.Status != inject.StatusFailed ||
-		!strings.HasSuffix(o.Detail, "was added but the stress exited at once with code 3: invalid stress: --memory 64Gi is more than this cgroup's limit of 512Mi") {
-		// It ended: no "if it starts later".
-		t.Errorf("b: %s (%s)", o.Status, o.Detail)
-	}
-	if o := got["c"]; o.Status != inject.StatusFailed || !strings.Contains(o.Detail, "was added but not running after 4s (no status reported)") {
-		t.Errorf("c: %s (%s)", o.Status, o.Detail)
-	}
-	// All three hold the container, so all three stay in the state for
-	// Revert, whatever their outcome.
-	if st, _ := stress.DecodeState(inj.State); len(st.Pods) != 3 {
-		t.Errorf("state lists %d pods, want 3", len(st.Pods))
 	}
 }
 

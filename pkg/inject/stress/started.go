@@ -27,6 +27,18 @@ const startPoll = 500 * time.Millisecond
 // reported stressed; see docs/stress.md.
 const memorySettle = 5 * time.Second
 
+// exitSettle is how long any other stress must be reported running before
+// it counts as started. A stressor that refuses its input (a disk fill
+// that does not fit, a fill that would cross the node's eviction
+// threshold) exits within milliseconds of its start, yet the real kubelet
+// first reports the container it has just started as running, and
+// reports it terminated only after its next relist (every 1 s) and status
+// sync. Without the wait such a stress was reported "stressed" and a
+// refused node-scope helper was left in place (proven on a real node,
+// test/realnode TestKubeletStartConfirmation); kwok, whose statuses the
+// tests wrote, never showed the running report.
+const exitSettle = 3 * time.Second
+
 // OOMKilledReason is the kubelet's reason for a container the kernel's OOM
 // killer ended.
 const OOMKilledReason = "OOMKilled"
@@ -36,8 +48,9 @@ type startCheck struct {
 	namespace, pod, uid, container string
 	ephemeral                      bool
 	// settle, when positive, is how long the container must be seen
-	// running before it counts as started (memorySettle for a memory
-	// stress); StartTimeout still bounds the whole wait.
+	// running before it counts as started (startSettle: memorySettle
+	// for a memory stress, exitSettle otherwise); StartTimeout still
+	// bounds the whole wait.
 	settle time.Duration
 }
 
@@ -165,10 +178,11 @@ func (s *Injector) startState(ctx context.Context, c startCheck) (startResult, b
 }
 
 // startSettle is how long a started stress must keep running before
-// Inject counts it: memorySettle for a memory stress, none otherwise.
+// Inject counts it: memorySettle for a memory stress, exitSettle
+// otherwise.
 func (s *Injector) startSettle() time.Duration {
 	if s.Spec.Memory != nil {
 		return memorySettle
 	}
-	return 0
+	return exitSettle
 }

@@ -78,13 +78,16 @@ func TestWaitStartedSettleCutShortByStartTimeout(t *testing.T) {
 	}
 }
 
-func TestStartSettleOnlyForMemory(t *testing.T) {
+// Every stress waits before it counts as started: a memory stress for
+// the OOM kill, any other for a stressor that refused its input.
+func TestStartSettle(t *testing.T) {
 	tests := []struct {
 		name string
 		spec experiment.Stress
 		want time.Duration
 	}{
-		{"cpu", experiment.Stress{CPU: &experiment.CPUStress{}}, 0},
+		{"cpu", experiment.Stress{CPU: &experiment.CPUStress{}}, exitSettle},
+		{"disk", experiment.Stress{Disk: &experiment.DiskStress{Fill: "1Gi"}}, exitSettle},
 		{"memory", experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
 		{"cpu and memory", experiment.Stress{CPU: &experiment.CPUStress{}, Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
 	}
