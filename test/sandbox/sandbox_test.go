@@ -2,7 +2,9 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -663,5 +665,32 @@ func TestReadyDelaySimulatesStartUpTime(t *testing.T) {
 	dep, err := c.AppsV1().Deployments("shop").Get(ctx, "recommendations", metav1.GetOptions{})
 	if err != nil || dep.Spec.Template.Annotations[sandbox.ReadyDelayAnnotation] != "10s" {
 		t.Errorf("shop/recommendations: %v, template annotations %v", err, dep.Spec.Template.Annotations)
+	}
+}
+
+// TestPrometheusIsTheBuiltOne: without CHAOSNIGHT_PROMETHEUS_BIN, the
+// sandbox runs the Prometheus that `make sandbox-tools` built from the Go
+// module proxy (no system package needed), as its build info says.
+func TestPrometheusIsTheBuiltOne(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	if os.Getenv(sandbox.EnvPrometheus) != "" {
+		t.Skipf("%s names another prometheus on purpose", sandbox.EnvPrometheus)
+	}
+	resp, err := http.Get(s.PrometheusURL + "/api/v1/status/buildinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Version   string `json:"version"`
+			BuildUser string `json:"buildUser"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Data.Version != sandbox.PrometheusVersion || body.Data.BuildUser != "chaosnight-sandbox" {
+		t.Errorf("prometheus build info %+v, want version %s built by chaosnight-sandbox", body.Data, sandbox.PrometheusVersion)
 	}
 }
