@@ -1,0 +1,146 @@
+// Command demonight follows a chaos night that `chaosnight serve` plays, for
+// make demo: it polls the runner's /status and /runs endpoints and prints,
+// in a few short lines, which experiment is playing and each verdict as it
+// comes, then exits once the night has finished the expected number of runs
+// (0), or when the night's window closed or the timeout passed (1).
+//
+//	demonight -url http://127.0.0.1:8089 -runs 3 -timeout 10m
+//
+// It is test tooling (hack/demo.sh), not part of chaosnight: an operator
+// reads the same endpoints, or the status page at /.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// status and run are the parts of the runner's answers shown here (see
+// pkg/runner: Status, RunSummary).
+type status struct {
+	InFlight   string `json:"inFlight"`
+	ConfigErr  string `json:"configError"`
+	NextNights []struct {
+		Night  string    `json:"night"`
+		Opens  time.Time `json:"opens"`
+		Closes time.Time `json:"closes"`
+		Open   bool      `json:"open"`
+	} `json:"nextNights"`
+}
+
+type runSummary struct {
+	RunID      string    `json:"runID"`
+	Experiment string    `json:"experiment"`
+	Verdict    string    `json:"verdict"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended"`
+	Reasons    []string  `json:"reasons"`
+	ExitCode   int       `json:"exitCode"`
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	fs := flag.NewFlagSet("demonight", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	base := fs.String("url", "", "base URL of chaosnight serve's endpoints")
+	want := fs.Int("runs", 1, "finished runs that end the night")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *base == "" || *want < 1 {
+		fmt.Fprintln(errOut, "demonight: -url and -runs (at least 1) are required")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	started := time.Now()
+	var (
+		shownOpen bool
+		playing   string
+		done      []string // run IDs already printed
+	)
+	stamp := func() string { return time.Now().UTC().Format("15:04:05") }
+	for {
+		var runs []runSummary
+		if err := getJSON(ctx, client, *base+"/runs", &runs); err == nil {
+			slices.Reverse(runs) // oldest first
+			for _, r := range runs {
+				if r.Verdict == "" || r.Verdict == "running" || slices.Contains(done, r.RunID) {
+					continue
+				}
+				done = append(done, r.RunID)
+				fmt.Fprintf(out, "[%s] %s: %s (exit %d, %s)\n", stamp(), r.Experiment, strings.ToUpper(r.Verdict), r.ExitCode,
+					r.Ended.Sub(r.Started).Round(time.Second))
+				for _, why := range r.Reasons {
+					fmt.Fprintf(out, "           - %s\n", why)
+				}
+			}
+		}
+		var st status
+		if err := getJSON(ctx, client, *base+"/status", &st); err == nil {
+			if st.ConfigErr != "" {
+				fmt.Fprintf(out, "[%s] the runner refuses its configuration: %s\n", stamp(), st.ConfigErr)
+				return 1
+			}
+			for _, n := range st.NextNights {
+				if n.Open && !shownOpen {
+					shownOpen = true
+					fmt.Fprintf(out, "[%s] night %s is open until %s UTC\n", stamp(), n.Night, n.Closes.UTC().Format("15:04:05"))
+				}
+			}
+			if st.InFlight != "" && st.InFlight != playing {
+				name := st.InFlight // a run ID until its journal lists the experiment
+				for _, r := range runs {
+					if r.RunID == st.InFlight && r.Experiment != "" {
+						name = r.Experiment + " (run " + r.RunID + ")"
+					}
+				}
+				fmt.Fprintf(out, "[%s] playing %s\n", stamp(), name)
+			}
+			playing = st.InFlight
+		}
+		if len(done) >= *want {
+			fmt.Fprintf(out, "[%s] the night played %d experiment(s) in %s\n", stamp(), len(done), time.Since(started).Round(time.Second))
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(out, "[%s] stopped waiting after %s: %d of %d runs finished\n", stamp(), time.Since(started).Round(time.Second), len(done), *want)
+			return 1
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
