@@ -121,7 +121,13 @@ func (c caseSpec) capped() bool { return float64(2*c.load) > 100*c.limitCPUs() }
 
 // ngArgs are stress-ng's arguments for the case: the same load as ours,
 // and a timeout well past the case (the pod is deleted at its end).
+// stress-ng refuses to start unless its temp path is writable, and "/"
+// is not for uid 65534: the image's /tmp is (mode 1777).
 func (c caseSpec) ngArgs() []string {
+	return append([]string{"--temp-path", "/tmp"}, c.stressArgs()...)
+}
+
+func (c caseSpec) stressArgs() []string {
 	if c.kind == "memory" {
 		// --vm-keep --vm-hang 0: allocate and dirty once, then hold, as
 		// chaosnight's memory stress does (without them stress-ng keeps
@@ -395,7 +401,14 @@ func (b *bench) inject(ctx context.Context, p *pod, c caseSpec) (stressed, error
 				return errors.New("a container ID is not in the pod status yet")
 			}
 			if _, err := os.Stat(p.cg.dir("cpuacct", id)); err != nil {
-				return err
+				entries, _ := os.ReadDir(p.cg.dir("cpuacct", ""))
+				var names []string
+				for _, e := range entries {
+					if e.IsDir() {
+						names = append(names, e.Name())
+					}
+				}
+				return fmt.Errorf("%w (stress-ng %s, chaosnight %s; the pod's cgroup holds %v; statuses %v %v)", err, out.ngID, out.chaosID, names, pd.Status.ContainerStatuses, pd.Status.EphemeralContainerStatuses)
 			}
 		}
 		return nil

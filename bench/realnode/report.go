@@ -64,7 +64,7 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 
 	// ---- CPU, limit not reached ----
 	p("## CPU accuracy, pod limit not reached (percent of one CPU)\n\n")
-	p("| target | pod limit | chaosnight (each rep) | mean abs error | stress-ng (each rep) | mean abs error | pod total | rest of machine | throttled | chaosnight's container running after |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| target | pod limit | chaosnight (each rep) | mean abs error | stress-ng (each rep) | mean abs error | pod total | rest of machine | throttled | Inject returned (kubelet: running) after |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var uncapped, capped []cpuRow
 	for _, r := range cpu {
 		if r.c.capped() {
@@ -107,8 +107,17 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 		for _, r := range capped {
 			p("| %d | %s | %s | %.1f | %.0f%% | %.0f%% |\n", r.rep, star(r.chaos, r.crowded()), star(r.ng, r.crowded()), r.pod, r.throttledPct(), r.rest)
 		}
-		p("\nWhat the kernel applies (read from the cgroups): the pod's quota %s; stress-ng's container has its own quota %s (its limit) and `cpu.shares` %d (its request); chaosnight's ephemeral container has quota %s and `cpu.shares` %d (no request: the minimum), so under the pod's quota it gets what the pod's own containers leave.\n\n",
+		chaosMean := mean(collect(capped, func(r cpuRow) float64 { return r.chaos }))
+		ngMean := mean(collect(capped, func(r cpuRow) float64 { return r.ng }))
+		podMean := mean(collect(capped, func(r cpuRow) float64 { return r.pod }))
+		p("\nWhat the kernel applies, read from the cgroups: the pod's quota %s; stress-ng's container has its own quota %s (its limit) and `cpu.shares` %d (its request); chaosnight's ephemeral container has quota %s and `cpu.shares` %d (it has no request: the minimum).\n\n",
 			quota(c.podLimits.quota), quota(c.ngLimits.quota), c.ngLimits.shares, quota(c.chaosLimits.quota), c.chaosLimits.shares)
+		p("The pod used %.1f %% of a CPU on average against its %s limit: the limit caps the two loads together, as the pod-scope stress promises (the effective load is the limit's, not the request's). ", podMean, quota(c.podLimits.quota))
+		if chaosMean > ngMean {
+			p("Within it, chaosnight took %.1f and stress-ng %.1f on average. The `cpu.shares` did not decide that split: each worker had a CPU of its own, so they never competed for one; what binds is the pod's quota, which runs out for both in the same periods. chaosnight steers by its thread's CPU clock and makes up time it lost to throttling in the next periods, while stress-ng's duty cycle is timed by the wall clock, so time lost while throttled is simply gone (the same difference bench/results-stress.md shows on a crowded host).\n\n", chaosMean, ngMean)
+		} else {
+			p("Within it, chaosnight took %.1f and stress-ng %.1f on average.\n\n", chaosMean, ngMean)
+		}
 	}
 
 	// ---- memory ----
@@ -154,6 +163,25 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 		}
 		p("%s.\n\n", strings.Join(parts, " — "))
 	}
+	if len(uncapped) > 0 {
+		var cs, ns []memSample
+		for _, r := range uncapped {
+			cs, ns = append(cs, r.chaosMem), append(ns, r.ngMem)
+		}
+		c, n := medianMem(cs), medianMem(ns)
+		p("Under a CPU stress, chaosnight's stressor in the pod is %d process of %s VmRSS, %s of it anonymous (the container cgroup's rss: the rest is its mapped binary); stress-ng is %d processes, %s VmRSS (Pss %s), cgroup rss %s plus %s cache. ",
+			c.procs, mib(c.vmRSS), mib(c.cgRSS), n.procs, mib(n.vmRSS), mib(n.pss), mib(n.cgRSS), mib(n.cgFile))
+	}
+	if len(mem) > 0 {
+		var cs, ns []memSample
+		for _, r := range mem {
+			cs, ns = append(cs, r.chaos), append(ns, r.ng)
+		}
+		c, n := medianMem(cs), medianMem(ns)
+		p("Holding %s, chaosnight's container cgroup is charged %s anonymous (the target %+.1f MiB), VmRSS %s; stress-ng's %s (%+.1f MiB) plus %s cache, VmRSS %s over %d processes.",
+			mib(memTarget), mib(c.cgRSS), float64(c.cgRSS-memTarget)/(1<<20), mib(c.vmRSS), mib(n.cgRSS), float64(n.cgRSS-memTarget)/(1<<20), mib(n.cgFile), mib(n.vmRSS), n.procs)
+	}
+	p("\n\n")
 
 	// ---- every window ----
 	p("## Every CPU window\n\n| rep | target | limit | chaosnight | stress-ng | pod | rest of machine | throttled | crowded |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -162,6 +190,14 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 	}
 	p("\n")
 	return b.String()
+}
+
+func collect(rows []cpuRow, f func(cpuRow) float64) []float64 {
+	out := make([]float64, len(rows))
+	for i, r := range rows {
+		out[i] = f(r)
+	}
+	return out
 }
 
 func loads(rows []cpuRow) []int {
