@@ -98,7 +98,8 @@ func main() {
 // pod's) and what both tools are asked for.
 type caseSpec struct {
 	kind     string // "cpu" or "memory"
-	load     int    // per tool, percent of one CPU (cpu)
+	workers  int    // per tool (cpu)
+	load     int    // per worker, percent of one CPU (cpu)
 	cpuLimit string
 	memLimit string
 }
@@ -114,10 +115,20 @@ func (c caseSpec) demand() float64 {
 	if c.kind != "cpu" {
 		return 10
 	}
-	return min(float64(2*c.load), 100*c.limitCPUs())
+	return min(float64(2*c.workers*c.load), 100*c.limitCPUs())
 }
 
-func (c caseSpec) capped() bool { return float64(2*c.load) > 100*c.limitCPUs() }
+func (c caseSpec) capped() bool {
+	return c.kind == "cpu" && float64(2*c.workers*c.load) > 100*c.limitCPUs()
+}
+
+// contended: the two tools have more workers than the machine has CPUs,
+// so their workers compete for CPUs, not only for the pod's quota.
+func (c caseSpec) contended() bool { return 2*c.workers > runtime.NumCPU() }
+
+func (c caseSpec) String() string {
+	return fmt.Sprintf("%d × %d%% each, limit %s CPU", c.workers, c.load, c.cpuLimit)
+}
 
 // ngArgs are stress-ng's arguments for the case: the same load as ours,
 // and a timeout well past the case (the pod is deleted at its end).
@@ -134,14 +145,14 @@ func (c caseSpec) stressArgs() []string {
 		// re-dirtying and burns a CPU; bench/results-stress.md has both).
 		return []string{"--vm", "1", "--vm-bytes", strconv.Itoa(memTarget>>20) + "M", "--vm-keep", "--vm-hang", "0", "--timeout", "600"}
 	}
-	return []string{"--cpu", "1", "--cpu-load", strconv.Itoa(c.load), "--timeout", "600"}
+	return []string{"--cpu", strconv.Itoa(c.workers), "--cpu-load", strconv.Itoa(c.load), "--timeout", "600"}
 }
 
 func (c caseSpec) spec() experiment.Stress {
 	if c.kind == "memory" {
 		return experiment.Stress{Scope: experiment.ScopePod, Memory: &experiment.MemoryStress{Size: strconv.Itoa(memTarget>>20) + "Mi"}}
 	}
-	return experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: 1, Load: c.load}}
+	return experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: c.workers, Load: c.load}}
 }
 
 // env is what the report says about the machine and the versions.
@@ -221,13 +232,17 @@ func run(ctx context.Context, o options) error {
 
 	b := &bench{s: s, o: o}
 	// One worker each at 25/50/80 % under a 2-CPU limit, which none of
-	// them reaches (two tools at 80 % use 1.6 CPUs); then a 1-CPU limit
-	// that two tools at 80 % exceed, so the pod's quota decides.
+	// them reaches (two tools at 80 % use 1.6 CPUs). Then a 1-CPU limit
+	// that two tools at 80 % exceed, so the pod's quota decides; and the
+	// same limit with two workers each, four workers for the machine's two
+	// CPUs, so that they also compete for CPUs and the containers' CFS
+	// weights (cpu.shares) decide within the quota.
 	cpuCases := []caseSpec{
-		{kind: "cpu", load: 25, cpuLimit: "2", memLimit: "256Mi"},
-		{kind: "cpu", load: 50, cpuLimit: "2", memLimit: "256Mi"},
-		{kind: "cpu", load: 80, cpuLimit: "2", memLimit: "256Mi"},
-		{kind: "cpu", load: 80, cpuLimit: "1", memLimit: "256Mi"},
+		{kind: "cpu", workers: 1, load: 25, cpuLimit: "2", memLimit: "256Mi"},
+		{kind: "cpu", workers: 1, load: 50, cpuLimit: "2", memLimit: "256Mi"},
+		{kind: "cpu", workers: 1, load: 80, cpuLimit: "2", memLimit: "256Mi"},
+		{kind: "cpu", workers: 1, load: 80, cpuLimit: "1", memLimit: "256Mi"},
+		{kind: "cpu", workers: 2, load: 80, cpuLimit: "1", memLimit: "256Mi"},
 	}
 	memCase := caseSpec{kind: "memory", cpuLimit: "2", memLimit: "512Mi"}
 	var cpuRows []cpuRow
@@ -236,10 +251,10 @@ func run(ctx context.Context, o options) error {
 		for _, c := range cpuCases {
 			r, err := b.cpuCase(ctx, c, rep)
 			if err != nil {
-				return fmt.Errorf("rep %d, %d %% under limit %s: %w", rep, c.load, c.cpuLimit, err)
+				return fmt.Errorf("rep %d, %s: %w", rep, c, err)
 			}
-			logf("rep %d, 1 worker at %d%%, limit %s: chaosnight %.1f%%, stress-ng %.1f%%, pod %.1f%%, rest of machine %.0f%%, throttled %.0f%% of periods; RSS chaosnight %s, stress-ng %s",
-				rep, c.load, c.cpuLimit, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), mib(r.chaosMem.vmRSS), mib(r.ngMem.vmRSS))
+			logf("rep %d, %s: chaosnight %.1f%%, stress-ng %.1f%%, pod %.1f%%, rest of machine %.0f%%, throttled %.0f%% of periods; RSS chaosnight %s, stress-ng %s",
+				rep, c, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), mib(r.chaosMem.vmRSS), mib(r.ngMem.vmRSS))
 			cpuRows = append(cpuRows, r)
 		}
 		r, err := b.memoryCase(ctx, memCase, rep)
@@ -478,7 +493,7 @@ func (b *bench) sampleCPU(p *pod, s stressed) (cpuSample, error) {
 func (b *bench) cpuCase(ctx context.Context, c caseSpec, rep int) (cpuRow, error) {
 	row := cpuRow{c: c, rep: rep}
 	waitForRoom(ctx, c.demand(), b.o.wait)
-	p, err := b.startPod(ctx, fmt.Sprintf("cpu-%d-l%s-%d", c.load, strings.ReplaceAll(c.cpuLimit, ".", ""), rep), c)
+	p, err := b.startPod(ctx, fmt.Sprintf("cpu-%dx%d-l%s-%d", c.workers, c.load, strings.ReplaceAll(c.cpuLimit, ".", ""), rep), c)
 	if p != nil {
 		defer b.deletePod(p)
 	}

@@ -59,12 +59,12 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 		"chaosnight.local/chaosnight-stress:dev", e.commit, runtime.Version())
 	p("- stress-ng: %s (Debian package), in an image made of the host's binary, the %d shared libraries `ldd` lists and the dynamic loader (%.1f MiB, imported with `sandbox.ImportImage`), the pod's one regular container, as uid 65534 without capabilities (the namespace enforces Pod Security restricted).\n",
 		e.ngVersion, e.imageLibs, float64(e.imageSize)/(1<<20))
-	p("- Method: one pod per case and repetition (%d repetitions), both tools at the same target, 1 worker each (`--cpu-workers 1 --cpu-load P` and `stress-ng --cpu 1 --cpu-load P`), running at the same time. The pod's limits are its one container's (requests = limits: a Guaranteed pod, whose cgroup quota is the limit; the ephemeral container has no limit of its own and is bounded by the pod's). CPU is read from each tool's **own container cgroup** under the pod's (`/sys/fs/cgroup/cpuacct/kubepods/pod<UID>/<container ID>/cpuacct.usage`, the ID from the pod status) over the same %s window, starting %s after the kubelet reported chaosnight's container running (stress-ng was already running: it started with the pod). \"Pod\" is the pod cgroup's own `cpuacct.usage` (both tools plus the pause container); \"rest of machine\" is /proc/stat's busy time minus the pod's. Before each case the program waits (at most %s) for the rest of the machine to leave room; a value marked * comes from a crowded window (rest + the pod's demand > %d%% − %.0f points). \"Throttled\" is the share of the pod cgroup's CFS periods in which its quota ran out (`cpu.stat`).\n\n",
+	p("- Method: one pod per case and repetition (%d repetitions), both tools at the same target, N workers each (`--cpu-workers N --cpu-load P` and `stress-ng --cpu N --cpu-load P`; N = 1 but in the last case), running at the same time. The pod's limits are its one container's (requests = limits: a Guaranteed pod, whose cgroup quota is the limit; the ephemeral container has no limit of its own and is bounded by the pod's). CPU is read from each tool's **own container cgroup** under the pod's (`/sys/fs/cgroup/cpuacct/kubepods/pod<UID>/<container ID>/cpuacct.usage`, the ID from the pod status) over the same %s window, starting %s after the kubelet reported chaosnight's container running (stress-ng was already running: it started with the pod). \"Pod\" is the pod cgroup's own `cpuacct.usage` (both tools plus the pause container); \"rest of machine\" is /proc/stat's busy time minus the pod's. Before each case the program waits (at most %s) for the rest of the machine to leave room; a value marked * comes from a crowded window (rest + the pod's demand > %d%% − %.0f points). \"Throttled\" is the share of the pod cgroup's CFS periods in which its quota ran out (`cpu.stat`).\n\n",
 		o.reps, o.window, o.settle, o.wait, 100*e.cpus, headroom)
 
 	// ---- CPU, limit not reached ----
-	p("## CPU accuracy, pod limit not reached (percent of one CPU)\n\n")
-	p("| target | pod limit | chaosnight (each rep) | mean abs error | stress-ng (each rep) | mean abs error | pod total | rest of machine | throttled | Inject returned (kubelet: running) after |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	p("## CPU accuracy, pod limit not reached (percent of one CPU per worker)\n\n")
+	p("| workers × target, each tool | pod limit | chaosnight (each rep) | mean abs error | stress-ng (each rep) | mean abs error | pod total | rest of machine | throttled | Inject returned (kubelet: running) after |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var uncapped, capped []cpuRow
 	for _, r := range cpu {
 		if r.c.capped() {
@@ -76,11 +76,12 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 	type agg struct{ all, clean []float64 }
 	var chaosErr, ngErr agg
 	worst := map[string]float64{}
-	for _, load := range loads(uncapped) {
-		rows := filter(uncapped, func(r cpuRow) bool { return r.c.load == load })
+	for _, rows := range groups(uncapped) {
+		c0 := rows[0].c
+		perWorker := func(v float64) float64 { return v / float64(c0.workers) }
 		var ce, ne []float64
 		for _, r := range rows {
-			c, n := math.Abs(r.chaos-float64(load)), math.Abs(r.ng-float64(load))
+			c, n := math.Abs(perWorker(r.chaos)-float64(c0.load)), math.Abs(perWorker(r.ng)-float64(c0.load))
 			ce, ne = append(ce, c), append(ne, n)
 			chaosErr.all, ngErr.all = append(chaosErr.all, c), append(ngErr.all, n)
 			worst["chaosnight"], worst["stress-ng"] = max(worst["chaosnight"], c), max(worst["stress-ng"], n)
@@ -88,9 +89,9 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 				chaosErr.clean, ngErr.clean = append(chaosErr.clean, c), append(ngErr.clean, n)
 			}
 		}
-		p("| 1 × %d%% | %s CPU | %s | %.2f | %s | %.2f | %s | %s | %s | %s |\n", load, rows[0].c.cpuLimit,
-			each(rows, func(r cpuRow) float64 { return r.chaos }, true), mean(ce),
-			each(rows, func(r cpuRow) float64 { return r.ng }, true), mean(ne),
+		p("| %d × %d%% | %s CPU | %s | %.2f | %s | %.2f | %s | %s | %s | %s |\n", c0.workers, c0.load, c0.cpuLimit,
+			each(rows, func(r cpuRow) float64 { return perWorker(r.chaos) }, true), mean(ce),
+			each(rows, func(r cpuRow) float64 { return perWorker(r.ng) }, true), mean(ne),
 			each(rows, func(r cpuRow) float64 { return r.pod }, false),
 			eachf(rows, func(r cpuRow) string { return fmt.Sprintf("%.0f%%", r.rest) }),
 			eachf(rows, func(r cpuRow) string { return fmt.Sprintf("%.0f%%", r.throttledPct()) }),
@@ -98,34 +99,51 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 	}
 	p("\nOver all these windows: chaosnight mean abs error **%.2f** points (worst %.2f), stress-ng **%.2f** (worst %.2f). Windows that were not crowded: chaosnight **%.2f** (%d windows), stress-ng **%.2f** (%d windows).\n\n",
 		mean(chaosErr.all), worst["chaosnight"], mean(ngErr.all), worst["stress-ng"], mean(chaosErr.clean), len(chaosErr.clean), mean(ngErr.clean), len(ngErr.clean))
+	var crowdedDiff []float64
+	for _, r := range uncapped {
+		if r.crowded() {
+			crowdedDiff = append(crowdedDiff, (r.chaos-r.ng)/float64(r.c.workers))
+		}
+	}
+	if len(crowdedDiff) > 0 {
+		p("In the %d crowded windows (*) chaosnight's worker got %+.1f points per worker against stress-ng's on average (worst %+.1f): when neighbours leave the pod's two workers less than a CPU each, they compete for a CPU, and the containers' CFS weights decide (see the limit-reached cases below: chaosnight's ephemeral container weighs %d, stress-ng's container %d).\n\n",
+			len(crowdedDiff), mean(crowdedDiff), slices.Min(crowdedDiff), uncapped[0].chaosLimits.shares, uncapped[0].ngLimits.shares)
+	}
 
 	// ---- CPU, limit caps ----
 	if len(capped) > 0 {
-		c := capped[0]
-		p("## CPU, pod limit reached: %d%% + %d%% asked under a %s-CPU limit\n\n", c.c.load, c.c.load, c.c.cpuLimit)
-		p("| rep | chaosnight | stress-ng | pod total | throttled | rest of machine |\n|---|---|---|---|---|---|\n")
-		for _, r := range capped {
-			p("| %d | %s | %s | %.1f | %.0f%% | %.0f%% |\n", r.rep, star(r.chaos, r.crowded()), star(r.ng, r.crowded()), r.pod, r.throttledPct(), r.rest)
-		}
-		chaosMean := mean(collect(capped, func(r cpuRow) float64 { return r.chaos }))
-		ngMean := mean(collect(capped, func(r cpuRow) float64 { return r.ng }))
-		podMean := mean(collect(capped, func(r cpuRow) float64 { return r.pod }))
-		p("\nWhat the kernel applies, read from the cgroups: the pod's quota %s; stress-ng's container has its own quota %s (its limit) and `cpu.shares` %d (its request); chaosnight's ephemeral container has quota %s and `cpu.shares` %d (it has no request: the minimum).\n\n",
-			quota(c.podLimits.quota), quota(c.ngLimits.quota), c.ngLimits.shares, quota(c.chaosLimits.quota), c.chaosLimits.shares)
-		p("The pod used %.1f %% of a CPU on average against its %s limit: the limit caps the two loads together, as the pod-scope stress promises (the effective load is the limit's, not the request's). ", podMean, quota(c.podLimits.quota))
-		if chaosMean > ngMean {
-			p("Within it, chaosnight took %.1f and stress-ng %.1f on average. The `cpu.shares` did not decide that split: each worker had a CPU of its own, so they never competed for one; what binds is the pod's quota, which runs out for both in the same periods. chaosnight steers by its thread's CPU clock and makes up time it lost to throttling in the next periods, while stress-ng's duty cycle is timed by the wall clock, so time lost while throttled is simply gone (the same difference bench/results-stress.md shows on a crowded host).\n\n", chaosMean, ngMean)
-		} else {
-			p("Within it, chaosnight took %.1f and stress-ng %.1f on average.\n\n", chaosMean, ngMean)
+		k := capped[0]
+		p("## CPU, pod limit reached (percent of one CPU, each tool's whole container)\n\n")
+		p("What the kernel applies, read from the cgroups: the pod's quota is its limit; stress-ng's container has its own quota (its limit: %s here) and `cpu.shares` %d (its request); chaosnight's ephemeral container has quota %s and `cpu.shares` %d: an ephemeral container cannot have resources (the API server refuses them), so it gets the minimum weight.\n\n",
+			quota(k.ngLimits.quota), k.ngLimits.shares, quota(k.chaosLimits.quota), k.chaosLimits.shares)
+		for _, rows := range groups(capped) {
+			c := rows[0].c
+			p("### %d × %d%% each under a %s-CPU limit (%d%% asked in all)\n\n", c.workers, c.load, c.cpuLimit, 2*c.workers*c.load)
+			p("| rep | chaosnight | stress-ng | pod total | throttled | rest of machine |\n|---|---|---|---|---|---|\n")
+			for _, r := range rows {
+				p("| %d | %s | %s | %.1f | %.0f%% | %.0f%% |\n", r.rep, star(r.chaos, r.crowded()), star(r.ng, r.crowded()), r.pod, r.throttledPct(), r.rest)
+			}
+			chaosMean := mean(collect(rows, func(r cpuRow) float64 { return r.chaos }))
+			ngMean := mean(collect(rows, func(r cpuRow) float64 { return r.ng }))
+			podMean := mean(collect(rows, func(r cpuRow) float64 { return r.pod }))
+			p("\nThe pod used %.1f %% of a CPU on average against its %s CPU limit: the limit caps the two loads together. Within it, chaosnight took %.1f and stress-ng %.1f on average. ", podMean, c.cpuLimit, chaosMean, ngMean)
+			switch {
+			case c.contended():
+				p("With %d workers for %d CPUs they compete for the CPUs as well as for the quota, and there the CFS weights decide: stress-ng's container weighs %d, chaosnight's %d.\n\n", 2*c.workers, e.cpus, rows[0].ngLimits.shares, rows[0].chaosLimits.shares)
+			case chaosMean > ngMean:
+				p("The weights did not decide this split: each worker had a CPU of its own, so they never competed for one; what binds is the pod's quota, which runs out for both in the same periods. chaosnight steers by its thread's CPU clock and makes up time it lost to throttling in the next periods, while stress-ng's duty cycle is timed by the wall clock, so time lost while throttled is simply gone (the same difference bench/results-stress.md shows on a crowded host).\n\n")
+			default:
+				p("\n\n")
+			}
 		}
 	}
 
 	// ---- memory ----
 	p("## Resident memory of each stressor inside the pod\n\n")
-	p("Medians over the repetitions. VmRSS, Pss and RssAnon are summed over the processes in the container cgroup's `cgroup.procs` (stress-ng: a parent and one worker process, whose shared pages VmRSS counts twice and Pss splits; chaosnight: one process). \"cgroup rss\" and \"cgroup cache\" are the container cgroup's `memory.stat` (anonymous memory; page cache and shmem charged to it).\n\n")
+	p("Medians over the repetitions. VmRSS, Pss and RssAnon are summed over the processes in the container cgroup's `cgroup.procs` (stress-ng: a parent and a process per worker, its vm stressor one more, whose shared pages VmRSS counts once per process and Pss splits; chaosnight: one process, one thread per worker). \"cgroup rss\" and \"cgroup cache\" are the container cgroup's `memory.stat` (anonymous memory; page cache and shmem charged to it).\n\n")
 	p("| stressor | case | processes | VmRSS | Pss | RssAnon | cgroup rss | cgroup cache | CPU while holding |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, load := range loads(uncapped) {
-		rows := filter(uncapped, func(r cpuRow) bool { return r.c.load == load })
+	for _, rows := range groups(uncapped) {
+		c0 := rows[0].c
 		for _, tool := range []string{"chaosnight", "stress-ng"} {
 			ms := make([]memSample, len(rows))
 			for i, r := range rows {
@@ -135,7 +153,7 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 				}
 			}
 			m := medianMem(ms)
-			p("| %s | CPU 1 × %d%% | %d | %s | %s | %s | %s | %s | (the load) |\n", tool, load, m.procs, mib(m.vmRSS), mib(m.pss), mib(m.anon), mib(m.cgRSS), mib(m.cgFile))
+			p("| %s | CPU %d × %d%% | %d | %s | %s | %s | %s | %s | (the load) |\n", tool, c0.workers, c0.load, m.procs, mib(m.vmRSS), mib(m.pss), mib(m.anon), mib(m.cgRSS), mib(m.cgFile))
 		}
 	}
 	if len(mem) > 0 {
@@ -184,9 +202,9 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 	p("\n\n")
 
 	// ---- every window ----
-	p("## Every CPU window\n\n| rep | target | limit | chaosnight | stress-ng | pod | rest of machine | throttled | crowded |\n|---|---|---|---|---|---|---|---|---|\n")
+	p("## Every CPU window (percent of one CPU, each tool's whole container)\n\n| rep | workers × target | limit | chaosnight | stress-ng | pod | rest of machine | throttled | crowded |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range cpu {
-		p("| %d | %d%% | %s | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %v |\n", r.rep, r.c.load, r.c.cpuLimit, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), r.crowded())
+		p("| %d | %d × %d%% | %s | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %v |\n", r.rep, r.c.workers, r.c.load, r.c.cpuLimit, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), r.crowded())
 	}
 	p("\n")
 	return b.String()
@@ -200,22 +218,19 @@ func collect(rows []cpuRow, f func(cpuRow) float64) []float64 {
 	return out
 }
 
-func loads(rows []cpuRow) []int {
-	var out []int
+// groups splits rows by case, in the order the cases first ran.
+func groups(rows []cpuRow) [][]cpuRow {
+	var keys []caseSpec
+	by := map[caseSpec][]cpuRow{}
 	for _, r := range rows {
-		if !slices.Contains(out, r.c.load) {
-			out = append(out, r.c.load)
+		if _, ok := by[r.c]; !ok {
+			keys = append(keys, r.c)
 		}
+		by[r.c] = append(by[r.c], r)
 	}
-	return out
-}
-
-func filter(rows []cpuRow, keep func(cpuRow) bool) []cpuRow {
-	var out []cpuRow
-	for _, r := range rows {
-		if keep(r) {
-			out = append(out, r)
-		}
+	out := make([][]cpuRow, len(keys))
+	for i, k := range keys {
+		out[i] = by[k]
 	}
 	return out
 }
