@@ -140,7 +140,7 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 
 	// ---- memory ----
 	p("## Resident memory of each stressor inside the pod\n\n")
-	p("Medians over the repetitions. VmRSS, Pss and RssAnon are summed over the processes in the container cgroup's `cgroup.procs` (stress-ng: a parent and a process per worker, its vm stressor one more, whose shared pages VmRSS counts once per process and Pss splits; chaosnight: one process, one thread per worker). \"cgroup rss\" and \"cgroup cache\" are the container cgroup's `memory.stat` (anonymous memory; page cache and shmem charged to it).\n\n")
+	p("Medians over the repetitions. VmRSS, Pss and RssAnon are summed over the processes in the container cgroup's `cgroup.procs` (stress-ng: a parent and a process per worker, its vm stressor one more, whose shared pages VmRSS counts once per process and Pss splits; chaosnight: one process, one thread per worker). \"cgroup rss\" and \"cgroup cache\" are the container cgroup's `memory.stat` (anonymous memory; page cache and shmem charged to it). A file page is charged to the cgroup that first read it: the binaries' pages belong to the first pod that ran each image, so the cache column of a later pod holds only what it created (stress-ng's shared memory), and VmRSS minus RssAnon is the mapped binary and libraries.\n\n")
 	p("| stressor | case | processes | VmRSS | Pss | RssAnon | cgroup rss | cgroup cache | CPU while holding |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, rows := range groups(uncapped) {
 		c0 := rows[0].c
@@ -187,7 +187,7 @@ func report(o options, e env, cpu []cpuRow, mem []memRow) string {
 			cs, ns = append(cs, r.chaosMem), append(ns, r.ngMem)
 		}
 		c, n := medianMem(cs), medianMem(ns)
-		p("Under a CPU stress, chaosnight's stressor in the pod is %d process of %s VmRSS, %s of it anonymous (the container cgroup's rss: the rest is its mapped binary); stress-ng is %d processes, %s VmRSS (Pss %s), cgroup rss %s plus %s cache. ",
+		p("Under a CPU stress, chaosnight's stressor in the pod is %d process of %s VmRSS, %s of it anonymous (the container cgroup's rss; the rest is its mapped binary); stress-ng is %d processes, %s VmRSS (Pss %s), cgroup rss %s plus %s cache. ",
 			c.procs, mib(c.vmRSS), mib(c.cgRSS), n.procs, mib(n.vmRSS), mib(n.pss), mib(n.cgRSS), mib(n.cgFile))
 	}
 	if len(mem) > 0 {
