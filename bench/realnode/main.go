@@ -193,7 +193,9 @@ func run(ctx context.Context, o options) error {
 	if v, err := exec.Command(bin, "--version").Output(); err == nil {
 		e.ngVersion = strings.TrimSpace(string(v))
 	}
-	files, err := stressNGFiles(ctx, bin)
+	// Nothing can be pulled into the sandbox: Debian's stress-ng runs
+	// from the host's own files.
+	files, err := sandbox.HostBinaryFiles(ctx, bin)
 	if err != nil {
 		return err
 	}

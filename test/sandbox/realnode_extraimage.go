@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -15,10 +16,10 @@ import (
 // imports it into the real node's containerd under name, so pods can run
 // it with imagePullPolicy Never. It is for images the sandbox does not
 // build itself, such as a host tool with the shared libraries it needs
-// (bench/realnode runs Debian's stress-ng this way). Host paths are read
-// through symlinks: the image holds plain files only. name needs a
-// registry part with a dot (as PauseImage), or the CRI rewrites it to
-// docker.io. Without a real node it returns a *RealNodeUnavailableError.
+// (HostBinaryFiles lists them; bench/realnode runs Debian's stress-ng this
+// way). Host paths are read through symlinks: the image holds plain
+// files only. name needs a registry part with a dot (as PauseImage), or
+// the CRI rewrites it to docker.io. Without a real node it returns a *RealNodeUnavailableError.
 func (s *Sandbox) ImportImage(ctx context.Context, name string, files map[string]string, entrypoint []string) error {
 	if s.node == nil {
 		return &RealNodeUnavailableError{Reason: "ImportImage needs a sandbox started with Config.RealNode"}
@@ -86,4 +87,52 @@ func hostImageFiles(files map[string]string) ([]imageFile, error) {
 		out = append(out, imageFile{path: clean, data: data, mode: int64(info.Mode().Perm())})
 	}
 	return out, nil
+}
+
+// HostBinaryFiles is what ImportImage needs to run a dynamically linked
+// host binary: the binary at its path (symlinks resolved) plus every
+// shared library ldd resolves and the dynamic loader, each at the path ldd
+// prints, so that the loader's search path inside the image is the host's.
+func HostBinaryFiles(ctx context.Context, bin string) (map[string]string, error) {
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return nil, fmt.Errorf("host binary %s: %w", bin, err)
+	}
+	out, err := exec.CommandContext(ctx, "ldd", real).Output()
+	// ldd fails on a static binary ("not a dynamic executable"), which
+	// needs no libraries.
+	var libs []string
+	if err == nil {
+		if libs, err = parseLdd(string(out)); err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", real, err)
+		}
+	}
+	files := map[string]string{real: real}
+	for _, l := range libs {
+		files[l] = l
+	}
+	return files, nil
+}
+
+// parseLdd returns the absolute paths in ldd's output: "name => /path
+// (addr)" for a library, "/path (addr)" for the loader. The vDSO has no
+// file; a library that is "not found" is an error, since the binary could
+// not start without it.
+func parseLdd(out string) ([]string, error) {
+	var paths []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if name, rest, ok := strings.Cut(line, "=>"); ok {
+			rest = strings.TrimSpace(rest)
+			if strings.HasPrefix(rest, "not found") {
+				return nil, fmt.Errorf("library %s not found", strings.TrimSpace(name))
+			}
+			line = rest
+		}
+		if p, _, _ := strings.Cut(line, " "); filepath.IsAbs(p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths, sc.Err()
 }

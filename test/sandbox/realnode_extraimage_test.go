@@ -8,7 +8,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -156,5 +158,78 @@ func readTar(t *testing.T, r io.ReadCloser) map[string][]byte {
 			}
 			out[h.Name] = b
 		}
+	}
+}
+
+// parseLdd keeps the files a binary needs: resolved libraries and the
+// loader, not the vDSO; a missing library is an error.
+func TestParseLdd(t *testing.T) {
+	tests := []struct {
+		name    string
+		out     string
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "Debian's stress-ng",
+			out: "\tlinux-vdso.so.1 (0x00007ffd4b3f2000)\n" +
+				"\tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007fcd4fbf7000)\n" +
+				"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007fcd4ec1e000)\n" +
+				"\t/lib64/ld-linux-x86-64.so.2 (0x00007fcd50e2b000)\n",
+			want: []string{"/lib/x86_64-linux-gnu/libm.so.6", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"},
+		},
+		{name: "static", out: "\tnot a dynamic executable\n", want: nil},
+		{name: "missing library", out: "\tlibJudy.so.1 => not found\n", wantErr: "libJudy.so.1 not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseLdd(tt.out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// HostBinaryFiles of a dynamically linked host binary names the binary
+// by its real path and the C library it needs, each mapped to itself, and
+// every file is readable by hostImageFiles.
+func TestHostBinaryFiles(t *testing.T) {
+	if _, err := exec.LookPath("ldd"); err != nil {
+		t.Skip("no ldd on this machine")
+	}
+	bin, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no `true` on PATH")
+	}
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := HostBinaryFiles(context.Background(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files[real] != real {
+		t.Errorf("files %v lack the binary %s", files, real)
+	}
+	libc := false
+	for image, host := range files {
+		if image != host {
+			t.Errorf("%s is mapped to %s, want itself", image, host)
+		}
+		libc = libc || strings.Contains(image, "libc.so")
+	}
+	if !libc {
+		t.Errorf("files %v lack the C library", files)
+	}
+	if _, err := hostImageFiles(files); err != nil {
+		t.Errorf("the files do not make a layer: %v", err)
 	}
 }
