@@ -4,6 +4,9 @@ SANDBOX_STATE ?= .sandbox
 SANDBOX_CMD   ?= $(SANDBOX_STATE)/bin/sandbox
 # The real node runs only as root: elsewhere its binaries are not built.
 SANDBOX_TOOLS_FLAGS ?= $(if $(filter 0,$(shell id -u)),-realnode,)
+# Extra flags of `sandbox up`, e.g. -realnode=false (what make demo does
+# without root, on purpose).
+SANDBOX_UP_FLAGS ?=
 # How long sandbox-up waits for "ready" (a warm start takes seconds; the
 # first `go build` of the command itself takes longer).
 SANDBOX_UP_TIMEOUT ?= 180
@@ -21,7 +24,7 @@ sandbox-up: sandbox-tools sandbox-cmd ## start a sandbox in the background; writ
 	@if [ -f $(SANDBOX_STATE)/pid ] && kill -0 $$(cat $(SANDBOX_STATE)/pid) 2>/dev/null; then \
 	  echo "sandbox already running (pid $$(cat $(SANDBOX_STATE)/pid)):"; cat $(SANDBOX_STATE)/env; exit 0; fi
 	@rm -f $(SANDBOX_STATE)/env
-	@nohup $(SANDBOX_CMD) up -state $(SANDBOX_STATE) > $(SANDBOX_STATE)/up.log 2>&1 & \
+	@nohup $(SANDBOX_CMD) up -state $(SANDBOX_STATE) $(SANDBOX_UP_FLAGS) > $(SANDBOX_STATE)/up.log 2>&1 & \
 	  pid=$$!; i=0; \
 	  while [ ! -f $(SANDBOX_STATE)/env ]; do \
 	    if ! kill -0 $$pid 2>/dev/null; then echo "sandbox-up failed; $(SANDBOX_STATE)/up.log says:"; cat $(SANDBOX_STATE)/up.log; exit 1; fi; \
