@@ -179,9 +179,14 @@ func TestPodStressCPU(t *testing.T) {
 		name          string
 		cpuLimit      string
 		workers, load int
+		// effective is what the journal must say of the load; capPercent,
+		// when set, is the pod's quota in percent of a CPU, which the
+		// kernel enforces whatever else the machine does.
+		effective  string
+		capPercent float64
 	}{
-		{"limit allows the load", "1", 1, 50},
-		{"limit below the load", "200m", 1, 100},
+		{"limit allows the load", "1", 1, 50, "CPU: asks for 500m, within the pod's CPU limit 1: effective load 500m", 0},
+		{"limit below the load", "200m", 1, 100, "CPU: asks for 1000m; capped by the pod's CPU limit 200m: effective load at most 200m", 20},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,8 +203,8 @@ func TestPodStressCPU(t *testing.T) {
 			injector := podStressInjector(s.RESTConfig, s.Client(), experiment.Stress{CPU: &experiment.CPUStress{Workers: tt.workers, Load: tt.load}}, 2*time.Minute)
 			started := time.Now()
 			inj := podStressGuard(t, run, tg, injector)
-			if o := inj.Outcomes[0]; o.Status != inject.StatusStressed {
-				t.Fatalf("outcome %s: %s", o.Status, o.Detail)
+			if o := inj.Outcomes[0]; o.Status != inject.StatusStressed || !strings.Contains(o.Detail, tt.effective) {
+				t.Fatalf("outcome %s: %s; want stressed, saying %q", o.Status, o.Detail, tt.effective)
 			}
 			t.Logf("injected and confirmed running by the kubelet in %s", time.Since(started).Round(time.Millisecond))
 			st, err := stress.DecodeState(inj.State)
@@ -212,6 +217,12 @@ func TestPodStressCPU(t *testing.T) {
 				tt.cpuLimit, tt.workers, tt.load, tt.workers*tt.load, stressed, idleBefore)
 			if stressed <= idleBefore {
 				t.Errorf("the pod's cgroup did not gain CPU time under stress: %.1f%% vs %.1f%% idle", stressed, idleBefore)
+			}
+			// The quota is the kernel's: over a window of many 100 ms
+			// periods the pod never gets more, busy machine or not (2
+			// points for the window's edges).
+			if tt.capPercent > 0 && stressed > tt.capPercent+2 {
+				t.Errorf("the pod used %.1f%% of a CPU under a %.0f%% quota: the journal's \"at most\" would be false", stressed, tt.capPercent)
 			}
 
 			reverted := time.Now()
