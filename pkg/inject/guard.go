@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/k8sevent"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -823,12 +824,9 @@ func (g *Guard) events(ctx context.Context, run Run, action string, outcomes []O
 	component := orDefault(g.Component, DefaultComponent)
 	// The pods are already touched: record it even if the caller's context
 	// was cancelled meanwhile (SIGTERM, window end), within a bound.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
-	defer cancel()
 	g.forEach(len(touched), func(k int) {
 		o := touched[k]
-		ev := g.event(run, action, component, o)
-		if _, err := g.Client.CoreV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		if err := k8sevent.Create(ctx, g.Client, g.event(run, action, component, o), eventTimeout); err != nil {
 			log.Warn("cannot record the event", "pod", o.Pod.Key(), "err", err)
 		}
 	})
@@ -839,32 +837,26 @@ func (g *Guard) event(run Run, action, component string, o Outcome) *corev1.Even
 	if at.IsZero() {
 		at = g.now()
 	}
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			// Like client-go's recorder: unique enough, and readable.
-			Name:        fmt.Sprintf("%s.%x", o.Pod.Name, at.UnixNano()),
-			Namespace:   o.Pod.Namespace,
-			Annotations: map[string]string{ExperimentAnnotation: run.Experiment, RunLabel: run.ID},
-		},
-		InvolvedObject: corev1.ObjectReference{
+	spec := k8sevent.Spec{
+		Object: corev1.ObjectReference{
 			Kind: "Pod", APIVersion: "v1", Namespace: o.Pod.Namespace, Name: o.Pod.Name, UID: types.UID(o.Pod.UID),
 		},
+		// Like client-go's recorder: unique enough, and readable.
+		Name:        fmt.Sprintf("%s.%x", o.Pod.Name, at.UnixNano()),
+		Annotations: map[string]string{ExperimentAnnotation: run.Experiment, RunLabel: run.ID},
 		// Warning, not Normal: an SRE looking at a pod that vanished during
 		// an incident filters on warnings, and must see it was chaos.
-		Type:                corev1.EventTypeWarning,
-		Reason:              ReasonInjected,
-		Action:              action,
-		Message:             fmt.Sprintf("chaosnight experiment %q, run %s: %s (%s)", run.Experiment, run.ID, action, o.Status),
-		Source:              corev1.EventSource{Component: component},
-		ReportingController: component,
-		FirstTimestamp:      metav1.NewTime(at),
-		LastTimestamp:       metav1.NewTime(at),
-		Count:               1,
+		Type:      corev1.EventTypeWarning,
+		Reason:    ReasonInjected,
+		Action:    action,
+		Message:   fmt.Sprintf("chaosnight experiment %q, run %s: %s (%s)", run.Experiment, run.ID, action, o.Status),
+		Component: component,
+		At:        at,
 	}
 	if len(validation.IsValidLabelValue(run.ID)) == 0 {
-		ev.Labels = map[string]string{RunLabel: run.ID}
+		spec.Labels = map[string]string{RunLabel: run.ID}
 	}
-	return ev
+	return k8sevent.New(spec)
 }
 
 // forEach calls fn(0..n-1) with at most g.concurrency() calls at a time.

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/k8sevent"
 )
 
 // Events writes a Kubernetes Event for every run start and verdict on one
@@ -47,9 +47,6 @@ func (e *Events) RunEnded(ctx context.Context, rec *journal.Record) {
 	if len(rec.Reasons) > 0 {
 		msg += ": " + strings.Join(rec.Reasons, "; ")
 	}
-	if len(msg) > 1000 { // the API server caps messages at 1 KiB
-		msg = msg[:997] + "..."
-	}
 	e.emit(ctx, typ, "Experiment"+verdictWord(rec.Verdict), msg)
 }
 
@@ -68,24 +65,10 @@ func (e *Events) emit(ctx context.Context, typ, reason, msg string) {
 	if e.Now != nil {
 		now = e.Now()
 	}
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: e.Object.Name + ".",
-			Namespace:    e.Object.Namespace,
-		},
-		InvolvedObject:      e.Object,
-		Type:                typ,
-		Reason:              reason,
-		Message:             msg,
-		Source:              corev1.EventSource{Component: e.Component},
-		ReportingController: e.Component,
-		FirstTimestamp:      metav1.NewTime(now),
-		LastTimestamp:       metav1.NewTime(now),
-		Count:               1,
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), VerdictWriteTimeout)
-	defer cancel()
-	if _, err := e.Client.CoreV1().Events(e.Object.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && e.Log != nil {
+	// k8sevent caps the message at the API server's 1 KiB, on a
+	// character boundary.
+	ev := k8sevent.New(k8sevent.Spec{Object: e.Object, Type: typ, Reason: reason, Message: msg, Component: e.Component, At: now})
+	if err := k8sevent.Create(ctx, e.Client, ev, VerdictWriteTimeout); err != nil && e.Log != nil {
 		e.Log.Warn("cannot write an event", "reason", reason, "error", err)
 	}
 }
