@@ -23,12 +23,22 @@ type Admitter interface {
 	Admit(ctx context.Context, run Run, targets []target.Pod) Admission
 }
 
+// Refusal is why a rule refused a target: the rule as a value a program
+// checks (RuleNodeOptIn, ...), the reason in words. An Outcome's Detail is
+// its String.
+type Refusal struct {
+	Rule string
+	Why  string
+}
+
+// String is "rule: why", the form of every refused Outcome's Detail.
+func (r Refusal) String() string { return r.Rule + ": " + r.Why }
+
 // Admission is an Admitter's answer for one injection.
 type Admission struct {
-	// Refused maps the UID of each refused target to why, "rule: why"
-	// (the rule first, as in every refused Outcome's Detail). A target
-	// not in it stays admitted.
-	Refused map[string]string
+	// Refused maps the UID of each refused target to its refusal. A
+	// target not in it stays admitted.
+	Refused map[string]Refusal
 	// Collateral is what the admitted targets' injection also reaches.
 	Collateral []Collateral
 }
@@ -73,8 +83,8 @@ func (g *Guard) admit(ctx context.Context, req Request, vs []verdict, idx []int,
 	}
 	res := a.Admit(ctx, req.Run, targets)
 	for _, i := range idx {
-		if why, refused := res.Refused[vs[i].pod.UID]; refused {
-			vs[i].status, vs[i].detail = StatusRefused, why
+		if r, refused := res.Refused[vs[i].pod.UID]; refused {
+			vs[i].refuse(r)
 		}
 	}
 	for _, c := range res.Collateral {

@@ -15,13 +15,13 @@ import (
 // pods named in refuse and reports one collateral node.
 type admitter struct {
 	recorder
-	refuse   map[string]string // pod name -> "rule: why"
-	admitted [][]string        // the targets each Admit was given
+	refuse   map[string]Refusal // pod name -> refusal
+	admitted [][]string         // the targets each Admit was given
 }
 
 func (a *admitter) Admit(_ context.Context, _ Run, targets []target.Pod) Admission {
 	var names []string
-	adm := Admission{Refused: map[string]string{}, Collateral: []Collateral{{Node: "n1", Pods: []CollateralPod{{Namespace: "other", Name: "db-0", Workload: "StatefulSet db"}}}}}
+	adm := Admission{Refused: map[string]Refusal{}, Collateral: []Collateral{{Node: "n1", Pods: []CollateralPod{{Namespace: "other", Name: "db-0", Workload: "StatefulSet db"}}}}}
 	for _, p := range targets {
 		names = append(names, p.Name)
 		if why, ok := a.refuse[p.Name]; ok {
@@ -38,7 +38,7 @@ func (a *admitter) Admit(_ context.Context, _ Run, targets []target.Pod) Admissi
 // reach Inject.
 func TestGuardAsksTheAdmitter(t *testing.T) {
 	c := (&cluster{}).ns("shop", true).ns("denied", true).rs("shop", "web", 3).rs("denied", "x", 1)
-	const why = RuleNodeOptIn + ": node n2 is not opted in (label chaosnight.dev/enabled=true is missing)"
+	why := Refusal{Rule: RuleNodeOptIn, Why: "node n2 is not opted in (label chaosnight.dev/enabled=true is missing)"}
 	tests := []struct {
 		name       string
 		dryRun     bool
@@ -53,7 +53,7 @@ func TestGuardAsksTheAdmitter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &admitter{refuse: map[string]string{}}
+			a := &admitter{refuse: map[string]Refusal{}}
 			for _, n := range tt.refuse {
 				a.refuse[n] = why
 			}
@@ -74,7 +74,7 @@ func TestGuardAsksTheAdmitter(t *testing.T) {
 				if o.Status != tt.wantStatus[i] {
 					t.Errorf("%s: %s (%s), want %s", o.Pod.Key(), o.Status, o.Detail, tt.wantStatus[i])
 				}
-				if o.Status == StatusRefused && o.Pod.Namespace == "shop" && o.Detail != why {
+				if o.Status == StatusRefused && o.Pod.Namespace == "shop" && o.Detail != why.String() {
 					t.Errorf("%s: refused with %q, want the admitter's reason", o.Pod.Key(), o.Detail)
 				}
 			}

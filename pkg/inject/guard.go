@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -327,6 +326,12 @@ type verdict struct {
 	pod    target.Pod
 	status string // "" while still admitted
 	detail string
+	rule   string // the rule that refused it (RefusedError.Rule), a value, never parsed from detail
+}
+
+// refuse records a refusal by one rule.
+func (v *verdict) refuse(r Refusal) {
+	v.status, v.detail, v.rule = StatusRefused, r.String(), r.Rule
 }
 
 // Inject applies the rules to req.Targets, calls req.Injector with the
@@ -366,8 +371,7 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 		return idx
 	}
 	refuse := func(i int, rule, format string, args ...any) {
-		vs[i].status = StatusRefused
-		vs[i].detail = rule + ": " + fmt.Sprintf(format, args...)
+		vs[i].refuse(Refusal{Rule: rule, Why: fmt.Sprintf(format, args...)})
 	}
 
 	// 1. Kill switch: before anything else, and for every target.
@@ -539,8 +543,7 @@ func (g *Guard) finish(inj Injection, vs []verdict, log *slog.Logger) (Injection
 	if admitted > 0 || first == nil {
 		return inj, nil
 	}
-	rule, _, _ := strings.Cut(first.detail, ":")
-	return inj, &RefusedError{Rule: rule, Detail: first.detail, Refused: refused, Targets: len(vs)}
+	return inj, &RefusedError{Rule: first.rule, Detail: first.detail, Refused: refused, Targets: len(vs)}
 }
 
 // logOutcomes logs one line per target (refusals at debug level: a pick
@@ -627,8 +630,7 @@ func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, mi
 		k := slices.Index(keys, target.OwnerKey(vs[i].pod))
 		w := ws[k]
 		if w.err != nil {
-			refuse := fmt.Sprintf("%s: cannot count the ready pods of %s, so nothing of it is touched: %v", RuleMinHealthy, w.name, w.err)
-			vs[i].status, vs[i].detail = StatusRefused, refuse
+			vs[i].refuse(Refusal{Rule: RuleMinHealthy, Why: fmt.Sprintf("cannot count the ready pods of %s, so nothing of it is touched: %v", w.name, w.err)})
 			continue
 		}
 		st, ok := w.pods[vs[i].pod.UID]
@@ -642,11 +644,11 @@ func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, mi
 		case taken[k] < w.ready-minHealthy:
 			taken[k]++
 		default:
-			d := fmt.Sprintf("%s: %s has %s, minHealthy %d", RuleMinHealthy, w.name, plural(w.ready, "ready pod"), minHealthy)
+			why := fmt.Sprintf("%s has %s, minHealthy %d", w.name, plural(w.ready, "ready pod"), minHealthy)
 			if taken[k] > 0 {
-				d += fmt.Sprintf(" (%s already admitted in this injection)", plural(taken[k], "pod"))
+				why += fmt.Sprintf(" (%s already admitted in this injection)", plural(taken[k], "pod"))
 			}
-			vs[i].status, vs[i].detail = StatusRefused, d
+			vs[i].refuse(Refusal{Rule: RuleMinHealthy, Why: why})
 		}
 	}
 }

@@ -546,7 +546,7 @@ func (r *Runner) playNext(ctx context.Context, ws *windowState, setup Setup) boo
 			// A skip is final only if the experiment could not fit even if
 			// it started right now (a shorter run before it may free time).
 			e, known := findExperiment(setup, p.Experiment)
-			if known && schedule.Fits(ws.window, at, schedule.ItemOf(e).Need()) && !strings.Contains(p.Reason, "maximum") {
+			if known && schedule.Fits(ws.window, at, schedule.ItemOf(e).Need()) && p.Skip != schedule.SkipMaximum {
 				continue
 			}
 			r.recordSkip(ctx, ws, setup, p.Experiment, p.Reason)

@@ -51,8 +51,24 @@ type Planned struct {
 	Experiment string
 	Start, End time.Time
 	Skipped    bool
-	Reason     string
+	// Skip says why, as a kind a program checks; Reason says it in words.
+	Skip   SkipKind
+	Reason string
 }
+
+// SkipKind is why a planned experiment is skipped. The runner decides on
+// it (a skip that a shorter run before it could undo is not final), so it
+// is a value, never read back from Reason's words.
+type SkipKind int
+
+// Skip kinds.
+const (
+	NotSkipped    SkipKind = iota
+	SkipUnknown            // a listed name matches no experiment
+	SkipClosed             // the window has closed
+	SkipMaximum            // the night's maxPerNight is reached
+	SkipNoTimeLeft         // it cannot finish before the window closes
+)
 
 // Plan lays out the experiments a night plays in window w, from now on:
 //   - selection: by the night's names (in the order listed) or selector
@@ -98,14 +114,14 @@ func Plan(w Window, exps []PlanItem, n Night, now time.Time, seed int64) []Plann
 		case c.Done:
 			continue
 		case c.problem != "":
-			out = append(out, skipped(c.Name, c.problem))
+			out = append(out, skipped(c.Name, SkipUnknown, c.problem))
 		case !now.Before(w.Closes):
-			out = append(out, skipped(c.Name, w.CloseReason()))
+			out = append(out, skipped(c.Name, SkipClosed, w.CloseReason()))
 		case n.MaxPerNight > 0 && played >= n.MaxPerNight:
-			out = append(out, skipped(c.Name, fmt.Sprintf("the night's maximum of %d experiment(s) is reached", n.MaxPerNight)))
+			out = append(out, skipped(c.Name, SkipMaximum, fmt.Sprintf("the night's maximum of %d experiment(s) is reached", n.MaxPerNight)))
 		case cursor.Add(need).After(w.Closes):
 			left := max(w.Closes.Sub(cursor), 0).Truncate(time.Second)
-			out = append(out, skipped(c.Name, fmt.Sprintf("cannot finish before the window closes at %s (needs %s, %s left)",
+			out = append(out, skipped(c.Name, SkipNoTimeLeft, fmt.Sprintf("cannot finish before the window closes at %s (needs %s, %s left)",
 				clock(w.Closes, w.Location), experiment.FormatDuration(need), experiment.FormatDuration(left))))
 		default:
 			end := cursor.Add(need)
@@ -141,8 +157,8 @@ func Seed(w Window) int64 {
 	return int64(h.Sum64() &^ (1 << 63)) // non-negative, like run's seeds
 }
 
-func skipped(name, reason string) Planned {
-	return Planned{Experiment: name, Skipped: true, Reason: reason}
+func skipped(name string, kind SkipKind, reason string) Planned {
+	return Planned{Experiment: name, Skipped: true, Skip: kind, Reason: reason}
 }
 
 // candidate is a selected experiment, or a listed name that matches

@@ -302,3 +302,39 @@ func BenchmarkPlan(b *testing.B) {
 		Plan(w, exps, n, w.Opens, 7)
 	}
 }
+
+// Every skip carries its kind, which the runner decides on; the words are
+// for people.
+func TestPlanSkipKinds(t *testing.T) {
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Window{Night: "n", Location: loc,
+		Opens:  time.Date(2026, 7, 1, 22, 0, 0, 0, loc),
+		Closes: time.Date(2026, 7, 1, 23, 0, 0, 0, loc)}
+	exps := []PlanItem{
+		item("a", 10*time.Minute, 0, "team=x"),
+		item("b", 10*time.Minute, 0, "team=x"),
+		item("c", 10*time.Minute, 0, "team=x"),
+		item("long", 2*time.Hour, 0, "team=x"),
+	}
+	n := Night{Name: "n", Experiments: Selection{Names: []string{"a", "gone", "long", "b", "c"}}, MaxPerNight: 2}
+	tests := []struct {
+		name string
+		now  time.Time
+		want map[string]SkipKind
+	}{
+		{"open", w.Opens, map[string]SkipKind{"a": NotSkipped, "gone": SkipUnknown, "long": SkipNoTimeLeft, "b": NotSkipped, "c": SkipMaximum}},
+		{"closed", w.Closes, map[string]SkipKind{"a": SkipClosed, "gone": SkipUnknown, "long": SkipClosed, "b": SkipClosed, "c": SkipClosed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, p := range Plan(w, exps, n, tt.now, 1) {
+				if p.Skip != tt.want[p.Experiment] || p.Skipped != (p.Skip != NotSkipped) {
+					t.Errorf("%s: skipped %v, kind %d (%s), want kind %d", p.Experiment, p.Skipped, p.Skip, p.Reason, tt.want[p.Experiment])
+				}
+			}
+		})
+	}
+}

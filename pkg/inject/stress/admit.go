@@ -58,10 +58,10 @@ func (s *Injector) Admit(ctx context.Context, _ inject.Run, targets []target.Pod
 			continue
 		}
 		if adm.Refused == nil {
-			adm.Refused = map[string]string{}
+			adm.Refused = map[string]inject.Refusal{}
 		}
 		for _, t := range byNode[node] {
-			adm.Refused[t.UID] = why[k]
+			adm.Refused[t.UID] = inject.Refusal{Rule: inject.RuleNodeOptIn, Why: why[k]}
 		}
 	}
 	// The workloads under test: their other replicas are the experiment's
@@ -80,18 +80,18 @@ func (s *Injector) Admit(ctx context.Context, _ inject.Run, targets []target.Pod
 	return adm
 }
 
-// nodeOptInRefusal returns why node may not be stressed ("nodeOptIn:
-// ..."), or "" when it is opted in. A node that cannot be read is not
+// nodeOptInRefusal returns why node may not be stressed (the refusal of
+// rule RuleNodeOptIn), or "" when it is opted in. A node that cannot be read is not
 // stressed: an unknown answer is never yes.
 func (s *Injector) nodeOptInRefusal(ctx context.Context, node string) string {
 	n, err := s.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("%s: node %s not found", inject.RuleNodeOptIn, node)
+		return fmt.Sprintf("node %s not found", node)
 	case err != nil:
-		return fmt.Sprintf("%s: cannot read node %s, so it is not stressed: %v", inject.RuleNodeOptIn, node, err)
+		return fmt.Sprintf("cannot read node %s, so it is not stressed: %v", node, err)
 	case n.Labels[NodeOptInLabel] != "true":
-		return fmt.Sprintf("%s: node %s is not opted in (label %s=true is missing)", inject.RuleNodeOptIn, node, NodeOptInLabel)
+		return fmt.Sprintf("node %s is not opted in (label %s=true is missing)", node, NodeOptInLabel)
 	}
 	return ""
 }
