@@ -19,7 +19,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,7 +30,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 )
 
 // DefaultName is the ConfigMap's name.
@@ -150,28 +155,35 @@ func Describe(st State) string {
 
 // Set engages (engaged=true) or releases the switch, creating the ConfigMap
 // when it does not exist. Two people pulling the switch at once (or a pause
-// racing a resume) meet as a conflict or an AlreadyExists: Set reads again
-// and retries, so the last writer wins and nobody gets a spurious error.
+// racing a resume) meet as a conflict, or as an AlreadyExists when both
+// create it: Set reads again and retries (retry.RetryOnConflict), so the
+// last writer wins and nobody gets a spurious error.
 func (s *Switch) Set(ctx context.Context, st State) error {
 	data := map[string]string{keyEngaged: strconv.FormatBool(st.Engaged), keyReason: st.Reason, keyBy: st.By}
 	if !st.Since.IsZero() {
 		data[keySince] = st.Since.UTC().Format(time.RFC3339)
 	}
 	cms := s.Client.CoreV1().ConfigMaps(s.Namespace)
-	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
-	err := retry.OnError(retry.DefaultRetry, retriable, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cm, err := cms.Get(ctx, s.name(), metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
+		if apierrors.IsNotFound(err) {
 			_, err = cms.Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: s.name(), Namespace: s.Namespace,
 					Labels: map[string]string{"app.kubernetes.io/managed-by": "chaosnight"}},
 				Data: data,
 			}, metav1.CreateOptions{})
-		case err == nil:
-			cm.Data = data
-			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+			if !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+			// Created by someone else since the Get: write over theirs
+			// (an update, which is where a conflict is retried).
+			cm, err = cms.Get(ctx, s.name(), metav1.GetOptions{})
 		}
+		if err != nil {
+			return err
+		}
+		cm.Data = data
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
@@ -184,23 +196,61 @@ func (s *Switch) Set(ctx context.Context, st State) error {
 // as the switch is seen engaged, so a run in flight aborts and reverts.
 // It watches the ConfigMap (a watch on that one name: RBAC can allow it by
 // resourceNames), so a pause is seen within a round trip; it also reads it
-// every safetyPoll while the watch is up (a watch can stall without an
+// every safetyPoll while the watch holds (a watch can stall without an
 // error), and every interval when the watch cannot be had (no watch right,
-// an API server refusing it), as before. onChange, when set, gets every
-// state seen. A switch that is engaged or unclear cancels at once. A read
-// error does not cancel at once (a flapping API server should not abort
-// runs that are already being watched by their probes, and the guard
-// refuses every new injection while the switch cannot be read), but a
-// switch that stays unreadable for longer than MaxUnreadable cancels with
-// cause ErrUnreadable: a pause must not go unseen for long.
+// an API server refusing it or a proxy ending it at once), as before.
+// onChange, when set, gets every state seen. A switch that is engaged or
+// unclear cancels at once. A read error does not cancel at once (a
+// flapping API server should not abort runs that are already being watched
+// by their probes, and the guard refuses every new injection while the
+// switch cannot be read), but a switch that stays unreadable for longer
+// than MaxUnreadable cancels with cause ErrUnreadable: a pause must not go
+// unseen for long.
 func (s *Switch) Abort(ctx context.Context, interval time.Duration, onChange func(State)) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	go s.follow(ctx, cancel, interval, onChange)
 	return ctx, func() { cancel(context.Canceled) }
 }
 
-// safetyPoll is how often Abort reads the switch while its watch is up.
+// safetyPoll is how often Abort reads the switch while its watch holds.
 const safetyPoll = 10 * time.Second
+
+// fromNow is the resourceVersion given to the RetryWatcher when the switch
+// has none to start from (it does not exist, or could not be read).
+// RetryWatcher refuses to start without one, and the runner may not list
+// to get one (the chart grants get and watch on the switch by name), so
+// switchWatcher turns it into an unset resourceVersion: the API server then
+// first sends the switch as it is, if it exists, and RetryWatcher goes on
+// from the versions its events and bookmarks bring.
+const fromNow = "chaosnight-from-now"
+
+// switchWatcher opens the watches RetryWatcher asks for, on the switch's
+// name only. It records when the latest was opened, so that follow can
+// tell a watch that holds from one reopened over and over (an API server
+// that keeps refusing it, a proxy that cannot stream: RetryWatcher retries
+// those every second, silently) and poll at interval meanwhile.
+type switchWatcher struct {
+	s      *Switch
+	opened atomic.Int64 // UnixNano of the latest open
+}
+
+func (w *switchWatcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	w.opened.Store(time.Now().UnixNano())
+	if opts.ResourceVersion == fromNow {
+		opts.ResourceVersion = ""
+	}
+	opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.s.name()).String()
+	return w.s.Client.CoreV1().ConfigMaps(w.s.Namespace).Watch(ctx, opts)
+}
+
+// watchHolds is how long a watch must have stayed open before follow
+// trusts it and reads only every safetyPoll: longer than RetryWatcher's
+// one second between reopens.
+const watchHolds = 3 * time.Second
+
+func (w *switchWatcher) holds() bool {
+	return time.Since(time.Unix(0, w.opened.Load())) >= watchHolds
+}
 
 // follow is Abort's loop: it returns when ctx ends or the switch engages.
 func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, interval time.Duration, onChange func(State)) {
@@ -253,32 +303,51 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 	if engaged {
 		return
 	}
+	// RetryWatcher logs through klog, to stderr by default: an error line
+	// for every forbidden watch, which is the documented fallback, not an
+	// error. chaosnight says what matters in its own words.
+	wctx := klog.NewContext(ctx, logr.Discard())
 	watching := true
+	var started time.Time // of the latest RetryWatcher
 	for ctx.Err() == nil {
-		var events <-chan watch.Event
-		var w watch.Interface
-		opened := time.Now()
+		if !started.IsZero() {
+			// A RetryWatcher that ended (a resourceVersion too old) is
+			// replaced from a fresh read, at most once a second.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(started.Add(time.Second))):
+			}
+			if rv, engaged = read(); engaged {
+				return
+			}
+		}
+		started = time.Now()
+		var (
+			events <-chan watch.Event
+			rw     *watchtools.RetryWatcher
+			sw     *switchWatcher
+		)
 		if watching {
+			sw = &switchWatcher{s: s}
+			sw.opened.Store(time.Now().UnixNano()) // not trusted before its first open
+			from := rv
+			if from == "" || from == "0" {
+				from = fromNow
+			}
 			var err error
-			w, err = s.Client.CoreV1().ConfigMaps(s.Namespace).Watch(ctx, metav1.ListOptions{
-				FieldSelector:   fields.OneTermEqualSelector("metadata.name", s.name()).String(),
-				ResourceVersion: rv,
-			})
-			switch {
-			case apierrors.IsForbidden(err), apierrors.IsMethodNotSupported(err):
-				watching = false // for good: poll at interval from now on
-			case err != nil:
-				// Try again after a poll period (a resourceVersion too old, a
-				// transient error): the polls cover the gap.
-			default:
-				events = w.ResultChan()
+			// The error is only for an empty or "0" resourceVersion, never
+			// given; without a watcher the loop polls.
+			if rw, err = watchtools.NewRetryWatcherWithContext(wctx, from, sw); err == nil {
+				events = rw.ResultChan()
 			}
 		}
 		// pollAfter is the next poll's delay: at interval when there is no
-		// watch or the last read failed (to see the switch come back, or
-		// stay unreadable, promptly), else the watch's safety poll.
+		// watch, it does not hold or the last read failed (to see the
+		// switch come back, or stay unreadable, promptly), else the
+		// watch's safety poll.
 		pollAfter := func() time.Duration {
-			if events != nil && !readFailed {
+			if events != nil && sw.holds() && !readFailed {
 				return safetyPoll
 			}
 			return interval
@@ -291,22 +360,20 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 				break inner
 			case ev, ok := <-events:
 				if !ok {
-					if time.Since(opened) < time.Second {
-						// Ended at once (a proxy that cannot stream, say):
-						// poll at interval before trying again, rather
-						// than reopen in a tight loop.
-						events = nil
-						timer.Reset(interval)
-						continue
+					// RetryWatcher gave up (after the error event below):
+					// start a new one, or poll for good if refused.
+					events = nil
+					if watching {
+						break inner
 					}
-					break inner // the server ended the watch: reopen it
+					timer.Reset(interval)
+					continue
 				}
 				switch ev.Type {
 				case watch.Added, watch.Modified:
 					// The name check matters only where the field selector
 					// is not applied (a fake clientset).
 					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
-						rv = cm.ResourceVersion
 						unreadableSince, readFailed = time.Time{}, false
 						if seen(StateOf(cm)) {
 							break inner
@@ -314,27 +381,27 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 					}
 				case watch.Deleted:
 					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
-						rv = ""
 						seen(State{})
 					}
 				case watch.Error:
-					rv = "" // e.g. resourceVersion too old: reopen from now
-					break inner
+					// RetryWatcher retries what can be retried and ends
+					// after the others: a refusal (poll for good), a
+					// resourceVersion too old (start again from a read).
+					if err := apierrors.FromObject(ev.Object); apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+						watching = false
+					}
 				}
 			case <-timer.C:
 				var engaged bool
 				if rv, engaged = read(); engaged {
 					break inner
 				}
-				if events == nil {
-					break inner // no watch yet: try to open one again
-				}
 				timer.Reset(pollAfter())
 			}
 		}
 		timer.Stop()
-		if w != nil {
-			w.Stop()
+		if rw != nil {
+			rw.Stop()
 		}
 		if last != nil && last.Engaged {
 			return

@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -106,7 +107,7 @@ func (d *podDecoder) decode(body io.Reader, emit func(Pod)) (cont string, err er
 			return "", err
 		}
 		switch {
-		case num == fUnknownRaw && typ == wireBytes:
+		case num == fUnknownRaw && typ == protowire.BytesType:
 			if sawList {
 				// The generated decoder would keep the last one only.
 				return "", errors.New("decode response: two PodLists in one envelope")
@@ -119,7 +120,7 @@ func (d *podDecoder) decode(body io.Reader, emit func(Pod)) (cont string, err er
 				return "", err
 			}
 			sawList = true
-		case num == fUnknownTypeMeta && typ == wireBytes:
+		case num == fUnknownTypeMeta && typ == protowire.BytesType:
 			b, err := d.message()
 			if err != nil {
 				return "", err
@@ -127,7 +128,7 @@ func (d *podDecoder) decode(body io.Reader, emit func(Pod)) (cont string, err er
 			if kind := typeMetaKind(b); kind != "" && kind != "PodList" {
 				return "", fmt.Errorf("decode response: got a %s, want a PodList", kind)
 			}
-		case num == fUnknownContentEncoding && typ == wireBytes:
+		case num == fUnknownContentEncoding && typ == protowire.BytesType:
 			b, err := d.message()
 			if err != nil {
 				return "", err
@@ -175,7 +176,7 @@ func (d *podDecoder) podList(size int64, emit func(Pod)) (cont string, err error
 			return "", unexpectedEOF(err)
 		}
 		switch {
-		case num == fListItems && typ == wireBytes:
+		case num == fListItems && typ == protowire.BytesType:
 			b, err := d.message()
 			if err != nil {
 				return "", err
@@ -185,7 +186,7 @@ func (d *podDecoder) podList(size int64, emit func(Pod)) (cont string, err error
 				return "", fmt.Errorf("decode response: the pod ending at byte %d: %w", d.n, err)
 			}
 			emit(p)
-		case num == fListMeta && typ == wireBytes:
+		case num == fListMeta && typ == protowire.BytesType:
 			b, err := d.message()
 			if err != nil {
 				return "", err
@@ -205,29 +206,41 @@ func (d *podDecoder) podList(size int64, emit func(Pod)) (cont string, err error
 	return cont, nil
 }
 
-// ReadByte counts the bytes read, for binary.ReadUvarint.
-func (d *podDecoder) ReadByte() (byte, error) {
-	b, err := d.br.ReadByte()
-	if err == nil {
-		d.n++
+// varint reads one varint from the stream with protowire. io.EOF means
+// the body ended cleanly before it; a varint cut short is
+// io.ErrUnexpectedEOF.
+func (d *podDecoder) varint() (uint64, error) {
+	// Peek never crosses the 64 KiB buffer, so a varint costs no copy.
+	b, err := d.br.Peek(binary.MaxVarintLen64)
+	if len(b) == 0 {
+		return 0, err // io.EOF at a clean end, or the read error
 	}
-	return b, err
+	v, n := protowire.ConsumeVarint(b)
+	if n < 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err // the read failed, the varint is not at fault
+		}
+		return 0, protowire.ParseError(n)
+	}
+	got, err := d.br.Discard(n)
+	d.n += int64(got)
+	return v, err
 }
 
-func (d *podDecoder) tag() (num int32, typ int, err error) {
-	v, err := binary.ReadUvarint(d)
+func (d *podDecoder) tag() (protowire.Number, protowire.Type, error) {
+	v, err := d.varint()
 	if err != nil {
 		return 0, 0, err // io.EOF only at a clean end
 	}
-	num, typ = int32(v>>3), int(v&7)
-	if num <= 0 {
-		return 0, 0, fmt.Errorf("decode response: illegal tag %d", num)
+	num, typ := protowire.DecodeTag(v)
+	if num < protowire.MinValidNumber {
+		return 0, 0, fmt.Errorf("decode response: illegal tag %d", v>>3)
 	}
 	return num, typ, nil
 }
 
 func (d *podDecoder) length() (int64, error) {
-	v, err := binary.ReadUvarint(d)
+	v, err := d.varint()
 	if err != nil {
 		return 0, unexpectedEOF(err)
 	}
@@ -259,17 +272,17 @@ func (d *podDecoder) message() ([]byte, error) {
 }
 
 // skip discards one field value of wire type typ.
-func (d *podDecoder) skip(typ int) error {
+func (d *podDecoder) skip(typ protowire.Type) error {
 	var n int64
 	switch typ {
-	case wireVarint:
-		_, err := binary.ReadUvarint(d)
+	case protowire.VarintType:
+		_, err := d.varint()
 		return unexpectedEOF(err)
-	case wireFixed32:
-		n = 4
-	case wireFixed64:
-		n = 8
-	case wireBytes:
+	case protowire.Fixed32Type:
+		n = int64(protowire.SizeFixed32())
+	case protowire.Fixed64Type:
+		n = int64(protowire.SizeFixed64())
+	case protowire.BytesType:
 		var err error
 		if n, err = d.length(); err != nil {
 			return err
@@ -293,163 +306,49 @@ func unexpectedEOF(err error) error {
 	return nil
 }
 
-// Wire types.
-const (
-	wireVarint     = 0
-	wireFixed64    = 1
-	wireBytes      = 2
-	wireStartGroup = 3
-	wireEndGroup   = 4
-	wireFixed32    = 5
-)
-
-var (
-	errOverflow  = errors.New("protobuf: integer overflow")
-	errLength    = errors.New("protobuf: invalid length")
-	errEndGroup  = errors.New("protobuf: unexpected end of group")
-	errWireGroup = errors.New("protobuf: end group outside a group")
-)
-
-// The helpers below read protobuf exactly as the generated (gogo) decoders
-// of k8s.io/api do, quirks included, so that whatever they accept is read
-// the same way here (FuzzParsePod checks it).
-
-// uvarint reads a varint; like the generated code, it ignores bits beyond
-// the 64th instead of rejecting them.
-func uvarint(b []byte) (x uint64, n int, err error) {
-	for shift := uint(0); ; shift += 7 {
-		if shift >= 64 {
-			return 0, 0, errOverflow
-		}
-		if n >= len(b) {
-			return 0, 0, io.ErrUnexpectedEOF
-		}
-		c := b[n]
-		n++
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return x, n, nil
-		}
-	}
-}
-
-// lengthDelimited reads a length and returns the payload that follows it
-// within b, and the bytes consumed.
-func lengthDelimited(b []byte) ([]byte, int, error) {
-	v, k, err := uvarint(b)
-	if err != nil {
-		return nil, 0, err
-	}
-	size := int(v)
-	if size < 0 {
-		return nil, 0, errLength
-	}
-	end := k + size
-	if end < 0 {
-		return nil, 0, errLength
-	}
-	if end > len(b) {
-		return nil, 0, io.ErrUnexpectedEOF
-	}
-	return b[k:end:end], end, nil
-}
-
-// skipField returns the size of the field (tag included) at the start of
-// b, as the generated skipGenerated computes it.
-func skipField(b []byte) (int, error) {
-	i, depth := 0, 0
-	for i < len(b) {
-		wire, n, err := uvarint(b[i:])
-		if err != nil {
-			return 0, err
-		}
-		i += n
-		switch wire & 7 {
-		case wireVarint:
-			_, n, err := uvarint(b[i:])
-			if err != nil {
-				return 0, err
-			}
-			i += n
-		case wireFixed64:
-			i += 8
-		case wireBytes:
-			v, n, err := uvarint(b[i:])
-			if err != nil {
-				return 0, err
-			}
-			size := int(v)
-			if size < 0 {
-				return 0, errLength
-			}
-			i += n + size
-		case wireStartGroup:
-			depth++
-		case wireEndGroup:
-			if depth == 0 {
-				return 0, errEndGroup
-			}
-			depth--
-		case wireFixed32:
-			i += 4
-		default:
-			return 0, fmt.Errorf("protobuf: illegal wire type %d", wire&7)
-		}
-		if i < 0 {
-			return 0, errLength
-		}
-		if depth == 0 {
-			return i, nil
-		}
-	}
-	return 0, io.ErrUnexpectedEOF
-}
+var errWireGroup = errors.New("protobuf: end group outside a group")
 
 // eachField calls fn for each varint and length-delimited field of the
-// message b; it skips the other wire types. fn receives the payload v of a
-// length-delimited field (rest is b from v's start to b's end, for map
-// entries) or the value x of a varint.
-func eachField(b []byte, fn func(num int32, typ int, v, rest []byte, x uint64) error) error {
-	for i := 0; i < len(b); {
-		wire, n, err := uvarint(b[i:])
-		if err != nil {
-			return err
+// message b, read with protowire; it skips the other wire types (groups
+// included, checked). fn receives the payload v of a length-delimited
+// field or the value x of a varint.
+//
+// protowire is stricter than the generated (gogo) decoders of k8s.io/api
+// in a few corners no apiserver writes: overlong varints with stray bits in
+// their tenth byte, field numbers beyond int32 (gogo truncates them), group
+// ends that do not match their start, map keys of another wire type or
+// running past their entry. parsePod hands such a pod to the generated
+// decoder instead of re-creating those quirks here.
+func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
 		}
-		num, typ := int32(wire>>3), int(wire&7)
-		if typ == wireEndGroup {
-			return errWireGroup
-		}
-		if num <= 0 {
-			return fmt.Errorf("protobuf: illegal tag %d", num)
-		}
+		b = b[n:]
+		var (
+			v []byte
+			x uint64
+		)
 		switch typ {
-		case wireVarint:
-			x, k, err := uvarint(b[i+n:])
-			if err != nil {
-				return err
-			}
-			if err := fn(num, typ, nil, nil, x); err != nil {
-				return err
-			}
-			i += n + k
-		case wireBytes:
-			v, k, err := lengthDelimited(b[i+n:])
-			if err != nil {
-				return err
-			}
-			if err := fn(num, typ, v, b[i+n+k-len(v):], 0); err != nil {
-				return err
-			}
-			i += n + k
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(b)
+		case protowire.EndGroupType:
+			return errWireGroup
 		default:
-			k, err := skipField(b[i:])
-			if err != nil {
-				return err
-			}
-			if i+k > len(b) {
-				return io.ErrUnexpectedEOF
-			}
-			i += k
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.VarintType && typ != protowire.BytesType {
+			continue
+		}
+		if err := fn(num, typ, v, x); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -457,13 +356,13 @@ func eachField(b []byte, fn func(num int32, typ int, v, rest []byte, x uint64) e
 
 // wrongType is the error for a known field with another wire type, as the
 // generated decoder reports it.
-func wrongType(what string, typ int) error {
+func wrongType(what string, typ protowire.Type) error {
 	return fmt.Errorf("protobuf: wrong wire type %d for %s", typ, what)
 }
 
 // stringField checks the wire type of a string field and copies it.
-func stringField(what string, typ int, v []byte) (string, error) {
-	if typ != wireBytes {
+func stringField(what string, typ protowire.Type, v []byte) (string, error) {
+	if typ != protowire.BytesType {
 		return "", wrongType(what, typ)
 	}
 	return string(v), nil
@@ -471,8 +370,8 @@ func stringField(what string, typ int, v []byte) (string, error) {
 
 func typeMetaKind(b []byte) string {
 	var kind string
-	_ = eachField(b, func(num int32, typ int, v, _ []byte, _ uint64) error {
-		if num == fTypeMetaKind && typ == wireBytes {
+	_ = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num == fTypeMetaKind && typ == protowire.BytesType {
 			kind = string(v)
 		}
 		return nil
@@ -482,7 +381,7 @@ func typeMetaKind(b []byte) string {
 
 func listContinue(b []byte) (string, error) {
 	var cont string
-	err := eachField(b, func(num int32, typ int, v, _ []byte, _ uint64) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		var err error
 		if num == fListMetaContinue {
 			cont, err = stringField("ListMeta.continue", typ, v)
@@ -493,33 +392,50 @@ func listContinue(b []byte) (string, error) {
 }
 
 // parsePod extracts a Pod from an encoded corev1.Pod. The result equals
-// FromPod of the generated decoder's output; fields merge as the generated
-// decoder merges them (the last scalar wins, messages merge, repeated
-// fields append).
+// FromPod of the generated decoder's output. A pod that the protowire walk
+// rejects but the generated decoder accepts (the corners listed at
+// eachField, never written by an apiserver) is decoded by the generated
+// decoder: it is the reference, so its reading wins, and the cost of a full
+// corev1.Pod is paid only for such pods.
 func parsePod(b []byte) (Pod, error) {
+	p, err := parsePodFields(b)
+	if err == nil {
+		return p, nil
+	}
+	var pod corev1.Pod
+	if pod.Unmarshal(b) != nil {
+		return Pod{}, err
+	}
+	return FromPod(&pod), nil
+}
+
+// parsePodFields walks an encoded corev1.Pod with protowire and copies out
+// the fields of Pod; fields merge as the generated decoder merges them (the
+// last scalar wins, messages merge, repeated fields append).
+func parsePodFields(b []byte) (Pod, error) {
 	var (
 		p          Pod
 		readySeen  bool
 		containers []string
 	)
-	err := eachField(b, func(num int32, typ int, v, _ []byte, _ uint64) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch num {
 		case fPodMeta:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("Pod.metadata", typ)
 			}
 			return parseMeta(v, &p)
 		case fPodSpec:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("Pod.spec", typ)
 			}
-			return eachField(v, func(num int32, typ int, v, _ []byte, _ uint64) error {
+			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				var err error
 				switch num {
 				case fSpecNodeName:
 					p.Node, err = stringField("PodSpec.nodeName", typ, v)
 				case fSpecContainers:
-					if typ != wireBytes {
+					if typ != protowire.BytesType {
 						return wrongType("PodSpec.containers", typ)
 					}
 					var name string
@@ -530,16 +446,16 @@ func parsePod(b []byte) (Pod, error) {
 				return err
 			})
 		case fPodStatus:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("Pod.status", typ)
 			}
-			return eachField(v, func(num int32, typ int, v, _ []byte, _ uint64) error {
+			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				var err error
 				switch num {
 				case fStatusPhase:
 					p.Phase, err = stringField("PodStatus.phase", typ, v)
 				case fStatusConditions:
-					if typ != wireBytes {
+					if typ != protowire.BytesType {
 						return wrongType("PodStatus.conditions", typ)
 					}
 					var ctype, status string
@@ -564,7 +480,7 @@ func parsePod(b []byte) (Pod, error) {
 }
 
 func parseMeta(b []byte, p *Pod) error {
-	return eachField(b, func(num int32, typ int, v, rest []byte, _ uint64) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		var err error
 		switch num {
 		case fMetaName:
@@ -574,30 +490,30 @@ func parseMeta(b []byte, p *Pod) error {
 		case fMetaUID:
 			p.UID, err = stringField("ObjectMeta.uid", typ, v)
 		case fMetaCreated:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("ObjectMeta.creationTimestamp", typ)
 			}
 			p.Created, err = parseTime(v)
 		case fMetaDeleted:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("ObjectMeta.deletionTimestamp", typ)
 			}
 			// Present, even empty, means a deletion timestamp is set.
 			_, err = parseTime(v)
 			p.Terminating = true
 		case fMetaLabels:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("ObjectMeta.labels", typ)
 			}
 			if p.Labels == nil {
 				p.Labels = map[string]string{}
 			}
 			var k, val string
-			if k, val, err = mapEntry(rest, len(v)); err == nil {
+			if k, val, err = mapEntry(v); err == nil {
 				p.Labels[k] = val
 			}
 		case fMetaOwners:
-			if typ != wireBytes {
+			if typ != protowire.BytesType {
 				return wrongType("ObjectMeta.ownerReferences", typ)
 			}
 			var o Owner
@@ -618,15 +534,15 @@ func parseTime(b []byte) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	var secs int64
-	err := eachField(b, func(num int32, typ int, _, _ []byte, x uint64) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
 		switch num {
 		case fTimeSeconds:
-			if typ != wireVarint {
+			if typ != protowire.VarintType {
 				return wrongType("Timestamp.seconds", typ)
 			}
 			secs = int64(x)
 		case 2: // nanos: checked, then ignored as metav1.Time does
-			if typ != wireVarint {
+			if typ != protowire.VarintType {
 				return wrongType("Timestamp.nanos", typ)
 			}
 		}
@@ -638,44 +554,25 @@ func parseTime(b []byte) (time.Time, error) {
 	return time.Unix(secs, 0).Local(), nil
 }
 
-// mapEntry decodes the map<string,string> entry that is the first size
-// bytes of rest. Like the generated decoder, it reads keys and values as
-// length-delimited whatever their wire type, and bounds them by the
-// enclosing message (rest), not by the entry.
-func mapEntry(rest []byte, size int) (key, val string, err error) {
-	for i := 0; i < size; {
-		wire, n, err := uvarint(rest[i:])
-		if err != nil {
-			return "", "", err
+// mapEntry decodes a map<string,string> entry. A key or value of another
+// wire type is an error, handing the pod to the generated decoder (see
+// eachField), which reads it as a string whatever its type.
+func mapEntry(b []byte) (key, val string, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		var err error
+		switch num {
+		case 1:
+			key, err = stringField("map key", typ, v)
+		case 2:
+			val, err = stringField("map value", typ, v)
 		}
-		switch int32(wire >> 3) {
-		case 1, 2:
-			v, k, err := lengthDelimited(rest[i+n:])
-			if err != nil {
-				return "", "", err
-			}
-			if int32(wire>>3) == 1 {
-				key = string(v)
-			} else {
-				val = string(v)
-			}
-			i += n + k
-		default:
-			k, err := skipField(rest[i:])
-			if err != nil {
-				return "", "", err
-			}
-			if i+k > size {
-				return "", "", io.ErrUnexpectedEOF
-			}
-			i += k
-		}
-	}
-	return key, val, nil
+		return err
+	})
+	return key, val, err
 }
 
 func owner(b []byte) (o Owner, controller bool, err error) {
-	err = eachField(b, func(num int32, typ int, v, _ []byte, x uint64) error {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
 		switch num {
 		case fOwnerKind:
@@ -685,7 +582,7 @@ func owner(b []byte) (o Owner, controller bool, err error) {
 		case fOwnerUID:
 			o.UID, err = stringField("OwnerReference.uid", typ, v)
 		case fOwnerController:
-			if typ != wireVarint {
+			if typ != protowire.VarintType {
 				return wrongType("OwnerReference.controller", typ)
 			}
 			controller = x != 0
@@ -697,7 +594,7 @@ func owner(b []byte) (o Owner, controller bool, err error) {
 
 func containerName(b []byte) (string, error) {
 	var name string
-	err := eachField(b, func(num int32, typ int, v, _ []byte, _ uint64) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		var err error
 		if num == fContainerName {
 			name, err = stringField("Container.name", typ, v)
@@ -708,7 +605,7 @@ func containerName(b []byte) (string, error) {
 }
 
 func condition(b []byte) (ctype, status string, err error) {
-	err = eachField(b, func(num int32, typ int, v, _ []byte, _ uint64) error {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		var err error
 		switch num {
 		case fConditionType:

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // RunTests is a TestMain body: it starts one sandbox for the test package,
@@ -157,15 +159,13 @@ func testingVerbose() bool {
 // and kwok act within moments, not at once.
 func WaitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last error
+	// f's own error is kept (the poll's is only "deadline exceeded"): it is
+	// what the failure must show.
+	if wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	}) != nil {
+		t.Fatalf("%s: not after %s: %v", what, timeout, last)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
@@ -366,13 +367,15 @@ func (s *Injector) deleteHelper(ctx context.Context, h helperRef) error {
 // waitGone waits until every helper is gone (or replaced), at most
 // RevertWait, and reports those still there.
 func (s *Injector) waitGone(ctx context.Context, refs []helperRef) []NotStopped {
-	wait := s.RevertWait
-	if wait <= 0 {
-		wait = DefaultRevertWait
+	limit := s.RevertWait
+	if limit <= 0 {
+		limit = DefaultRevertWait
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		var left []helperRef
+	var left []helperRef
+	// The reads use ctx, not the poll's deadline context, as waitStarted;
+	// what is left says whether the poll succeeded.
+	_ = wait.PollUntilContextTimeout(ctx, revertPoll, limit, true, func(context.Context) (bool, error) {
+		left = nil
 		var mu sync.Mutex
 		s.forEach(len(refs), func(i int) {
 			p, err := s.Client.CoreV1().Pods(refs[i].namespace).Get(ctx, refs[i].name, metav1.GetOptions{})
@@ -383,25 +386,20 @@ func (s *Injector) waitGone(ctx context.Context, refs []helperRef) []NotStopped 
 			left = append(left, refs[i])
 			mu.Unlock()
 		})
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			out := make([]NotStopped, len(left))
-			for i, h := range left {
-				out[i] = NotStopped{What: h.what(), Err: fmt.Errorf("deleted but still terminating after %s (is the node reachable?)", wait)}
-				if ctx.Err() != nil {
-					out[i].Err = fmt.Errorf("deleted, not confirmed gone: %w", ctx.Err())
-				}
-			}
-			return out
-		}
 		refs = left
-		select {
-		case <-ctx.Done():
-		case <-time.After(revertPoll):
+		return len(left) == 0, nil
+	})
+	if len(left) == 0 {
+		return nil
+	}
+	out := make([]NotStopped, len(left))
+	for i, h := range left {
+		out[i] = NotStopped{What: h.what(), Err: fmt.Errorf("deleted but still terminating after %s (is the node reachable?)", limit)}
+		if ctx.Err() != nil {
+			out[i].Err = fmt.Errorf("deleted, not confirmed gone: %w", ctx.Err())
 		}
 	}
+	return out
 }
 
 func appendUnique(list []string, s string) []string {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
@@ -246,18 +247,12 @@ func (s *Injector) stopInPod(ctx context.Context, container string, sp StatePod)
 	}
 	// The stop may have worked and taken its own exec session down with
 	// the container: believe the kubelet's status.
-	deadline := time.Now().Add(stoppedCheck)
-	for {
-		if _, running, err := s.stressState(ctx, container, sp); err == nil && !running {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(stoppedCheckPoll):
-		}
+	// The read uses ctx, not the poll's deadline context, as waitStarted.
+	if wait.PollUntilContextTimeout(ctx, stoppedCheckPoll, stoppedCheck, true, func(context.Context) (bool, error) {
+		_, running, err := s.stressState(ctx, container, sp)
+		return err == nil && !running, nil
+	}) == nil {
+		return nil
 	}
 	msg := fmt.Sprintf("exec %s: %v", strings.Join(cmd, " "), execErr)
 	if e := strings.TrimSpace(stderr); e != "" {

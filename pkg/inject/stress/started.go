@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // startPoll is how often Inject looks whether the stress has started.
@@ -75,9 +76,12 @@ func (s *Injector) waitStarted(ctx context.Context, checks []startCheck) []start
 	for i := range checks {
 		pending[i] = i
 	}
-	deadline := time.Now().Add(s.StartTimeout)
 	seenRunning := make([]time.Time, len(checks))
-	for {
+	// The reads use ctx, not the poll's deadline context: a read in flight
+	// at the deadline reports what the kubelet says rather than a
+	// cancelled request. The poll's error is not needed: what is still
+	// pending says it all.
+	_ = wait.PollUntilContextTimeout(ctx, startPoll, s.StartTimeout, true, func(context.Context) (bool, error) {
 		var mu sync.Mutex
 		var next []int
 		s.forEach(len(pending), func(k int) {
@@ -97,30 +101,22 @@ func (s *Injector) waitStarted(ctx context.Context, checks []startCheck) []start
 			}
 		})
 		pending = next
-		if len(pending) == 0 {
-			return results
+		return len(pending) == 0, nil
+	})
+	for _, i := range pending {
+		if results[i].ok {
+			continue // running, only its settle time was cut short
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			for _, i := range pending {
-				if results[i].ok {
-					continue // running, only its settle time was cut short
-				}
-				why := results[i].reason
-				if why == "" {
-					why = "no status reported"
-				}
-				results[i] = startResult{reason: fmt.Sprintf("not running after %s (%s)", s.StartTimeout, why)}
-				if ctx.Err() != nil {
-					results[i].reason = fmt.Sprintf("not confirmed running: %v (%s)", ctx.Err(), why)
-				}
-			}
-			return results
+		why := results[i].reason
+		if why == "" {
+			why = "no status reported"
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(startPoll):
+		results[i] = startResult{reason: fmt.Sprintf("not running after %s (%s)", s.StartTimeout, why)}
+		if ctx.Err() != nil {
+			results[i].reason = fmt.Sprintf("not confirmed running: %v (%s)", ctx.Err(), why)
 		}
 	}
+	return results
 }
 
 // startState reads one stress container's state; done says whether it is
