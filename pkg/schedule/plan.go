@@ -63,11 +63,11 @@ type SkipKind int
 
 // Skip kinds.
 const (
-	NotSkipped    SkipKind = iota
-	SkipUnknown            // a listed name matches no experiment
-	SkipClosed             // the window has closed
-	SkipMaximum            // the night's maxPerNight is reached
-	SkipNoTimeLeft         // it cannot finish before the window closes
+	NotSkipped     SkipKind = iota
+	SkipUnknown             // a listed name matches no experiment
+	SkipClosed              // the window has closed
+	SkipMaximum             // the night's maxPerNight is reached
+	SkipNoTimeLeft          // it cannot finish before the window closes
 )
 
 // Plan lays out the experiments a night plays in window w, from now on:
