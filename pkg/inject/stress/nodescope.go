@@ -61,7 +61,7 @@ func (s *Injector) injectNodes(ctx context.Context, p plan, targets []target.Pod
 		// caller that did not go through the Guard's Admit: a node whose
 		// opt-in was removed meanwhile is not stressed.
 		if why := s.nodeOptInRefusal(ctx, nodes[k]); why != "" {
-			results[k] = helperResult{refused: why}
+			results[k] = helperResult{refused: inject.Refusal{Rule: inject.RuleNodeOptIn, Why: why}.String()}
 			return
 		}
 		idx := byNode[nodes[k]]
