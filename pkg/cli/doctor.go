@@ -138,7 +138,7 @@ func (r *doctorReport) writeText(w io.Writer) error {
 }
 
 func newDoctorCommand(streams Streams, g *globals) *cobra.Command {
-	var output string
+	var output, nowText string
 	cmd := &cobra.Command{
 		Use:   "doctor [PATH...]",
 		Short: "Check that the cluster, Prometheus and the experiments are ready for a night, without changing anything",
@@ -179,13 +179,23 @@ input (an experiment or configuration that does not load).`,
 			if output != "text" && output != "json" {
 				return withExitCode(ExitInvalid, fmt.Errorf("--output %q: unknown output (allowed: text, json)", output))
 			}
-			return runDoctor(cmd, streams, g, output, args)
+			now := time.Now()
+			if nowText != "" {
+				t, err := time.Parse(time.RFC3339, nowText)
+				if err != nil {
+					return withExitCode(ExitInvalid, fmt.Errorf("--now %q: not an RFC 3339 time such as 2026-07-01T21:00:00+02:00", nowText))
+				}
+				now = t
+			}
+			return runDoctor(cmd, streams, g, doctorOptions{output: output, now: now}, args)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&output, "output", "o", "text", "output: text (a checklist) or json")
 	fl.String("experiments", "", "directory of a night's experiments (default: the experiments key of --config)")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	fl.StringVar(&nowText, "now", "", "the nights' next windows from this instant (RFC 3339) instead of now")
+	_ = fl.MarkHidden("now")
 	_ = cmd.MarkFlagDirname("experiments")
 	g.addInjectionFlags(fl)
 	return cmd
@@ -204,11 +214,17 @@ type doctor struct {
 	now  time.Time
 }
 
-func runDoctor(cmd *cobra.Command, streams Streams, g *globals, output string, paths []string) error {
+// doctorOptions are the doctor's own flags.
+type doctorOptions struct {
+	output string    // text or json
+	now    time.Time // the instant the nights' windows are computed from
+}
+
+func runDoctor(cmd *cobra.Command, streams Streams, g *globals, opts doctorOptions, paths []string) error {
 	if err := g.checkSafety(); err != nil {
 		return withExitCode(ExitInvalid, err)
 	}
-	d := &doctor{g: g, now: time.Now()}
+	d := &doctor{g: g, now: opts.now}
 	exps, nights, err := d.load(cmd, paths)
 	if err != nil {
 		var problems experiment.Problems
@@ -227,7 +243,7 @@ func runDoctor(cmd *cobra.Command, streams Streams, g *globals, output string, p
 	d.nights(nights)
 	d.report.finish()
 
-	if output == "json" {
+	if opts.output == "json" {
 		enc := json.NewEncoder(streams.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(d.report); err != nil {
@@ -388,7 +404,7 @@ func (d *doctor) experiment(ctx context.Context, exp *experiment.Experiment) {
 		}
 	}
 	if exp.Spec.Action.Stress != nil && d.namespace != "" {
-		d.permissions(ctx, section, d.namespace, stress.Access(*exp.Spec.Action.Stress, "", d.namespace))
+		d.permissions(ctx, section, d.namespace, stress.LeaseAccess(d.namespace))
 	}
 }
 
@@ -476,7 +492,7 @@ func (d *doctor) accessOf(exp *experiment.Experiment, ns string, pods []target.P
 	case a.PodKill != nil:
 		out = append(out, podkill.Access(a.PodKill.Method, ns)...)
 	case a.Stress != nil:
-		out = append(out, stress.Access(*a.Stress, ns, "")...)
+		out = append(out, stress.Access(*a.Stress, ns)...)
 	}
 	return out
 }

@@ -10,13 +10,11 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
-// Access is what a stress calls: in a target namespace, scope pod updates
+// Access is what a stress calls in a target namespace: scope pod updates
 // pods/ephemeralcontainers (the stress container) and creates pods/exec
 // (the early stop on revert); scope node gets the node (its opt-in label)
-// and creates and deletes the helper pods. In leaseNamespace (the run's
-// namespace) it creates, renews and deletes the run's Lease, and the
-// orphan sweep lists the Leases and the helper pods.
-func Access(spec experiment.Stress, namespace, leaseNamespace string) []inject.Access {
+// and creates and deletes the helper pods.
+func Access(spec experiment.Stress, namespace string) []inject.Access {
 	var out []inject.Access
 	if spec.Scope == experiment.ScopeNode {
 		out = append(out,
@@ -30,11 +28,17 @@ func Access(spec experiment.Stress, namespace, leaseNamespace string) []inject.A
 			inject.Access{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: namespace, Why: "stop the stress early on revert (chaosnight-stress stop)"},
 		)
 	}
-	if leaseNamespace != "" {
-		for _, verb := range []string{"create", "get", "update", "delete", "list"} {
-			out = append(out, inject.Access{Verb: verb, Group: "coordination.k8s.io", Resource: "leases", Namespace: leaseNamespace,
-				Why: "the run's Lease, which keeps its helpers from the orphan sweep"})
-		}
+	return out
+}
+
+// LeaseAccess is what a stress run does in its own namespace (the
+// context's): create, renew and delete its RunLease, and the orphan sweep
+// lists the Leases.
+func LeaseAccess(namespace string) []inject.Access {
+	var out []inject.Access
+	for _, verb := range []string{"create", "get", "update", "delete", "list"} {
+		out = append(out, inject.Access{Verb: verb, Group: "coordination.k8s.io", Resource: "leases", Namespace: namespace,
+			Why: "keep the run's Lease, which keeps its helpers from the orphan sweep"})
 	}
 	return out
 }
