@@ -400,6 +400,9 @@ func (d *doctor) experiment(ctx context.Context, exp *experiment.Experiment) {
 			d.report.fail(section, fmt.Sprintf("admission: not checked in namespace %s: no running pod matches %s there, the experiment would be skipped", ns, exp.Spec.Target.Selector),
 				"check spec.target.selector and spec.target.namespaces against kubectl -n "+ns+" get pods -l '"+exp.Spec.Target.Selector+"'")
 		default:
+			if st := exp.Spec.Action.Stress; st != nil && st.Scope == experiment.ScopeNode {
+				d.nodeCheck(ctx, section, inNS[0].Node)
+			}
 			d.admission(ctx, section, exp, inNS[0])
 		}
 	}
@@ -455,6 +458,25 @@ func (d *doctor) namespaceCheck(ctx context.Context, section, ns string, require
 		d.report.warn(section, fmt.Sprintf("namespace %s is not opted in (safety.requireOptIn is off, so its pods may be touched); %s", ns, levels), "")
 	}
 	return true
+}
+
+// nodeCheck reports whether node is opted in to node-scope stress: the
+// stress refuses targets on a node without the label.
+func (d *doctor) nodeCheck(ctx context.Context, section, node string) {
+	if node == "" {
+		return
+	}
+	n, err := d.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	switch {
+	case err != nil:
+		d.report.fail(section, fmt.Sprintf("node %s cannot be read, so a node-scope stress refuses it: %v", node, err),
+			fmt.Sprintf("grant %s get on nodes (the chart's ClusterRole does with stress.nodeScope)", d.user))
+	case n.Labels[stress.NodeOptInLabel] == "true":
+		d.report.ok(section, "node %s opted in to node-scope stress (%s=true)", node, stress.NodeOptInLabel)
+	default:
+		d.report.fail(section, fmt.Sprintf("node %s is not opted in: a node-scope stress refuses the targets on it", node),
+			fmt.Sprintf("kubectl label node %s %s=true (every pod on it shares the stress)", node, stress.NodeOptInLabel))
+	}
 }
 
 // podSecurityLevels renders a namespace's Pod Security labels:

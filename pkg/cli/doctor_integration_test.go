@@ -341,4 +341,50 @@ func TestDoctor(t *testing.T) {
 			t.Error("no admission line refused by RBAC")
 		}
 	})
+
+	t.Run("a night: its next window in its zone, and its experiments", func(t *testing.T) {
+		night := t.TempDir()
+		writeExperiment(t, night, "restricted.yaml", doctorStressYAML("night-cpu", doctorRestrictedNS))
+		config := writeExperiment(t, night, "chaosnight.yaml", `experiments: .
+nights:
+  - name: weeknights
+    opens: "0 22 * * 1-5"
+    lasts: 6h
+    timezone: Europe/Paris
+    experiments: {names: [night-cpu]}
+`)
+		code, out := doctorRun(ctx, t, s, "--config", config, "--now", "2026-12-07T12:00:00Z")
+		if code != ExitHeld {
+			t.Errorf("exit %d, want 0", code)
+		}
+		wantLines(t, out,
+			"  ✔ admission: the stress ephemeral container on pod doctor-restricted/doctor-target is admitted (server-side dry run)",
+			"Nights",
+			"  ✔ night weeknights: next window opens Mon 2026-12-07 22:00 CET (Europe/Paris), Mon 2026-12-07 21:00 UTC, closes Tue 2026-12-08 04:00 CET",
+		)
+	})
+
+	t.Run("node scope: the helper pod is admitted, the node is not opted in", func(t *testing.T) {
+		yaml := strings.Replace(doctorStressYAML("node-cpu", doctorRestrictedNS), "scope: pod", "scope: node", 1)
+		file := writeExperiment(t, dir, "node.yaml", yaml)
+		p, err := c.CoreV1().Pods(doctorRestrictedNS).Get(ctx, doctorPod, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := p.Spec.NodeName
+		code, out := doctorRun(ctx, t, s, file)
+		if code != ExitFailed {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantLines(t, out,
+			"  ✔ permissions in namespace doctor-restricted: list pods, get pods, create events, get namespaces doctor-restricted, create pods, delete pods, get nodes",
+			"  ✘ node "+node+" is not opted in: a node-scope stress refuses the targets on it",
+			"    fix: kubectl label node "+node+" chaosnight.dev/enabled=true (every pod on it shares the stress)",
+			"  ✔ admission: the stress helper pod on node "+node+" (namespace doctor-restricted) is admitted (server-side dry run)",
+		)
+		pods, err := c.CoreV1().Pods(doctorRestrictedNS).List(ctx, metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 1 {
+			t.Errorf("the dry run created a helper pod for real: %v, %d pods", err, len(pods.Items))
+		}
+	})
 }
