@@ -335,11 +335,15 @@ func (d *doctor) kubernetes(ctx context.Context) bool {
 	}
 
 	ks := d.g.newKillSwitch(client)
+	ksName := ks.Name
+	if ksName == "" {
+		ksName = killswitch.DefaultName
+	}
 	st, err := ks.Get(ctx)
 	switch {
 	case err != nil:
 		d.report.fail(sectionKubernetes, fmt.Sprintf("kill switch unreadable (%s): it counts as engaged, nothing would be injected: %v", ks.Ref(), err),
-			fmt.Sprintf("grant %s get on configmaps/%s in namespace %s (the chart's Role does), or set killSwitch.namespace to where the switch is", d.user, killswitchName(ks.Ref()), ks.Namespace))
+			fmt.Sprintf("grant %s get on configmaps/%s in namespace %s (the chart's Role does), or set killSwitch.namespace to where the switch is", d.user, ksName, ks.Namespace))
 	case st.Engaged || st.Unclear != "":
 		d.report.fail(sectionKubernetes, fmt.Sprintf("kill switch engaged (%s): %s; nothing would be injected", ks.Ref(), killswitch.Describe(st)),
 			fmt.Sprintf("once the reason is over: chaosnight resume --kill-switch-namespace %s", ks.Namespace))
@@ -347,12 +351,6 @@ func (d *doctor) kubernetes(ctx context.Context) bool {
 		d.report.ok(sectionKubernetes, "kill switch released (%s)", ks.Ref())
 	}
 	return true
-}
-
-// killswitchName takes the ConfigMap's name out of a Switch.Ref.
-func killswitchName(ref string) string {
-	name, _, _ := strings.Cut(strings.TrimPrefix(ref, "configmap/"), " ")
-	return name
 }
 
 // whoAmI asks the API server who the credentials are (SelfSubjectReview),
