@@ -344,8 +344,11 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("a night: its next window in its zone, and its experiments", func(t *testing.T) {
 		night := t.TempDir()
-		writeExperiment(t, night, "restricted.yaml", doctorStressYAML("night-cpu", doctorRestrictedNS))
-		config := writeExperiment(t, night, "chaosnight.yaml", `experiments: .
+		if err := os.Mkdir(filepath.Join(night, "experiments"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeExperiment(t, night, "experiments/restricted.yaml", doctorStressYAML("night-cpu", doctorRestrictedNS))
+		config := writeExperiment(t, night, "chaosnight.yaml", `experiments: experiments
 nights:
   - name: weeknights
     opens: "0 22 * * 1-5"
