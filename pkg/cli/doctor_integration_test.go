@@ -335,7 +335,11 @@ func TestDoctor(t *testing.T) {
 		wantLines(t, out,
 			"  ✘ permission missing: create pods/eviction in namespace shop, to evict the targets (method: evict)",
 			"    fix: grant "+user+" create pods/eviction in namespace shop: kubectl -n shop create role chaosnight-extra --verb=create --resource=pods/eviction, and a rolebinding to "+user+" (the chart grants it)",
+			"    fix: grant "+user+" get on configmaps/chaosnight-kill-switch in namespace chaosnight (the chart's Role does), or set killSwitch.namespace to where the switch is",
 		)
+		if !strings.Contains(out, "  ✘ kill switch unreadable (configmap/chaosnight-kill-switch in namespace chaosnight): it counts as engaged, nothing would be injected: ") {
+			t.Error("no unreadable kill switch line")
+		}
 		// The dry run is refused too, by RBAC, on whichever checkout pod.
 		if !strings.Contains(out, "  ✘ admission: the eviction of pod shop/checkout-") || !strings.Contains(out, " is refused by RBAC\n") {
 			t.Error("no admission line refused by RBAC")
