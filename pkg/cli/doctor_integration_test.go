@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -14,6 +15,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -64,7 +66,23 @@ func doctorNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface, 
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	// The next test snapshots every pod of the cluster: the namespace must
+	// be gone, not going, when this test ends.
+	t.Cleanup(func() {
+		bg, zero := context.Background(), int64(0)
+		_ = c.CoreV1().Pods(ns).Delete(bg, doctorPod, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		_ = c.CoreV1().Namespaces().Delete(bg, ns, metav1.DeleteOptions{})
+		sandbox.WaitFor(t, 90*time.Second, "namespace "+ns+" deleted", func() error {
+			_, err := c.CoreV1().Namespaces().Get(bg, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return errors.New("still there")
+		})
+	})
 	spec := sandbox.PodSpec("doctor")
 	yes, no, uid := true, false, int64(1000)
 	spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid,
