@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
@@ -28,6 +29,7 @@ const (
 	doctorRestrictedNS = "doctor-restricted" // Pod Security restricted, opted in
 	doctorVAPNS        = "doctor-vap"        // a ValidatingAdmissionPolicy refuses ephemeral containers
 	doctorOptOutNS     = "doctor-optout"     // not opted in
+	doctorPSANS        = "doctor-psa"        // restricted enforced after its pod, which does not meet it, was created
 	doctorPolicy       = "doctor-no-ephemeral-containers"
 	doctorPolicyMsg    = "ephemeral containers are not allowed in doctor-vap"
 	doctorPod          = "doctor-target"
@@ -58,10 +60,10 @@ spec:
 `, name, ns)
 }
 
-// doctorNamespace creates ns with labels and one running bare pod that
-// meets Pod Security's restricted level, and deletes it all when the test
-// ends.
-func doctorNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface, ns string, labels map[string]string) {
+// doctorNamespace creates ns with labels and one running bare pod (that
+// meets Pod Security's restricted level when restricted is set), and
+// deletes it all when the test ends.
+func doctorNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface, ns string, labels map[string]string, restricted bool) {
 	t.Helper()
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -84,11 +86,13 @@ func doctorNamespace(ctx context.Context, t *testing.T, c kubernetes.Interface, 
 		})
 	})
 	spec := sandbox.PodSpec("doctor")
-	yes, no, uid := true, false, int64(1000)
-	spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid,
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
-	spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
-		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	if restricted {
+		yes, no, uid := true, false, int64(1000)
+		spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid,
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+		spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: doctorPod, Namespace: ns, Labels: map[string]string{"app": "doctor"}}, Spec: spec}
 	if _, err := c.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -208,9 +212,16 @@ func TestDoctor(t *testing.T) {
 	ensureNamespace(ctx, t, c, killswitch.DefaultNamespace)
 	optIn := map[string]string{sandbox.OptInLabel: "true"}
 	doctorNamespace(ctx, t, c, doctorRestrictedNS, map[string]string{sandbox.OptInLabel: "true",
-		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"})
-	doctorNamespace(ctx, t, c, doctorVAPNS, optIn)
-	doctorNamespace(ctx, t, c, doctorOptOutNS, nil)
+		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}, true)
+	doctorNamespace(ctx, t, c, doctorVAPNS, optIn, true)
+	doctorNamespace(ctx, t, c, doctorOptOutNS, nil, true)
+	// Enforcing a level does not evict the pods already there; it judges
+	// every later change to them, the ephemeral container update included.
+	doctorNamespace(ctx, t, c, doctorPSANS, optIn, false)
+	enforce := []byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"restricted","pod-security.kubernetes.io/enforce-version":"latest"}}}`)
+	if _, err := c.CoreV1().Namespaces().Patch(ctx, doctorPSANS, types.MergePatchType, enforce, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	doctorVAP(ctx, t, c)
 	dir := t.TempDir()
 
@@ -257,6 +268,22 @@ func TestDoctor(t *testing.T) {
 			"    message: pods \"doctor-target\" is forbidden: ValidatingAdmissionPolicy '"+doctorPolicy+"' with binding '"+doctorPolicy+"' denied request: "+doctorPolicyMsg,
 			"    fix: the ValidatingAdmissionPolicy "+doctorPolicy+" refuses it: exempt chaosnight's change from its binding "+doctorPolicy+" (matchResources, or a match condition), or leave namespace doctor-vap out of the experiment",
 		)
+	})
+
+	t.Run("Pod Security refuses the change to a pod that does not meet the level", func(t *testing.T) {
+		file := writeExperiment(t, dir, "psa.yaml", doctorStressYAML("psa-cpu", doctorPSANS))
+		code, out := doctorRun(ctx, t, s, file)
+		if code != ExitFailed {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantLines(t, out,
+			"  ✔ namespace doctor-psa opted in (chaosnight.dev/enabled=true); Pod Security enforce=restricted (latest)",
+			"  ✘ admission: the stress ephemeral container on pod doctor-psa/doctor-target is refused by Pod Security (restricted:latest)",
+			"    fix: namespace doctor-psa enforces a Pod Security level the change does not meet: make the target pod meet it, or lower pod-security.kubernetes.io/enforce on doctor-psa",
+		)
+		if !strings.Contains(out, "\n    message: pods \"doctor-target\" is forbidden: violates PodSecurity \"restricted:latest\": ") {
+			t.Error("no verbatim Pod Security message")
+		}
 	})
 
 	t.Run("a namespace not opted in", func(t *testing.T) {
