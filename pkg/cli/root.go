@@ -135,6 +135,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newScheduleCommand(streams, g),
 		newServeCommand(streams, g),
 		newReportCommand(streams, g),
+		newDoctorCommand(streams, g),
 	)
 	return root
 }

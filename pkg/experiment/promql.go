@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -43,4 +44,41 @@ func checkProbeQueryType(expr parser.Expr) error {
 	default:
 		return fmt.Errorf("the query returns a %s; a probe needs an instant vector or a scalar", expr.Type())
 	}
+}
+
+// MetricNames are the metric names a query reads, in order of first use:
+// the name of every vector selector (`rate(x_total[5m])` reads x_total),
+// or its __name__ equality matcher. Selectors without a fixed name
+// (`{__name__=~"x.*"}`) give none. It is how `chaosnight doctor` names the
+// metric families behind an empty result.
+func MetricNames(query string) ([]string, error) {
+	expr, err := parsePromQL(query)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		vs, ok := node.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		if vs.Name != "" {
+			add(vs.Name)
+			return nil
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == "__name__" && m.Type == labels.MatchEqual {
+				add(m.Value)
+			}
+		}
+		return nil
+	})
+	return names, nil
 }
