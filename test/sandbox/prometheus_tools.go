@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,15 +70,7 @@ func cachedPrometheus() string {
 // progress lines. cfg.ToolsModule is hack/tools; cfg.Dest, when set,
 // replaces the cache directory.
 func BuildPrometheus(ctx context.Context, cfg BuildConfig) (string, error) {
-	if cfg.Go == "" {
-		cfg.Go = "go"
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 30 * time.Second
-	}
+	cfg.defaults()
 	dest := cfg.Dest
 	if dest == "" {
 		d, err := DefaultPrometheusDir()
@@ -88,59 +79,33 @@ func BuildPrometheus(ctx context.Context, cfg BuildConfig) (string, error) {
 		}
 		dest = d
 	}
-	done := func() bool {
+	complete := func() bool {
 		b, err := os.ReadFile(filepath.Join(dest, stampFile))
 		_, serr := os.Stat(filepath.Join(dest, binPrometheus))
 		return err == nil && serr == nil && string(b) == prometheusStamp()
-	}
-	if done() {
-		fmt.Fprintf(cfg.Log, "sandbox tools: prometheus %s cached in %s\n", PrometheusVersion, dest)
-		return dest, nil
 	}
 	mod, err := filepath.Abs(filepath.Join(cfg.ToolsModule, "prometheus"))
 	if err != nil {
 		return "", fmt.Errorf("resolve tools module path: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(mod, "go.mod")); err != nil {
-		return "", fmt.Errorf("prometheus tools module not found at %q (run from the repository root): %w", mod, err)
+	if !complete() {
+		if _, err := os.Stat(filepath.Join(mod, "go.mod")); err != nil {
+			return "", fmt.Errorf("prometheus tools module not found at %q (run from the repository root): %w", mod, err)
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("create cache directory: %w", err)
-	}
-	unlock, err := lockFile(dest + ".lock")
+	err = cachedBuild(dest, "prometheus "+PrometheusVersion, cfg.Log, complete, prometheusStamp(), func(partial string) error {
+		// What `prometheus --version` prints, as the release build stamps it.
+		const v = "github.com/prometheus/common/version"
+		ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Branch=HEAD -X %s.Revision=%s -X %s.BuildUser=chaosnight-sandbox",
+			v, PrometheusVersion, v, v, prometheusModuleVersion, v)
+		fmt.Fprintf(cfg.Log, "sandbox tools: building Prometheus %s (module %s, tags %s) into %s; about 2 minutes on 2 cores the first time\n",
+			PrometheusVersion, prometheusModuleVersion, prometheusTags, dest)
+		steps := []buildStep{{name: binPrometheus, module: mod, pkg: "github.com/prometheus/prometheus/cmd/prometheus", ldflags: ldflags, tags: prometheusTags, noCgo: true}}
+		return runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, 1)
+	})
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
-	if done() { // another builder finished while we waited
-		fmt.Fprintf(cfg.Log, "sandbox tools: prometheus %s cached in %s\n", PrometheusVersion, dest)
-		return dest, nil
-	}
-	partial := dest + ".partial"
-	if err := os.MkdirAll(partial, 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", partial, err)
-	}
-	// What `prometheus --version` prints, as the release build stamps it.
-	const v = "github.com/prometheus/common/version"
-	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Branch=HEAD -X %s.Revision=%s -X %s.BuildUser=chaosnight-sandbox",
-		v, PrometheusVersion, v, v, prometheusModuleVersion, v)
-	fmt.Fprintf(cfg.Log, "sandbox tools: building Prometheus %s (module %s, tags %s) into %s; about 4 minutes on 2 cores the first time\n",
-		PrometheusVersion, prometheusModuleVersion, prometheusTags, dest)
-	start := time.Now()
-	steps := []buildStep{{name: binPrometheus, module: mod, pkg: "github.com/prometheus/prometheus/cmd/prometheus", ldflags: ldflags, tags: prometheusTags, noCgo: true}}
-	if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, 1); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(partial, stampFile), []byte(prometheusStamp()), 0o644); err != nil {
-		return "", fmt.Errorf("write stamp: %w", err)
-	}
-	if err := os.RemoveAll(dest); err != nil {
-		return "", fmt.Errorf("replace %s: %w", dest, err)
-	}
-	if err := os.Rename(partial, dest); err != nil {
-		return "", fmt.Errorf("move %s into place: %w", partial, err)
-	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: prometheus done in %s: %s\n", time.Since(start).Round(time.Second), dest)
 	return dest, nil
 }
 

@@ -157,65 +157,43 @@ func BuildRealNodeTools(ctx context.Context, cfg RealNodeBuildConfig) (string, e
 		}
 		dest = d
 	}
-	if checkRealNodeTools(dest, v) == nil && realNodeStampMatches(dest, v) {
-		fmt.Fprintf(cfg.Log, "sandbox tools: real node cached in %s\n", dest)
-		return dest, nil
-	}
-	if _, err := os.Stat(filepath.Join(cfg.ToolsModule, "containerd", "go.mod")); err != nil {
-		return "", fmt.Errorf("containerd tools module not found under %q (run from the repository root): %w", cfg.ToolsModule, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("create cache directory: %w", err)
-	}
-	unlock, err := lockFile(dest + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if checkRealNodeTools(dest, v) == nil && realNodeStampMatches(dest, v) {
-		fmt.Fprintf(cfg.Log, "sandbox tools: real node cached in %s\n", dest)
-		return dest, nil
-	}
-	partial := dest + ".partial"
-	if err := os.MkdirAll(filepath.Join(partial, cniDir), 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", partial, err)
+	complete := func() bool { return checkRealNodeTools(dest, v) == nil && realNodeStampMatches(dest, v) }
+	if !complete() {
+		if _, err := os.Stat(filepath.Join(cfg.ToolsModule, "containerd", "go.mod")); err != nil {
+			return "", fmt.Errorf("containerd tools module not found under %q (run from the repository root): %w", cfg.ToolsModule, err)
+		}
 	}
 	kmod, err := filepath.Abs(cfg.ToolsModule)
 	if err != nil {
 		return "", fmt.Errorf("resolve tools module path: %w", err)
 	}
-	cmod := filepath.Join(kmod, "containerd")
-	// containerd without cgo: the storage drivers that need it are left out,
-	// overlayfs and native stay.
-	ctags := "no_btrfs no_devmapper no_zfs no_aufs"
-	steps := []buildStep{
-		{name: binKubelet, module: kmod, pkg: "k8s.io/kubernetes/cmd/kubelet", ldflags: "-s -w " + strings.Join(kubeLdflags(v.Kubernetes), " ")},
-		{name: binContainerd, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/containerd", ldflags: "-s -w", tags: ctags, noCgo: true},
-		{name: binShim, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", ldflags: "-s -w", tags: ctags, noCgo: true},
-		{name: binCtr, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/ctr", ldflags: "-s -w", tags: ctags, noCgo: true},
-	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: building the real node (kubelet %s, containerd %s; Debian runc %s, CNI plugins %s) into %s\n",
-		v.Kubernetes, v.Containerd, v.Runc, v.CNIPlugins, dest)
-	total := time.Now()
-	n := len(steps) + 1
-	if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, n); err != nil {
+	err = cachedBuild(dest, "real node", cfg.Log, complete, v.stamp(), func(partial string) error {
+		if err := os.MkdirAll(filepath.Join(partial, cniDir), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", partial, err)
+		}
+		cmod := filepath.Join(kmod, "containerd")
+		// containerd without cgo: the storage drivers that need it are left out,
+		// overlayfs and native stay.
+		ctags := "no_btrfs no_devmapper no_zfs no_aufs"
+		steps := []buildStep{
+			{name: binKubelet, module: kmod, pkg: "k8s.io/kubernetes/cmd/kubelet", ldflags: "-s -w " + strings.Join(kubeLdflags(v.Kubernetes), " ")},
+			{name: binContainerd, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/containerd", ldflags: "-s -w", tags: ctags, noCgo: true},
+			{name: binShim, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2", ldflags: "-s -w", tags: ctags, noCgo: true},
+			{name: binCtr, module: cmod, pkg: "github.com/containerd/containerd/v2/cmd/ctr", ldflags: "-s -w", tags: ctags, noCgo: true},
+		}
+		fmt.Fprintf(cfg.Log, "sandbox tools: building the real node (kubelet %s, containerd %s; Debian runc %s, CNI plugins %s) into %s\n",
+			v.Kubernetes, v.Containerd, v.Runc, v.CNIPlugins, dest)
+		n := len(steps) + 1
+		if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Log, "sandbox tools: [%d/%d] fetching Debian's runc %s and containernetworking-plugins %s (apt-get download, dpkg-deb -x: nothing is installed)\n",
+			n, n, v.Runc, v.CNIPlugins)
+		return unpackDebs(ctx, cfg, partial)
+	})
+	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: [%d/%d] fetching Debian's runc %s and containernetworking-plugins %s (apt-get download, dpkg-deb -x: nothing is installed)\n",
-		n, n, v.Runc, v.CNIPlugins)
-	if err := unpackDebs(ctx, cfg, partial); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(partial, stampFile), []byte(v.stamp()), 0o644); err != nil {
-		return "", fmt.Errorf("write stamp: %w", err)
-	}
-	if err := os.RemoveAll(dest); err != nil {
-		return "", fmt.Errorf("replace %s: %w", dest, err)
-	}
-	if err := os.Rename(partial, dest); err != nil {
-		return "", fmt.Errorf("move %s into place: %w", partial, err)
-	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: real node done in %s: %s\n", time.Since(total).Round(time.Second), dest)
 	return dest, nil
 }
 

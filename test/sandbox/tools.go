@@ -144,15 +144,7 @@ func BuildTools(ctx context.Context, cfg BuildConfig) (string, error) {
 	if cfg.Versions == (Versions{}) {
 		cfg.Versions = DefaultVersions()
 	}
-	if cfg.Go == "" {
-		cfg.Go = "go"
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 30 * time.Second
-	}
+	cfg.defaults()
 	v := cfg.Versions
 	dest := cfg.Dest
 	if dest == "" {
@@ -162,63 +154,36 @@ func BuildTools(ctx context.Context, cfg BuildConfig) (string, error) {
 		}
 		dest = d
 	}
-	if checkTools(dest, v) == nil && stampMatches(dest, v) {
-		fmt.Fprintf(cfg.Log, "sandbox tools: cached in %s\n", dest)
-		return dest, nil
-	}
-	if _, err := os.Stat(filepath.Join(cfg.ToolsModule, "go.mod")); err != nil {
-		return "", fmt.Errorf("tools module not found at %q (run from the repository root): %w", cfg.ToolsModule, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("create cache directory: %w", err)
-	}
-	unlock, err := lockFile(dest + ".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	// Another builder may have finished while we waited for the lock.
-	if checkTools(dest, v) == nil && stampMatches(dest, v) {
-		fmt.Fprintf(cfg.Log, "sandbox tools: cached in %s\n", dest)
-		return dest, nil
-	}
-
-	partial := dest + ".partial"
-	if err := os.MkdirAll(partial, 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", partial, err)
+	complete := func() bool { return checkTools(dest, v) == nil && stampMatches(dest, v) }
+	if !complete() {
+		if _, err := os.Stat(filepath.Join(cfg.ToolsModule, "go.mod")); err != nil {
+			return "", fmt.Errorf("tools module not found at %q (run from the repository root): %w", cfg.ToolsModule, err)
+		}
 	}
 	kmod, err := filepath.Abs(cfg.ToolsModule)
 	if err != nil {
 		return "", fmt.Errorf("resolve tools module path: %w", err)
 	}
-	kld := kubeLdflags(v.Kubernetes)
-	steps := []buildStep{
-		{name: binEtcd, module: filepath.Join(kmod, "etcd"), pkg: "go.etcd.io/etcd/server/v3", ldflags: "-s -w"},
-		{name: binKwok, module: filepath.Join(kmod, "kwok"), pkg: "sigs.k8s.io/kwok/cmd/kwok", ldflags: "-s -w"},
-		{name: binAPIServer, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-apiserver", ldflags: "-s -w " + strings.Join(kld, " ")},
-		{name: binController, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", ldflags: "-s -w " + strings.Join(kld, " ")},
-		{name: binScheduler, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-scheduler", ldflags: "-s -w " + strings.Join(kld, " ")},
-	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: building Kubernetes %s, etcd %s, kwok %s into %s\n", v.Kubernetes, v.Etcd, v.Kwok, dest)
-	fmt.Fprintf(cfg.Log, "sandbox tools: the first build takes about 9 minutes on 2 cores; later ones reuse the Go build cache\n")
-	total := time.Now()
-	if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, len(steps)); err != nil {
+	err = cachedBuild(dest, "control plane", cfg.Log, complete, stamp(v), func(partial string) error {
+		kld := kubeLdflags(v.Kubernetes)
+		steps := []buildStep{
+			{name: binEtcd, module: filepath.Join(kmod, "etcd"), pkg: "go.etcd.io/etcd/server/v3", ldflags: "-s -w"},
+			{name: binKwok, module: filepath.Join(kmod, "kwok"), pkg: "sigs.k8s.io/kwok/cmd/kwok", ldflags: "-s -w"},
+			{name: binAPIServer, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-apiserver", ldflags: "-s -w " + strings.Join(kld, " ")},
+			{name: binController, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", ldflags: "-s -w " + strings.Join(kld, " ")},
+			{name: binScheduler, module: kmod, pkg: "k8s.io/kubernetes/cmd/kube-scheduler", ldflags: "-s -w " + strings.Join(kld, " ")},
+		}
+		fmt.Fprintf(cfg.Log, "sandbox tools: building Kubernetes %s, etcd %s, kwok %s into %s\n", v.Kubernetes, v.Etcd, v.Kwok, dest)
+		fmt.Fprintf(cfg.Log, "sandbox tools: the first build takes about 9 minutes on 2 cores; later ones reuse the Go build cache\n")
+		if err := runBuildSteps(ctx, cfg.Go, cfg.Log, cfg.Heartbeat, partial, steps, len(steps)); err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.Log, "sandbox tools: generating %s from the kwok module\n", kwokStagesFile)
+		return writeKwokStages(ctx, cfg.Go, filepath.Join(kmod, "kwok"), v.Kwok, filepath.Join(partial, kwokStagesFile))
+	})
+	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: generating %s from the kwok module\n", kwokStagesFile)
-	if err := writeKwokStages(ctx, cfg.Go, filepath.Join(kmod, "kwok"), v.Kwok, filepath.Join(partial, kwokStagesFile)); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(partial, stampFile), []byte(stamp(v)), 0o644); err != nil {
-		return "", fmt.Errorf("write stamp: %w", err)
-	}
-	if err := os.RemoveAll(dest); err != nil {
-		return "", fmt.Errorf("replace %s: %w", dest, err)
-	}
-	if err := os.Rename(partial, dest); err != nil {
-		return "", fmt.Errorf("move %s into place: %w", partial, err)
-	}
-	fmt.Fprintf(cfg.Log, "sandbox tools: done in %s: %s\n", time.Since(total).Round(time.Second), dest)
 	return dest, nil
 }
 
@@ -400,5 +365,62 @@ func FindRepoRoot(dir string) (string, error) {
 			return "", fmt.Errorf("no hack/tools/go.mod above %s", dir)
 		}
 		d = parent
+	}
+}
+
+// cachedBuild is the shape every tools build shares: nothing to do when
+// complete() says dest is done; otherwise, under dest's lock (checked
+// again there: another builder may have finished meanwhile), build fills
+// dest+".partial", which is renamed into place only when build and the
+// stamp succeeded, so a half-written directory is never taken for a
+// complete one. what names the build in the log ("real node", ...).
+func cachedBuild(dest, what string, log io.Writer, complete func() bool, stamp string, build func(partial string) error) error {
+	if complete() {
+		fmt.Fprintf(log, "sandbox tools: %s cached in %s\n", what, dest)
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("create cache directory: %w", err)
+	}
+	unlock, err := lockFile(dest + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if complete() {
+		fmt.Fprintf(log, "sandbox tools: %s cached in %s\n", what, dest)
+		return nil
+	}
+	partial := dest + ".partial"
+	if err := os.MkdirAll(partial, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", partial, err)
+	}
+	start := time.Now()
+	if err := build(partial); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(partial, stampFile), []byte(stamp), 0o644); err != nil {
+		return fmt.Errorf("write stamp: %w", err)
+	}
+	if err := os.RemoveAll(dest); err != nil {
+		return fmt.Errorf("replace %s: %w", dest, err)
+	}
+	if err := os.Rename(partial, dest); err != nil {
+		return fmt.Errorf("move %s into place: %w", partial, err)
+	}
+	fmt.Fprintf(log, "sandbox tools: %s done in %s: %s\n", what, time.Since(start).Round(time.Second), dest)
+	return nil
+}
+
+// defaults fills what every tools build shares.
+func (c *BuildConfig) defaults() {
+	if c.Go == "" {
+		c.Go = "go"
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 30 * time.Second
 	}
 }

@@ -172,3 +172,40 @@ func TestParsePrometheusMajor(t *testing.T) {
 		}
 	}
 }
+
+// cachedBuild builds into a partial directory, moves it into place with
+// its stamp, and does nothing the second time; a failed build leaves no
+// directory that could pass for complete.
+func TestCachedBuild(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "bin")
+	complete := func() bool {
+		b, err := os.ReadFile(filepath.Join(dest, stampFile))
+		return err == nil && string(b) == "v1\n"
+	}
+	builds := 0
+	build := func(partial string) error {
+		builds++
+		return os.WriteFile(filepath.Join(partial, "tool"), []byte("x"), 0o755)
+	}
+	var log strings.Builder
+	for range 2 {
+		if err := cachedBuild(dest, "tool", &log, complete, "v1\n", build); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if builds != 1 || !complete() || !strings.Contains(log.String(), "tool cached in") {
+		t.Fatalf("%d builds, complete %v, log %q", builds, complete(), log.String())
+	}
+	if _, err := os.Stat(filepath.Join(dest, "tool")); err != nil {
+		t.Fatal(err)
+	}
+
+	failed := filepath.Join(t.TempDir(), "bin")
+	err := cachedBuild(failed, "tool", &log, func() bool { return false }, "v1\n", func(string) error { return errors.New("compile error") })
+	if err == nil {
+		t.Fatal("a failed build succeeded")
+	}
+	if _, err := os.Stat(failed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed build left %s: %v", failed, err)
+	}
+}
