@@ -61,6 +61,13 @@ nights:
     experiments: {names: [$names]}
 YAML
 
+# A sandbox that has just started still has its start-up in every rate
+# window: wait until the shop's error ratios are steady, or the night's
+# experiments would be (honestly) skipped.
+ratio() { printf 'sum(rate(http_requests_total{namespace="shop",service="%s",code=~"5.."}[15s])) / sum(rate(http_requests_total{namespace="shop",service="%s"}[15s]))' "$1" "$1"; }
+go run ./test/sandbox/cmd/demonight -prometheus "$CHAOSNIGHT_PROMETHEUS_URL" -below 0.01 -timeout 2m \
+  "$(ratio checkout)" "$(ratio recommendations)" || exit 1
+
 port=18089
 while (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 bin/chaosnight serve --config "$night/chaosnight.yaml" --journal-dir "$night" \

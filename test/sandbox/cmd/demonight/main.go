@@ -6,6 +6,13 @@
 //
 //	demonight -url http://127.0.0.1:8089 -runs 3 -timeout 10m
 //
+// With -prometheus it first waits until every query given as an argument
+// is below -below (a steady state: a sandbox that has just started still
+// has its start-up in every rate window, and a night played then would be
+// honestly skipped), and exits 0 then, or 1 at the timeout:
+//
+//	demonight -prometheus http://127.0.0.1:9090 -below 0.01 'sum(rate(...))'
+//
 // It is test tooling (hack/demo.sh), not part of chaosnight: an operator
 // reads the same endpoints, or the status page at /.
 package main
@@ -17,9 +24,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,8 +69,15 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	base := fs.String("url", "", "base URL of chaosnight serve's endpoints")
 	want := fs.Int("runs", 1, "finished runs that end the night")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	prom := fs.String("prometheus", "", "wait for a steady state in this Prometheus instead (the queries are the arguments)")
+	below := fs.Float64("below", 0.01, "with -prometheus: the value every query must be under")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *prom != "" {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		return waitSteady(ctx, *prom, fs.Args(), *below, out)
 	}
 	if *base == "" || *want < 1 {
 		fmt.Fprintln(errOut, "demonight: -url and -runs (at least 1) are required")
@@ -123,6 +139,52 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(out, "[%s] stopped waiting after %s: %d of %d runs finished\n", stamp(), time.Since(started).Round(time.Second), len(done), *want)
+			return 1
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitSteady polls the queries until each returns a value under below
+// three polls in a row.
+func waitSteady(ctx context.Context, prom string, queries []string, below float64, out io.Writer) int {
+	client := &http.Client{Timeout: 5 * time.Second}
+	started := time.Now()
+	steady, last := 0, ""
+	fmt.Fprintf(out, "waiting for the shop's steady state (%d queries under %g)\n", len(queries), below)
+	for {
+		ok := true
+		for _, q := range queries {
+			var res struct {
+				Data struct {
+					Result []struct {
+						Value [2]any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			err := getJSON(ctx, client, prom+"/api/v1/query?query="+url.QueryEscape(q), &res)
+			if err != nil || len(res.Data.Result) == 0 {
+				ok, last = false, fmt.Sprintf("%s: no value (%v)", q, err)
+				break
+			}
+			v, err := strconv.ParseFloat(fmt.Sprint(res.Data.Result[0].Value[1]), 64)
+			if err != nil || !(v < below) {
+				ok, last = false, fmt.Sprintf("%s = %v", q, res.Data.Result[0].Value[1])
+				break
+			}
+		}
+		if ok {
+			steady++
+		} else {
+			steady = 0
+		}
+		if steady >= 3 {
+			fmt.Fprintf(out, "steady after %s\n", time.Since(started).Round(time.Second))
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(out, "no steady state after %s: %s\n", time.Since(started).Round(time.Second), last)
 			return 1
 		case <-time.After(time.Second):
 		}
