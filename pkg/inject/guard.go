@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -867,16 +867,17 @@ func (g *Guard) forEach(n int, fn func(i int)) {
 		fn(0)
 		return
 	}
-	sem := make(chan struct{}, g.concurrency())
-	var wg sync.WaitGroup
+	// fn reports through its own slots, so the group never carries an
+	// error; it is used for its limit (Go blocks while the limit is reached).
+	var eg errgroup.Group
+	eg.SetLimit(g.concurrency())
 	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		eg.Go(func() error {
 			fn(i)
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // always nil: no fn returns an error
 }
 
 // plural renders "1 pod", "2 pods".
