@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzLoad feeds arbitrary bytes to Load. Whatever the input, Load must not

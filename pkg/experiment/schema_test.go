@@ -14,7 +14,7 @@ import (
 
 	"github.com/invopop/jsonschema"
 	schemavalidator "github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Patterns of the schema. They mirror the loader's checks closely enough

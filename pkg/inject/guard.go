@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -679,16 +679,17 @@ func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []st
 		}
 		index[key] = k
 	}
-	_, err := target.ListPods(ctx, g.Client, "", metav1.ListOptions{}, func(p target.Pod) {
+	reset := func() {
+		for k := range ws {
+			ws[k].ready, ws[k].pods = 0, map[string]podState{}
+		}
+	}
+	err := g.listPods(ctx, "", metav1.ListOptions{}, reset, func(p target.Pod) {
 		k, ok := index[target.OwnerKey(p)]
 		if !ok {
 			return
 		}
-		st := podState{ready: p.Ready, terminating: p.Terminating}
-		ws[k].pods[p.UID] = st
-		if st.ready && !st.terminating {
-			ws[k].ready++
-		}
+		ws[k].count(p)
 	})
 	if err != nil {
 		g.log().Debug("counting ready pods owner by owner", "reason", err)
@@ -728,27 +729,44 @@ func (g *Guard) readWorkload(ctx context.Context, p target.Pod) workload {
 	// reference, so pods of another owner with look-alike labels are never
 	// counted as healthy replicas of this one.
 	opts := metav1.ListOptions{LabelSelector: sel.String(), Limit: target.DefaultPageSize}
-	for {
-		list, err := g.Client.CoreV1().Pods(ns).List(ctx, opts)
-		if err != nil {
-			w.err = fmt.Errorf("list pods: %w", err)
-			return w
+	reset := func() { w.ready, w.pods = 0, map[string]podState{} }
+	err = g.listPods(ctx, ns, opts, reset, func(p target.Pod) {
+		if p.Owner != nil && p.Owner.UID == o.UID {
+			w.count(p)
 		}
-		for i := range list.Items {
-			pod := &list.Items[i]
-			if ref := metav1.GetControllerOf(pod); ref == nil || string(ref.UID) != o.UID {
-				continue
-			}
-			st := podState{ready: target.IsReady(pod), terminating: pod.DeletionTimestamp != nil}
-			w.pods[string(pod.UID)] = st
-			if st.ready && !st.terminating {
-				w.ready++
-			}
+	})
+	if err != nil {
+		w.err = err
+	}
+	return w
+}
+
+// count adds p to the workload's pods, and to its ready count when p is
+// ready and not terminating.
+func (w *workload) count(p target.Pod) {
+	st := podState{ready: p.Ready, terminating: p.Terminating}
+	w.pods[p.UID] = st
+	if st.ready && !st.terminating {
+		w.ready++
+	}
+}
+
+// listPods lists the pods of ns (all namespaces when empty) with
+// target.ListPods, which streams the pages and follows continue tokens.
+// When a continue token expired (410 Gone: the paging outlived etcd
+// compaction) it starts once more from the beginning, as target's Selector
+// does, after reset has dropped what the first attempt counted, so no pod
+// is counted twice. A second expiry is returned: the cluster is churning
+// faster than we can read it, and the caller refuses rather than guess.
+func (g *Guard) listPods(ctx context.Context, ns string, opts metav1.ListOptions, reset func(), fn func(target.Pod)) error {
+	for attempt := 0; ; attempt++ {
+		_, err := target.ListPods(ctx, g.Client, ns, opts, fn)
+		if err != nil && apierrors.IsResourceExpired(err) && attempt == 0 {
+			g.log().Debug("continue token expired: listing pods again from the start", "namespace", ns)
+			reset()
+			continue
 		}
-		if list.Continue == "" {
-			return w
-		}
-		opts.Continue = list.Continue
+		return err
 	}
 }
 
@@ -867,16 +885,17 @@ func (g *Guard) forEach(n int, fn func(i int)) {
 		fn(0)
 		return
 	}
-	sem := make(chan struct{}, g.concurrency())
-	var wg sync.WaitGroup
+	// fn reports through its own slots, so the group never carries an
+	// error; it is used for its limit (Go blocks while the limit is reached).
+	var eg errgroup.Group
+	eg.SetLimit(g.concurrency())
 	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		eg.Go(func() error {
 			fn(i)
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // always nil: no fn returns an error
 }
 
 // plural renders "1 pod", "2 pods".

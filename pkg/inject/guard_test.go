@@ -504,7 +504,7 @@ func TestGuardUnknownIsNeverGo(t *testing.T) {
 	}{
 		{"namespace unreadable", "get", "namespaces", "optIn: cannot read namespace shop: ", 0},
 		{"owner unreadable", "get", "replicasets", "minHealthy: cannot count the ready pods of ReplicaSet shop/checkout, so nothing of it is touched: get ReplicaSet shop/checkout: ", 1},
-		{"pods unreadable", "list", "pods", "minHealthy: cannot count the ready pods of ReplicaSet shop/checkout, so nothing of it is touched: list pods: ", 1},
+		{"pods unreadable", "list", "pods", "minHealthy: cannot count the ready pods of ReplicaSet shop/checkout, so nothing of it is touched: list pods in namespace shop: ", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

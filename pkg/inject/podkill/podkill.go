@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,17 +98,18 @@ func (k *Injector) Inject(ctx context.Context, run inject.Run, targets []target.
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
+	// Each kill reports into its own outcome slot, so the group never
+	// carries an error; it is used for its limit.
+	var eg errgroup.Group
+	eg.SetLimit(limit)
 	for i, p := range targets {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		eg.Go(func() error {
 			status, detail := k.kill(ctx, method, grace, p)
 			inj.Outcomes[i] = inject.Outcome{Pod: p, Status: status, Detail: detail, At: k.now()}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // always nil: no kill returns an error
 	if err := ctx.Err(); err != nil {
 		return inj, fmt.Errorf("pod kill interrupted: %w", err)
 	}

@@ -34,9 +34,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
@@ -386,14 +386,15 @@ func (s *Injector) forEach(n int, fn func(i int)) {
 	if limit <= 0 {
 		limit = DefaultConcurrency
 	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
+	// fn reports through its own slots, so the group never carries an
+	// error; it is used for its limit (Go blocks while the limit is reached).
+	var eg errgroup.Group
+	eg.SetLimit(limit)
 	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		eg.Go(func() error {
 			fn(i)
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // always nil: no fn returns an error
 }

@@ -1,0 +1,168 @@
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// pagedPods makes the fake clientset's pod LISTs paginate like an API
+// server (pageSize pods a page, the continue token is the offset), and
+// answers the first expire requests that carry a continue token with 410
+// Gone (ResourceExpired), as a server does when paging outlives etcd
+// compaction. The fake clientset alone never pages.
+type pagedPods struct {
+	pageSize int
+	expire   int
+
+	mu      sync.Mutex
+	lists   []string // "ns?continue" of every pod LIST
+	expired int
+}
+
+func (pp *pagedPods) install(cs *fake.Clientset) {
+	cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		la := a.(k8stesting.ListAction)
+		opts := la.(interface{ GetListOptions() metav1.ListOptions }).GetListOptions()
+		pp.mu.Lock()
+		pp.lists = append(pp.lists, a.GetNamespace()+"?"+opts.Continue)
+		if opts.Continue != "" && pp.expired < pp.expire {
+			pp.expired++
+			pp.mu.Unlock()
+			return true, nil, apierrors.NewResourceExpired("The provided continue parameter is too old")
+		}
+		pp.mu.Unlock()
+		obj, err := cs.Tracker().List(corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithKind("Pod"), a.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		var all []corev1.Pod
+		for _, p := range obj.(*corev1.PodList).Items {
+			if la.GetListRestrictions().Labels.Matches(labels.Set(p.Labels)) {
+				all = append(all, p)
+			}
+		}
+		// A stable order, so offsets mean the same on every page.
+		slices.SortFunc(all, func(a, b corev1.Pod) int {
+			return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		})
+		start := 0
+		if opts.Continue != "" {
+			if start, err = strconv.Atoi(opts.Continue); err != nil {
+				return true, nil, fmt.Errorf("bad continue token %q", opts.Continue)
+			}
+		}
+		end := min(start+pp.pageSize, len(all))
+		page := &corev1.PodList{Items: all[start:end]}
+		if end < len(all) {
+			page.Continue = strconv.Itoa(end)
+		}
+		return true, page, nil
+	})
+}
+
+// TestGuardMinHealthyListRestartsOnExpiredContinue proves that an expired
+// continue token while counting an owner's ready pods restarts the LIST
+// from the beginning (once), without counting a pod twice, instead of
+// refusing the owner's targets as uncountable; a second expiry still
+// refuses. Both ways of counting are covered: owner by owner (few
+// namespaces) and one cluster-wide LIST (targets in many namespaces).
+func TestGuardMinHealthyListRestartsOnExpiredContinue(t *testing.T) {
+	oneNS := func() (*cluster, []string) {
+		c := new(cluster).ns("shop", true).rs("shop", "checkout", 5)
+		return c, []string{"shop/checkout-0", "shop/checkout-1", "shop/checkout-2", "shop/checkout-3", "shop/checkout-4"}
+	}
+	// One ReplicaSet of 3 in each of 6 namespaces (>= DefaultClusterScopeMin),
+	// all pods targeted: the guard counts them with one LIST of all pods.
+	manyNS := func() (*cluster, []string) {
+		c := new(cluster)
+		var keys []string
+		for i := range 6 {
+			ns := fmt.Sprintf("team-%d", i)
+			c.ns(ns, true).rs(ns, "web", 3)
+			for j := range 3 {
+				keys = append(keys, fmt.Sprintf("%s/web-%d", ns, j))
+			}
+		}
+		return c, keys
+	}
+	for _, tc := range []struct {
+		name    string
+		fixture func() (*cluster, []string)
+		expire  int
+		// admitted and refused count the outcomes; a pod counted twice
+		// raises the ready count and admits more than minHealthy allows.
+		admitted, refused int
+		refusal           string // substring of every refusal
+		allRefused        bool   // Inject returns a RefusedError
+		// clusterLists is the number of cluster-wide pod LISTs sent;
+		// nsLists the number of LISTs in a namespace.
+		clusterLists, nsLists int
+	}{
+		{name: "owner by owner, no expiry", fixture: oneNS, expire: 0,
+			admitted: 3, refused: 2, refusal: "has 5 ready pods, minHealthy 2", nsLists: 3},
+		{name: "owner by owner, restarted", fixture: oneNS, expire: 1,
+			admitted: 3, refused: 2, refusal: "has 5 ready pods, minHealthy 2", nsLists: 2 + 3},
+		{name: "owner by owner, expired twice", fixture: oneNS, expire: 2,
+			admitted: 0, refused: 5, refusal: "cannot count the ready pods of ReplicaSet shop/checkout", allRefused: true, nsLists: 2 + 2},
+		{name: "cluster-wide, restarted", fixture: manyNS, expire: 1,
+			admitted: 6, refused: 12, refusal: "has 3 ready pods, minHealthy 2", clusterLists: 2 + 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, keys := tc.fixture()
+			g, cs := newGuard(c, Policy{})
+			pp := &pagedPods{pageSize: 2, expire: tc.expire}
+			pp.install(cs)
+			inj, err := g.Inject(context.Background(), Request{Injector: &recorder{}, MaxTargets: len(keys), MinHealthy: 2, Targets: targets(t, c, keys...)})
+			var refusedErr *RefusedError
+			switch {
+			case tc.allRefused && !errors.As(err, &refusedErr):
+				t.Fatalf("Inject: %v, want a RefusedError", err)
+			case !tc.allRefused && err != nil:
+				t.Fatal(err)
+			}
+			admitted, refused := 0, 0
+			for _, o := range inj.Outcomes {
+				switch o.Status {
+				case StatusEvicted:
+					admitted++
+				case StatusRefused:
+					refused++
+					if !strings.Contains(o.Detail, tc.refusal) {
+						t.Errorf("%s refused %q, want it to say %q", o.Pod.Key(), o.Detail, tc.refusal)
+					}
+				default:
+					t.Errorf("%s: unexpected outcome %s (%s)", o.Pod.Key(), o.Status, o.Detail)
+				}
+			}
+			if admitted != tc.admitted || refused != tc.refused {
+				t.Errorf("admitted %d, refused %d; want %d, %d\n%q", admitted, refused, tc.admitted, tc.refused, summary(inj))
+			}
+			clusterLists, nsLists := 0, 0
+			for _, l := range pp.lists {
+				if strings.HasPrefix(l, "?") {
+					clusterLists++
+				} else {
+					nsLists++
+				}
+			}
+			if pp.expired != tc.expire || clusterLists != tc.clusterLists || nsLists != tc.nsLists {
+				t.Errorf("%d expired answers, %d cluster-wide and %d namespaced LISTs; want %d, %d, %d\nLISTs: %q",
+					pp.expired, clusterLists, nsLists, tc.expire, tc.clusterLists, tc.nsLists, pp.lists)
+			}
+		})
+	}
+}
