@@ -168,6 +168,13 @@ func orphanReason(p *corev1.Pod, lease leaseState, now time.Time) (reason string
 	switch {
 	case ref == "":
 		return "", false, nil // no lease: the deadline alone decides
+	case lease.err != nil && apierrors.IsForbidden(lease.err):
+		// Another chaosnight install's run, whose Lease lives where this
+		// runner's namespaced rights do not reach: it is that runner's to
+		// sweep. Kept (unknown is never "gone"), and not an error: two
+		// installs side by side is a normal setup. Its deadline still
+		// ends it for anyone.
+		return "", false, nil
 	case lease.err != nil:
 		return "", false, fmt.Errorf("cannot read run lease %s: %w", ref, lease.err)
 	case !lease.found:
