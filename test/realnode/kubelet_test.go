@@ -512,24 +512,12 @@ func TestKubeletLateStartEndsByTheJournalDeadline(t *testing.T) {
 // kubeletMemoryUsage reads a pod's memory cgroup usage in bytes (cgroup v1
 // memory.usage_in_bytes, or v2 memory.current) and returns the file.
 func kubeletMemoryUsage(uid string) (int64, string, error) {
-	for _, pattern := range []string{
-		"/sys/fs/cgroup/memory/kubepods/pod" + uid + "/memory.usage_in_bytes",
-		"/sys/fs/cgroup/memory/kubepods/*/pod" + uid + "/memory.usage_in_bytes",
-		"/sys/fs/cgroup/kubepods/pod" + uid + "/memory.current",
-		"/sys/fs/cgroup/kubepods/*/pod" + uid + "/memory.current",
-	} {
-		found, _ := filepath.Glob(pattern)
-		if len(found) != 1 {
-			continue
-		}
-		b, err := os.ReadFile(found[0])
-		if err != nil {
-			return 0, found[0], err
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		return n, found[0], err
+	file, b, err := podCgroupFile(uid, "memory", "memory.usage_in_bytes", "memory.current")
+	if err != nil {
+		return 0, file, err
 	}
-	return 0, "", fmt.Errorf("no memory cgroup of pod %s under kubepods", uid)
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n, file, err
 }
 
 // kubeletOOMKills reads the oom_kill count of the memory cgroup holding

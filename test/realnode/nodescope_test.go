@@ -130,34 +130,42 @@ func nodeScopeTarget(t *testing.T, ns, name string) target.Pod {
 // under the node's kubepods hierarchy (cgroup v1 cpuacct.usage, or v2
 // cpu.stat usage_usec), and returns the file it read.
 func nodeScopeCPUUsage(uid string) (int64, string, error) {
+	file, b, err := podCgroupFile(uid, "cpuacct", "cpuacct.usage", "cpu.stat")
+	switch {
+	case err != nil:
+		return 0, file, err
+	case strings.HasSuffix(file, "cpuacct.usage"):
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n, file, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "usage_usec "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n * 1000, file, err
+		}
+	}
+	return 0, file, fmt.Errorf("%s has no usage_usec", file)
+}
+
+// podCgroupFile reads one file of a pod's cgroup under the node's
+// kubepods hierarchy: v1File under the v1 controller's hierarchy, else
+// v2File in the unified one (any QoS class), and returns its path.
+func podCgroupFile(uid, v1Controller, v1File, v2File string) (string, []byte, error) {
 	for _, pattern := range []string{
-		"/sys/fs/cgroup/cpuacct/kubepods/pod" + uid + "/cpuacct.usage",
-		"/sys/fs/cgroup/cpuacct/kubepods/*/pod" + uid + "/cpuacct.usage",
-		"/sys/fs/cgroup/kubepods/pod" + uid + "/cpu.stat",
-		"/sys/fs/cgroup/kubepods/*/pod" + uid + "/cpu.stat",
+		"/sys/fs/cgroup/" + v1Controller + "/kubepods/pod" + uid + "/" + v1File,
+		"/sys/fs/cgroup/" + v1Controller + "/kubepods/*/pod" + uid + "/" + v1File,
+		"/sys/fs/cgroup/kubepods/pod" + uid + "/" + v2File,
+		"/sys/fs/cgroup/kubepods/*/pod" + uid + "/" + v2File,
 	} {
 		found, _ := filepath.Glob(pattern)
 		if len(found) != 1 {
 			continue
 		}
 		b, err := os.ReadFile(found[0])
-		if err != nil {
-			return 0, found[0], err
-		}
-		if strings.HasSuffix(found[0], "cpuacct.usage") {
-			n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-			return n, found[0], err
-		}
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "usage_usec "); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				return n * 1000, found[0], err
-			}
-		}
-		return 0, found[0], fmt.Errorf("%s has no usage_usec", found[0])
+		return found[0], b, err
 	}
-	return 0, "", fmt.Errorf("no cgroup of pod %s under kubepods", uid)
+	return "", nil, fmt.Errorf("no %s cgroup of pod %s under kubepods", v1Controller, uid)
 }
 
 // nodeScopeHelper returns the run's one helper pod.
