@@ -50,7 +50,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -148,11 +147,11 @@ func (c caseSpec) stressArgs() []string {
 	return []string{"--cpu", strconv.Itoa(c.workers), "--cpu-load", strconv.Itoa(c.load), "--timeout", "600"}
 }
 
-func (c caseSpec) spec() experiment.Stress {
+func (c caseSpec) spec() stress.Spec {
 	if c.kind == "memory" {
-		return experiment.Stress{Scope: experiment.ScopePod, Memory: &experiment.MemoryStress{Size: strconv.Itoa(memTarget>>20) + "Mi"}}
+		return stress.Spec{Scope: stress.ScopePod, Memory: &stress.MemoryStress{Size: strconv.Itoa(memTarget>>20) + "Mi"}}
 	}
-	return experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: c.workers, Load: c.load}}
+	return stress.Spec{Scope: stress.ScopePod, CPU: &stress.CPUStress{Workers: c.workers, Load: c.load}}
 }
 
 // env is what the report says about the machine and the versions.

@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -29,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		exps, err := Load("fuzz.yaml", data)
+		exps, err := Load(kinds, "fuzz.yaml", data)
 		if err != nil {
 			var ps Problems
 			if !errors.As(err, &ps) || len(ps) == 0 {
@@ -52,7 +54,7 @@ func FuzzLoad(f *testing.F) {
 			if err != nil {
 				t.Fatalf("marshal: %v", err)
 			}
-			again, err := Load("again.yaml", out)
+			again, err := Load(kinds, "again.yaml", out)
 			if err != nil {
 				t.Fatalf("a loaded experiment does not load again once marshalled: %v\n%s", err, out)
 			}

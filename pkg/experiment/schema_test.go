@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 
 	"github.com/invopop/jsonschema"
 	schemavalidator "github.com/santhosh-tekuri/jsonschema/v6"

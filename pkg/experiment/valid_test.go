@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -206,7 +208,7 @@ func TestValidFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Load(tt.file, data)
+			got, err := Load(kinds, tt.file, data)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -277,7 +279,7 @@ func TestLoadReturnsProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exps, err := Load("f.yaml", data)
+	exps, err := Load(kinds, "f.yaml", data)
 	var ps Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("error %T is not Problems", err)

@@ -1,9 +1,11 @@
-package experiment
+package experiment_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 // goExperiment is a valid experiment built in Go, without defaults applied.
