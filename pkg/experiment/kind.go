@@ -220,7 +220,10 @@ func decodeAction(a *Action, kinds *Kinds) error {
 		}
 		spec := kind.NewSpec()
 		if body := resolve(n.Content[i+1]); body != nil && !isNull(body) {
-			if err := body.Decode(spec); err != nil {
+			// A TypeError leaves the other fields decoded, like the rest
+			// of the document; the strict decoder has reported it.
+			var typeErr *yaml.TypeError
+			if err := body.Decode(spec); err != nil && !errors.As(err, &typeErr) {
 				return err
 			}
 		}
@@ -230,7 +233,9 @@ func decodeAction(a *Action, kinds *Kinds) error {
 		return nil
 	}
 	*a = found[0]
-	a.others = found[1:]
+	if len(found) > 1 {
+		a.others = found[1:]
+	}
 	return nil
 }
 

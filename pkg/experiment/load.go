@@ -111,8 +111,8 @@ func parseDocument(kinds *Kinds, file string, index int, content *yaml.Node) (*d
 
 	var e Experiment
 	err := decodeInto(content, &e)
-	if err == nil {
-		err = decodeAction(&e.Spec.Action, kinds)
+	if aerr := decodeAction(&e.Spec.Action, kinds); err == nil {
+		err = aerr
 	}
 	if err != nil && len(s.problems) == 0 {
 		// The strict walk should have refused whatever yaml.v3 refuses; if
