@@ -5,7 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
 )
 
 // effectiveCPU says, for a pod-scope CPU stress, what load the target pod

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/chaosnight/chaosnight/pkg/experiment/schemagen"
 )
 
@@ -49,4 +48,3 @@ func TestSchemaIsGenerated(t *testing.T) {
 	})
 	schemagen.Golden(t, "schema.json", got, *update)
 }
-
