@@ -251,6 +251,9 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 	for _, r := range rec.Reasons {
 		fmt.Fprintf(w, "  - %s\n", r)
 	}
+	if rec.Fault != nil {
+		fmt.Fprintf(w, "  fault: %s; revert: %s\n", rec.Fault.Action, rec.Fault.Revert)
+	}
 	if line := report.Injected(rec); line != "" {
 		fmt.Fprintf(w, "  injected: %s\n", line)
 	}
