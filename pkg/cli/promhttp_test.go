@@ -38,12 +38,18 @@ func TestPromHTTPBlock(t *testing.T) {
 		}
 	}
 
+	// config view shows the block as loaded, file names made absolute.
+	code, stdout, stderr := run(t, "config", "view", "--config", good)
+	if code != 0 || !strings.Contains(stdout, "  http:\n    authorization:\n      credentials_file: "+filepath.Join(dir, "token")+"\n    tls_config:\n      ca_file: /etc/ca.pem\n") {
+		t.Errorf("config view: exit %d, stdout:\n%s\nstderr: %s", code, stdout, stderr)
+	}
+
 	bad := write("bad.yaml", "prometheus:\n  url: http://prom:9090\n  http:\n    tls_config:\n      cert_file: c.pem\n")
 	exp, err := filepath.Abs("../../experiments/checkout-pod-kill.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "run", exp, "--config", bad)
+	code, _, stderr = run(t, "run", exp, "--config", bad)
 	for _, want := range []string{"config file " + bad, "prometheus.http (line 3)", "line 5: tls_config.cert_file", "does not support"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr %q\nwant it to say %q", stderr, want)
