@@ -176,16 +176,38 @@ type bench struct {
 	o options
 }
 
+// run measures, then writes the results to o.out.
 func run(ctx context.Context, o options) error {
+	r, err := measure(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, []byte(report(o, r.env, r.cpu, r.mem)), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	logf("wrote %s", o.out)
+	return nil
+}
+
+// results is what one run of the benchmark measured, for report.
+type results struct {
+	env env // the machine, the versions, the sandbox's start
+	cpu []cpuRow
+	mem []memRow
+}
+
+// measure starts the sandbox with the real node, runs every case and
+// returns the rows; it only logs progress.
+func measure(ctx context.Context, o options) (results, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("the real node needs root: run bench/realnode/run.sh as root")
+		return results{}, errors.New("the real node needs root: run bench/realnode/run.sh as root")
 	}
 	bin, err := exec.LookPath(o.stressNG)
 	if err != nil {
-		return errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/realnode/run.sh)")
+		return results{}, errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/realnode/run.sh)")
 	}
 	if bin, err = filepath.EvalSymlinks(bin); err != nil {
-		return fmt.Errorf("stress-ng: %w", err)
+		return results{}, fmt.Errorf("stress-ng: %w", err)
 	}
 	e := describeMachine()
 	e.started = time.Now()
@@ -196,7 +218,7 @@ func run(ctx context.Context, o options) error {
 	// from the host's own files.
 	files, err := sandbox.HostBinaryFiles(ctx, bin)
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	e.imageLibs = len(files) - 1
 	for _, f := range files {
@@ -208,7 +230,7 @@ func run(ctx context.Context, o options) error {
 	began := time.Now()
 	s, err := sandbox.Start(ctx, sandbox.Config{Nodes: 1, RealNode: true, Log: prefixed("sandbox")})
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	defer func() {
 		if err := s.Stop(); err != nil {
@@ -220,7 +242,7 @@ func run(ctx context.Context, o options) error {
 		e.kubelet, e.runtime = n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.ContainerRuntimeVersion
 	}
 	if err := s.ImportImage(ctx, ngImage, files, []string{bin}); err != nil {
-		return err
+		return results{}, err
 	}
 	logf("sandbox with the real node up in %s; stress-ng image imported (%d libraries)", e.startTook.Round(time.Millisecond), e.imageLibs)
 	// Pod Security restricted, as where the product stresses: both
@@ -228,7 +250,7 @@ func run(ctx context.Context, o options) error {
 	if _, err := s.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: benchNamespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
 	}}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("namespace: %w", err)
+		return results{}, fmt.Errorf("namespace: %w", err)
 	}
 
 	b := &bench{s: s, o: o}
@@ -252,7 +274,7 @@ func run(ctx context.Context, o options) error {
 		for _, c := range cpuCases {
 			r, err := b.cpuCase(ctx, c, rep)
 			if err != nil {
-				return fmt.Errorf("rep %d, %s: %w", rep, c, err)
+				return results{}, fmt.Errorf("rep %d, %s: %w", rep, c, err)
 			}
 			logf("rep %d, %s: chaosnight %.1f%%, stress-ng %.1f%%, pod %.1f%%, rest of machine %.0f%%, throttled %.0f%% of periods; RSS chaosnight %s, stress-ng %s",
 				rep, c, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), mib(r.chaosMem.vmRSS), mib(r.ngMem.vmRSS))
@@ -260,18 +282,13 @@ func run(ctx context.Context, o options) error {
 		}
 		r, err := b.memoryCase(ctx, memCase, rep)
 		if err != nil {
-			return fmt.Errorf("rep %d, memory: %w", rep, err)
+			return results{}, fmt.Errorf("rep %d, memory: %w", rep, err)
 		}
 		logf("rep %d, memory %s: chaosnight cgroup rss %s (VmRSS %s), stress-ng cgroup rss %s (VmRSS %s, Pss %s)",
 			rep, mib(memTarget), mib(r.chaos.cgRSS), mib(r.chaos.vmRSS), mib(r.ng.cgRSS), mib(r.ng.vmRSS), mib(r.ng.pss))
 		memRows = append(memRows, r)
 	}
-	md := report(o, e, cpuRows, memRows)
-	if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	logf("wrote %s", o.out)
-	return nil
+	return results{env: e, cpu: cpuRows, mem: memRows}, nil
 }
 
 // pod is one case's pod on the real node.
