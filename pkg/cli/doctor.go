@@ -607,13 +607,13 @@ func (d *doctor) prometheus(ctx context.Context, exps []experiment.Experiment) {
 			"give --prometheus-url URL, or prometheus.url in chaosnight.yaml, or CHAOSNIGHT_PROMETHEUS_URL")
 		return
 	}
-	prom, err := prometheus.New(prometheus.Config{
-		URL:                url,
-		BearerTokenFile:    d.g.v.GetString(keyPromBearerTokenFile),
-		CAFile:             d.g.v.GetString(keyPromCAFile),
-		InsecureSkipVerify: d.g.v.GetBool(keyPromInsecure),
-		Timeout:            d.g.v.GetDuration(keyPromTimeout),
-	})
+	// The same configuration run and serve use, prometheus.http block
+	// included: doctor must not pass where they would fail.
+	cfg, err := d.g.prometheusConfig()
+	var prom *prometheus.Client
+	if err == nil {
+		prom, err = prometheus.New(cfg)
+	}
 	if err != nil {
 		d.report.fail(sectionPrometheus, fmt.Sprintf("Prometheus client: %v", err), "fix --prometheus-url and the prometheus.* settings")
 		return
