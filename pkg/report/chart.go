@@ -71,6 +71,8 @@ func probeChart(rec *journal.Record, pr probeRef) (string, error) {
 		xmin, xmax = math.Min(xmin, pt.X), math.Max(xmax, pt.X)
 	}
 	ys = append(ys, thresholds(pr.Probe.Expect)...)
+	ys = append(ys, baselineYs(pr)...)
+	xmin = math.Min(xmin, baselineStart(rec, pr))
 	ymin, ymax := span(ys)
 	if xmax <= xmin {
 		xmax = xmin + 1
@@ -84,6 +86,9 @@ func probeChart(rec *journal.Record, pr probeRef) (string, error) {
 		}
 	}
 	if err := addBand(p, pr.Probe.Expect, xmin, xmax, ymin, ymax, c.band); err != nil {
+		return "", err
+	}
+	if err := addBaselineBand(p, rec, pr, xmax, ymin, ymax, c.band); err != nil {
 		return "", err
 	}
 	for _, t := range injectionMarks(rec) {

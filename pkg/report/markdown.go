@@ -70,10 +70,11 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 				if pr.Role == probe.RoleStop {
 					role = "stop condition"
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, describeExpect(pr.Probe.Expect),
+				fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, cell(pr.ExpectWords()),
 					len(pr.Samples), pr.Failed(), cell(first))
 			}
 			b.WriteString("\n")
+			writeBaselines(&b, prs)
 		}
 		if len(rec.Targets) > 0 {
 			keys := make([]string, 0, len(rec.Targets))
