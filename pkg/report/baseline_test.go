@@ -51,7 +51,7 @@ func baselineFixture() *journal.Record {
 	injAt := start.Add(2 * time.Second)
 	rec := &journal.Record{
 		SchemaVersion: journal.SchemaVersion, RunID: "20261123-020000-eeeeee", Experiment: exp,
-		File: "experiments/sandbox/checkout-throughput-baseline.yaml", Seed: 5, Started: start, Ended: start.Add(54 * time.Second),
+		File: "experiments/checkout-pod-kill-vs-baseline.yaml", Seed: 5, Started: start, Ended: start.Add(54 * time.Second),
 		Verdict: journal.Deviated,
 		Reasons: []string{`the hypothesis was violated after 18s of injection: served-rps = 25 {service="checkout"}: expected between 35 and 75 (baseline median 50 over 2m, +50%/-30%)`},
 		Phases:  ps, Targets: []target.Pod{victim},
@@ -59,7 +59,7 @@ func baselineFixture() *journal.Record {
 			Outcomes: []inject.Outcome{{Pod: victim, Status: inject.StatusKilled, At: injAt}}}},
 		Rounds:    []journal.Round{{Round: 1, At: injAt, Targets: 1, Touched: 1}},
 		Baselines: []journal.Baseline{{Index: 0, Baseline: b}},
-		Replay:    "chaosnight run experiments/sandbox/checkout-throughput-baseline.yaml --seed 5",
+		Replay:    "chaosnight run experiments/checkout-pod-kill-vs-baseline.yaml --seed 5",
 	}
 	for i, v := range []float64{50, 38, 25, 24, 36, 48} {
 		at := start.Add(time.Duration(i) * 10 * time.Second)
