@@ -18,8 +18,8 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
-// schemaJSON is the JSON Schema of Spec (hand-written until the schema
-// generator covers the kinds; TestSchema checks it against Spec's fields).
+// schemaJSON is generated from Spec by TestSchemaIsGenerated (go test
+// ./pkg/inject/nodedrain -run TestSchema -update).
 //
 //go:embed schema.json
 var schemaJSON []byte

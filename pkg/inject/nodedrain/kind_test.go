@@ -2,9 +2,7 @@ package nodedrain_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -109,61 +107,6 @@ func TestDescribe(t *testing.T) {
 		if w.Action != tc.want || w.Revert != nodedrain.RevertWords {
 			t.Errorf("Describe(%+v) = %+v, want %q", tc.pick, w, tc.want)
 		}
-	}
-}
-
-// TestSchema checks the hand-written schema against the spec types: every
-// yaml field is a property and nothing else is, each definition is closed
-// and described, and its names carry the kind's prefix (they share one
-// namespace with every other kind's).
-func TestSchema(t *testing.T) {
-	s := nodedrain.Fault{}.Schema()
-	if s.Root != "NodeDrain" {
-		t.Errorf("root %q", s.Root)
-	}
-	for name, typ := range map[string]reflect.Type{
-		"NodeDrain": reflect.TypeFor[nodedrain.Spec](), "NodeDrainNodes": reflect.TypeFor[nodedrain.NodeSelection](),
-		"NodeDrainPick": reflect.TypeFor[experiment.Pick](),
-	} {
-		checkDefinition(t, s, name, typ)
-	}
-	for name := range s.Definitions {
-		if !strings.HasPrefix(name, "NodeDrain") {
-			t.Errorf("definition %s lacks the NodeDrain prefix", name)
-		}
-	}
-}
-
-func checkDefinition(t *testing.T, s experiment.KindSchema, name string, typ reflect.Type) {
-	t.Helper()
-	var def struct {
-		Type                 string                     `json:"type"`
-		Description          string                     `json:"description"`
-		Properties           map[string]json.RawMessage `json:"properties"`
-		AdditionalProperties *bool                      `json:"additionalProperties"`
-	}
-	if err := json.Unmarshal(s.Definitions[name], &def); err != nil {
-		t.Fatalf("definition %s: %v", name, err)
-	}
-	if def.Type != "object" || def.Description == "" || def.AdditionalProperties == nil || *def.AdditionalProperties {
-		t.Errorf("definition %s: type %q, description %q, additionalProperties %v", name, def.Type, def.Description, def.AdditionalProperties)
-	}
-	var fields []string
-	for f := range typ.Fields() {
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		fields = append(fields, tag)
-	}
-	var props []string
-	for p, raw := range def.Properties {
-		props = append(props, p)
-		if !strings.Contains(string(raw), `"description"`) && !strings.Contains(string(raw), `"$ref"`) {
-			t.Errorf("%s.%s has no description", name, p)
-		}
-	}
-	slices.Sort(fields)
-	slices.Sort(props)
-	if !slices.Equal(fields, props) {
-		t.Errorf("definition %s has properties %v, the type has fields %v", name, props, fields)
 	}
 }
 

@@ -12,14 +12,14 @@ type Spec struct {
 	// one picked at random among the zones of the usable nodes).
 	Zone string `yaml:"zone,omitempty" json:"zone,omitempty"`
 	// Nodes narrows the nodes of the zone (optional).
-	Nodes *Nodes `yaml:"nodes,omitempty" json:"nodes,omitempty"`
+	Nodes *ZoneNodes `yaml:"nodes,omitempty" json:"nodes,omitempty"`
 	// GracePeriod overrides the evicted pods' termination grace period
 	// (optional; whole seconds).
 	GracePeriod *experiment.Duration `yaml:"gracePeriod,omitempty" json:"gracePeriod,omitempty"`
 }
 
-// Nodes narrows the nodes a zone outage takes.
-type Nodes struct {
+// ZoneNodes narrows the nodes a zone outage takes.
+type ZoneNodes struct {
 	// Selector is a node label selector in kubectl syntax.
 	Selector string `yaml:"selector" json:"selector"`
 }
