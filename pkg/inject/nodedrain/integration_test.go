@@ -58,7 +58,7 @@ func drainSetup(t *testing.T) drainEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := drainEnv{admin: s.Client(), client: cs, ns: "drain-" + strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))}
+	e := drainEnv{admin: s.Client(), client: cs, ns: drainNamespace(t)}
 	ctx := context.Background()
 	for i := range sandboxNodes {
 		e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:"true"}}}`, inject.OptInLabel))
@@ -75,6 +75,13 @@ func drainSetup(t *testing.T) drainEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// drainNamespace is a fresh namespace name for t: a repeated test (-count=3) must not
+// meet its previous run's namespace, which may still be terminating.
+func drainNamespace(t *testing.T) string {
+	name := strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))
+	return fmt.Sprintf("drain-%.40s-%x", name, time.Now().UnixNano()&0xffffff)
 }
 
 func (e drainEnv) patchNode(t *testing.T, name, patch string) {

@@ -55,7 +55,7 @@ func zoneSetup(t *testing.T) zoneEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := zoneEnv{admin: s.Client(), client: cs, ns: "zone-" + strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), zones: map[string]string{}}
+	e := zoneEnv{admin: s.Client(), client: cs, ns: zoneNamespace(t), zones: map[string]string{}}
 	for i := range sandboxNodes {
 		e.zones[sandbox.NodeName(i)] = zoneOf(i)
 		e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:"true",%q:%q}}}`, inject.OptInLabel, nodedrain.ZoneLabel, zoneOf(i)))
@@ -72,6 +72,13 @@ func zoneSetup(t *testing.T) zoneEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// zoneNamespace is a fresh namespace name for t: a repeated test (-count=3) must not
+// meet its previous run's namespace, which may still be terminating.
+func zoneNamespace(t *testing.T) string {
+	name := strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))
+	return fmt.Sprintf("zone-%.40s-%x", name, time.Now().UnixNano()&0xffffff)
 }
 
 func (e zoneEnv) patchNode(t *testing.T, name, patch string) {
