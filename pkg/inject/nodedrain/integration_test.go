@@ -93,8 +93,12 @@ func (e drainEnv) patchNode(t *testing.T, name, patch string) {
 
 // deploy creates Deployment app with replicas (and, when pdbMin > 0, a
 // PodDisruptionBudget with that minAvailable) and waits until every
-// replica is Ready and the budget's status is computed.
-func (e drainEnv) deploy(t *testing.T, app string, replicas int32, pdbMin int) {
+// replica is Ready and the budget's status is computed. readyDelay ("" for
+// none) is how long its pods take to become Ready (ReadyDelayAnnotation):
+// without one kwok replaces an evicted pod in about 0.1 s, and a budget
+// that allows one disruption would let a second eviction through a moment
+// later, rightly.
+func (e drainEnv) deploy(t *testing.T, app string, replicas int32, pdbMin int, readyDelay string) {
 	t.Helper()
 	ctx := context.Background()
 	labels := map[string]string{"app": app}
@@ -105,6 +109,9 @@ func (e drainEnv) deploy(t *testing.T, app string, replicas int32, pdbMin int) {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: sandbox.PodSpec(app)},
 		},
+	}
+	if readyDelay != "" {
+		d.Spec.Template.Annotations = map[string]string{sandbox.ReadyDelayAnnotation: readyDelay}
 	}
 	sandbox.WaitFor(t, 30*time.Second, "create deployment "+app, func() error {
 		_, err := e.admin.AppsV1().Deployments(e.ns).Create(ctx, d, metav1.CreateOptions{})
@@ -238,7 +245,7 @@ func statuses(inj inject.Injection) []string {
 func TestDrainMovesThePodsToTheOtherNodes(t *testing.T) {
 	e := drainSetup(t)
 	const replicas = 6
-	e.deploy(t, "web", replicas, 0)
+	e.deploy(t, "web", replicas, 0, "")
 	before := e.readyPods(t, "web")
 	drained := busiestNode(before)
 	var victims, others []string
@@ -317,7 +324,7 @@ func TestDrainMovesThePodsToTheOtherNodes(t *testing.T) {
 // protected-by-pdb, the pod is untouched, and the revert uncordons.
 func TestDrainLeavesWhatABudgetProtects(t *testing.T) {
 	e := drainSetup(t)
-	e.deploy(t, "guarded", 2, 2)
+	e.deploy(t, "guarded", 2, 2, "")
 	before := e.readyPods(t, "guarded")
 	drained := busiestNode(before)
 
@@ -410,4 +417,42 @@ func TestSweepUncordonsACrashedRunsNodes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestDrainEvictsNoMoreThanTheBudgetAllows drains the nodes of two pods
+// of a workload whose budget allows one disruption and whose pods take 10 s
+// to become Ready: the evictions go out concurrently, and the API server's
+// budget accounting lets exactly one through; the other is
+// protected-by-pdb.
+func TestDrainEvictsNoMoreThanTheBudgetAllows(t *testing.T) {
+	e := drainSetup(t)
+	e.deploy(t, "pair", 3, 2, "10s")
+	pods, _, err := (&target.Selector{Client: e.client}).List(context.Background(),
+		experiment.Target{Namespaces: []string{e.ns}, Selector: "app=pair"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods) < 2 {
+		t.Fatalf("%d pods", len(pods))
+	}
+	two := pods[:2]
+	nodes := []string{two[0].Node}
+	if two[1].Node != two[0].Node {
+		nodes = append(nodes, two[1].Node)
+	}
+	d := &nodedrain.Drainer{Client: e.client, Kind: nodedrain.Kind, Hold: time.Minute}
+	inj, err := d.Drain(context.Background(), inject.Run{ID: "run-budget"}, nodes, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, o := range inj.Outcomes {
+		count[o.Status]++
+	}
+	if count[inject.StatusEvicted] != 1 || count[inject.StatusProtected] != 1 {
+		t.Errorf("outcomes %v, want one evicted and one protected-by-pdb", statuses(inj))
+	}
+	if err := d.Revert(context.Background(), inj); err != nil {
+		t.Fatal(err)
+	}
 }
