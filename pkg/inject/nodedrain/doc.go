@@ -19,7 +19,8 @@
 // Injection. Every chosen node is cordoned first (spec.unschedulable=true,
 // pinned by resourceVersion), with annotations that name the run
 // (CordonedByAnnotation), its deadline (DeadlineAnnotation) and the run's
-// Lease (LeaseAnnotation), so that replacements are scheduled elsewhere;
+// Lease (LeaseAnnotation), and the label CordonedLabel=true that the sweep
+// selects by, so that replacements are scheduled elsewhere;
 // a node found already cordoned is left as it is and never uncordoned by
 // us. Then the pods the Guard admitted (opt-in namespaces, maxTargets,
 // minHealthy per workload, kill switch) are evicted through the Eviction
@@ -34,7 +35,8 @@
 // are not brought back: their controllers replace them.
 //
 // After a crash, Sweep uncordons the nodes whose annotation names a run
-// whose Lease is gone or expired, or whose deadline has passed.
+// whose Lease is gone or expired, or whose deadline has passed. A runner
+// that may not list nodes drained none: its sweep is a quiet no-op.
 //
 // The drain mechanics (Drainer, UsableNodes, PodsOn, Sweep) are exported
 // for pkg/inject/zoneoutage, which drains every node of one zone.

@@ -34,6 +34,10 @@ const (
 	// ExperimentAnnotation names the experiment, for whoever finds the
 	// node cordoned.
 	ExperimentAnnotation = "chaosnight.dev/cordon-experiment"
+	// CordonedLabel ("true") is set with the annotations so that the sweep
+	// finds a drain's nodes with a label selector instead of reading every
+	// Node (large objects: their status lists the images they hold).
+	CordonedLabel = "chaosnight.dev/cordoned"
 )
 
 // State keys of the Injection (plus inject.StateDeadline).
@@ -195,8 +199,9 @@ func (d *Drainer) cordon(ctx context.Context, name string, run inject.Run, deadl
 			ann[ExperimentAnnotation] = run.Experiment
 		}
 		patch, err := json.Marshal(map[string]any{
-			"metadata": map[string]any{"resourceVersion": n.ResourceVersion, "annotations": ann},
-			"spec":     map[string]any{"unschedulable": true},
+			"metadata": map[string]any{"resourceVersion": n.ResourceVersion, "annotations": ann,
+				"labels": map[string]any{CordonedLabel: "true"}},
+			"spec": map[string]any{"unschedulable": true},
 		})
 		if err != nil {
 			return err
@@ -239,7 +244,7 @@ func uncordon(ctx context.Context, client kubernetes.Interface, name, runID stri
 		patch, err := json.Marshal(map[string]any{
 			"metadata": map[string]any{"resourceVersion": n.ResourceVersion, "annotations": map[string]any{
 				CordonedByAnnotation: nil, DeadlineAnnotation: nil, LeaseAnnotation: nil, ExperimentAnnotation: nil,
-			}},
+			}, "labels": map[string]any{CordonedLabel: nil}},
 			"spec": map[string]any{"unschedulable": nil},
 		})
 		if err != nil {

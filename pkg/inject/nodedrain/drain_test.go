@@ -135,7 +135,7 @@ func TestDrainCordonsEvictsAndRevertUncordonsOnlyOurs(t *testing.T) {
 	if !n1.Spec.Unschedulable || n1.Annotations[nodedrain.CordonedByAnnotation] != "r1" ||
 		n1.Annotations[nodedrain.DeadlineAnnotation] != "2026-12-07T12:05:00Z" ||
 		n1.Annotations[nodedrain.LeaseAnnotation] != "chaos/chaosnight-run-r1" ||
-		n1.Annotations[nodedrain.ExperimentAnnotation] != "web-survives-drain" {
+		n1.Annotations[nodedrain.ExperimentAnnotation] != "web-survives-drain" || n1.Labels[nodedrain.CordonedLabel] != "true" {
 		t.Errorf("n1 after drain: unschedulable %v, annotations %v", n1.Spec.Unschedulable, n1.Annotations)
 	}
 	if n2 := getNode(t, cs, "n2"); !n2.Spec.Unschedulable || n2.Annotations[nodedrain.CordonedByAnnotation] != "" {
@@ -147,7 +147,7 @@ func TestDrainCordonsEvictsAndRevertUncordonsOnlyOurs(t *testing.T) {
 			t.Fatalf("revert %d: %v", i+1, err)
 		}
 		n1 = getNode(t, cs, "n1")
-		if n1.Spec.Unschedulable || len(n1.Annotations) != 0 {
+		if _, labelled := n1.Labels[nodedrain.CordonedLabel]; n1.Spec.Unschedulable || len(n1.Annotations) != 0 || labelled {
 			t.Errorf("revert %d: n1 unschedulable %v, annotations %v", i+1, n1.Spec.Unschedulable, n1.Annotations)
 		}
 		if n2 := getNode(t, cs, "n2"); !n2.Spec.Unschedulable || n2.Annotations["ops/reason"] != "kernel upgrade" {
@@ -271,13 +271,14 @@ func lease(name string, renewed time.Time) *coordinationv1.Lease {
 
 func cordonedBy(run, deadline, leaseRef string) nodeOpts {
 	ann := map[string]string{nodedrain.CordonedByAnnotation: run}
+	labels := map[string]string{nodedrain.CordonedLabel: "true"}
 	if deadline != "" {
 		ann[nodedrain.DeadlineAnnotation] = deadline
 	}
 	if leaseRef != "" {
 		ann[nodedrain.LeaseAnnotation] = leaseRef
 	}
-	return nodeOpts{optIn: true, cordoned: true, annotations: ann}
+	return nodeOpts{optIn: true, cordoned: true, annotations: ann, labels: labels}
 }
 
 func TestSweep(t *testing.T) {
@@ -293,6 +294,7 @@ func TestSweep(t *testing.T) {
 		node("lease-forbidden", cordonedBy("r8", future, "other/secret")),
 		node("lease-error", cordonedBy("r9", future, "broken/lease")),
 		node("someone-elses", nodeOpts{optIn: true, cordoned: true}),
+		node("label-only", nodeOpts{optIn: true, cordoned: true, labels: map[string]string{nodedrain.CordonedLabel: "true"}}),
 		node("plain", nodeOpts{optIn: true}),
 		lease("old", t0.Add(-2*time.Minute)), lease("live", t0.Add(-10*time.Second)),
 	}
@@ -329,7 +331,7 @@ func TestSweep(t *testing.T) {
 				t.Errorf("dry %v: node %s unschedulable %v annotations %v", dry, name, n.Spec.Unschedulable, n.Annotations)
 			}
 		}
-		for _, name := range append(kept, "someone-elses") {
+		for _, name := range append(kept, "someone-elses", "label-only") {
 			if n := getNode(t, cs, name); !n.Spec.Unschedulable {
 				t.Errorf("dry %v: node %s was uncordoned", dry, name)
 			}
@@ -430,5 +432,37 @@ func TestPodsOnLeavesDaemonSetAndMirrorPods(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"a", "bare", "b"}) {
 		t.Errorf("pods on n1, n3 = %v, want a, bare, b", names)
+	}
+}
+
+// TestSweepWithoutNodeRights: a runner that may not list nodes drained
+// none, so its sweep has nothing to do and says nothing.
+func TestSweepWithoutNodeRights(t *testing.T) {
+	cs := fake.NewClientset(node("n", cordonedBy("r1", t0.Add(-time.Hour).Format(time.RFC3339), "")))
+	cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))
+	})
+	rep, err := nodedrain.Sweep(context.Background(), cs, nodedrain.SweepConfig{Now: func() time.Time { return t0 }})
+	if err != nil || len(rep.Uncordoned) != 0 {
+		t.Errorf("sweep = %+v, %v; want nothing and no error", rep, err)
+	}
+	cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInternalError(errors.New("etcd down"))
+	})
+	if _, err := nodedrain.Sweep(context.Background(), cs, nodedrain.SweepConfig{}); err == nil {
+		t.Error("a failed list is not an error")
+	}
+}
+
+func TestTargetWords(t *testing.T) {
+	for _, tc := range []struct {
+		pods, nodes int
+		want        string
+	}{
+		{1, 1, "1 target pod on it"}, {2, 1, "2 target pods on it"}, {1, 2, "1 target pod on them"}, {0, 3, "0 target pods on them"},
+	} {
+		if got := nodedrain.TargetWords(tc.pods, tc.nodes); got != tc.want {
+			t.Errorf("TargetWords(%d, %d) = %q, want %q", tc.pods, tc.nodes, got, tc.want)
+		}
 	}
 }

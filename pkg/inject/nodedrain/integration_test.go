@@ -65,8 +65,8 @@ func drainSetup(t *testing.T) drainEnv {
 	}
 	t.Cleanup(func() {
 		for i := range sandboxNodes {
-			e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:null},"annotations":{%q:null,%q:null,%q:null,%q:null}},"spec":{"unschedulable":null}}`,
-				inject.OptInLabel, nodedrain.CordonedByAnnotation, nodedrain.DeadlineAnnotation, nodedrain.LeaseAnnotation, nodedrain.ExperimentAnnotation))
+			e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:null,%q:null},"annotations":{%q:null,%q:null,%q:null,%q:null}},"spec":{"unschedulable":null}}`,
+				inject.OptInLabel, nodedrain.CordonedLabel, nodedrain.CordonedByAnnotation, nodedrain.DeadlineAnnotation, nodedrain.LeaseAnnotation, nodedrain.ExperimentAnnotation))
 		}
 		_ = e.admin.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
 	})
@@ -272,7 +272,7 @@ func TestDrainMovesThePodsToTheOtherNodes(t *testing.T) {
 	}
 	n := e.node(t, drained)
 	if !n.Spec.Unschedulable || n.Annotations[nodedrain.CordonedByAnnotation] != "run-move" || n.Annotations[nodedrain.DeadlineAnnotation] == "" ||
-		n.Annotations[nodedrain.ExperimentAnnotation] != "web-survives-drain" {
+		n.Annotations[nodedrain.ExperimentAnnotation] != "web-survives-drain" || n.Labels[nodedrain.CordonedLabel] != "true" {
 		t.Fatalf("node %s after the drain: unschedulable %v, annotations %v", drained, n.Spec.Unschedulable, n.Annotations)
 	}
 	if inj.State[nodedrain.StateCordoned] != drained {
@@ -313,7 +313,7 @@ func TestDrainMovesThePodsToTheOtherNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	n = e.node(t, drained)
-	if n.Spec.Unschedulable || n.Annotations[nodedrain.CordonedByAnnotation] != "" || n.Annotations[nodedrain.DeadlineAnnotation] != "" {
+	if n.Spec.Unschedulable || n.Annotations[nodedrain.CordonedByAnnotation] != "" || n.Annotations[nodedrain.DeadlineAnnotation] != "" || n.Labels[nodedrain.CordonedLabel] != "" {
 		t.Errorf("node %s after revert: unschedulable %v, annotations %v", drained, n.Spec.Unschedulable, n.Annotations)
 	}
 }

@@ -194,7 +194,7 @@ func (in *Injector) PickTargets(ctx context.Context, eligible []target.Pod, rng 
 		return nil, note, nil
 	}
 	pods := PodsOn(eligible, in.nodes)
-	return pods, fmt.Sprintf("%s (%d of %d usable); %d target pods on them", nodeWords(Names(in.nodes)), len(in.nodes), len(usable), len(pods)), nil
+	return pods, fmt.Sprintf("%s (%d of %d usable); %s", nodeWords(Names(in.nodes)), len(in.nodes), len(usable), TargetWords(len(pods), len(in.nodes))), nil
 }
 
 // Inject implements inject.Injector: it drains the nodes PickTargets

@@ -170,6 +170,19 @@ func Names(nodes []Node) []string {
 	return out
 }
 
+// TargetWords is "1 target pod on it" or "3 target pods on them", after
+// the nodes it is about (n nodes).
+func TargetWords(pods, nodes int) string {
+	w := fmt.Sprintf("%d target pods", pods)
+	if pods == 1 {
+		w = "1 target pod"
+	}
+	if nodes == 1 {
+		return w + " on it"
+	}
+	return w + " on them"
+}
+
 // nodeWords is "node a" or "nodes a, b".
 func nodeWords(names []string) string {
 	if len(names) == 1 {

@@ -62,8 +62,8 @@ func zoneSetup(t *testing.T) zoneEnv {
 	}
 	t.Cleanup(func() {
 		for i := range sandboxNodes {
-			e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:null,%q:null},"annotations":{%q:null,%q:null,%q:null,%q:null}},"spec":{"unschedulable":null}}`,
-				inject.OptInLabel, nodedrain.ZoneLabel, nodedrain.CordonedByAnnotation, nodedrain.DeadlineAnnotation, nodedrain.LeaseAnnotation, nodedrain.ExperimentAnnotation))
+			e.patchNode(t, sandbox.NodeName(i), fmt.Sprintf(`{"metadata":{"labels":{%q:null,%q:null,%q:null},"annotations":{%q:null,%q:null,%q:null,%q:null}},"spec":{"unschedulable":null}}`,
+				inject.OptInLabel, nodedrain.ZoneLabel, nodedrain.CordonedLabel, nodedrain.CordonedByAnnotation, nodedrain.DeadlineAnnotation, nodedrain.LeaseAnnotation, nodedrain.ExperimentAnnotation))
 		}
 		_ = e.admin.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{})
 	})

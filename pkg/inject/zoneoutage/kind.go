@@ -160,7 +160,7 @@ func (in *Injector) PickTargets(ctx context.Context, eligible []target.Pod, rng 
 		return nil, fmt.Sprintf("no zone to lose: no usable node (%s=true, Ready, schedulable) has a %s label", inject.OptInLabel, nodedrain.ZoneLabel), nil
 	}
 	pods := nodedrain.PodsOn(eligible, in.nodes)
-	return pods, fmt.Sprintf("zone %s: %s; %d target pods on them", in.zone, strings.Join(nodedrain.Names(in.nodes), ", "), len(pods)), nil
+	return pods, fmt.Sprintf("zone %s: %s; %s", in.zone, strings.Join(nodedrain.Names(in.nodes), ", "), nodedrain.TargetWords(len(pods), len(in.nodes))), nil
 }
 
 // PickZone returns zone (when set) or a zone picked with rng among the
