@@ -6,15 +6,15 @@
 // opt-in label chaosnight.dev/enabled=true (a node nobody opted in is
 // never drained, whatever the selector says), keeps those that are Ready
 // and not already unschedulable (a node somebody else cordoned is in
-// maintenance: not ours to drain), and picks nodes.pick of them with the
-// run's random source (same rules as spec.target.pick; default one). The
-// targets are then the eligible pods of spec.target (its namespaces and
-// selector stay the declared blast radius) that run on the chosen nodes,
-// minus DaemonSet pods (their controller would put them back at once;
-// kubectl drain leaves them too) and mirror pods (static pods owned by the
-// Node: the API cannot evict them). When no pod of spec.target runs on the
-// chosen nodes the run is skipped and no node is cordoned: a drain that
-// evicts nothing of the target shows nothing.
+// maintenance: not ours to drain). The targets a drain evicts are the
+// eligible pods of spec.target (its namespaces and selector stay the
+// declared blast radius) minus DaemonSet pods (their controller would put
+// them back at once; kubectl drain leaves them too) and mirror pods
+// (static pods owned by the Node: the API cannot evict them). Among the
+// usable nodes that run at least one such target, nodes.pick are chosen
+// with the run's random source (same rules as spec.target.pick; default
+// one), so a drain always hits the service under test; when there is none
+// the run is skipped and no node is cordoned.
 //
 // Injection. Every chosen node is cordoned first (spec.unschedulable=true,
 // pinned by resourceVersion), with annotations that name the run

@@ -176,25 +176,35 @@ type Injector struct {
 func (in *Injector) Kind() string { return Kind }
 
 // PickTargets implements inject.TargetPicker: it picks nodes among the
-// usable ones (see UsableNodes) and returns the eligible pods on them
-// (PodsOn). No usable node, or no target pod on the chosen ones, returns
-// no pod and a note that says why; the engine then skips the run.
+// usable ones (see UsableNodes) that run at least one target a drain
+// evicts (PodsOn), so that "count: 1" drains a node of the service under
+// test rather than, most nights, a node where it has nothing; and it
+// returns those targets. No such node returns no pod and a note that says
+// why; the engine then skips the run.
 func (in *Injector) PickTargets(ctx context.Context, eligible []target.Pod, rng *rand.Rand) ([]target.Pod, string, error) {
 	usable, skipped, err := UsableNodes(ctx, in.Client, in.Spec.Nodes.Selector)
 	if err != nil {
 		return nil, "", fmt.Errorf("node drain: %w", err)
 	}
-	in.nodes = PickNodes(usable, in.Spec.Nodes.Pick, rng)
 	in.picked = true
+	var hosting []Node
+	for _, n := range usable {
+		if len(PodsOn(eligible, []Node{n})) > 0 {
+			hosting = append(hosting, n)
+		}
+	}
+	in.nodes = PickNodes(hosting, in.Spec.Nodes.Pick, rng)
 	if len(in.nodes) == 0 {
-		note := fmt.Sprintf("no node to drain: none matches %q with %s=true, Ready and schedulable", in.Spec.Nodes.Selector, inject.OptInLabel)
+		note := fmt.Sprintf("no node to drain: no node matching %q with %s=true, Ready and schedulable runs a target (usable nodes: %d)",
+			in.Spec.Nodes.Selector, inject.OptInLabel, len(usable))
 		if s := skippedWords(skipped); s != "" {
-			note += " (" + s + ")"
+			note += "; " + s
 		}
 		return nil, note, nil
 	}
 	pods := PodsOn(eligible, in.nodes)
-	return pods, fmt.Sprintf("%s (%d of %d usable); %s", nodeWords(Names(in.nodes)), len(in.nodes), len(usable), TargetWords(len(pods), len(in.nodes))), nil
+	return pods, fmt.Sprintf("%s (%d of %d usable nodes that run targets); %s", nodeWords(Names(in.nodes)), len(in.nodes), len(hosting),
+		TargetWords(len(pods), len(in.nodes))), nil
 }
 
 // Inject implements inject.Injector: it drains the nodes PickTargets

@@ -113,7 +113,8 @@ func TestDescribe(t *testing.T) {
 func TestPickTargets(t *testing.T) {
 	cs := fake.NewClientset(
 		node("n1", nodeOpts{optIn: true}), node("n2", nodeOpts{optIn: true}),
-		node("n3", nodeOpts{}), // matches, not opted in: never drained
+		node("n3", nodeOpts{}),            // matches, not opted in: never drained
+		node("n4", nodeOpts{optIn: true}), // usable, but runs no target: never picked
 	)
 	exp := &experiment.Experiment{Spec: experiment.Spec{Duration: experiment.Duration{Duration: 2 * time.Minute},
 		Action: experiment.NewAction(nodedrain.Fault{}, &nodedrain.Spec{Nodes: nodedrain.NodeSelection{Selector: "role=worker", Pick: experiment.Pick{All: true}}})}}
@@ -137,14 +138,23 @@ func TestPickTargets(t *testing.T) {
 	for _, p := range picked {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"a", "b"}) || note != "nodes n1, n2 (2 of 2 usable); 2 target pods on them" {
+	if !slices.Equal(names, []string{"a", "b"}) || note != "nodes n1, n2 (2 of 2 usable nodes that run targets); 2 target pods on them" {
 		t.Errorf("picked %v, note %q", names, note)
 	}
 
-	// No usable node: no pod, and a note that says why.
-	none := &nodedrain.Injector{Drainer: nodedrain.Drainer{Client: cs}, Spec: nodedrain.Spec{Nodes: nodedrain.NodeSelection{Selector: "role=db"}}}
+	// Over seeds, "count: 1" always lands on a node that runs a target.
+	for seed := range int64(20) {
+		one := &nodedrain.Injector{Drainer: nodedrain.Drainer{Client: cs}, Spec: nodedrain.Spec{Nodes: nodedrain.NodeSelection{Selector: "role=worker"}}}
+		picked, note, err := one.PickTargets(context.Background(), eligible, target.NewRand(seed))
+		if err != nil || len(picked) != 1 || picked[0].Node == "n4" {
+			t.Fatalf("seed %d: picked %v (%s), %v", seed, picked, note, err)
+		}
+	}
+
+	// No usable node runs a target: no pod, and a note that says why.
+	none := &nodedrain.Injector{Drainer: nodedrain.Drainer{Client: cs}, Spec: nodedrain.Spec{Nodes: nodedrain.NodeSelection{Selector: "kubernetes.io/hostname=n4"}}}
 	picked, note, err = none.PickTargets(context.Background(), eligible, target.NewRand(1))
-	if err != nil || len(picked) != 0 || !strings.Contains(note, `no node to drain: none matches "role=db" with chaosnight.dev/enabled=true`) {
+	if err != nil || len(picked) != 0 || note != `no node to drain: no node matching "kubernetes.io/hostname=n4" with chaosnight.dev/enabled=true, Ready and schedulable runs a target (usable nodes: 1)` {
 		t.Errorf("picked %v, note %q, err %v", picked, note, err)
 	}
 }

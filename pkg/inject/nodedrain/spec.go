@@ -20,7 +20,8 @@ type Spec struct {
 type NodeSelection struct {
 	// Selector is a node label selector in kubectl syntax (required).
 	Selector string `yaml:"selector" json:"selector"`
-	// Pick is how many of the matching nodes to drain, with the rules of
-	// spec.target.pick (count, percent or all; default count 1).
+	// Pick is how many nodes to drain, among the usable ones that run at
+	// least one target, with the rules of spec.target.pick (count, percent
+	// or all; default count 1).
 	Pick experiment.Pick `yaml:"pick,omitempty" json:"pick,omitempty"`
 }
