@@ -110,9 +110,13 @@ func (Fault) Access(_ any, ns string) []inject.Access { return nodedrain.Access(
 // UsesNodes implements inject.NodeChecker.
 func (Fault) UsesNodes(any) bool { return true }
 
+// SweptBy implements inject.SharedSweeper: the cordons are nodeDrain's
+// (same annotations), so with nodeDrain registered its sweep covers them.
+func (Fault) SweptBy() string { return nodedrain.Kind }
+
 // Sweep implements inject.Sweeper: the nodeDrain sweep, which recognises
-// every cordon a drain left, whatever its kind (it is idempotent, so both
-// kinds sweeping is harmless).
+// every cordon a drain left, whatever its kind; it runs when zoneOutage is
+// registered without nodeDrain.
 func (Fault) Sweep(ctx context.Context, env inject.Env, scope inject.SweepScope) error {
 	_, err := nodedrain.Sweep(ctx, env.Client, nodedrain.SweepConfig{DryRun: scope.DryRun, Log: env.Log})
 	return err
