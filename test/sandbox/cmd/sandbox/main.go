@@ -29,7 +29,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sandbox tools|up|down [flags]")
+		fmt.Fprintln(stderr, "usage: sandbox tools|up|down|golangci-lint [flags]")
 		return 2
 	}
 	var err error
@@ -40,8 +40,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = up(args[1:], stdout, stderr)
 	case "down":
 		err = down(args[1:], stdout)
+	case "golangci-lint":
+		var code int
+		if code, err = golangciLint(args[1:], stdout, stderr); err == nil {
+			return code
+		}
 	default:
-		err = fmt.Errorf("unknown command %q: want tools, up or down", args[0])
+		err = fmt.Errorf("unknown command %q: want tools, up, down or golangci-lint", args[0])
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sandbox %s: %v\n", args[0], err)
