@@ -137,7 +137,7 @@ func run(dir, out string, reps int, window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	ver, _ := exec.Command("stress-ng", "--version").Output()
 	u, err := stressor.StatFS(work)
 	if err != nil {

@@ -181,7 +181,7 @@ func (b *bench) main(ctx context.Context) (err error) {
 	if b.tmp, err = os.MkdirTemp("", "chaosnight-bench-plan-"); err != nil {
 		return fmt.Errorf("temporary directory: %w", err)
 	}
-	defer os.RemoveAll(b.tmp)
+	defer func() { _ = os.RemoveAll(b.tmp) }()
 
 	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
 	b.launcher = filepath.Join(b.tmp, "rusage")
@@ -801,7 +801,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
-	defer cpu.Close()
+	defer func() { _ = cpu.Close() }()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -825,7 +825,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("allocs profile: %w", err)
 	}
-	defer allocs.Close()
+	defer func() { _ = allocs.Close() }()
 	if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
 		return fmt.Errorf("write allocs profile: %w", err)
 	}

@@ -44,13 +44,13 @@ func main() {
 
 func run(after time.Duration, top int, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...")
+		return errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...") //nolint:staticcheck // ST1005: a usage line; "ARGS..." is its notation, not punctuation
 	}
 	dir, err := os.MkdirTemp("", "chaosnight-rss-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	bin := filepath.Join(dir, "chaosnight")
 	// Not stripped (-s -w only drops sections that are never mapped, so
 	// the resident memory is the same as make build's binary).
@@ -122,7 +122,7 @@ func readStatus(pid string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	out := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -236,7 +236,7 @@ func residentByFamily(pid, bin string, syms []symbol) (map[string]int64, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer pm.Close()
+	defer func() { _ = pm.Close() }()
 	page := uint64(os.Getpagesize())
 	out := map[string]int64{}
 	for _, line := range strings.Split(string(maps), "\n") {

@@ -248,7 +248,7 @@ func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clock
 	// Journal times come from the engine's clock; if it ever follows the
 	// shifted clock, shift them back.
 	realOf := func(t time.Time) time.Time {
-		if applied > 0 && t.Sub(time.Now()) > applied/2 {
+		if applied > 0 && time.Until(t) > applied/2 {
 			return t.Add(-applied)
 		}
 		return t

@@ -211,7 +211,7 @@ func ourCommand(bin string) (args []string, how string, cleanup func(), err erro
 		if err != nil {
 			return nil, "", cleanup, fmt.Errorf("temp dir: %w", err)
 		}
-		cleanup = func() { os.RemoveAll(dir) }
+		cleanup = func() { _ = os.RemoveAll(dir) }
 		bin = filepath.Join(dir, "chaosnight-stress")
 		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/chaosnight-stress")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")

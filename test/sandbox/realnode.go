@@ -182,15 +182,15 @@ func lockFileWait(ctx context.Context, path string) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, context.Cause(ctx)
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -582,7 +582,7 @@ func cgroupHierarchies() []string {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -675,7 +675,7 @@ func sweepRealNode(sandboxDir string, log io.Writer) error {
 	if socks, _ := filepath.Glob("/run/containerd/s/*"); len(socks) > 0 {
 		for _, sk := range socks {
 			if c, err := net.DialTimeout("unix", sk, 200*time.Millisecond); err == nil {
-				c.Close()
+				_ = c.Close()
 				continue
 			}
 			_ = os.Remove(sk)
@@ -754,7 +754,7 @@ func unmountUnder(dirs ...string) {
 			}
 		}
 	}
-	f.Close()
+	_ = f.Close()
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
 	for _, p := range points {
 		_ = syscall.Unmount(p, syscall.MNT_DETACH)

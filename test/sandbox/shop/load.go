@@ -207,6 +207,6 @@ func request(ctx context.Context, client *http.Client, target string) (code int,
 		return 0, false
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, true
 }

@@ -142,7 +142,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(sd.pid(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	defer os.Remove(sd.pid())
+	defer func() { _ = os.Remove(sd.pid()) }()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
