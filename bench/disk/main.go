@@ -149,9 +149,34 @@ func run(dir, out string, reps int, window time.Duration) error {
 	fmt.Fprintf(&b, "- stress-ng: %s", strings.TrimSpace(string(ver)))
 	fmt.Fprintf(&b, " (Debian package)\n- Method: %d repetitions, tools alternating. Device rates are the sectors the block device under the directory read and wrote from just before the run to a `sync` just after it, over that time: what the disk really saw, whatever the tool claims.\n\n", reps)
 
-	// Fill.
-	const fill = 1 << 30
 	b.WriteString("## Fill rate: 1 GiB\n\n| tool | time to 1 GiB (each rep) | MiB/s (each rep) | device write MiB/s |\n|---|---|---|---|\n")
+	if err := fillRows(ctx, &b, work, reps); err != nil {
+		return err
+	}
+	if err := fallocateRow(ctx, &b, work, reps); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "## I/O load: 2 workers, %s\n\n| tool | device write MiB/s (each rep) | device read MiB/s | tool's own write / read MiB/s | fsyncs |\n|---|---|---|---|---|\n", window)
+	if err := ioRows(ctx, &b, work, reps, window); err != nil {
+		return err
+	}
+	b.WriteString(`
+stress-ng's --hdd rates are per instance and a geometric mean (its "MB/sec" converted to MiB/s here); ours are totals over all workers. stress-ng's --hdd reports page-cache rates unless told to sync: the device columns are the comparable ones. A read MiB/s near zero at the device means the reads were served from the page cache.
+
+Reading: the fill is what stress-ng has no equivalent for: ours writes real, incompressible data to the size or percentage and *holds* it until the deadline (then deletes it); --hdd writes and deletes in a loop, and --fallocate reserves extents without writing data (instant on ext4/xfs, and no data for a compressing filesystem to store), so its "rate" is not a fill rate. For the I/O load, both tools put comparable write bandwidth on the device; ours also makes its reads reach the device (each file is fsynced and dropped from the page cache before it is read back), where stress-ng's reads are served from memory even with fadv-dontneed. Our own MiB/s agree with the device counters; stress-ng's per-instance numbers are page-cache speeds.
+`)
+	left, _ := filepath.Glob(filepath.Join(work, "*"))
+	if len(left) > 0 {
+		return errors.New("left behind: " + strings.Join(left, ", "))
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+// fillRows measures the 1 GiB fill of ours and of stress-ng's nearest
+// (--hdd, one sequential write of the size), reps times each, alternating,
+// and writes their rows.
+func fillRows(ctx context.Context, b *strings.Builder, work string, reps int) error {
+	const fill = 1 << 30
 	var oursT, oursR, oursD, ngT, ngR, ngD []string
 	for range reps {
 		r, err := measureIO(work, 0, func() (ioResult, error) {
@@ -190,8 +215,14 @@ func run(dir, out string, reps int, window time.Duration) error {
 		}
 		ngD = append(ngD, fmt.Sprintf("%.0f", r.devWrite))
 	}
-	fmt.Fprintf(&b, "| chaosnight --disk-fill 1Gi | %s s | %s | %s |\n", strings.Join(oursT, ", "), strings.Join(oursR, ", "), strings.Join(oursD, ", "))
-	fmt.Fprintf(&b, "| stress-ng --hdd 1 --hdd-bytes 1G --hdd-write-size 1M --hdd-opts wr-seq,fsync --hdd-ops 1024 | %s s (process lifetime: 1024 writes of 1 MiB, plus start and its delete) | %s | %s |\n", strings.Join(ngT, ", "), strings.Join(ngR, ", "), strings.Join(ngD, ", "))
+	fmt.Fprintf(b, "| chaosnight --disk-fill 1Gi | %s s | %s | %s |\n", strings.Join(oursT, ", "), strings.Join(oursR, ", "), strings.Join(oursD, ", "))
+	fmt.Fprintf(b, "| stress-ng --hdd 1 --hdd-bytes 1G --hdd-write-size 1M --hdd-opts wr-seq,fsync --hdd-ops 1024 | %s s (process lifetime: 1024 writes of 1 MiB, plus start and its delete) | %s | %s |\n", strings.Join(ngT, ", "), strings.Join(ngR, ", "), strings.Join(ngD, ", "))
+	return nil
+}
+
+// fallocateRow runs stress-ng --fallocate, which reserves extents without
+// writing data, for the record: it has no fill rate.
+func fallocateRow(ctx context.Context, b *strings.Builder, work string, reps int) error {
 	var fb []string
 	for range reps {
 		o, err := stressNG(ctx, "--fallocate", "1", "--fallocate-bytes", "1G", "--timeout", "3s", "--temp-path", work, "--metrics-brief")
@@ -202,10 +233,14 @@ func run(dir, out string, reps int, window time.Duration) error {
 			fb = append(fb, m[1])
 		}
 	}
-	fmt.Fprintf(&b, "| stress-ng --fallocate 1 --fallocate-bytes 1G, 3 s | bogo ops per run: %s | — (allocates extents, writes no data) | — |\n\n", strings.Join(fb, ", "))
+	fmt.Fprintf(b, "| stress-ng --fallocate 1 --fallocate-bytes 1G, 3 s | bogo ops per run: %s | — (allocates extents, writes no data) | — |\n\n", strings.Join(fb, ", "))
 
-	// I/O load.
-	fmt.Fprintf(&b, "## I/O load: 2 workers, %s\n\n| tool | device write MiB/s (each rep) | device read MiB/s | tool's own write / read MiB/s | fsyncs |\n|---|---|---|---|---|\n", window)
+	return nil
+}
+
+// ioRows measures the I/O load of ours and of stress-ng's --hdd (with and
+// without fsync), reps times each, alternating, and writes their rows.
+func ioRows(ctx context.Context, b *strings.Builder, work string, reps int, window time.Duration) error {
 	type row struct {
 		dw, dr, tw []string
 		extra      []string
@@ -217,32 +252,7 @@ func run(dir, out string, reps int, window time.Duration) error {
 	}
 	for range reps {
 		for _, k := range order {
-			r, err := measureIO(work, window, func() (ioResult, error) {
-				if strings.HasPrefix(k, "chaosnight") {
-					rep, err := ours(ctx, stressor.Config{DiskIOWorkers: 2, DiskPath: work, Duration: window}, false)
-					if err != nil {
-						return ioResult{}, err
-					}
-					return ioResult{toolWrite: rep.DiskIO.WriteMiBPerSec, toolRead: rep.DiskIO.ReadMiBPerSec, extra: strconv.FormatInt(rep.DiskIO.Fsyncs, 10)}, nil
-				}
-				args := []string{"--hdd", "2", "--hdd-bytes", "64M", "--hdd-write-size", "1M", "--timeout", fmt.Sprint(int(window.Seconds())) + "s", "--temp-path", work, "--metrics"}
-				if strings.Contains(k, "fsync") {
-					args = append(args, "--hdd-opts", "fsync,fadv-dontneed")
-				}
-				o, err := stressNG(ctx, args...)
-				if err != nil {
-					return ioResult{}, fmt.Errorf("stress-ng: %w: %s", err, o)
-				}
-				var r ioResult
-				if m := reWrite.FindStringSubmatch(o); m != nil {
-					r.toolWrite = mbToMiB(m[1])
-				}
-				if m := reRead.FindStringSubmatch(o); m != nil {
-					r.toolRead = mbToMiB(m[1])
-				}
-				r.extra = "n/a"
-				return r, nil
-			})
+			r, err := measureIO(work, window, func() (ioResult, error) { return ioCase(ctx, k, work, window) })
 			if err != nil {
 				return err
 			}
@@ -255,18 +265,38 @@ func run(dir, out string, reps int, window time.Duration) error {
 	}
 	for _, k := range order {
 		rw := rows[k]
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", k, strings.Join(rw.dw, ", "), strings.Join(rw.dr, ", "), strings.Join(rw.tw, "; "), strings.Join(rw.extra, ", "))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", k, strings.Join(rw.dw, ", "), strings.Join(rw.dr, ", "), strings.Join(rw.tw, "; "), strings.Join(rw.extra, ", "))
 	}
-	b.WriteString(`
-stress-ng's --hdd rates are per instance and a geometric mean (its "MB/sec" converted to MiB/s here); ours are totals over all workers. stress-ng's --hdd reports page-cache rates unless told to sync: the device columns are the comparable ones. A read MiB/s near zero at the device means the reads were served from the page cache.
+	return nil
+}
 
-Reading: the fill is what stress-ng has no equivalent for: ours writes real, incompressible data to the size or percentage and *holds* it until the deadline (then deletes it); --hdd writes and deletes in a loop, and --fallocate reserves extents without writing data (instant on ext4/xfs, and no data for a compressing filesystem to store), so its "rate" is not a fill rate. For the I/O load, both tools put comparable write bandwidth on the device; ours also makes its reads reach the device (each file is fsynced and dropped from the page cache before it is read back), where stress-ng's reads are served from memory even with fadv-dontneed. Our own MiB/s agree with the device counters; stress-ng's per-instance numbers are page-cache speeds.
-`)
-	left, _ := filepath.Glob(filepath.Join(work, "*"))
-	if len(left) > 0 {
-		return errors.New("left behind: " + strings.Join(left, ", "))
+// ioCase runs one I/O load case k of ioRows for window and returns what the
+// tool itself reports.
+func ioCase(ctx context.Context, k, work string, window time.Duration) (ioResult, error) {
+	if strings.HasPrefix(k, "chaosnight") {
+		rep, err := ours(ctx, stressor.Config{DiskIOWorkers: 2, DiskPath: work, Duration: window}, false)
+		if err != nil {
+			return ioResult{}, err
+		}
+		return ioResult{toolWrite: rep.DiskIO.WriteMiBPerSec, toolRead: rep.DiskIO.ReadMiBPerSec, extra: strconv.FormatInt(rep.DiskIO.Fsyncs, 10)}, nil
 	}
-	return os.WriteFile(out, []byte(b.String()), 0o644)
+	args := []string{"--hdd", "2", "--hdd-bytes", "64M", "--hdd-write-size", "1M", "--timeout", fmt.Sprint(int(window.Seconds())) + "s", "--temp-path", work, "--metrics"}
+	if strings.Contains(k, "fsync") {
+		args = append(args, "--hdd-opts", "fsync,fadv-dontneed")
+	}
+	o, err := stressNG(ctx, args...)
+	if err != nil {
+		return ioResult{}, fmt.Errorf("stress-ng: %w: %s", err, o)
+	}
+	var r ioResult
+	if m := reWrite.FindStringSubmatch(o); m != nil {
+		r.toolWrite = mbToMiB(m[1])
+	}
+	if m := reRead.FindStringSubmatch(o); m != nil {
+		r.toolRead = mbToMiB(m[1])
+	}
+	r.extra = "n/a"
+	return r, nil
 }
 
 func uname() string {
