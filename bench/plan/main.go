@@ -183,27 +183,8 @@ func (b *bench) main(ctx context.Context) (err error) {
 	}
 	defer func() { _ = os.RemoveAll(b.tmp) }()
 
-	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
-	b.launcher = filepath.Join(b.tmp, "rusage")
-	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
-		b.logf("building %s", bin.pkg)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
-		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build %s: %w", bin.pkg, err)
-		}
-	}
-	if b.opts.compare != "" {
-		path, err := filepath.Abs(b.opts.compare)
-		if err != nil {
-			return fmt.Errorf("-compare: %w", err)
-		}
-		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
-	}
-	for i := range b.bins {
-		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
-			return err
-		}
+	if err := b.buildBinaries(ctx); err != nil {
+		return err
 	}
 
 	b.logf("starting the sandbox")
@@ -232,8 +213,62 @@ func (b *bench) main(ctx context.Context) (err error) {
 	}
 	b.logf("sandbox up: %s", b.versions)
 
-	// A namespace that is not opted in, with pods that match the selector:
-	// the experiment never names it, so it must cost nothing.
+	if err := b.measureAllPlans(ctx); err != nil {
+		return err
+	}
+	if b.opts.profileDir != "" {
+		if err := b.profileSelector(ctx, nsBig); err != nil {
+			return err
+		}
+	}
+	if b.opts.hold {
+		if err := b.holdOpen(ctx); err != nil {
+			return err
+		}
+	}
+	if !b.opts.skipKills {
+		if err := b.measureAllKills(ctx); err != nil {
+			return err
+		}
+	}
+	b.report()
+	b.logf("done")
+	return nil
+}
+
+// buildBinaries builds chaosnight from this tree and the rusage launcher,
+// adds the -compare binary, and measures each binary's RSS floor.
+func (b *bench) buildBinaries(ctx context.Context) error {
+	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
+	b.launcher = filepath.Join(b.tmp, "rusage")
+	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
+		b.logf("building %s", bin.pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
+		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", bin.pkg, err)
+		}
+	}
+	if b.opts.compare != "" {
+		path, err := filepath.Abs(b.opts.compare)
+		if err != nil {
+			return fmt.Errorf("-compare: %w", err)
+		}
+		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
+	}
+	for i := range b.bins {
+		var err error
+		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureAllPlans measures every plan scenario at both namespace counts,
+// beside a namespace that is not opted in: the experiment never names it,
+// so it must cost nothing.
+func (b *bench) measureAllPlans(ctx context.Context) error {
 	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
 		return err
 	}
@@ -252,33 +287,25 @@ func (b *bench) main(ctx context.Context) (err error) {
 			}
 		}
 	}
-	if b.opts.profileDir != "" {
-		if err := b.profileSelector(ctx, nsBig); err != nil {
-			return err
-		}
-	}
-	if b.opts.hold {
-		if err := b.holdOpen(ctx); err != nil {
-			return err
-		}
-	}
-	if !b.opts.skipKills {
-		for _, rate := range []struct {
-			qps   float64
-			burst int
-		}{{50, 100}, {200, 100}} {
-			for range b.opts.killRuns {
-				if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
-					return err
-				}
-				if err := b.waitReady(ctx, nsBig); err != nil {
-					return err
-				}
+	return nil
+}
+
+// measureAllKills measures the kills at two client rate limits, killRuns
+// times each, waiting for the workloads to be whole again between runs.
+func (b *bench) measureAllKills(ctx context.Context) error {
+	for _, rate := range []struct {
+		qps   float64
+		burst int
+	}{{50, 100}, {200, 100}} {
+		for range b.opts.killRuns {
+			if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
+				return err
+			}
+			if err := b.waitReady(ctx, nsBig); err != nil {
+				return err
 			}
 		}
 	}
-	b.report()
-	b.logf("done")
 	return nil
 }
 
@@ -867,6 +894,18 @@ func collect[T any](xs []T, f func(T) float64) []float64 {
 }
 
 func (b *bench) report() {
+	b.reportPlans()
+	if len(b.kills) > 0 {
+		b.reportKills()
+	}
+	if b.profile != "" {
+		fmt.Fprintf(b.out, "\n%s\n", b.profile)
+	}
+}
+
+// reportPlans writes the dry-run table: one row per scenario and binary,
+// then the API requests of one run of each scenario.
+func (b *bench) reportPlans() {
 	w := b.out
 	fmt.Fprintf(w, "\n## chaosnight run --dry-run: median (min–max) of %d runs\n\n", b.opts.runs)
 	fmt.Fprintf(w, "%s; %d CPUs; 1-minute load average during the runs %s\n\n", b.versions, runtime.NumCPU(),
@@ -884,28 +923,7 @@ func (b *bench) report() {
 	}
 	for _, sc := range seen {
 		for _, bin := range b.bins {
-			var rs []planResult
-			for _, p := range b.plans {
-				if p.scenario == sc && p.bin.path == bin.path {
-					rs = append(rs, p)
-				}
-			}
-			if len(rs) == 0 {
-				continue
-			}
-			wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
-			sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
-			grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
-			reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
-			api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
-			picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
-			rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
-			listReqs := "n/a"
-			if reqs.lo >= 0 {
-				listReqs = fmt.Sprintf("%.0f", reqs.med)
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
-				sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+			b.planRow(sc, bin)
 		}
 	}
 	fmt.Fprintln(w)
@@ -915,37 +933,63 @@ func (b *bench) report() {
 			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, b.bins[0].label, describe(b.plans[i].requests), b.plans[i].selectNote)
 		}
 	}
-	if len(b.kills) > 0 {
-		fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
-		fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
-		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
-		type key struct {
-			qps   float64
-			burst int
-		}
-		var keys []key
-		for _, k := range b.kills {
-			if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
-				keys = append(keys, kk)
-			}
-		}
-		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
-		for _, kk := range keys {
-			var rs []killResult
-			for _, k := range b.kills {
-				if k.qps == kk.qps && k.burst == kk.burst {
-					rs = append(rs, k)
-				}
-			}
-			inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
-			rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
-			wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
-			rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
-			fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
-				inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
+}
+
+// planRow is the row of one scenario and binary (none if it never ran).
+func (b *bench) planRow(sc scenario, bin binary) {
+	var rs []planResult
+	for _, p := range b.plans {
+		if p.scenario == sc && p.bin.path == bin.path {
+			rs = append(rs, p)
 		}
 	}
-	if b.profile != "" {
-		fmt.Fprintf(w, "\n%s\n", b.profile)
+	if len(rs) == 0 {
+		return
+	}
+	wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
+	sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
+	grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
+	reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
+	api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
+	picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
+	rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
+	listReqs := "n/a"
+	if reqs.lo >= 0 {
+		listReqs = fmt.Sprintf("%.0f", reqs.med)
+	}
+	fmt.Fprintf(b.out, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+		sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+}
+
+// reportKills writes the kills table: one row per client rate limit.
+func (b *bench) reportKills() {
+	w := b.out
+	fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
+	fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	type key struct {
+		qps   float64
+		burst int
+	}
+	var keys []key
+	for _, k := range b.kills {
+		if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
+			keys = append(keys, kk)
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
+	for _, kk := range keys {
+		var rs []killResult
+		for _, k := range b.kills {
+			if k.qps == kk.qps && k.burst == kk.burst {
+				rs = append(rs, k)
+			}
+		}
+		inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
+		rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
+		wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
+		rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
+		fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
+			inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
 	}
 }
