@@ -36,8 +36,9 @@ var layers = [][]string{
 	{"pkg/inject", "pkg/probe/prometheus"},
 	// 3: the fault kinds, one package each; the run record.
 	{"pkg/inject/*", "pkg/journal"},
-	// 4: what reads run records.
-	{"pkg/metrics", "pkg/report"},
+	// 4: what reads run records; the list of the program's fault kinds
+	// (the registry: one line per kind).
+	{"pkg/metrics", "pkg/report", "pkg/faults"},
 	// 5: runs one experiment.
 	{"pkg/engine"},
 	// 6: serve's decision loop.
@@ -52,6 +53,9 @@ var harness = []string{"cmd/", "bench/", "test/",
 	// Drives Chromium for the report's and runner's tests only (imported
 	// from _test.go files), and starts the sandbox's pages for it.
 	"pkg/report/reporttest",
+	// Generates the JSON Schemas of the format and of each fault kind, in
+	// their tests (it reads the sources' doc comments).
+	"pkg/experiment/schemagen",
 }
 
 // place is where one package sits in the flow.

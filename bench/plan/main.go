@@ -23,7 +23,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,18 +101,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{opts: o, out: stdout, log: stderr}
-	if err := b.main(ctx); err != nil {
+	b := &bench{opts: o, log: stderr}
+	r, err := b.measureAll(ctx)
+	if len(r.plans) > 0 {
+		// Even when stopping the sandbox failed afterwards: the figures
+		// were measured.
+		report(stdout, r)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "plan: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
+// results is what one session measured, for report.
+type results struct {
+	runs     int    // dry runs per experiment and binary
+	versions string // the sandbox's components
+	cpus     int
+	bins     []binary
+	plans    []planResult
+	kills    []killResult
+	profile  string // the in-process profile's summary, if one was taken
+}
+
 // bench is one benchmark session.
 type bench struct {
 	opts     options
-	out, log io.Writer
+	log      io.Writer
 	root     string
 	tmp      string
 	bins     []binary // bins[0] is built from this tree
@@ -169,22 +185,43 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.log, "[%6.1fs] "+format+"\n", append([]any{time.Since(b.started).Seconds()}, args...)...)
 }
 
-func (b *bench) main(ctx context.Context) (err error) {
+// measureAll runs the whole session: the sandbox, the dry runs, the profile
+// and the kills; it logs progress to b.log and returns the figures.
+func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	b.started = time.Now()
 	wd, err := os.Getwd()
 	if err != nil {
-		return fmt.Errorf("working directory: %w", err)
+		return results{}, fmt.Errorf("working directory: %w", err)
 	}
 	if b.root, err = sandbox.FindRepoRoot(wd); err != nil {
-		return fmt.Errorf("repository root: %w", err)
+		return results{}, fmt.Errorf("repository root: %w", err)
 	}
 	if b.tmp, err = os.MkdirTemp("", "chaosnight-bench-plan-"); err != nil {
-		return fmt.Errorf("temporary directory: %w", err)
+		return results{}, fmt.Errorf("temporary directory: %w", err)
 	}
-	defer func() { _ = os.RemoveAll(b.tmp) }()
+	defer os.RemoveAll(b.tmp)
 
-	if err := b.buildBinaries(ctx); err != nil {
-		return err
+	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
+	b.launcher = filepath.Join(b.tmp, "rusage")
+	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
+		b.logf("building %s", bin.pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
+		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
+		if err := build.Run(); err != nil {
+			return results{}, fmt.Errorf("build %s: %w", bin.pkg, err)
+		}
+	}
+	if b.opts.compare != "" {
+		path, err := filepath.Abs(b.opts.compare)
+		if err != nil {
+			return results{}, fmt.Errorf("-compare: %w", err)
+		}
+		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
+	}
+	for i := range b.bins {
+		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
+			return results{}, err
+		}
 	}
 
 	b.logf("starting the sandbox")
@@ -195,7 +232,7 @@ func (b *bench) main(ctx context.Context) (err error) {
 		Log:            b.log,
 	})
 	if err != nil {
-		return fmt.Errorf("start sandbox: %w", err)
+		return results{}, fmt.Errorf("start sandbox: %w", err)
 	}
 	b.sb = sb
 	defer func() {
@@ -206,107 +243,60 @@ func (b *bench) main(ctx context.Context) (err error) {
 	}()
 	b.admin = sb.Client()
 	if b.fast, err = target.NewClientset(sb.RESTConfig, 1000, 2000); err != nil {
-		return fmt.Errorf("admin clientset: %w", err)
+		return results{}, fmt.Errorf("admin clientset: %w", err)
 	}
 	if b.versions, err = b.serverVersions(); err != nil {
-		return err
+		return results{}, err
 	}
 	b.logf("sandbox up: %s", b.versions)
 
-	if err := b.measureAllPlans(ctx); err != nil {
-		return err
-	}
-	if b.opts.profileDir != "" {
-		if err := b.profileSelector(ctx, nsBig); err != nil {
-			return err
-		}
-	}
-	if b.opts.hold {
-		if err := b.holdOpen(ctx); err != nil {
-			return err
-		}
-	}
-	if !b.opts.skipKills {
-		if err := b.measureAllKills(ctx); err != nil {
-			return err
-		}
-	}
-	b.report()
-	b.logf("done")
-	return nil
-}
-
-// buildBinaries builds chaosnight from this tree and the rusage launcher,
-// adds the -compare binary, and measures each binary's RSS floor.
-func (b *bench) buildBinaries(ctx context.Context) error {
-	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
-	b.launcher = filepath.Join(b.tmp, "rusage")
-	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
-		b.logf("building %s", bin.pkg)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
-		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build %s: %w", bin.pkg, err)
-		}
-	}
-	if b.opts.compare != "" {
-		path, err := filepath.Abs(b.opts.compare)
-		if err != nil {
-			return fmt.Errorf("-compare: %w", err)
-		}
-		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
-	}
-	for i := range b.bins {
-		var err error
-		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// measureAllPlans measures every plan scenario at both namespace counts,
-// beside a namespace that is not opted in: the experiment never names it,
-// so it must cost nothing.
-func (b *bench) measureAllPlans(ctx context.Context) error {
+	// A namespace that is not opted in, with pods that match the selector:
+	// the experiment never names it, so it must cost nothing.
 	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
-		return err
+		return results{}, err
 	}
 	for _, size := range []int{nsSmall, nsBig} {
 		for i := range size {
 			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
-				return err
+				return results{}, err
 			}
 		}
 		if err := b.waitReady(ctx, size); err != nil {
-			return err
+			return results{}, err
 		}
 		for _, sc := range scenarios(size) {
 			if err := b.measurePlans(ctx, sc); err != nil {
-				return err
+				return results{}, err
 			}
 		}
 	}
-	return nil
-}
-
-// measureAllKills measures the kills at two client rate limits, killRuns
-// times each, waiting for the workloads to be whole again between runs.
-func (b *bench) measureAllKills(ctx context.Context) error {
-	for _, rate := range []struct {
-		qps   float64
-		burst int
-	}{{50, 100}, {200, 100}} {
-		for range b.opts.killRuns {
-			if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
-				return err
-			}
-			if err := b.waitReady(ctx, nsBig); err != nil {
-				return err
+	if b.opts.profileDir != "" {
+		if err := b.profileSelector(ctx, nsBig); err != nil {
+			return results{}, err
+		}
+	}
+	if b.opts.hold {
+		if err := b.holdOpen(ctx); err != nil {
+			return results{}, err
+		}
+	}
+	if !b.opts.skipKills {
+		for _, rate := range []struct {
+			qps   float64
+			burst int
+		}{{50, 100}, {200, 100}} {
+			for range b.opts.killRuns {
+				if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
+					return results{}, err
+				}
+				if err := b.waitReady(ctx, nsBig); err != nil {
+					return results{}, err
+				}
 			}
 		}
 	}
-	return nil
+	b.logf("done")
+	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, kills: b.kills, profile: b.profile}, nil
 }
 
 func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
@@ -828,7 +818,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
-	defer func() { _ = cpu.Close() }()
+	defer cpu.Close()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -852,7 +842,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("allocs profile: %w", err)
 	}
-	defer func() { _ = allocs.Close() }()
+	defer allocs.Close()
 	if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
 		return fmt.Errorf("write allocs profile: %w", err)
 	}
@@ -860,136 +850,4 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 		len(pods), st.Requests, took.Round(time.Millisecond), mib(int64(after.TotalAlloc-before.TotalAlloc)/rounds), b.opts.profileDir)
 	b.logf("%s", b.profile)
 	return nil
-}
-
-// stats are the median, minimum and maximum of a sample.
-type stats struct{ med, lo, hi float64 }
-
-func summarize(xs []float64) stats {
-	if len(xs) == 0 {
-		return stats{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stats{med: med, lo: s[0], hi: s[len(s)-1]}
-}
-
-func (s stats) format(unit string, prec int) string {
-	if unit != "" {
-		unit = " " + unit
-	}
-	return fmt.Sprintf("%.*f%s (%.*f–%.*f)", prec, s.med, unit, prec, s.lo, prec, s.hi)
-}
-
-func collect[T any](xs []T, f func(T) float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, x := range xs {
-		out[i] = f(x)
-	}
-	return out
-}
-
-func (b *bench) report() {
-	b.reportPlans()
-	if len(b.kills) > 0 {
-		b.reportKills()
-	}
-	if b.profile != "" {
-		fmt.Fprintf(b.out, "\n%s\n", b.profile)
-	}
-}
-
-// reportPlans writes the dry-run table: one row per scenario and binary,
-// then the API requests of one run of each scenario.
-func (b *bench) reportPlans() {
-	w := b.out
-	fmt.Fprintf(w, "\n## chaosnight run --dry-run: median (min–max) of %d runs\n\n", b.opts.runs)
-	fmt.Fprintf(w, "%s; %d CPUs; 1-minute load average during the runs %s\n\n", b.versions, runtime.NumCPU(),
-		summarize(collect(b.plans, func(p planResult) float64 { return p.load })).format("", 1))
-	for _, bin := range b.bins {
-		fmt.Fprintf(w, "- %s: `chaosnight version` peaks at %.1f MiB RSS (the binary's floor)\n", bin.label, mib(bin.floor))
-	}
-	fmt.Fprintln(w, "\n| experiment | binary | whole process (wall) | select phase | LIST requests (select) | guard dry run | API requests, whole run | picked | peak RSS |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	var seen []scenario
-	for _, p := range b.plans {
-		if !slices.Contains(seen, p.scenario) {
-			seen = append(seen, p.scenario)
-		}
-	}
-	for _, sc := range seen {
-		for _, bin := range b.bins {
-			b.planRow(sc, bin)
-		}
-	}
-	fmt.Fprintln(w)
-	for _, sc := range seen {
-		i := slices.IndexFunc(b.plans, func(p planResult) bool { return p.scenario == sc && p.bin.path == b.bins[0].path })
-		if i >= 0 {
-			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, b.bins[0].label, describe(b.plans[i].requests), b.plans[i].selectNote)
-		}
-	}
-}
-
-// planRow is the row of one scenario and binary (none if it never ran).
-func (b *bench) planRow(sc scenario, bin binary) {
-	var rs []planResult
-	for _, p := range b.plans {
-		if p.scenario == sc && p.bin.path == bin.path {
-			rs = append(rs, p)
-		}
-	}
-	if len(rs) == 0 {
-		return
-	}
-	wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
-	sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
-	grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
-	reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
-	api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
-	picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
-	rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
-	listReqs := "n/a"
-	if reqs.lo >= 0 {
-		listReqs = fmt.Sprintf("%.0f", reqs.med)
-	}
-	fmt.Fprintf(b.out, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
-		sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
-}
-
-// reportKills writes the kills table: one row per client rate limit.
-func (b *bench) reportKills() {
-	w := b.out
-	fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
-	fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
-	type key struct {
-		qps   float64
-		burst int
-	}
-	var keys []key
-	for _, k := range b.kills {
-		if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
-			keys = append(keys, kk)
-		}
-	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
-	for _, kk := range keys {
-		var rs []killResult
-		for _, k := range b.kills {
-			if k.qps == kk.qps && k.burst == kk.burst {
-				rs = append(rs, k)
-			}
-		}
-		inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
-		rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
-		wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
-		rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
-		fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
-			inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
-	}
 }

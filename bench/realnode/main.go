@@ -50,7 +50,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -148,11 +147,11 @@ func (c caseSpec) stressArgs() []string {
 	return []string{"--cpu", strconv.Itoa(c.workers), "--cpu-load", strconv.Itoa(c.load), "--timeout", "600"}
 }
 
-func (c caseSpec) spec() experiment.Stress {
+func (c caseSpec) spec() stress.Spec {
 	if c.kind == "memory" {
-		return experiment.Stress{Scope: experiment.ScopePod, Memory: &experiment.MemoryStress{Size: strconv.Itoa(memTarget>>20) + "Mi"}}
+		return stress.Spec{Scope: stress.ScopePod, Memory: &stress.MemoryStress{Size: strconv.Itoa(memTarget>>20) + "Mi"}}
 	}
-	return experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: c.workers, Load: c.load}}
+	return stress.Spec{Scope: stress.ScopePod, CPU: &stress.CPUStress{Workers: c.workers, Load: c.load}}
 }
 
 // env is what the report says about the machine and the versions.
@@ -177,16 +176,38 @@ type bench struct {
 	o options
 }
 
+// run measures, then writes the results to o.out.
 func run(ctx context.Context, o options) error {
+	r, err := measure(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, []byte(report(o, r.env, r.cpu, r.mem)), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	logf("wrote %s", o.out)
+	return nil
+}
+
+// results is what one run of the benchmark measured, for report.
+type results struct {
+	env env // the machine, the versions, the sandbox's start
+	cpu []cpuRow
+	mem []memRow
+}
+
+// measure starts the sandbox with the real node, runs every case and
+// returns the rows; it only logs progress.
+func measure(ctx context.Context, o options) (results, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("the real node needs root: run bench/realnode/run.sh as root")
+		return results{}, errors.New("the real node needs root: run bench/realnode/run.sh as root")
 	}
 	bin, err := exec.LookPath(o.stressNG)
 	if err != nil {
-		return errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/realnode/run.sh)")
+		return results{}, errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/realnode/run.sh)")
 	}
 	if bin, err = filepath.EvalSymlinks(bin); err != nil {
-		return fmt.Errorf("stress-ng: %w", err)
+		return results{}, fmt.Errorf("stress-ng: %w", err)
 	}
 	e := describeMachine()
 	e.started = time.Now()
@@ -197,7 +218,7 @@ func run(ctx context.Context, o options) error {
 	// from the host's own files.
 	files, err := sandbox.HostBinaryFiles(ctx, bin)
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	e.imageLibs = len(files) - 1
 	for _, f := range files {
@@ -209,7 +230,7 @@ func run(ctx context.Context, o options) error {
 	began := time.Now()
 	s, err := sandbox.Start(ctx, sandbox.Config{Nodes: 1, RealNode: true, Log: prefixed("sandbox")})
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	defer func() {
 		if err := s.Stop(); err != nil {
@@ -221,7 +242,7 @@ func run(ctx context.Context, o options) error {
 		e.kubelet, e.runtime = n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.ContainerRuntimeVersion
 	}
 	if err := s.ImportImage(ctx, ngImage, files, []string{bin}); err != nil {
-		return err
+		return results{}, err
 	}
 	logf("sandbox with the real node up in %s; stress-ng image imported (%d libraries)", e.startTook.Round(time.Millisecond), e.imageLibs)
 	// Pod Security restricted, as where the product stresses: both
@@ -229,7 +250,7 @@ func run(ctx context.Context, o options) error {
 	if _, err := s.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: benchNamespace, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
 	}}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("namespace: %w", err)
+		return results{}, fmt.Errorf("namespace: %w", err)
 	}
 
 	b := &bench{s: s, o: o}
@@ -253,7 +274,7 @@ func run(ctx context.Context, o options) error {
 		for _, c := range cpuCases {
 			r, err := b.cpuCase(ctx, c, rep)
 			if err != nil {
-				return fmt.Errorf("rep %d, %s: %w", rep, c, err)
+				return results{}, fmt.Errorf("rep %d, %s: %w", rep, c, err)
 			}
 			logf("rep %d, %s: chaosnight %.1f%%, stress-ng %.1f%%, pod %.1f%%, rest of machine %.0f%%, throttled %.0f%% of periods; RSS chaosnight %s, stress-ng %s",
 				rep, c, r.chaos, r.ng, r.pod, r.rest, r.throttledPct(), mib(r.chaosMem.vmRSS), mib(r.ngMem.vmRSS))
@@ -261,18 +282,13 @@ func run(ctx context.Context, o options) error {
 		}
 		r, err := b.memoryCase(ctx, memCase, rep)
 		if err != nil {
-			return fmt.Errorf("rep %d, memory: %w", rep, err)
+			return results{}, fmt.Errorf("rep %d, memory: %w", rep, err)
 		}
 		logf("rep %d, memory %s: chaosnight cgroup rss %s (VmRSS %s), stress-ng cgroup rss %s (VmRSS %s, Pss %s)",
 			rep, mib(memTarget), mib(r.chaos.cgRSS), mib(r.chaos.vmRSS), mib(r.ng.cgRSS), mib(r.ng.vmRSS), mib(r.ng.pss))
 		memRows = append(memRows, r)
 	}
-	md := report(o, e, cpuRows, memRows)
-	if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	logf("wrote %s", o.out)
-	return nil
+	return results{env: e, cpu: cpuRows, mem: memRows}, nil
 }
 
 // pod is one case's pod on the real node.

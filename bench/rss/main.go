@@ -42,26 +42,46 @@ func main() {
 	}
 }
 
+// run measures, then prints the result.
 func run(after time.Duration, top int, args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...") //nolint:staticcheck // ST1005: a usage line; "ARGS..." is its notation, not punctuation
-	}
-	dir, err := os.MkdirTemp("", "chaosnight-rss-")
+	r, err := measure(after, args)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	report(os.Stdout, r, top)
+	return nil
+}
+
+// result is what measure read from one process.
+type result struct {
+	args     []string
+	after    time.Duration
+	status   map[string]int64 // /proc/PID/status, in KiB
+	byFamily map[string]int64 // resident bytes of the executable, by family
+}
+
+// measure builds the binary, starts it with args and reads its memory
+// after the given time.
+func measure(after time.Duration, args []string) (result, error) {
+	if len(args) == 0 {
+		return result{}, errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...")
+	}
+	dir, err := os.MkdirTemp("", "chaosnight-rss-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "chaosnight")
 	// Not stripped (-s -w only drops sections that are never mapped, so
 	// the resident memory is the same as make build's binary).
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/chaosnight")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %w\n%s", err, out)
+		return result{}, fmt.Errorf("build: %w\n%s", err, out)
 	}
 	syms, err := symbols(bin)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), after+time.Minute)
@@ -69,52 +89,22 @@ func run(after time.Duration, top int, args []string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
-		return err
+		return result{}, err
 	}
 	time.Sleep(after)
 	pid := strconv.Itoa(cmd.Process.Pid)
 	status, err := readStatus(pid)
 	if err != nil {
-		return fmt.Errorf("the process ended before -after (%s)? %w", after, err)
+		return result{}, fmt.Errorf("the process ended before -after (%s)? %w", after, err)
 	}
 	byFamily, err := residentByFamily(pid, bin, syms)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	if err != nil {
-		return err
+		return result{}, err
 	}
-
-	fmt.Printf("`chaosnight %s` after %s: VmRSS %s, of which RssAnon %s and RssFile %s; VmHWM %s\n\n",
-		strings.Join(args, " "), after, kib(status["VmRSS"]), kib(status["RssAnon"]), kib(status["RssFile"]), kib(status["VmHWM"]))
-	type row struct {
-		name  string
-		bytes int64
-	}
-	var rows []row
-	var total int64
-	for k, v := range byFamily {
-		rows = append(rows, row{k, v})
-		total += v
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		return rows[i].bytes > rows[j].bytes || rows[i].bytes == rows[j].bytes && rows[i].name < rows[j].name
-	})
-	fmt.Printf("| resident pages of the executable (%s in all) | KiB |\n| --- | ---: |\n", kib(total/1024))
-	for i, r := range rows {
-		if i == top {
-			var rest int64
-			for _, r := range rows[i:] {
-				rest += r.bytes
-			}
-			fmt.Printf("| %d others | %d |\n", len(rows)-i, rest/1024)
-			break
-		}
-		fmt.Printf("| %s | %d |\n", r.name, r.bytes/1024)
-	}
-	return nil
+	return result{args: args, after: after, status: status, byFamily: byFamily}, nil
 }
-
-func kib(v int64) string { return fmt.Sprintf("%.1f MiB", float64(v)/1024) }
 
 // readStatus reads the kB fields of /proc/PID/status.
 func readStatus(pid string) (map[string]int64, error) {
@@ -122,7 +112,7 @@ func readStatus(pid string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = f.Close() }()
+	defer f.Close()
 	out := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -236,7 +226,7 @@ func residentByFamily(pid, bin string, syms []symbol) (map[string]int64, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = pm.Close() }()
+	defer pm.Close()
 	page := uint64(os.Getpagesize())
 	out := map[string]int64{}
 	for _, line := range strings.Split(string(maps), "\n") {

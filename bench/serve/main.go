@@ -75,19 +75,60 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s bench/serve: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
-func run(ctx context.Context, o options) (err error) {
+// run measures, then prints the results and writes them to o.out.
+func run(ctx context.Context, o options) error {
 	if o.cycles < 1 {
 		return errors.New("-cycles must be at least 1")
 	}
+	r, err := measure(ctx, o)
+	if len(r.cycles) == 0 {
+		return err
+	}
+	// Even when a clean-up failed afterwards (err): the figures were measured.
+	report := render(o, r.env, r.mem, r.cycles)
+	fmt.Print(report)
+	if o.out != "" {
+		if werr := os.WriteFile(o.out, []byte(report), 0o644); werr != nil {
+			return errors.Join(err, fmt.Errorf("writing %s: %w", o.out, werr))
+		}
+		logf("wrote %s", o.out)
+	}
+	if err != nil {
+		return err
+	}
+	var failed int
+	for _, c := range r.cycles {
+		if c.err != nil {
+			failed++
+		}
+	}
+	if failed == len(r.cycles) {
+		return errors.New("no window gave a measurement")
+	}
+	return nil
+}
+
+// results is what one run of the benchmark measured, for render.
+type results struct {
+	env    env // the machine, its load before and after, the total time
+	mem    memResult
+	cycles []cycleResult
+}
+
+// measure builds chaosnight, starts the sandbox, measures serve's idle
+// memory and then its latencies over o.cycles windows; it only logs
+// progress. Whatever happens, the kill switch is left released and the
+// sandbox stopped.
+func measure(ctx context.Context, o options) (_ results, err error) {
 	env := environment()
 	began := time.Now()
 	root, err := moduleRoot(ctx)
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	tmp, err := os.MkdirTemp("", "chaosnight-bench-serve-")
 	if err != nil {
-		return fmt.Errorf("temporary directory: %w", err)
+		return results{}, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer func() {
 		if o.keep {
@@ -104,13 +145,13 @@ func run(ctx context.Context, o options) (err error) {
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/chaosnight")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
+		return results{}, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 
 	logf("starting the sandbox")
 	sb, err := sandbox.Start(ctx, sandbox.Config{SeedWorkload: true, Log: os.Stderr})
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return results{}, fmt.Errorf("sandbox: %w", err)
 	}
 	defer func() {
 		if stopErr := sb.Stop(); stopErr != nil {
@@ -122,7 +163,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	g, err := newGate(sb.PrometheusURL)
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	defer func() { err = errors.Join(err, g.close()) }()
 
@@ -130,7 +171,7 @@ func run(ctx context.Context, o options) (err error) {
 	mb := &memBench{bin: bin, kubeconfig: sb.Kubeconfig, promURL: sb.PrometheusURL, dir: filepath.Join(tmp, "memory"), window: o.memWindow}
 	mem, err := mb.run(ctx)
 	if err != nil {
-		return fmt.Errorf("idle memory: %w", err)
+		return results{}, fmt.Errorf("idle memory: %w", err)
 	}
 	logf("idle memory: VmRSS %.1f MiB, VmHWM %.1f MiB, heap in use %.1f MiB", mib(mem.last.rss<<10), mib(mem.last.hwm<<10), mib(int64(mem.heapInuse)))
 
@@ -144,34 +185,17 @@ func run(ctx context.Context, o options) (err error) {
 	logf("latency: %d window(s)", o.cycles)
 	cycles, err := lb.run(ctx)
 	if err != nil {
-		return err
+		return results{}, err
 	}
 
 	if pids := processesOf(bin); len(pids) > 0 {
-		return fmt.Errorf("processes of %s still running: %v", bin, pids)
+		return results{}, fmt.Errorf("processes of %s still running: %v", bin, pids)
 	}
 	logf("no process of %s is left", bin)
 
 	env.loadAfter = loadAvg()
 	env.total = time.Since(began)
-	report := render(o, env, mem, cycles)
-	fmt.Print(report)
-	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", o.out, err)
-		}
-		logf("wrote %s", o.out)
-	}
-	var failed int
-	for _, c := range cycles {
-		if c.err != nil {
-			failed++
-		}
-	}
-	if failed == len(cycles) {
-		return errors.New("no window gave a measurement")
-	}
-	return nil
+	return results{env: env, mem: mem, cycles: cycles}, nil
 }
 
 func moduleRoot(ctx context.Context) (string, error) {

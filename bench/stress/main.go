@@ -34,7 +34,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -45,8 +44,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/chaosnight/chaosnight/pkg/stressor"
 )
@@ -119,41 +116,46 @@ type tool struct {
 	cmd  func(workers, load int, memory int64, extra ...string) []string
 }
 
+// run measures, then writes the results to o.out.
 func run(o options) error {
-	stressNG, err := exec.LookPath("stress-ng")
-	if err != nil {
-		return errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/stress/run.sh)")
-	}
-	ngVersion, _ := exec.Command(stressNG, "--version").Output()
-
-	ours, oursHow, cleanup, err := ourCommand(o.bin)
+	r, err := measure(o)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	chaos, ng := stressTools(o, ours, stressNG)
-	fmt.Fprintf(os.Stderr, "ours: %s\nstress-ng: %s", oursHow, ngVersion)
-	cpuRows, err := measureAllCPU(o, chaos, ng)
-	if err != nil {
-		return err
-	}
-	memRows, err := measureAllMemory(o, chaos, ng)
-	if err != nil {
-		return err
-	}
-	md := report(o, oursHow, strings.TrimSpace(string(ngVersion)), cpuRows, memRows)
-	if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(o.out, []byte(report(r)), 0o644); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", o.out)
 	return nil
 }
 
-// stressTools are the two tools' command lines: ours (the command that
-// runs our stressor) and stress-ng, both told to outlive the measurement.
-func stressTools(o options, ours []string, stressNG string) (chaos, ng tool) {
+// results is what one run of the benchmark measured, for report.
+type results struct {
+	opts      options
+	machine   machine
+	oursHow   string // how our side was run
+	ngVersion string
+	cpu       []cpuRow
+	mem       []memRow
+}
+
+// measure runs every case, ours and stress-ng alternating, and returns the
+// rows; it only logs progress to stderr.
+func measure(o options) (results, error) {
+	m := thisMachine()
+	stressNG, err := exec.LookPath("stress-ng")
+	if err != nil {
+		return results{}, errors.New("stress-ng not found: apt-get install -y stress-ng (or run bench/stress/run.sh)")
+	}
+	ngVersion, _ := exec.Command(stressNG, "--version").Output()
+
+	ours, oursHow, cleanup, err := ourCommand(o.bin)
+	if err != nil {
+		return results{}, err
+	}
+	defer cleanup()
 	long := (o.settle + o.window + 30*time.Second).String()
-	chaos = tool{name: "chaosnight", cmd: func(workers, load int, memory int64, _ ...string) []string {
+	chaos := tool{name: "chaosnight", cmd: func(workers, load int, memory int64, _ ...string) []string {
 		args := slices.Clone(ours)
 		if workers > 0 {
 			args = append(args, "--cpu-workers", strconv.Itoa(workers), "--cpu-load", strconv.Itoa(load))
@@ -163,7 +165,7 @@ func stressTools(o options, ours []string, stressNG string) (chaos, ng tool) {
 		}
 		return append(args, "--duration", long)
 	}}
-	ng = tool{name: "stress-ng", cmd: func(workers, load int, memory int64, extra ...string) []string {
+	ng := tool{name: "stress-ng", cmd: func(workers, load int, memory int64, extra ...string) []string {
 		args := []string{stressNG, "--quiet", "--timeout", strconv.Itoa(int((o.settle + o.window + 30*time.Second).Seconds()))}
 		if workers > 0 {
 			args = append(args, "--cpu", strconv.Itoa(workers), "--cpu-load", strconv.Itoa(load))
@@ -174,11 +176,7 @@ func stressTools(o options, ours []string, stressNG string) (chaos, ng tool) {
 		return append(args, extra...)
 	}}
 
-	return chaos, ng
-}
-
-// measureAllCPU measures every CPU case, reps times, the tools alternating.
-func measureAllCPU(o options, chaos, ng tool) ([]cpuRow, error) {
+	fmt.Fprintf(os.Stderr, "ours: %s\nstress-ng: %s", oursHow, ngVersion)
 	var cpuRows []cpuRow
 	for rep := 1; rep <= o.reps; rep++ {
 		for _, workers := range []int{1, 2} {
@@ -186,7 +184,7 @@ func measureAllCPU(o options, chaos, ng tool) ([]cpuRow, error) {
 				for _, t := range []tool{chaos, ng} {
 					r, err := measureCPU(t, workers, load, o)
 					if err != nil {
-						return nil, err
+						return results{}, err
 					}
 					r.rep = rep
 					fmt.Fprintf(os.Stderr, "rep %d %-10s %dx%d%%: %.2f%% per worker (workers only %.2f%%), overhead %.2f%%, RSS %s, rest of machine %.0f%%, workers waited %.1f%%\n",
@@ -196,12 +194,6 @@ func measureAllCPU(o options, chaos, ng tool) ([]cpuRow, error) {
 			}
 		}
 	}
-	return cpuRows, nil
-}
-
-// measureAllMemory measures the memory cases, reps times, the tools
-// alternating.
-func measureAllMemory(o options, chaos, ng tool) ([]memRow, error) {
 	var memRows []memRow
 	for rep := 1; rep <= o.reps; rep++ {
 		for _, c := range []struct {
@@ -215,7 +207,7 @@ func measureAllMemory(o options, chaos, ng tool) ([]memRow, error) {
 		} {
 			r, err := measureMemory(c.t, c.label, c.extra, o)
 			if err != nil {
-				return nil, err
+				return results{}, err
 			}
 			r.rep = rep
 			fmt.Fprintf(os.Stderr, "rep %d %-45s reached in %s, steady RSS %s (Pss %s), peak %s, CPU while holding %.1f%%\n",
@@ -223,7 +215,7 @@ func measureAllMemory(o options, chaos, ng tool) ([]memRow, error) {
 			memRows = append(memRows, r)
 		}
 	}
-	return memRows, nil
+	return results{opts: o, machine: m, oursHow: oursHow, ngVersion: strings.TrimSpace(string(ngVersion)), cpu: cpuRows, mem: memRows}, nil
 }
 
 // ourCommand builds chaosnight-stress (what the stress containers run)
@@ -237,7 +229,7 @@ func ourCommand(bin string) (args []string, how string, cleanup func(), err erro
 		if err != nil {
 			return nil, "", cleanup, fmt.Errorf("temp dir: %w", err)
 		}
-		cleanup = func() { _ = os.RemoveAll(dir) }
+		cleanup = func() { os.RemoveAll(dir) }
 		bin = filepath.Join(dir, "chaosnight-stress")
 		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/chaosnight-stress")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -563,205 +555,4 @@ func measureMemory(t tool, label string, extra []string, o options) (memRow, err
 	slices.Sort(samples)
 	row.steady = samples[len(samples)/2]
 	return row, nil
-}
-
-// ---- report ----
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
-
-func mean(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-func report(o options, oursHow, ngVersion string, cpu []cpuRow, mem []memRow) string {
-	var b strings.Builder
-	stressHeader(&b, o, oursHow, ngVersion)
-	cleanErrs := stressCPUSection(&b, cpu)
-	memSum := stressMemorySection(&b, mem)
-	stressOverhead(&b, cpu)
-	stressInterpretation(&b, cleanErrs, memSum)
-	return b.String()
-}
-
-// stressHeader is the title, the machine, the tools and the method.
-func stressHeader(b *strings.Builder, o options, oursHow, ngVersion string) {
-	host, _ := os.Hostname()
-	model := "unknown CPU"
-	if ci, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(ci)) {
-			if rest, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
-				break
-			}
-		}
-	}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	kernel := unix.ByteSliceToString(uts.Release[:])
-
-	fmt.Fprintf(b, "# Stressor vs stress-ng\n\n")
-	fmt.Fprintf(b, "Generated by `go run ./bench/stress` (bench/stress/main.go) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(b, "- Machine: %s, %d CPUs, Linux %s, host %s\n", model, runtime.NumCPU(), kernel, host)
-	fmt.Fprintf(b, "- Ours: %s, %s\n", oursHow, runtime.Version())
-	fmt.Fprintf(b, "- stress-ng: %s (Debian package)\n", ngVersion)
-	fmt.Fprintf(b, "- Method: %d repetitions; each CPU case measured over a %s window starting %s after the start, from utime+stime of the whole process tree in /proc; ours and stress-ng alternate within every repetition, and each run first waits (at most %s) for the rest of the machine to leave room for its target. \"Rest of machine\" is everything else the CPUs did during the window. A value marked * comes from a crowded window, where the rest of the machine left less room than the target needs (rest + target > %d%% − %.0f points), so the neighbours decided that number more than the tool. The last column is the longest time a worker sat runnable in the kernel's run queue waiting for a CPU (schedstat), as a share of the window: the direct evidence of what the neighbours took.\n\n",
-		o.reps, o.window, o.settle, o.wait, 100*runtime.NumCPU(), headroom)
-
-}
-
-// stressCPUSection is the CPU accuracy table and the errors over all cases;
-// it returns each tool's errors over the windows that had room.
-func stressCPUSection(b *strings.Builder, cpu []cpuRow) (cleanErrs map[string][]float64) {
-	b.WriteString("## CPU accuracy (percent of one core per worker)\n\n")
-	b.WriteString("| workers × target | tool | measured per worker (each rep) | mean abs error | worst error | rest of machine | workers' run-queue wait |\n|---|---|---|---|---|---|---|\n")
-	type key struct {
-		tool          string
-		workers, load int
-	}
-	groups := map[key][]cpuRow{}
-	for _, r := range cpu {
-		k := key{r.tool, r.workers, r.load}
-		groups[k] = append(groups[k], r)
-	}
-	errs := map[string][]float64{}
-	cleanErrs = map[string][]float64{}
-	worst := map[string]float64{}
-	for _, workers := range []int{1, 2} {
-		for _, load := range []int{25, 50, 80} {
-			for _, tool := range []string{"chaosnight", "stress-ng"} {
-				stressCPURow(b, groups[key{tool, workers, load}], tool, workers, load, errs, cleanErrs, worst)
-			}
-		}
-	}
-	fmt.Fprintf(b, "\nOver all cases: chaosnight mean abs error **%.2f** points (worst %.2f), stress-ng **%.2f** (worst %.2f). ",
-		mean(errs["chaosnight"]), worst["chaosnight"], mean(errs["stress-ng"]), worst["stress-ng"])
-	fmt.Fprintf(b, "Windows where the machine had room for the target: chaosnight **%.2f** (worst %.2f, %d windows), stress-ng **%.2f** (worst %.2f, %d windows).\n\n",
-		mean(cleanErrs["chaosnight"]), maxOr0(cleanErrs["chaosnight"]), len(cleanErrs["chaosnight"]),
-		mean(cleanErrs["stress-ng"]), maxOr0(cleanErrs["stress-ng"]), len(cleanErrs["stress-ng"]))
-
-	return cleanErrs
-}
-
-// stressCPURow is one case's row for one tool; it adds the case's errors
-// to errs, cleanErrs (windows with room) and worst.
-func stressCPURow(b *strings.Builder, rows []cpuRow, tool string, workers, load int, errs, cleanErrs map[string][]float64, worst map[string]float64) {
-	var vals, fr, wt []string
-	var e []float64
-	for _, r := range rows {
-		mark := ""
-		if r.crowded() {
-			mark = "*"
-		} else {
-			cleanErrs[tool] = append(cleanErrs[tool], math.Abs(r.perWorker-float64(load)))
-		}
-		vals = append(vals, fmt.Sprintf("%.1f%s", r.perWorker, mark))
-		fr = append(fr, fmt.Sprintf("%.0f%%", r.foreign))
-		wt = append(wt, fmt.Sprintf("%.1f%%", r.waited))
-		d := math.Abs(r.perWorker - float64(load))
-		e = append(e, d)
-		errs[tool] = append(errs[tool], d)
-		worst[tool] = max(worst[tool], d)
-	}
-	fmt.Fprintf(b, "| %d × %d%% | %s | %s | %.2f | %.2f | %s | %s |\n", workers, load, tool, strings.Join(vals, ", "), mean(e), slices.Max(e), strings.Join(fr, ", "), strings.Join(wt, ", "))
-}
-
-// memStat is one memory case's medians and means, for the interpretation.
-type memStat struct{ reachMedian, steady, pss, hold float64 }
-
-// stressMemorySection is the memory table; it returns each case's figures.
-func stressMemorySection(b *strings.Builder, mem []memRow) map[string]memStat {
-	b.WriteString("## Memory: 256 MiB\n\n")
-	b.WriteString("| tool | time to 256 MiB resident (each rep) | steady VmRSS | Pss | over target (Pss) | peak VmRSS | CPU while holding |\n|---|---|---|---|---|---|---|\n")
-	memSum := map[string]memStat{}
-	byLabel := map[string][]memRow{}
-	var labels []string
-	for _, r := range mem {
-		if _, ok := byLabel[r.label]; !ok {
-			labels = append(labels, r.label)
-		}
-		byLabel[r.label] = append(byLabel[r.label], r)
-	}
-	for _, l := range labels {
-		rows := byLabel[l]
-		var reach []string
-		var steady, p, peak, hold []float64
-		for _, r := range rows {
-			reach = append(reach, fmt.Sprintf("%.3f", r.reach.Seconds()))
-			steady = append(steady, float64(r.steady))
-			p = append(p, float64(r.pss))
-			peak = append(peak, float64(r.peak))
-			hold = append(hold, r.holdCPU)
-		}
-		fmt.Fprintf(b, "| %s | %s s | %s | %s | %+.1f%% | %s | %.1f%% |\n", l, strings.Join(reach, ", "),
-			mib(int64(mean(steady))), mib(int64(mean(p))), 100*(mean(p)-memTarget)/memTarget, mib(int64(slices.Max(peak))), mean(hold))
-		var rs []float64
-		for _, r := range rows {
-			rs = append(rs, r.reach.Seconds())
-		}
-		slices.Sort(rs)
-		memSum[l] = memStat{reachMedian: rs[len(rs)/2], steady: mean(steady), pss: mean(p), hold: mean(hold)}
-	}
-
-	return memSum
-}
-
-// stressOverhead is each tool's own cost besides its workers.
-func stressOverhead(b *strings.Builder, cpu []cpuRow) {
-	b.WriteString("\n## Own overhead (CPU runs, no memory stress)\n\n")
-	b.WriteString("| tool | CPU besides the workers (mean, % of one core) | tree VmRSS (mean) |\n|---|---|---|\n")
-	for _, tool := range []string{"chaosnight", "stress-ng"} {
-		var oh, rss []float64
-		for _, r := range cpu {
-			if r.tool == tool {
-				oh = append(oh, r.overhead)
-				rss = append(rss, float64(r.rss))
-			}
-		}
-		fmt.Fprintf(b, "| %s | %.2f | %s |\n", tool, mean(oh), mib(int64(mean(rss))))
-	}
-	b.WriteString("\nstress-ng's tree is a parent plus one process per worker, so its VmRSS sum counts the shared pages of each; ours is one process with one thread per worker. Both are measured in 10 ms clock ticks, so over a window the overhead column resolves about 0.2 points.\n")
-
-}
-
-// stressInterpretation is the conclusion, computed from the figures.
-func stressInterpretation(b *strings.Builder, cleanErrs map[string][]float64, memSum map[string]memStat) {
-	// The interpretation is computed from the numbers above, so that a
-	// re-run cannot leave a stale conclusion behind.
-	b.WriteString("\n## Interpretation\n\n")
-	ours, ng := mean(cleanErrs["chaosnight"]), mean(cleanErrs["stress-ng"])
-	verdict := "at least as accurate as stress-ng (the goal)"
-	if ours > ng {
-		verdict = "LESS accurate than stress-ng (the goal is missed)"
-	}
-	fmt.Fprintf(b, "- CPU: where the machine had room for the target, chaosnight is off by %.2f points on average against stress-ng's %.2f: %s. "+
-		"Each worker steers by its own thread's CPU clock and makes up time it lost to preemption within the next periods (at most three periods of debt, so a long starvation is not replayed), "+
-		"where stress-ng's duty cycle is timed by the wall clock alone, so any time the kernel gives to a neighbour is simply lost; "+
-		"that is also why stress-ng falls short at 2 × 80 %% on 2 CPUs whenever anything else runs. "+
-		"In crowded windows (*) neither tool can be right, but the run-queue column shows the difference in kind: the kernel withheld time from both, and only chaosnight gives it back as soon as there is room.\n", ours, ng, verdict)
-	c := memSum["chaosnight --memory 256Mi"]
-	n := memSum["stress-ng --vm 1 --vm-bytes 256M --vm-keep"]
-	over := func(x float64) float64 { return 100 * (x - memTarget) / memTarget }
-	fmt.Fprintf(b, "- Memory: chaosnight reaches 256 MiB resident in %.3f s (median, from exec) and holds %s VmRSS (%+.1f%%; Pss %+.1f%%), the excess being its runtime's few MiB; "+
-		"stress-ng takes %.3f s and holds %s (%+.1f%%; Pss %+.1f%%). stress-ng's --vm-keep keeps re-dirtying the pages and burns %.0f%% of a core while \"holding\"; "+
-		"chaosnight holds with no CPU at all, so a memory experiment does not quietly become a CPU experiment too. "+
-		"(DESIGN.md's anchor for stress-ng, 303 MiB reached in 0.16 s, is not what this run measured; the table above is.)\n",
-		c.reachMedian, mib(int64(c.steady)), over(c.steady), over(c.pss), n.reachMedian, mib(int64(n.steady)), over(n.steady), over(n.pss), n.hold)
-	b.WriteString("- Overhead: see the table above; chaosnight's runtime (sysmon, timers) costs a fraction of a point of one core besides the workers, and its whole process is a few MiB resident.\n")
-	b.WriteString("- The machine is shared with other work; every window's neighbours and run-queue wait are in the table, and the comparison that measures the tools is the one over windows with room.\n")
-}
-
-func maxOr0(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	return slices.Max(xs)
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
 )
 
 // settingsView is the effective configuration in the shape of chaosnight.yaml,
@@ -13,6 +15,9 @@ type settingsView struct {
 	Namespace  string `yaml:"namespace"`
 	Prometheus struct {
 		URL string `yaml:"url"`
+		// HTTP is the config file's prometheus.http block as loaded
+		// (file names made absolute); it holds no secret, only file names.
+		HTTP *prometheus.HTTPConfig `yaml:"http,omitempty"`
 	} `yaml:"prometheus"`
 	Log struct {
 		Format string `yaml:"format"`
@@ -47,6 +52,13 @@ func newConfigCommand(streams Streams, g *globals) *cobra.Command {
 			var view settingsView
 			view.Kubeconfig, view.Context, view.Namespace = s.Kubeconfig, s.Context, s.Namespace
 			view.Prometheus.URL = s.PrometheusURL
+			block, err := loadPromHTTP(s.ConfigFile)
+			if err != nil {
+				return err
+			}
+			if block != (prometheus.HTTPConfig{}) {
+				view.Prometheus.HTTP = &block
+			}
 			view.Log.Format, view.Log.Level = s.LogFormat, s.LogLevel
 			view.KillSwitch.Namespace = g.killSwitchNamespace()
 			p := g.policy(false)

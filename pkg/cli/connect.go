@@ -62,13 +62,11 @@ type connection struct {
 // connect builds the clients from the resolved settings (kubectl's rules
 // for the kubeconfig).
 func (g *globals) connect() (*connection, error) {
-	prom, err := prometheus.New(prometheus.Config{
-		URL:                g.settings.PrometheusURL,
-		BearerTokenFile:    g.v.GetString(keyPromBearerTokenFile),
-		CAFile:             g.v.GetString(keyPromCAFile),
-		InsecureSkipVerify: g.v.GetBool(keyPromInsecure),
-		Timeout:            g.v.GetDuration(keyPromTimeout),
-	})
+	promCfg, err := g.prometheusConfig()
+	if err != nil {
+		return nil, err
+	}
+	prom, err := prometheus.New(promCfg)
 	if err != nil {
 		return nil, err
 	}

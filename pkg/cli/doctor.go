@@ -12,17 +12,14 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
-	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/probe/prometheus"
@@ -263,7 +260,7 @@ func runDoctor(cmd *cobra.Command, streams Streams, g *globals, opts doctorOptio
 func (d *doctor) load(cmd *cobra.Command, paths []string) ([]experiment.Experiment, []schedule.Night, error) {
 	var exps []experiment.Experiment
 	if len(paths) > 0 {
-		loaded, err := experiment.CheckPaths(paths...)
+		loaded, err := experiment.CheckPaths(d.g.faults.Formats(), paths...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -281,7 +278,7 @@ func (d *doctor) load(cmd *cobra.Command, paths []string) ([]experiment.Experime
 		return exps, nil, nil
 	}
 	if dir := experimentsDir(cmd, d.g); dir != "" {
-		loaded, err := experiment.LoadPaths(dir)
+		loaded, err := experiment.LoadPaths(d.g.faults.Formats(), dir)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -398,13 +395,13 @@ func (d *doctor) experiment(ctx context.Context, exp *experiment.Experiment) {
 			d.report.fail(section, fmt.Sprintf("admission: not checked in namespace %s: no running pod matches %s there, the experiment would be skipped", ns, exp.Spec.Target.Selector),
 				"check spec.target.selector and spec.target.namespaces against kubectl -n "+ns+" get pods -l '"+exp.Spec.Target.Selector+"'")
 		default:
-			if st := exp.Spec.Action.Stress; st != nil && st.Scope == experiment.ScopeNode {
+			if nc, ok := d.kindOf(exp).(inject.NodeChecker); ok && nc.UsesNodes(exp.Spec.Action.Spec) {
 				d.nodeCheck(ctx, section, inNS[0].Node)
 			}
 			d.admission(ctx, section, exp, inNS[0])
 		}
 	}
-	if exp.Spec.Action.Stress != nil && d.namespace != "" {
+	if d.g.faults.NeedsLease(exp.Spec.Action) && d.namespace != "" {
 		d.permissions(ctx, section, d.namespace, stress.LeaseAccess(d.namespace))
 	}
 }
@@ -508,13 +505,20 @@ func (d *doctor) accessOf(exp *experiment.Experiment, ns string, pods []target.P
 		}
 	}
 	out := inject.GuardAccess(ns, requireOptIn, kinds)
-	switch a := exp.Spec.Action; {
-	case a.PodKill != nil:
-		out = append(out, podkill.Access(a.PodKill.Method, ns)...)
-	case a.Stress != nil:
-		out = append(out, stress.Access(*a.Stress, ns)...)
+	if k := d.kindOf(exp); k != nil {
+		out = append(out, k.Access(exp.Spec.Action.Spec, ns)...)
 	}
 	return out
+}
+
+// kindOf is the fault kind of exp's action (nil if not registered, which
+// loading has already refused).
+func (d *doctor) kindOf(exp *experiment.Experiment) inject.Kind {
+	k, err := d.g.faults.Of(exp.Spec.Action)
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // permissions asks the API server about each access (SelfSubjectAccessReview)
@@ -573,25 +577,11 @@ func (d *doctor) can(ctx context.Context, a inject.Access) (bool, string, error)
 // admission sends, as a server-side dry run, exactly what the experiment
 // would send for pod p, and reports the answer.
 func (d *doctor) admission(ctx context.Context, section string, exp *experiment.Experiment, p target.Pod) {
-	dry := []string{metav1.DryRunAll}
-	uid := types.UID(p.UID)
-	var what string
-	var err error
-	switch a := exp.Spec.Action; {
-	case a.PodKill != nil && a.PodKill.Method == experiment.MethodDelete:
-		what = "deletion of pod " + p.Key()
-		err = d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{DryRun: dry, Preconditions: &metav1.Preconditions{UID: &uid}})
-	case a.PodKill != nil:
-		what = "eviction of pod " + p.Key()
-		err = d.client.PolicyV1().Evictions(p.Namespace).Evict(ctx, &policyv1.Eviction{
-			ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
-			DeleteOptions: &metav1.DeleteOptions{DryRun: dry, Preconditions: &metav1.Preconditions{UID: &uid}},
-		})
-	case a.Stress != nil:
-		what, err = d.stressDryRun(ctx, exp, p)
-	default:
+	checker, ok := d.kindOf(exp).(inject.AdmissionChecker)
+	if !ok {
 		return
 	}
+	what, err := checker.DryRunAdmission(ctx, d.g.injectEnv(&connection{client: d.client}, ""), exp, p)
 	if err == nil {
 		d.report.ok(section, "admission: the %s is admitted (server-side dry run)", what)
 		return
@@ -608,43 +598,6 @@ func (d *doctor) admission(ctx context.Context, section string, exp *experiment.
 	})
 }
 
-// stressDryRun sends the stress's change for p with dryRun=All: the
-// ephemeral container update (scope pod) or the helper pod create (scope
-// node), exactly as built by the injector.
-func (d *doctor) stressDryRun(ctx context.Context, exp *experiment.Experiment, p target.Pod) (string, error) {
-	inj, err := d.g.injectors(&connection{client: d.client}, "")(exp)
-	if err != nil {
-		return "stress", err
-	}
-	s, ok := inj.(*stress.Injector)
-	if !ok {
-		return "stress", fmt.Errorf("unexpected injector %T", inj)
-	}
-	run := inject.Run{ID: newRunID(d.now), Experiment: exp.Metadata.Name}
-	dry := []string{metav1.DryRunAll}
-	if exp.Spec.Action.Stress.Scope == experiment.ScopeNode {
-		helper, err := s.HelperPod(run, p.Node, []target.Pod{p})
-		if err != nil {
-			return "stress helper pod", err
-		}
-		what := fmt.Sprintf("stress helper pod on node %s (namespace %s)", p.Node, p.Namespace)
-		_, err = d.client.CoreV1().Pods(p.Namespace).Create(ctx, helper, metav1.CreateOptions{DryRun: dry, FieldManager: "chaosnight"})
-		return what, err
-	}
-	what := "stress ephemeral container on pod " + p.Key()
-	ec, err := s.EphemeralContainer(run)
-	if err != nil {
-		return what, err
-	}
-	pod, err := d.client.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-	if err != nil {
-		return what, err
-	}
-	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, ec)
-	_, err = d.client.CoreV1().Pods(p.Namespace).UpdateEphemeralContainers(ctx, pod.Name, pod, metav1.UpdateOptions{DryRun: dry, FieldManager: "chaosnight"})
-	return what, err
-}
-
 // prometheus checks that Prometheus answers and that every probe and
 // stop condition returns data now.
 func (d *doctor) prometheus(ctx context.Context, exps []experiment.Experiment) {
@@ -654,13 +607,13 @@ func (d *doctor) prometheus(ctx context.Context, exps []experiment.Experiment) {
 			"give --prometheus-url URL, or prometheus.url in chaosnight.yaml, or CHAOSNIGHT_PROMETHEUS_URL")
 		return
 	}
-	prom, err := prometheus.New(prometheus.Config{
-		URL:                url,
-		BearerTokenFile:    d.g.v.GetString(keyPromBearerTokenFile),
-		CAFile:             d.g.v.GetString(keyPromCAFile),
-		InsecureSkipVerify: d.g.v.GetBool(keyPromInsecure),
-		Timeout:            d.g.v.GetDuration(keyPromTimeout),
-	})
+	// The same configuration run and serve use, prometheus.http block
+	// included: doctor must not pass where they would fail.
+	cfg, err := d.g.prometheusConfig()
+	var prom *prometheus.Client
+	if err == nil {
+		prom, err = prometheus.New(cfg)
+	}
 	if err != nil {
 		d.report.fail(sectionPrometheus, fmt.Sprintf("Prometheus client: %v", err), "fix --prometheus-url and the prometheus.* settings")
 		return

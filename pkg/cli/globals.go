@@ -14,6 +14,9 @@ import (
 	"github.com/spf13/viper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/chaosnight/chaosnight/pkg/faults"
+	"github.com/chaosnight/chaosnight/pkg/inject"
 )
 
 // Configuration keys. A key with a dot is a nested key in chaosnight.yaml
@@ -72,6 +75,9 @@ type globals struct {
 	configFile   string
 	settings     Settings
 	log          *slog.Logger
+	// faults is the registry of fault kinds: loading, checking and
+	// running experiments consult it, never a kind by name.
+	faults *inject.Registry
 }
 
 func newGlobals() *globals {
@@ -79,7 +85,7 @@ func newGlobals() *globals {
 	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	return &globals{v: v, commandFlags: map[string]string{}}
+	return &globals{v: v, commandFlags: map[string]string{}, faults: faults.Must()}
 }
 
 func (g *globals) addFlags(root *cobra.Command) {

@@ -126,7 +126,7 @@ Exit codes: 0 held, 1 deviated, 2 aborted or skipped, 3 error or invalid input.`
 		newStressCommand(streams),
 		newVersionCommand(streams, info),
 		newValidateCommand(streams, g),
-		newSchemaCommand(streams),
+		newSchemaCommand(streams, g),
 		newConfigCommand(streams, g),
 		newRunCommand(streams, g),
 		newPauseCommand(streams, g),

@@ -16,7 +16,6 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
-	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/report"
@@ -92,7 +91,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	if f.output != "text" && f.output != "json" {
 		return withExitCode(ExitInvalid, fmt.Errorf("--output %q: unknown output (allowed: text, json)", f.output))
 	}
-	exps, err := experiment.LoadFile(file)
+	exps, err := experiment.LoadFile(g.faults.Formats(), file)
 	if err != nil {
 		var problems experiment.Problems
 		if errors.As(err, &problems) {
@@ -136,7 +135,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	// Helper pods left by a run that died (SIGKILL, a lost node) go first.
 	g.sweep(ctx, conn, exp.Spec.Target.Namespaces, f.dryRun)
 	leaseRef := ""
-	if !f.dryRun && exp.Spec.Action.Stress != nil {
+	if !f.dryRun && g.faults.NeedsLease(exp.Spec.Action) {
 		lease := &stress.RunLease{Client: client, Namespace: conn.namespace, RunID: runID, Log: g.log}
 		if err := lease.Start(ctx); err != nil {
 			g.log.Warn("no run lease: helper pods will rely on their deadline alone", "error", err)
@@ -184,34 +183,26 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	return nil
 }
 
-// injectors builds the injector of an experiment's action. leaseRef is the
-// "namespace/name" of the Lease that proves the run (or the serve process)
-// alive to the orphan sweep; empty leaves helper pods to their deadlines.
+// injectors builds the injector of an experiment's action from the fault
+// registry. leaseRef is the "namespace/name" of the Lease that proves the
+// run (or the serve process) alive to the orphan sweep; empty leaves
+// what outlives a crash to its own deadline.
 func (g *globals) injectors(conn *connection, leaseRef string) engine.InjectorFor {
+	env := g.injectEnv(conn, leaseRef)
 	return func(exp *experiment.Experiment) (inject.Injector, error) {
-		switch a := exp.Spec.Action; {
-		case a.PodKill != nil:
-			var grace *time.Duration
-			if a.PodKill.GracePeriod != nil {
-				d := a.PodKill.GracePeriod.Duration
-				grace = &d
-			}
-			return &podkill.Injector{Client: conn.client, Method: a.PodKill.Method, GracePeriod: grace}, nil
-		case a.Stress != nil:
-			return &stress.Injector{
-				Client: conn.client,
-				Exec:   stress.RemoteExec{Config: conn.rest, Client: conn.client},
-				Image:  g.stressImage(),
-				Spec:   *a.Stress,
-				// The stressor's own deadline: the experiment's duration and
-				// a margin for the revert; it is the backstop if nobody
-				// stops it.
-				Duration:     exp.Spec.Duration.Duration + 30*time.Second,
-				StartTimeout: g.v.GetDuration(keyStressStartTimeout),
-				Lease:        leaseRef,
-			}, nil
-		}
-		return nil, errors.New("the experiment has no action")
+		return g.faults.Injector(env, exp)
+	}
+}
+
+// injectEnv is what the program gives every injector.
+func (g *globals) injectEnv(conn *connection, leaseRef string) inject.Env {
+	return inject.Env{
+		Client:       conn.client,
+		REST:         conn.rest,
+		HelperImage:  g.stressImage(),
+		StartTimeout: g.v.GetDuration(keyStressStartTimeout),
+		Lease:        leaseRef,
+		Log:          g.log,
 	}
 }
 
@@ -223,23 +214,27 @@ func (g *globals) stressImage() string {
 	return stress.DefaultImage(g.version)
 }
 
-// sweep deletes stress helper pods left by runs that are gone (their
-// lease expired) or whose deadline passed, before anything new starts. It
-// first tries one cluster-wide LIST (a target across 100 namespaces would
-// otherwise cost 100 requests), and falls back to the given namespaces when
-// the account may only list pods namespace by namespace.
+// sweep lets every kind that leaves objects behind a crash (stress helper
+// pods, cordoned nodes) remove those of runs that are gone (their lease
+// expired) or whose deadline passed, before anything new starts. Each
+// first tries the whole cluster (a target across 100 namespaces would
+// otherwise cost 100 requests), and falls back to the given namespaces
+// when the account may only list namespace by namespace.
 func (g *globals) sweep(ctx context.Context, conn *connection, namespaces []string, dryRun bool) {
-	cfg := stress.SweepConfig{LeaseNamespace: conn.namespace, DryRun: dryRun, Log: g.log}
-	if len(namespaces) < target.DefaultClusterScopeMin {
-		cfg.Namespaces = namespaces
-	}
-	_, err := stress.Sweep(ctx, conn.client, cfg)
-	if err != nil && cfg.Namespaces == nil {
-		cfg.Namespaces = namespaces
-		_, err = stress.Sweep(ctx, conn.client, cfg)
-	}
-	if err != nil {
-		g.log.Warn("orphan sweep incomplete", "error", err)
+	env := g.injectEnv(conn, "")
+	for _, sw := range g.faults.Sweepers() {
+		scope := inject.SweepScope{LeaseNamespace: conn.namespace, DryRun: dryRun}
+		if len(namespaces) < target.DefaultClusterScopeMin {
+			scope.Namespaces = namespaces
+		}
+		err := sw.Sweep(ctx, env, scope)
+		if err != nil && scope.Namespaces == nil {
+			scope.Namespaces = namespaces
+			err = sw.Sweep(ctx, env, scope)
+		}
+		if err != nil {
+			g.log.Warn("orphan sweep incomplete", "error", err)
+		}
 	}
 }
 
@@ -255,6 +250,9 @@ func printSummary(streams Streams, rec *journal.Record, journalPath string) {
 	fmt.Fprintf(w, "\n%s: %s\n", rec.Experiment.Metadata.Name, strings.ToUpper(string(rec.Verdict)))
 	for _, r := range rec.Reasons {
 		fmt.Fprintf(w, "  - %s\n", r)
+	}
+	if rec.Fault != nil {
+		fmt.Fprintf(w, "  fault: %s; revert: %s\n", rec.Fault.Action, rec.Fault.Revert)
 	}
 	if line := report.Injected(rec); line != "" {
 		fmt.Fprintf(w, "  injected: %s\n", line)

@@ -65,7 +65,7 @@ Exit codes: 0 ok, 3 when the configuration or an experiment is invalid.`,
 			// The flag is read directly rather than bound to the key:
 			// viper holds one flag per key, and serve binds its own.
 			dir := experimentsDir(cmd, g)
-			return runSchedule(streams, g.settings.ConfigFile, dir, now, next)
+			return runSchedule(streams, g.faults.Formats(), g.settings.ConfigFile, dir, now, next)
 		},
 	}
 	fl := cmd.Flags()
@@ -89,7 +89,7 @@ func printScheduleProblems(streams Streams, problems experiment.Problems) error 
 	return silentExit(ExitInvalid)
 }
 
-func runSchedule(streams Streams, configFile, dir string, now time.Time, next int) error {
+func runSchedule(streams Streams, kinds *experiment.Kinds, configFile, dir string, now time.Time, next int) error {
 	if configFile == "" {
 		return withExitCode(ExitInvalid, errors.New("no configuration: give --config FILE (a chaosnight.yaml with nights)"))
 	}
@@ -107,7 +107,7 @@ func runSchedule(streams Streams, configFile, dir string, now time.Time, next in
 
 	var items []schedule.PlanItem
 	if dir != "" {
-		exps, err := experiment.LoadPaths(dir)
+		exps, err := experiment.LoadPaths(kinds, dir)
 		if err != nil {
 			var problems experiment.Problems
 			if errors.As(err, &problems) {

@@ -6,7 +6,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
-func newSchemaCommand(streams Streams) *cobra.Command {
+func newSchemaCommand(streams Streams, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",
 		Short: "Print the JSON Schema of the experiment file format",
@@ -18,7 +18,11 @@ with it. Save it next to your experiments and start each file with:
   # yaml-language-server: $schema=./experiment.schema.json`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := streams.Out.Write(experiment.JSONSchema())
+			schema, err := experiment.JSONSchema(g.faults.Formats())
+			if err != nil {
+				return err
+			}
+			_, err = streams.Out.Write(schema)
 			return err
 		},
 	}

@@ -114,7 +114,7 @@ func experimentsDir(cmd *cobra.Command, g *globals) string {
 
 // loadSetup reads the serve configuration and its experiments directory,
 // strictly; any problem is an experiment.Problems.
-func loadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
+func loadSetup(kinds *experiment.Kinds, configFile, dir string, now time.Time) (runner.Setup, error) {
 	cfg, err := schedule.LoadConfigFile(configFile, now)
 	if err != nil {
 		return runner.Setup{}, err
@@ -122,7 +122,7 @@ func loadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
 	if dir == "" {
 		return runner.Setup{}, experiment.Problems{{File: configFile, Field: "experiments", Message: "is required: the directory of the experiments the nights play"}}
 	}
-	exps, err := experiment.LoadPaths(dir)
+	exps, err := experiment.LoadPaths(kinds, dir)
 	if err != nil {
 		return runner.Setup{}, err
 	}
@@ -139,7 +139,7 @@ func loadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
 // safety settings applies without a restart. A file viper cannot read keeps
 // the last good setup, like any invalid change.
 func (g *globals) reloadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
-	setup, err := loadSetup(configFile, dir, now)
+	setup, err := loadSetup(g.faults.Formats(), configFile, dir, now)
 	if err != nil {
 		return runner.Setup{}, err
 	}

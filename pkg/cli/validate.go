@@ -9,7 +9,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
-func newValidateCommand(streams Streams, _ *globals) *cobra.Command {
+func newValidateCommand(streams Streams, g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check experiment files offline: format, selectors, durations and PromQL",
@@ -27,7 +27,7 @@ Exit codes: 0 when every experiment is valid, 3 otherwise.`,
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 		},
 		RunE: func(_ *cobra.Command, args []string) error {
-			exps, err := experiment.CheckPaths(args...)
+			exps, err := experiment.CheckPaths(g.faults.Formats(), args...)
 			if err != nil {
 				var problems experiment.Problems
 				if !errors.As(err, &problems) {

@@ -120,6 +120,7 @@ func (e *Engine) Run(ctx context.Context, exp *experiment.Experiment, opts Optio
 		RunID:         opts.RunID,
 		Experiment:    *exp,
 		File:          opts.File,
+		Fault:         faultWords(exp),
 		Seed:          opts.Seed,
 		DryRun:        opts.DryRun,
 		Started:       r.started,
@@ -249,6 +250,13 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 // run ends there, for a repeat the run goes on.
 func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (inject.Injection, journal.Verdict, []string) {
 	end := r.phase(journal.PhaseSelect)
+	// The injector comes first: a kind may pick its own targets (a node
+	// drain picks nodes, then the eligible pods on them).
+	injector, err := r.e.Injector(r.exp)
+	if err != nil {
+		end("error")
+		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("preparing the injection: %v", err)}
+	}
 	listStart := r.e.now()
 	pods, stats, err := r.e.Targets.List(ctx, r.exp.Spec.Target)
 	listTook := r.e.now().Sub(listStart)
@@ -257,26 +265,34 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("listing targets: %v", err)}
 	}
 	eligible, _ := target.Eligible(pods, r.exp.Spec.Target, r.e.now())
-	picked := target.Pick(eligible, r.exp.Spec.Target.Pick, r.exp.Spec.Target.OnePerOwner, rng)
+	picked, chosen, err := r.pick(ctx, injector, eligible, rng)
+	if err != nil {
+		end("error")
+		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("picking targets: %v", err)}
+	}
 	// The LIST cost goes into the note: it is what makes a plan fast or
 	// slow on a big cluster, and the benchmark (bench/plan) reads it.
 	requests := fmt.Sprintf("%d list requests", stats.Requests)
 	if stats.Requests == 1 {
 		requests = "1 list request"
 	}
-	end(fmt.Sprintf("%d matching, %d eligible, %d picked (%s, %s)", len(pods), len(eligible), len(picked),
-		requests, listTook.Round(time.Millisecond)))
+	note := fmt.Sprintf("%d matching, %d eligible, %d picked (%s, %s)", len(pods), len(eligible), len(picked),
+		requests, listTook.Round(time.Millisecond))
+	if chosen != "" {
+		note += "; " + chosen
+	}
+	end(note)
 	if len(picked) == 0 {
-		return inject.Injection{}, journal.Skipped, []string{roundWords(round, "touched nothing: ") + fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
-			len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "))}
+		why := fmt.Sprintf("no eligible target: %d pods match the selector in %s, none is running, ready to be picked and old enough",
+			len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "))
+		if chosen != "" {
+			why = fmt.Sprintf("no eligible target: %d pods match the selector in %s, %d are eligible, none on what was picked (%s)",
+				len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "), len(eligible), chosen)
+		}
+		return inject.Injection{}, journal.Skipped, []string{roundWords(round, "touched nothing: ") + why}
 	}
 
 	end = r.phase(journal.PhaseInject)
-	injector, err := r.e.Injector(r.exp)
-	if err != nil {
-		end("error")
-		return inject.Injection{}, journal.Error, []string{fmt.Sprintf("preparing the injection: %v", err)}
-	}
 	inj, err := r.e.Guard.Inject(ctx, inject.Request{
 		Run:        inject.Run{ID: r.opts.RunID, Experiment: r.exp.Metadata.Name},
 		Action:     actionWords(r.exp),
@@ -297,7 +313,7 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 		r.injected = append(r.injected, injected{injector: injector, inj: inj})
 	}
 	n := touchedCount(inj)
-	note := ""
+	note = ""
 	if !r.opts.DryRun {
 		note = coverageNote(round, n, len(picked), inj)
 		r.rec.Rounds = append(r.rec.Rounds, journal.Round{Round: round, At: inj.At, Targets: len(picked), Touched: n, Note: note})
@@ -361,8 +377,8 @@ func (r *run) observePhase(ctx context.Context, rng randSource) (journal.Verdict
 	defer probeTick.Stop()
 	var again <-chan time.Time
 	round := 1 // the first injection happened before observe
-	if pk := spec.Action.PodKill; pk != nil && pk.Every.Duration > 0 {
-		t := time.NewTicker(pk.Every.Duration)
+	if every := repeatEvery(spec.Action); every > 0 {
+		t := time.NewTicker(every)
 		defer t.Stop()
 		again = t.C
 	}

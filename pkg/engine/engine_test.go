@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -100,7 +101,7 @@ func testExperiment(mutate func(*experiment.Experiment)) *experiment.Experiment 
 				{Name: "gone", Query: "available", Expect: experiment.Expect{Below: &one}, OnEmpty: "fail"},
 			},
 			Target: experiment.Target{Namespaces: []string{"shop"}, Selector: "app=checkout"},
-			Action: experiment.Action{PodKill: &experiment.PodKill{Method: "evict"}},
+			Action: experiment.NewAction(podkill.Fault{}, &podkill.Spec{Method: "evict"}),
 		},
 	}
 	e.Spec.Duration.Duration = 400 * time.Millisecond
@@ -212,7 +213,7 @@ func TestVerdicts(t *testing.T) {
 		{name: "every repeats the kill",
 			answers: healthy,
 			mutate: func(e *experiment.Experiment) {
-				e.Spec.Action.PodKill.Every.Duration = 100 * time.Millisecond
+				e.Spec.Action.Spec.(*podkill.Spec).Every.Duration = 100 * time.Millisecond
 			},
 			want: journal.Held, wantInjects: -1, wantReverts: -1},
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
-	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -144,25 +144,27 @@ func roundWords(round int, rest string) string {
 	return fmt.Sprintf("round %d %s", round, rest)
 }
 
-// leftovers turns a failed revert into what is still in effect. The
-// stress injector names each stress it could not stop and the instant it
-// ends by itself; any other error leaves the whole injection in doubt,
-// until the deadline its state records, if any.
+// leftovers turns a failed revert into what is still in effect. An
+// injector's inject.LeftoverError names each thing it could not undo and
+// the instant it ends by itself; any other error leaves the whole
+// injection in doubt, until the deadline its state records, if any.
 func leftovers(inj inject.Injection, err error) []journal.Leftover {
-	var nse *stress.NotStoppedError
-	if errors.As(err, &nse) && len(nse.Items) > 0 {
-		out := make([]journal.Leftover, 0, len(nse.Items))
-		for _, it := range nse.Items {
-			msg := ""
-			if it.Err != nil {
-				msg = it.Err.Error()
+	var le inject.LeftoverError
+	if errors.As(err, &le) {
+		if items, until := le.Leftovers(); len(items) > 0 {
+			out := make([]journal.Leftover, 0, len(items))
+			for _, it := range items {
+				msg := ""
+				if it.Err != nil {
+					msg = it.Err.Error()
+				}
+				out = append(out, journal.Leftover{Injection: inj.Kind, What: it.What, Until: until, Error: msg})
 			}
-			out = append(out, journal.Leftover{Injection: inj.Kind, What: it.What, Until: nse.Deadline, Error: msg})
+			return out
 		}
-		return out
 	}
 	var until time.Time
-	if d, ok := inj.State[stress.StateDeadline]; ok && inj.Kind == stress.Kind {
+	if d, ok := inj.State[inject.StateDeadline]; ok {
 		until, _ = time.Parse(time.RFC3339, d) // unparsable stays zero: unknown
 	}
 	return []journal.Leftover{{Injection: inj.Kind, What: fmt.Sprintf("everything the %s injection of %s put in place", inj.Kind, inj.At.UTC().Format(time.RFC3339)), Until: until, Error: err.Error()}}
@@ -189,15 +191,43 @@ func describeOutcomes(inj inject.Injection) string {
 	return strings.Join(parts, ", ")
 }
 
-// actionWords describes the action for Events and logs.
+// actionWords describes the action for Events and logs, in its kind's
+// words.
 func actionWords(exp *experiment.Experiment) string {
-	switch a := exp.Spec.Action; {
-	case a.PodKill != nil:
-		return "pod kill (" + a.PodKill.Method + ")"
-	case a.Stress != nil:
-		return a.Stress.Scope + "-scope stress"
+	if w := exp.Spec.Action.Words().Action; w != "" {
+		return w
 	}
 	return "unknown action"
+}
+
+// faultWords are the action's words for the journal; nil when its kind is
+// not known.
+func faultWords(exp *experiment.Experiment) *experiment.Words {
+	if exp.Spec.Action.Fault() == nil {
+		return nil
+	}
+	w := exp.Spec.Action.Words()
+	return &w
+}
+
+// repeatEvery is the repeat period of an action whose kind repeats
+// (podKill.every); 0 injects once.
+func repeatEvery(a experiment.Action) time.Duration {
+	if rep, ok := a.Fault().(inject.Repeater); ok && a.Spec != nil {
+		return rep.Every(a.Spec)
+	}
+	return 0
+}
+
+// pick chooses the targets among the eligible pods: the injector's own
+// choice when it is a TargetPicker, spec.target.pick otherwise. chosen
+// says what a TargetPicker picked, for the journal.
+func (r *run) pick(ctx context.Context, injector inject.Injector, eligible []target.Pod, rng *rand.Rand) (picked []target.Pod, chosen string, err error) {
+	if p, ok := injector.(inject.TargetPicker); ok {
+		return p.PickTargets(ctx, eligible, rng)
+	}
+	t := r.exp.Spec.Target
+	return target.Pick(eligible, t.Pick, t.OnePerOwner, rng), "", nil
 }
 
 func minHealthy(exp *experiment.Experiment) int {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
@@ -172,7 +173,7 @@ func TestVerdictIsEarned(t *testing.T) {
 			t.Parallel()
 			exp := testExperiment(func(e *experiment.Experiment) {
 				e.Spec.Target.Pick = experiment.Pick{All: true}
-				e.Spec.Action.PodKill.Every.Duration = tt.every
+				e.Spec.Action.Spec.(*podkill.Spec).Every.Duration = tt.every
 			})
 			rec := runScripted(t, exp, tt.answers, tt.injector, tt.dryRun)
 			reasons := strings.Join(rec.Reasons, "\n")
@@ -245,7 +246,7 @@ func TestRepeatRoundsAreCounted(t *testing.T) {
 	}}
 	exp := testExperiment(func(e *experiment.Experiment) {
 		e.Spec.Target.Pick = experiment.Pick{All: true}
-		e.Spec.Action.PodKill.Every.Duration = 100 * time.Millisecond
+		e.Spec.Action.Spec.(*podkill.Spec).Every.Duration = 100 * time.Millisecond
 	})
 	rec := runScripted(t, exp, answers{"errors": constant(0.001), "available": constant(3)}, inj, false)
 	if rec.Verdict != journal.Held || len(rec.Rounds) < 3 || len(rec.Rounds) != len(rec.Injections) {
@@ -369,7 +370,9 @@ func TestRepeatRefusedByTheGuardIsRecorded(t *testing.T) {
 		Guard:    &refusingGuard{},
 		Injector: func(*experiment.Experiment) (inject.Injector, error) { return inj, nil },
 	}
-	exp := testExperiment(func(e *experiment.Experiment) { e.Spec.Action.PodKill.Every.Duration = 100 * time.Millisecond })
+	exp := testExperiment(func(e *experiment.Experiment) {
+		e.Spec.Action.Spec.(*podkill.Spec).Every.Duration = 100 * time.Millisecond
+	})
 	rec := e.Run(context.Background(), exp, Options{RunID: "g"})
 	if rec.Verdict != journal.Held {
 		t.Fatalf("verdict %s %v", rec.Verdict, rec.Reasons)

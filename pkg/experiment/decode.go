@@ -25,6 +25,7 @@ const maxMergeDepth = 16
 // records where every key was written for the validation that follows.
 type strictDecoder struct {
 	file     string
+	kinds    *Kinds
 	lines    fieldLines
 	problems Problems
 	// broken holds the paths whose value could not be decoded; validation
@@ -36,8 +37,8 @@ type strictDecoder struct {
 	budget    int
 }
 
-func newStrictDecoder(file string) *strictDecoder {
-	return &strictDecoder{file: file, lines: fieldLines{}, budget: maxNodes}
+func newStrictDecoder(file string, kinds *Kinds) *strictDecoder {
+	return &strictDecoder{file: file, kinds: kinds, lines: fieldLines{}, budget: maxNodes}
 }
 
 func (s *strictDecoder) add(line int, path, format string, args ...any) {
@@ -61,6 +62,10 @@ func (s *strictDecoder) walk(n *yaml.Node, t reflect.Type, path string) {
 		if s.budget == -1 {
 			s.fail(n.Line, "", "document too large or too deeply aliased (more than %d nodes)", maxNodes)
 		}
+		return
+	}
+	if t == actionType {
+		s.action(n, path)
 		return
 	}
 	if t == durationType {
@@ -135,6 +140,58 @@ func (s *strictDecoder) structure(n *yaml.Node, t reflect.Type, path string) {
 			continue
 		}
 		seen[name] = k.Line
+		s.lines[cp] = k.Line
+		s.walk(p.value, f.typ, cp)
+	}
+}
+
+var actionType = reflect.TypeFor[Action]()
+
+// action checks spec.action: a mapping whose keys are registered fault
+// kinds, each body walked against its kind's spec type. How many kinds are
+// set is for validation to say.
+func (s *strictDecoder) action(n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		s.wrongShape(n, actionType, path)
+		return
+	}
+	var kindFields structFields
+	for _, name := range s.kinds.Names() {
+		kind, _ := s.kinds.Lookup(name)
+		kindFields = append(kindFields, structField{name: name, typ: reflect.TypeOf(kind.NewSpec())})
+	}
+	pairs := s.pairs(n, path, 0)
+	present := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		if k := resolve(p.key); k != nil && k.Kind == yaml.ScalarNode {
+			present[k.Value] = true
+		}
+	}
+	seen := make(map[string]int, len(pairs))
+	for _, p := range pairs {
+		k := resolve(p.key)
+		if k == nil {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			s.add(k.Line, path, "keys must be plain strings, got %s", describeNode(k))
+			continue
+		}
+		f, ok := kindFields.lookup(k.Value)
+		if !ok {
+			s.unknownField(k, path, k.Value, kindFields, present)
+			continue
+		}
+		cp := childPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			s.add(k.Line, cp, "duplicate key (first set at line %d)", first)
+			dropPair(n, p.key)
+			continue
+		}
+		seen[k.Value] = k.Line
 		s.lines[cp] = k.Line
 		s.walk(p.value, f.typ, cp)
 	}

@@ -6,9 +6,8 @@ const defaultPickCount = 1
 
 // ApplyDefaults fills every unset field that has a default (see the
 // Default* constants): probeInterval 5s, recovery 1m, onEmpty "fail",
-// pick count 1 when no pick mode is set, podKill.method "evict",
-// stress.scope "pod", cpu workers 1 and load 100, safety.maxTargets 10 and
-// safety.minHealthy 1. Values that were set, even to invalid ones, are left
+// pick count 1 when no pick mode is set, the action's own defaults (its
+// kind's Default), safety.maxTargets 10 and safety.minHealthy 1. Values that were set, even to invalid ones, are left
 // for Validate to judge. It is idempotent and Load calls it.
 func ApplyDefaults(e *Experiment) {
 	if e == nil {
@@ -29,32 +28,8 @@ func ApplyDefaults(e *Experiment) {
 		p.Count = &n
 	}
 
-	if k := s.Action.PodKill; k != nil && k.Method == "" {
-		k.Method = MethodEvict
-	}
-	if st := s.Action.Stress; st != nil {
-		if st.Scope == "" {
-			st.Scope = ScopePod
-		}
-		if c := st.CPU; c != nil {
-			if c.Workers == 0 {
-				c.Workers = DefaultCPUWorkers
-			}
-			if c.Load == 0 {
-				c.Load = DefaultCPULoad
-			}
-		}
-		if d := st.Disk; d != nil {
-			if d.IO != nil && d.IO.Workers == 0 {
-				d.IO.Workers = DefaultDiskIOWorkers
-			}
-			if d.Path == "" && d.Volume == "" {
-				d.Path = DefaultDiskPodPath
-				if st.Scope == ScopeNode {
-					d.Path = DiskVolumeMountPath
-				}
-			}
-		}
+	if a := s.Action; a.fault != nil && a.Spec != nil {
+		a.fault.Default(a.Spec)
 	}
 
 	if s.Safety.MaxTargets == 0 {

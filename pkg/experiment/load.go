@@ -30,8 +30,8 @@ type document struct {
 // file, and the experiments returned are only the valid ones: a caller
 // that goes on despite the error gets no half-checked experiment, and one
 // that stops has every problem to show.
-func Load(file string, data []byte) ([]Experiment, error) {
-	docs, problems := parseFile(file, data)
+func Load(kinds *Kinds, file string, data []byte) ([]Experiment, error) {
+	docs, problems := parseFile(kinds, file, data)
 	problems = append(problems, duplicateNames(docs)...)
 	return collect(docs, problems)
 }
@@ -48,7 +48,7 @@ func collect(docs []*document, problems Problems) ([]Experiment, error) {
 }
 
 // parseFile splits a file into YAML documents and loads each one.
-func parseFile(file string, data []byte) ([]*document, Problems) {
+func parseFile(kinds *Kinds, file string, data []byte) ([]*document, Problems) {
 	var (
 		docs     []*document
 		problems Problems
@@ -69,7 +69,7 @@ func parseFile(file string, data []byte) ([]*document, Problems) {
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
 			continue // an empty document, e.g. a trailing "---"
 		}
-		d, ps := parseDocument(file, index, root.Content[0])
+		d, ps := parseDocument(kinds, file, index, root.Content[0])
 		docs = append(docs, d)
 		problems = append(problems, ps...)
 	}
@@ -99,18 +99,21 @@ var experimentType = reflect.TypeFor[Experiment]()
 
 // parseDocument checks one document strictly, decodes and validates it,
 // then applies defaults.
-func parseDocument(file string, index int, content *yaml.Node) (*document, Problems) {
+func parseDocument(kinds *Kinds, file string, index int, content *yaml.Node) (*document, Problems) {
 	src := Source{File: file, Document: index, Line: content.Line}
 	if ps := foreignDocument(file, content); ps != nil {
 		return &document{exp: Experiment{Source: src}, invalid: true}, ps
 	}
 
-	s := newStrictDecoder(file)
+	s := newStrictDecoder(file, kinds)
 	s.lines[""] = content.Line
 	s.walk(content, experimentType, "")
 
 	var e Experiment
 	err := decodeInto(content, &e)
+	if aerr := decodeAction(&e.Spec.Action, kinds); err == nil {
+		err = aerr
+	}
 	if err != nil && len(s.problems) == 0 {
 		// The strict walk should have refused whatever yaml.v3 refuses; if
 		// it missed something, yaml's own words beat silence.
@@ -125,7 +128,7 @@ func parseDocument(file string, index int, content *yaml.Node) (*document, Probl
 		return &document{exp: e, lines: s.lines, invalid: true}, s.problems
 	}
 
-	v := &validator{file: file, lines: s.lines}
+	v := &validator{file: file, lines: s.lines, kinds: kinds}
 	v.experiment(&e)
 	problems := s.problems
 	for _, p := range v.problems {

@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files (testdata/invalid/*.err, schema.json) from the current output")
@@ -29,7 +31,7 @@ func TestInvalidFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exps, err := Load(name, data)
+			exps, err := Load(kinds, name, data)
 			var problems Problems
 			if !errors.As(err, &problems) {
 				t.Fatalf("Load returned %v (%T), want Problems", err, err)
@@ -67,7 +69,7 @@ func TestExampleExperimentsLoad(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no %s: %v", dir, err)
 	}
-	exps, err := LoadPaths(dir)
+	exps, err := LoadPaths(kinds, dir)
 	if err != nil {
 		t.Fatalf("example experiments do not load:\n%v", err)
 	}

@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 const validDoc = `apiVersion: chaosnight.dev/v1alpha1
@@ -48,7 +50,7 @@ func TestLoadPathsDirectory(t *testing.T) {
 		".hidden/f.yaml":       "not: read",
 		".g-editor-backup.yml": "not: read",
 	})
-	exps, err := LoadPaths(root, filepath.Join(root, "missing.yaml"))
+	exps, err := LoadPaths(kinds, root, filepath.Join(root, "missing.yaml"))
 	var ps Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("error %T %v, want Problems", err, err)
@@ -92,7 +94,7 @@ func TestLoadPathsOrderAndDedup(t *testing.T) {
 		"a.yaml":     strings.Replace(validDoc, "NAME", "a", 1),
 		"sub/c.yaml": strings.Replace(validDoc, "NAME", "c", 1) + "---\n" + strings.Replace(validDoc, "NAME", "d", 1),
 	})
-	exps, err := LoadPaths(root, filepath.Join(root, "a.yaml"), filepath.Join(root, "sub", "..", "b.yaml"))
+	exps, err := LoadPaths(kinds, root, filepath.Join(root, "a.yaml"), filepath.Join(root, "sub", "..", "b.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +141,10 @@ func TestCheckPathsNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			exps, err := CheckPaths(tt.path)
+			exps, err := CheckPaths(kinds, tt.path)
 			var ps Problems
 			if !errors.As(err, &ps) || len(ps) != 1 {
-				t.Fatalf("CheckPaths(%s) = %v, %v; want one problem", tt.path, exps, err)
+				t.Fatalf("CheckPaths(kinds, %s) = %v, %v; want one problem", tt.path, exps, err)
 			}
 			if ps[0].File != tt.path || !strings.Contains(ps[0].Message, tt.want) {
 				t.Errorf("problem %q, want it to name %s and say %q", ps[0].String(), tt.path, tt.want)
@@ -152,7 +154,7 @@ func TestCheckPathsNothing(t *testing.T) {
 }
 
 func TestLoadFileMissing(t *testing.T) {
-	_, err := LoadFile("testdata/nope.yaml")
+	_, err := LoadFile(kinds, "testdata/nope.yaml")
 	if err == nil || err.Error() != "testdata/nope.yaml: does not exist" {
 		t.Errorf("got %v", err)
 	}
@@ -162,14 +164,14 @@ func TestLoadFileMissing(t *testing.T) {
 // installed before its experiments); an empty file in it is still an error.
 func TestLoadPathsEmptyDirectory(t *testing.T) {
 	dir := t.TempDir()
-	if exps, err := LoadPaths(dir); err != nil || len(exps) != 0 {
+	if exps, err := LoadPaths(kinds, dir); err != nil || len(exps) != 0 {
 		t.Errorf("empty directory: %v, %v", exps, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "empty.yaml"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var ps Problems
-	if _, err := LoadPaths(dir); !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].Message, "holds no experiment") {
+	if _, err := LoadPaths(kinds, dir); !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(ps[0].Message, "holds no experiment") {
 		t.Errorf("a directory with an empty file: %v", err)
 	}
 }

@@ -10,12 +10,12 @@ import (
 )
 
 // LoadFile reads and loads one file; see Load.
-func LoadFile(path string) ([]Experiment, error) {
+func LoadFile(kinds *Kinds, path string) ([]Experiment, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Problems{readProblem(path, err)}
 	}
-	return Load(path, data)
+	return Load(kinds, path, data)
 }
 
 // LoadPaths loads files and directories. Directories are walked
@@ -24,19 +24,19 @@ func LoadFile(path string) ([]Experiment, error) {
 // are returned together, along with paths that do not exist and
 // experiments that share a metadata.name (each place names the other).
 // A file given twice is read once.
-func LoadPaths(paths ...string) ([]Experiment, error) {
-	return loadPaths(false, paths)
+func LoadPaths(kinds *Kinds, paths ...string) ([]Experiment, error) {
+	return loadPaths(kinds, false, paths)
 }
 
 // CheckPaths is LoadPaths for `chaosnight validate`: a directory that holds
 // no experiment file is a problem too. (serve loads its directory with
 // LoadPaths: a runner installed before its experiments, an empty ConfigMap
 // of a GitOps setup, starts and plays nothing.)
-func CheckPaths(paths ...string) ([]Experiment, error) {
-	return loadPaths(true, paths)
+func CheckPaths(kinds *Kinds, paths ...string) ([]Experiment, error) {
+	return loadPaths(kinds, true, paths)
 }
 
-func loadPaths(requireFiles bool, paths []string) ([]Experiment, error) {
+func loadPaths(kinds *Kinds, requireFiles bool, paths []string) ([]Experiment, error) {
 	var (
 		docs     []*document
 		problems Problems
@@ -59,7 +59,7 @@ func loadPaths(requireFiles bool, paths []string) ([]Experiment, error) {
 				problems = append(problems, readProblem(f, err))
 				continue
 			}
-			ds, ps := parseFile(f, data)
+			ds, ps := parseFile(kinds, f, data)
 			docs = append(docs, ds...)
 			problems = append(problems, ps...)
 		}

@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"bytes"
@@ -12,112 +12,56 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/experiment/schemagen"
+
 	"github.com/invopop/jsonschema"
 	schemavalidator "github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 )
 
-// Patterns of the schema. They mirror the loader's checks closely enough
-// for an editor; the loader stays the authority.
-const (
-	dnsLabelPattern = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	// A Go duration without a sign: negative durations are refused
-	// everywhere.
-	durationPattern = `^\+?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
-	// A Kubernetes quantity in bytes.
-	quantityPattern = `^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[kMGTPE]|[eE][0-9]+)?$`
-)
-
-// generateSchema reflects the schema from the Go types, with descriptions
-// from their doc comments, and adds what the types cannot say (enums,
-// ranges, patterns, "exactly one of").
+// generateSchema reflects the schema of the format from the Go types, with
+// descriptions from their doc comments, and adds what the types cannot say
+// (enums, ranges, patterns, "exactly one of"). The actions come from the
+// registry (each kind's own generated schema), in JSONSchema.
 func generateSchema(t *testing.T) []byte {
 	t.Helper()
-	r := &jsonschema.Reflector{
-		FieldNameTag: "yaml",
-		Anonymous:    true,
-		// The experiment itself at the root rather than a bare "$ref": in
-		// draft-07 the keywords next to a "$ref" are ignored.
-		ExpandedStruct: true,
-		Mapper: func(typ reflect.Type) *jsonschema.Schema {
-			if typ == durationType {
-				return &jsonschema.Schema{
-					Type:        "string",
-					Pattern:     durationPattern,
-					Description: "A Go duration such as 30s, 5m or 1h30m.",
-				}
-			}
-			return nil
-		},
-	}
-	if err := r.AddGoComments("github.com/chaosnight/chaosnight/pkg/experiment", "."); err != nil {
-		t.Fatalf("reading doc comments: %v", err)
-	}
-	s := r.Reflect(&Experiment{})
+	s := schemagen.Reflect(t, &Experiment{}, "github.com/chaosnight/chaosnight/pkg/experiment", ".")
 	s.Version = "http://json-schema.org/draft-07/schema#"
 	s.Title = "chaosnight experiment (" + APIVersion + ")"
 	// The root is the Experiment; refine it under that name like the rest.
 	s.Definitions["Experiment"] = s
-	refineSchema(t, s.Definitions)
+	delete(s.Definitions, "Action") // filled from the registry
+	refineSchema(schemagen.NewDefs(t, s.Definitions))
 	delete(s.Definitions, "Experiment")
 
 	out, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// draft-07 names the definitions section "definitions"; "$defs" only
-	// resolves there by accident of JSON pointers.
-	out = bytes.ReplaceAll(out, []byte(`"$defs"`), []byte(`"definitions"`))
-	out = bytes.ReplaceAll(out, []byte(`"#/$defs/`), []byte(`"#/definitions/`))
-	return append(out, '\n')
+	return append(schemagen.FixRefs(out), '\n')
 }
 
-func refineSchema(t *testing.T, defs jsonschema.Definitions) {
-	prop := func(def, name string) *jsonschema.Schema {
-		t.Helper()
-		d, ok := defs[def]
-		if !ok {
-			t.Fatalf("schema has no definition %s", def)
-		}
-		p, ok := d.Properties.Get(name)
-		if !ok {
-			t.Fatalf("schema definition %s has no property %s", def, name)
-		}
-		return p
-	}
-	def := func(name string) *jsonschema.Schema {
-		t.Helper()
-		d, ok := defs[name]
-		if !ok {
-			t.Fatalf("schema has no definition %s", name)
-		}
-		return d
-	}
-	u := func(n uint64) *uint64 { return &n }
-	required := func(names ...string) []*jsonschema.Schema {
-		var out []*jsonschema.Schema
-		for _, n := range names {
-			out = append(out, &jsonschema.Schema{Required: []string{n}})
-		}
-		return out
-	}
+func refineSchema(d schemagen.Defs) {
+	u := schemagen.U
 	dnsLabel := func(s *jsonschema.Schema) {
-		s.Pattern, s.MaxLength = dnsLabelPattern, u(63)
+		s.Pattern, s.MaxLength = schemagen.DNSLabelPattern, u(63)
 	}
+	prop, def := d.Prop, d.Def
 
 	prop("Experiment", "apiVersion").Const = APIVersion
 	prop("Experiment", "kind").Const = Kind
 	dnsLabel(prop("Metadata", "name"))
 
-	prop("Spec", "probeInterval").Default = formatDuration(DefaultProbeInterval)
-	prop("Spec", "recovery").Default = formatDuration(DefaultRecovery)
+	prop("Spec", "probeInterval").Default = FormatDuration(DefaultProbeInterval)
+	prop("Spec", "recovery").Default = FormatDuration(DefaultRecovery)
 	prop("Hypothesis", "probes").MinItems = u(1)
 
 	dnsLabel(prop("Probe", "name"))
 	prop("Probe", "query").MinLength = u(1)
 	prop("Probe", "onEmpty").Enum = []any{OnEmptyFail, OnEmptyPass}
 	prop("Probe", "onEmpty").Default = OnEmptyFail
-	def("Expect").OneOf = required("below", "atMost", "above", "atLeast", "between", "equals")
+	def("Expect").OneOf = schemagen.Required("below", "atMost", "above", "atLeast", "between", "equals")
 	between := prop("Expect", "between")
 	between.MinItems, between.MaxItems = u(2), u(2)
 
@@ -137,36 +81,6 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 	}}
 	def("Pick").Description = "Pick says how many matching pods become targets: at most one of count, percent and all; none means count 1."
 
-	// The loader reads "podKill:" with nothing after it as a pod kill with
-	// every default, so the schema lets these be null too.
-	for _, f := range []struct{ def, prop string }{
-		{"Action", "podKill"}, {"Action", "stress"}, {"Stress", "cpu"}, {"Stress", "memory"},
-		{"Stress", "disk"}, {"DiskStress", "io"},
-	} {
-		p := prop(f.def, f.prop)
-		*p = jsonschema.Schema{
-			AnyOf:       []*jsonschema.Schema{{Ref: p.Ref}, {Type: "null"}},
-			Description: p.Description,
-		}
-	}
-	def("Action").OneOf = required("podKill", "stress")
-	prop("PodKill", "method").Enum = []any{MethodEvict, MethodDelete}
-	prop("PodKill", "method").Default = MethodEvict
-	prop("Stress", "scope").Enum = []any{ScopePod, ScopeNode}
-	prop("Stress", "scope").Default = ScopePod
-	def("Stress").AnyOf = required("cpu", "memory", "disk")
-	w := prop("CPUStress", "workers")
-	w.Minimum, w.Maximum, w.Default = "1", "64", DefaultCPUWorkers
-	l := prop("CPUStress", "load")
-	l.Minimum, l.Maximum, l.Default = "1", "100", DefaultCPULoad
-	prop("MemoryStress", "size").Pattern = quantityPattern
-	def("DiskStress").AnyOf = required("fill", "io")
-	prop("DiskStress", "fill").Pattern = `^(` + strings.TrimSuffix(strings.TrimPrefix(quantityPattern, "^"), "$") + `|([1-9]|[1-9][0-9])%)$`
-	prop("DiskStress", "path").Pattern = `^/.`
-	dnsLabel(prop("DiskStress", "volume"))
-	dw := prop("DiskIO", "workers")
-	dw.Minimum, dw.Maximum, dw.Default = "1", "32", DefaultDiskIOWorkers
-
 	mt := prop("Safety", "maxTargets")
 	mt.Minimum, mt.Default = "1", DefaultMaxTargets
 	mh := prop("Safety", "minHealthy")
@@ -174,7 +88,7 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 
 	// Fields whose Go declaration has no comment still deserve a hover
 	// text in an editor.
-	for _, d := range []struct{ def, prop, text string }{
+	for _, x := range []struct{ def, prop, text string }{
 		{"Experiment", "apiVersion", "Always " + APIVersion + "."},
 		{"Experiment", "kind", "Always " + Kind + "."},
 		{"Experiment", "metadata", "Name and labels of the experiment."},
@@ -188,28 +102,24 @@ func refineSchema(t *testing.T, defs jsonschema.Definitions) {
 		{"Pick", "count", "Pick this many of the matching pods (at least 1)."},
 		{"Pick", "percent", "Pick this percentage of the matching pods (1 to 100)."},
 		{"Pick", "all", "Pick every matching pod (safety.maxTargets still applies)."},
-		{"Stress", "cpu", "Burn CPU."},
-		{"Stress", "memory", "Allocate and hold memory."},
-		{"Stress", "disk", "Fill a disk and/or put it under I/O pressure."},
-		{"DiskStress", "io", "Sustained write+fsync and read load."},
 	} {
-		if p := prop(d.def, d.prop); p.Description == "" {
-			p.Description = d.text
-		}
+		d.Describe(x.def, x.prop, x.text)
 	}
+}
+
+// jsonSchema is the schema of the format with the program's kinds.
+func jsonSchema(t *testing.T) []byte {
+	t.Helper()
+	s, err := JSONSchema(kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestSchemaIsGenerated keeps schema.json equal to what the types generate.
 func TestSchemaIsGenerated(t *testing.T) {
-	got := generateSchema(t)
-	if *update {
-		if err := os.WriteFile("schema.json", got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if string(got) != string(JSONSchema()) {
-		t.Fatalf("schema.json is stale: run go test ./pkg/experiment -run TestSchema -update")
-	}
+	schemagen.Golden(t, "schema.json", generateSchema(t), *update)
 }
 
 // TestSchemaMatchesTypes checks, independently of the generator, that every
@@ -224,7 +134,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		definition
 		Definitions map[string]definition `json:"definitions"`
 	}
-	if err := json.Unmarshal(JSONSchema(), &schema); err != nil {
+	if err := json.Unmarshal(jsonSchema(t), &schema); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := schema.Definitions["Experiment"]; ok {
@@ -232,38 +142,55 @@ func TestSchemaMatchesTypes(t *testing.T) {
 	}
 	schema.Definitions["Experiment"] = schema.definition
 	seen := map[reflect.Type]bool{}
-	var visit func(reflect.Type)
-	visit = func(typ reflect.Type) {
+	var visit func(typ reflect.Type, name string)
+	visit = func(typ reflect.Type, name string) {
 		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
 			typ = typ.Elem()
 		}
-		if typ.Kind() != reflect.Struct || typ == durationType || seen[typ] {
+		if typ.Kind() != reflect.Struct || typ == DurationType || seen[typ] {
 			return
 		}
 		seen[typ] = true
-		def, ok := schema.Definitions[typ.Name()]
+		if name == "" {
+			name = typ.Name()
+		}
+		def, ok := schema.Definitions[name]
 		if !ok {
-			t.Errorf("schema has no definition for %s", typ.Name())
+			t.Errorf("schema has no definition %s", name)
 			return
 		}
 		if def.AdditionalProperties == nil || *def.AdditionalProperties {
-			t.Errorf("%s: schema allows unknown fields", typ.Name())
+			t.Errorf("%s: schema allows unknown fields", name)
 		}
-		var fields, props []string
-		for _, f := range yamlFields(typ) {
-			fields = append(fields, f.name)
-			visit(f.typ)
-		}
+		var props []string
 		for p := range def.Properties {
 			props = append(props, p)
 		}
-		slices.Sort(fields)
 		slices.Sort(props)
+		if typ == ActionType {
+			// The action's keys are the registered kinds; each body is its
+			// kind's spec, defined under the kind's root name.
+			names := kinds.Names()
+			slices.Sort(names)
+			if !slices.Equal(names, props) {
+				t.Errorf("Action: kinds %v, schema properties %v", names, props)
+			}
+			for _, n := range kinds.Names() {
+				k, _ := kinds.Lookup(n)
+				visit(reflect.TypeOf(k.NewSpec()), k.Schema().Root)
+			}
+			return
+		}
+		fields, types := YAMLFields(typ)
+		for _, ft := range types {
+			visit(ft, "")
+		}
+		slices.Sort(fields)
 		if !slices.Equal(fields, props) {
-			t.Errorf("%s: yaml fields %v, schema properties %v", typ.Name(), fields, props)
+			t.Errorf("%s: yaml fields %v, schema properties %v", name, fields, props)
 		}
 	}
-	visit(experimentType)
+	visit(ExperimentType, "Experiment")
 	if len(seen) < 10 {
 		t.Fatalf("visited only %d types", len(seen))
 	}
@@ -271,7 +198,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 
 func compileSchema(t *testing.T) *schemavalidator.Schema {
 	t.Helper()
-	doc, err := schemavalidator.UnmarshalJSON(bytes.NewReader(JSONSchema()))
+	doc, err := schemavalidator.UnmarshalJSON(bytes.NewReader(jsonSchema(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,8 +312,8 @@ func TestSchemaCopies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(data, JSONSchema()) {
-			t.Errorf("%s differs from JSONSchema(); write it again from experiment.JSONSchema()", c)
+		if !bytes.Equal(data, jsonSchema(t)) {
+			t.Errorf("%s differs from jsonSchema(t); write it again from experiment.jsonSchema(t)", c)
 		}
 	}
 }

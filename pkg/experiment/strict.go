@@ -57,7 +57,7 @@ func DecodeStrict(file string, data []byte, out any) *Findings {
 		f.problems = append(f.problems, Problem{File: file, Message: fmt.Sprintf("cannot decode into %T (want a pointer to a struct)", out)})
 		return f
 	}
-	f.dec = newStrictDecoder(file)
+	f.dec = newStrictDecoder(file, nil)
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node

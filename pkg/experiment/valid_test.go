@@ -1,4 +1,4 @@
-package experiment
+package experiment_test
 
 import (
 	"errors"
@@ -7,6 +7,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -44,11 +48,11 @@ func TestValidFixtures(t *testing.T) {
 					Pick:       Pick{Count: ptr(1)},
 					MinAge:     raw("5m", 5*time.Minute),
 				},
-				Action: Action{PodKill: &PodKill{
-					Method:      MethodEvict,
+				Action: NewAction(podkill.Fault{}, &podkill.Spec{
+					Method:      podkill.MethodEvict,
 					GracePeriod: ptr(raw("0s", 0)),
 					Every:       raw("30s", 30*time.Second),
-				}},
+				}),
 				Duration:      raw("5m", 5*time.Minute),
 				ProbeInterval: raw("5s", 5*time.Second),
 				Recovery:      raw("2m", 2*time.Minute),
@@ -71,7 +75,7 @@ func TestValidFixtures(t *testing.T) {
 					Name: "up", Query: `sum(up{job="checkout"})`, Expect: Expect{AtLeast: ptr(2.0)}, OnEmpty: OnEmptyFail,
 				}}},
 				Target:        Target{Namespaces: []string{"shop"}, Selector: "app=checkout", Pick: Pick{Count: ptr(1)}},
-				Action:        Action{PodKill: &PodKill{Method: MethodEvict}},
+				Action:        NewAction(podkill.Fault{}, &podkill.Spec{Method: podkill.MethodEvict}),
 				Duration:      raw("1m", time.Minute),
 				ProbeInterval: def(DefaultProbeInterval),
 				Recovery:      def(DefaultRecovery),
@@ -102,11 +106,11 @@ func TestValidFixtures(t *testing.T) {
 					Pick:          Pick{Percent: ptr(50)},
 					OnePerOwner:   true,
 				},
-				Action: Action{Stress: &Stress{
-					Scope:  ScopePod,
-					CPU:    &CPUStress{Workers: DefaultCPUWorkers, Load: DefaultCPULoad},
-					Memory: &MemoryStress{Size: "256Mi"},
-				}},
+				Action: NewAction(stress.Fault{}, &stress.Spec{
+					Scope:  stress.ScopePod,
+					CPU:    &stress.CPUStress{Workers: stress.DefaultCPUWorkers, Load: stress.DefaultCPULoad},
+					Memory: &stress.MemoryStress{Size: "256Mi"},
+				}),
 				Duration:      raw("2m", 2*time.Minute),
 				ProbeInterval: def(DefaultProbeInterval),
 				Recovery:      def(DefaultRecovery),
@@ -125,7 +129,7 @@ func TestValidFixtures(t *testing.T) {
 				Spec: Spec{
 					Hypothesis:    Hypothesis{Probes: []Probe{{Name: "up", Query: "up", Expect: Expect{Equals: ptr(1.0)}, OnEmpty: OnEmptyFail}}},
 					Target:        Target{Namespaces: []string{"a"}, Selector: "app=a", Pick: Pick{All: true}},
-					Action:        Action{PodKill: &PodKill{Method: MethodEvict}},
+					Action:        NewAction(podkill.Fault{}, &podkill.Spec{Method: podkill.MethodEvict}),
 					Duration:      raw("10m", 10*time.Minute),
 					ProbeInterval: raw("1m", time.Minute),
 					Recovery:      def(DefaultRecovery),
@@ -141,11 +145,11 @@ func TestValidFixtures(t *testing.T) {
 				Spec: Spec{
 					Hypothesis: Hypothesis{Probes: []Probe{{Name: "up", Query: "up", Expect: Expect{Equals: ptr(1.0)}, OnEmpty: OnEmptyFail}}},
 					Target:     Target{Namespaces: []string{"b"}, Selector: "app=b", Pick: Pick{Count: ptr(1)}},
-					Action: Action{PodKill: &PodKill{
-						Method:      MethodDelete,
+					Action: NewAction(podkill.Fault{}, &podkill.Spec{
+						Method:      podkill.MethodDelete,
 						GracePeriod: ptr(raw("30s", 30*time.Second)),
 						Every:       raw("1m", time.Minute),
-					}},
+					}),
 					Duration:      raw("1h30m", 90*time.Minute),
 					ProbeInterval: def(DefaultProbeInterval),
 					Recovery:      raw("90s", 90*time.Second),
@@ -164,7 +168,7 @@ func TestValidFixtures(t *testing.T) {
 					{Name: "errors-eu", Query: `sum(rate(errors_total{region="eu"}[1m]))`, Expect: Expect{Below: ptr(0.01)}, OnEmpty: OnEmptyPass},
 				}},
 				Target:        Target{Namespaces: []string{"shop"}, Selector: "app=checkout", Pick: Pick{Count: ptr(1)}},
-				Action:        Action{PodKill: &PodKill{Method: MethodEvict, Every: raw("30s", 30*time.Second)}},
+				Action:        NewAction(podkill.Fault{}, &podkill.Spec{Method: podkill.MethodEvict, Every: raw("30s", 30*time.Second)}),
 				Duration:      raw("5m", 5*time.Minute),
 				ProbeInterval: def(DefaultProbeInterval),
 				Recovery:      def(DefaultRecovery),
@@ -184,10 +188,10 @@ func TestValidFixtures(t *testing.T) {
 					{Name: "errors", Query: "sum(rate(errors_total[1m]))", Expect: Expect{Equals: ptr(0.0)}, OnEmpty: OnEmptyPass},
 				}},
 				Target: Target{Namespaces: []string{"shop"}, Selector: "app=cart", Pick: Pick{Count: ptr(1)}},
-				Action: Action{Stress: &Stress{
-					Scope: ScopeNode,
-					Disk:  &DiskStress{Fill: "95%", Path: DiskVolumeMountPath, IO: &DiskIO{Workers: 2}, AllowNodePressure: true},
-				}},
+				Action: NewAction(stress.Fault{}, &stress.Spec{
+					Scope: stress.ScopeNode,
+					Disk:  &stress.DiskStress{Fill: "95%", Path: stress.DiskVolumeMountPath, IO: &stress.DiskIO{Workers: 2}, AllowNodePressure: true},
+				}),
 				Duration:      raw("2m", 2*time.Minute),
 				ProbeInterval: def(DefaultProbeInterval),
 				Recovery:      def(DefaultRecovery),
@@ -206,7 +210,7 @@ func TestValidFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Load(tt.file, data)
+			got, err := Load(kinds, tt.file, data)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -229,7 +233,7 @@ func TestValidFixtures(t *testing.T) {
 // second time and does not touch values that were set.
 func TestApplyDefaults(t *testing.T) {
 	var e Experiment
-	e.Spec.Action.Stress = &Stress{CPU: &CPUStress{Load: 50}}
+	e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{CPU: &stress.CPUStress{Load: 50}})
 	e.Spec.Hypothesis.Probes = []Probe{{OnEmpty: OnEmptyPass}, {}}
 	e.Spec.Target.Pick.Percent = ptr(10)
 	ApplyDefaults(&e)
@@ -239,6 +243,7 @@ func TestApplyDefaults(t *testing.T) {
 		t.Errorf("second ApplyDefaults changed the experiment:\n%s\n%s", first, again)
 	}
 	s := e.Spec
+	st := s.Action.Spec.(*stress.Spec)
 	checks := []struct {
 		name      string
 		got, want any
@@ -248,9 +253,9 @@ func TestApplyDefaults(t *testing.T) {
 		{"onEmpty set", s.Hypothesis.Probes[0].OnEmpty, OnEmptyPass},
 		{"onEmpty default", s.Hypothesis.Probes[1].OnEmpty, OnEmptyFail},
 		{"pick count not added next to percent", s.Target.Pick.Count == nil, true},
-		{"scope", s.Action.Stress.Scope, ScopePod},
-		{"workers", s.Action.Stress.CPU.Workers, DefaultCPUWorkers},
-		{"load kept", s.Action.Stress.CPU.Load, 50},
+		{"scope", st.Scope, stress.ScopePod},
+		{"workers", st.CPU.Workers, stress.DefaultCPUWorkers},
+		{"load kept", st.CPU.Load, 50},
 		{"maxTargets", s.Safety.MaxTargets, DefaultMaxTargets},
 		{"minHealthy", *s.Safety.MinHealthy, DefaultMinHealthy},
 	}
@@ -277,7 +282,7 @@ func TestLoadReturnsProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exps, err := Load("f.yaml", data)
+	exps, err := Load(kinds, "f.yaml", data)
 	var ps Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("error %T is not Problems", err)

@@ -19,6 +19,7 @@ const dnsLabelRule = "a DNS-1123 label: at most 63 lower-case letters, digits an
 type validator struct {
 	file     string
 	lines    fieldLines // where each field was written; nil for experiments built in Go
+	kinds    *Kinds     // the registry the file was loaded with; nil for experiments built in Go
 	problems Problems
 }
 
@@ -127,7 +128,7 @@ func (v *validator) spec(s *Spec) {
 	v.probes("spec.stopWhen", s.StopWhen)
 
 	v.target(&s.Target)
-	v.action(&s.Action, s.Duration, durationOK)
+	v.action(&s.Action, s, durationOK)
 	v.safety(&s.Safety, &s.Target.Pick)
 }
 

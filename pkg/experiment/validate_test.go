@@ -1,9 +1,13 @@
-package experiment
+package experiment_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 )
 
 // goExperiment is a valid experiment built in Go, without defaults applied.
@@ -15,7 +19,7 @@ func goExperiment() Experiment {
 		Spec: Spec{
 			Hypothesis: Hypothesis{Probes: []Probe{{Name: "up", Query: "sum(up)", Expect: Expect{AtLeast: ptr(1.0)}}}},
 			Target:     Target{Namespaces: []string{"shop"}, Selector: "app=checkout"},
-			Action:     Action{PodKill: &PodKill{}},
+			Action:     NewAction(podkill.Fault{}, &podkill.Spec{}),
 			Duration:   NewDuration(time.Minute),
 		},
 	}
@@ -33,20 +37,20 @@ func TestValidateGoBuilt(t *testing.T) {
 		{"valid without defaults", func(e *Experiment) {}, nil},
 		{"valid with defaults", func(e *Experiment) { ApplyDefaults(e) }, nil},
 		{"zero values that have defaults", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{CPU: &CPUStress{}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{CPU: &stress.CPUStress{}})
 		}, nil},
 		{"empty", func(e *Experiment) { *e = Experiment{} }, []string{
 			"apiVersion: required (set it to chaosnight.dev/v1alpha1)",
 			"kind: required (set it to Experiment)",
 			"metadata.name: required (a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit, such as checkout-pod-kill)",
-			"spec.action: no action (set exactly one of podKill, stress)",
+			"spec.action: no action (set exactly one of the registered fault kinds)",
 			"spec.duration: required (use a Go duration such as 30s, 5m, 1h30m)",
 			"spec.hypothesis.probes: at least one probe is required (the steady state must be measurable)",
 			"spec.target.namespaces: at least one namespace is required (there is no wildcard: the blast radius is always spelled out)",
 			"spec.target.selector: required (a label selector in kubectl syntax such as app=checkout; an experiment never targets every pod)",
 		}},
 		{"negative ints are errors even without a file", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{CPU: &CPUStress{Workers: -1, Load: 101}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{CPU: &stress.CPUStress{Workers: -1, Load: 101}})
 			e.Spec.Safety.MaxTargets = -3
 		}, []string{
 			"spec.action.stress.cpu.load: must be between 1 and 100, got 101",
@@ -75,20 +79,20 @@ func TestValidateGoBuilt(t *testing.T) {
 			`spec.hypothesis.probes[11].name: duplicate name "up" (also used by spec.hypothesis.probes[0])`,
 		}},
 		{"a whole-second grace period of zero is fine", func(e *Experiment) {
-			e.Spec.Action.PodKill.GracePeriod = ptr(NewDuration(0))
+			e.Spec.Action.Spec.(*podkill.Spec).GracePeriod = ptr(NewDuration(0))
 		}, nil},
 		{"memory bounds are inclusive", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{Memory: &MemoryStress{Size: "64Gi"}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{Memory: &stress.MemoryStress{Size: "64Gi"}})
 		}, nil},
 		{"memory below 1Mi", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{Memory: &MemoryStress{Size: "1023Ki"}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{Memory: &stress.MemoryStress{Size: "1023Ki"}})
 		}, []string{`spec.action.stress.memory.size: must be between 1Mi and 64Gi, got "1023Ki"`}},
 		{"disk fill on a volume, io with the default workers", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{Disk: &DiskStress{Fill: "90%", Volume: "cache", IO: &DiskIO{}}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{Disk: &stress.DiskStress{Fill: "90%", Volume: "cache", IO: &stress.DiskIO{}}})
 			ApplyDefaults(e)
 		}, nil},
 		{"disk fill bounds and shapes", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{Scope: ScopeNode, Disk: &DiskStress{Fill: "512Ki", Path: "/data/../etc", Volume: "cache", IO: &DiskIO{Workers: 33}}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{Scope: stress.ScopeNode, Disk: &stress.DiskStress{Fill: "512Ki", Path: "/data/../etc", Volume: "cache", IO: &stress.DiskIO{Workers: 33}}})
 		}, []string{
 			`spec.action.stress.disk.fill: must be between 1Mi and 16Ti, got "512Ki"`,
 			"spec.action.stress.disk.io.workers: must be between 1 and 32, got 33",
@@ -97,7 +101,7 @@ func TestValidateGoBuilt(t *testing.T) {
 			"spec.action.stress.disk.volume: only with scope pod (scope node writes to an emptyDir of the helper pod, at path)",
 		}},
 		{"disk fill percentages", func(e *Experiment) {
-			e.Spec.Action = Action{Stress: &Stress{Disk: &DiskStress{Fill: "9.5%"}}}
+			e.Spec.Action = NewAction(stress.Fault{}, &stress.Spec{Disk: &stress.DiskStress{Fill: "9.5%"}})
 		}, []string{`spec.action.stress.disk.fill: invalid percentage "9.5%" (use a whole number such as "90%")`}},
 		{"selector that names every pod", func(e *Experiment) { e.Spec.Target.Selector = "  " }, []string{
 			"spec.target.selector: required (a label selector in kubectl syntax such as app=checkout; an experiment never targets every pod)",
@@ -158,48 +162,5 @@ func TestValidatePromQL(t *testing.T) {
 		if got != tt.wantErr {
 			t.Errorf("ValidatePromQL(%q) = %q, want %q", tt.query, got, tt.wantErr)
 		}
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	fields := []string{"namespaces", "selector", "fieldSelector", "pick", "minAge", "onePerOwner"}
-	tests := []struct{ got, want string }{
-		{"selectr", "selector"},
-		{"Selector", "selector"},
-		{"namespace", "namespaces"},
-		{"slector", "selector"},
-		{"minage", "minAge"},
-		{"pikc", "pick"},
-		{"labels", ""},
-		{"p", ""},
-		{"onePerOwnr", "onePerOwner"},
-	}
-	for _, tt := range tests {
-		if got := suggest(tt.got, fields); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.got, got, tt.want)
-		}
-	}
-}
-
-func TestFieldLines(t *testing.T) {
-	l := fieldLines{"": 1, "spec": 5, "spec.target": 9, `metadata.labels["a.b/c"]`: 3, "spec.hypothesis.probes[1]": 12}
-	tests := []struct {
-		path string
-		want int
-	}{
-		{"spec.target.selector", 9},
-		{"spec.hypothesis.probes[1].expect.between", 12},
-		{"spec.hypothesis.probes[0].name", 5},
-		{`metadata.labels["a.b/c"]`, 3},
-		{`metadata.labels["x.y"]`, 1},
-		{"kind", 1},
-	}
-	for _, tt := range tests {
-		if got := l.lineOf(tt.path); got != tt.want {
-			t.Errorf("lineOf(%q) = %d, want %d", tt.path, got, tt.want)
-		}
-	}
-	if fieldLines(nil).lineOf("spec") != 0 {
-		t.Error("nil lines must give 0")
 	}
 }

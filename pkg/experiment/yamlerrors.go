@@ -12,23 +12,41 @@ import (
 )
 
 // yamlErrorProblems turns a yaml.v3 decoding error into problems, one per
-// "line N: ..." entry of a TypeError.
+// entry of a TypeError. It is the fallback for what the strict walk of the
+// node tree (decode.go) missed: the walk reports type errors at the node's
+// own line, and this only runs when it found nothing. A TypeError entry's
+// line is the failing node's (yaml.v3 writes node.Line into it), so it is
+// used; an entry without one gets the document's line.
 func yamlErrorProblems(file string, line int, err error) Problems {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		l, msg := splitYAMLLine(strings.TrimPrefix(err.Error(), "yaml: "))
+		l, msg := yamlMessageLine(err.Error())
 		return Problems{newProblem(file, cmp.Or(l, line), "", "%s", msg)}
 	}
 	var ps Problems
 	for _, e := range te.Errors {
-		l, msg := splitYAMLLine(e)
+		l, msg := yamlMessageLine(e)
 		ps = append(ps, newProblem(file, cmp.Or(l, line), "", "%s", msg))
 	}
 	return ps
 }
 
-// splitYAMLLine splits yaml.v3's "line N: message" into its parts.
-func splitYAMLLine(s string) (int, string) {
+// yamlMessageLine splits one of yaml.v3's error texts, "yaml: line N:
+// message" (a syntax error) or "line N: message" (an entry of a
+// TypeError), into the line and the message; line 0 when the text has
+// none.
+//
+// This is the one place that reads the library's words for a line, and
+// only because there is no other way: go.yaml.in/yaml/v3 (v3.0.5 here,
+// and v3.0.6, the newest v3 on the module proxy on 2026-12-07) makes its
+// scanner and parser errors with fmt.Errorf and gives a TypeError's
+// entries as strings; no error type carries a line or a node. Only
+// go.yaml.in/yaml/v4 (v4.0.0) has a typed LoadError with a Mark, and
+// moving to it changes the Node API this whole package walks and the
+// wording of every message. TestYAMLErrorTextFormat fails if v3's format
+// changes under an upgrade.
+func yamlMessageLine(text string) (int, string) {
+	s := strings.TrimPrefix(text, "yaml: ")
 	rest, ok := strings.CutPrefix(s, "line ")
 	if !ok {
 		return 0, s
@@ -45,9 +63,11 @@ func splitYAMLLine(s string) (int, string) {
 }
 
 // syntaxProblem turns a YAML syntax error into a problem with the best
-// line that can be had.
+// line that can be had. A syntax error has no node: the line can only come
+// from the error's text (yamlMessageLine), corrected where yaml.v3 is
+// known to be off by one, or be searched for in the data.
 func syntaxProblem(file string, data []byte, err error) Problem {
-	line, msg := splitYAMLLine(strings.TrimPrefix(err.Error(), "yaml: "))
+	line, msg := yamlMessageLine(err.Error())
 	switch {
 	case line > 0 && isParserError(msg):
 		// yaml.v3 prints the 0-based line for parser (not scanner) errors.

@@ -62,3 +62,22 @@ type Injector interface {
 	Inject(ctx context.Context, run Run, targets []target.Pod) (Injection, error)
 	Revert(ctx context.Context, inj Injection) error
 }
+
+// StateDeadline is the Injection.State key, in RFC 3339, of the instant an
+// injection ends by itself if nobody reverts it (a stressor's deadline). A
+// revert that fails leaves it in effect until then at most.
+const StateDeadline = "deadline"
+
+// LeftoverError is an error of Revert that names what is still in effect
+// (check with errors.As): each item, and when it ends by itself (zero:
+// unknown).
+type LeftoverError interface {
+	error
+	Leftovers() (items []Leftover, until time.Time)
+}
+
+// Leftover is one thing a revert could not undo.
+type Leftover struct {
+	What string // "ephemeral container C of pod NS/NAME", "node n-1 cordoned"
+	Err  error
+}

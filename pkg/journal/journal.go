@@ -64,17 +64,21 @@ type Record struct {
 	SchemaVersion int                   `json:"schemaVersion"`
 	RunID         string                `json:"runID"`
 	Experiment    experiment.Experiment `json:"experiment"`
-	File          string                `json:"file,omitempty"`
-	Seed          int64                 `json:"seed"`
-	DryRun        bool                  `json:"dryRun,omitempty"`
-	Started       time.Time             `json:"started"`
-	Ended         time.Time             `json:"ended,omitempty"`
-	Verdict       Verdict               `json:"verdict"`
-	Reasons       []string              `json:"reasons,omitempty"`
-	Phases        []Phase               `json:"phases"`
-	Targets       []target.Pod          `json:"targets,omitempty"`
-	Injections    []inject.Injection    `json:"injections,omitempty"`
-	Samples       []Sample              `json:"samples,omitempty"`
+	// Fault is the action in its kind's words (what it does, how revert
+	// undoes it): a journal is read without the fault registry, so the
+	// words are written down with the run.
+	Fault      *experiment.Words  `json:"fault,omitempty"`
+	File       string             `json:"file,omitempty"`
+	Seed       int64              `json:"seed"`
+	DryRun     bool               `json:"dryRun,omitempty"`
+	Started    time.Time          `json:"started"`
+	Ended      time.Time          `json:"ended,omitempty"`
+	Verdict    Verdict            `json:"verdict"`
+	Reasons    []string           `json:"reasons,omitempty"`
+	Phases     []Phase            `json:"phases"`
+	Targets    []target.Pod       `json:"targets,omitempty"`
+	Injections []inject.Injection `json:"injections,omitempty"`
+	Samples    []Sample           `json:"samples,omitempty"`
 	// Rounds says, per injection (podKill.every repeats it), how many of
 	// the targets were really changed: a verdict is only worth what was
 	// injected. Empty in dry runs and when nothing reached the injector.

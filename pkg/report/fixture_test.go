@@ -7,6 +7,8 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
+	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -85,7 +87,7 @@ func fixtures() []*journal.Record {
 			}},
 			StopWhen:      []experiment.Probe{{Name: "checkout-p99-latency", Query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="checkout"}[1m])))`, Expect: experiment.Expect{Above: f64(2)}}},
 			Target:        experiment.Target{Namespaces: []string{"shop"}},
-			Action:        experiment.Action{PodKill: &experiment.PodKill{Method: "evict", Every: dur(10 * time.Second)}},
+			Action:        experiment.NewAction(podkill.Fault{}, &podkill.Spec{Method: "evict", Every: dur(10 * time.Second)}),
 			Duration:      dur(30 * time.Second),
 			ProbeInterval: dur(5 * time.Second),
 			Recovery:      dur(time.Minute),
@@ -135,7 +137,7 @@ func fixtures() []*journal.Record {
 				{Name: "recommendations-error-ratio", Query: `sum(rate(http_requests_total{service="recommendations",code=~"5.."}[1m])) / sum(rate(http_requests_total{service="recommendations"}[1m]))`, Expect: experiment.Expect{Below: f64(0.01)}},
 			}},
 			Target:        experiment.Target{Namespaces: []string{"shop"}},
-			Action:        experiment.Action{PodKill: &experiment.PodKill{Method: "delete"}},
+			Action:        experiment.NewAction(podkill.Fault{}, &podkill.Spec{Method: "delete"}),
 			Duration:      dur(20 * time.Second),
 			ProbeInterval: dur(5 * time.Second),
 			Recovery:      dur(time.Minute),
@@ -183,7 +185,7 @@ func fixtures() []*journal.Record {
 			StopWhen: []experiment.Probe{{Name: "checkout-availability", Query: `avg_over_time(up{job="checkout"}[1m])`, Expect: experiment.Expect{Below: f64(0.9)}},
 				{Name: "orders-backlog", Query: `sum(orders_queue_depth)`, Expect: experiment.Expect{AtLeast: f64(1000)}}},
 			Target:        experiment.Target{Namespaces: []string{"shop"}},
-			Action:        experiment.Action{Stress: &experiment.Stress{Scope: experiment.ScopePod, CPU: &experiment.CPUStress{Workers: 2, Load: 90}}},
+			Action:        experiment.NewAction(stress.Fault{}, &stress.Spec{Scope: stress.ScopePod, CPU: &stress.CPUStress{Workers: 2, Load: 90}}),
 			Duration:      dur(time.Minute),
 			ProbeInterval: dur(5 * time.Second),
 			Recovery:      dur(time.Minute),
@@ -232,7 +234,7 @@ func partialFixture(start time.Time) *journal.Record {
 				{Name: "cart-latency-p95", Query: `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="cart"}[1m])))`, Expect: experiment.Expect{Below: f64(0.3)}},
 			}},
 			Target:        experiment.Target{Namespaces: []string{"shop"}, Selector: "app=cart", Pick: experiment.Pick{All: true}},
-			Action:        experiment.Action{Stress: &experiment.Stress{Scope: experiment.ScopePod, Memory: &experiment.MemoryStress{Size: "256Mi"}}},
+			Action:        experiment.NewAction(stress.Fault{}, &stress.Spec{Scope: stress.ScopePod, Memory: &stress.MemoryStress{Size: "256Mi"}}),
 			Duration:      dur(time.Minute),
 			ProbeInterval: dur(5 * time.Second),
 			Recovery:      dur(time.Minute),

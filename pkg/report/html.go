@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -176,15 +175,10 @@ func pct(v float64) string { return fmt.Sprintf("%.2f%%", v) }
 
 // actionOf describes the fault in words.
 func actionOf(rec *journal.Record) string {
-	a := rec.Experiment.Spec.Action
-	var parts []string
-	if a.PodKill != nil {
-		parts = append(parts, "pod kill")
+	s := rec.Experiment.Spec.Action.Kind
+	if rec.Fault != nil && rec.Fault.Action != "" {
+		s = rec.Fault.Action
 	}
-	if a.Stress != nil {
-		parts = append(parts, "stress")
-	}
-	s := strings.Join(parts, ", ")
 	if d := rec.Experiment.Spec.Duration.Duration; d > 0 {
 		s += " for " + d.String()
 	}

@@ -21,8 +21,8 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/faults"
 	"github.com/chaosnight/chaosnight/pkg/inject"
-	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
@@ -122,7 +122,7 @@ func writeExperiments(t *testing.T, dir string, exps map[string]string) {
 // dirLoader loads the experiments directory; the nights come from Go.
 func dirLoader(dir string, nights []schedule.Night) Loader {
 	return func(time.Time) (Setup, error) {
-		exps, err := experiment.LoadPaths(dir)
+		exps, err := experiment.LoadPaths(faults.Must().Formats(), dir)
 		if err != nil {
 			return Setup{}, err
 		}
@@ -153,7 +153,7 @@ func newFixture(t *testing.T, s *sandbox.Sandbox, clock *testClock, nights []sch
 		Targets: &target.Selector{Client: client},
 		Guard:   &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}, KillSwitch: f.ks},
 		Injector: func(e *experiment.Experiment) (inject.Injector, error) {
-			return &podkill.Injector{Client: client, Method: e.Spec.Action.PodKill.Method}, nil
+			return faults.Must().Injector(inject.Env{Client: client}, e)
 		},
 		Metrics: f.metrics,
 	}

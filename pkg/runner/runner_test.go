@@ -19,6 +19,7 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/faults"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
@@ -120,7 +121,7 @@ spec:
 // the claim written; otherwise it is recorded as skipped with the reason,
 // and the engine is never called.
 func TestUnusableStateIsNeverPlayedAnyway(t *testing.T) {
-	exps, err := experiment.Load("unit.yaml", []byte(unitExperiment))
+	exps, err := experiment.Load(faults.Must().Formats(), "unit.yaml", []byte(unitExperiment))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestUnusableStateIsNeverPlayedAnyway(t *testing.T) {
 // Run forgets the windows it remembers: a runner that leads again reads
 // the shared state, where another leader recorded what it played.
 func TestRunRereadsTheStateWhenLeadingAgain(t *testing.T) {
-	exps, err := experiment.Load("unit.yaml", []byte(unitExperiment))
+	exps, err := experiment.Load(faults.Must().Formats(), "unit.yaml", []byte(unitExperiment))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/faults"
 	"github.com/chaosnight/chaosnight/pkg/metrics"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
@@ -428,7 +429,7 @@ experiments:
 			t.Fatal(err)
 		}
 	}
-	exps, err := experiment.LoadPaths(dir)
+	exps, err := experiment.LoadPaths(faults.Must().Formats(), dir)
 	if err != nil {
 		t.Fatalf("the rendered experiments are refused: %v", err)
 	}
@@ -585,7 +586,7 @@ func TestSetFile(t *testing.T) {
 		if got := files[name+".yaml"]; strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
 			t.Errorf("%s.yaml differs from the file given with --set-file:\n%s", name, got)
 		}
-		if _, err := experiment.Load(name+".yaml", []byte(files[name+".yaml"])); err != nil {
+		if _, err := experiment.Load(faults.Must().Formats(), name+".yaml", []byte(files[name+".yaml"])); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

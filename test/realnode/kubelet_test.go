@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/stressor"
@@ -133,7 +132,7 @@ func (r *kubeletExecRecorder) calls() []string {
 }
 
 // kubeletRecordingInjector is podStressInjector with its exec recorded.
-func kubeletRecordingInjector(spec experiment.Stress, d time.Duration) (*stress.Injector, *kubeletExecRecorder) {
+func kubeletRecordingInjector(spec stress.Spec, d time.Duration) (*stress.Injector, *kubeletExecRecorder) {
 	inj := podStressInjector(sb.RESTConfig, sb.Client(), spec, d)
 	rec := &kubeletExecRecorder{real: inj.Exec}
 	inj.Exec = rec
@@ -165,7 +164,7 @@ func TestKubeletRevertSkipsEndedAndGonePods(t *testing.T) {
 		kubeletTargetSpec{name: "solo-0", limits: kubeletLimits()},
 		kubeletTargetSpec{name: "solo-1", limits: kubeletLimits()},
 		kubeletTargetSpec{name: "solo-2", limits: kubeletLimits()})
-	injector, rec := kubeletRecordingInjector(experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 5}}, 2*time.Minute)
+	injector, rec := kubeletRecordingInjector(stress.Spec{CPU: &stress.CPUStress{Workers: 1, Load: 5}}, 2*time.Minute)
 	inj, outcomes := kubeletInject(t, inject.Run{ID: "rn-kl-ended", Experiment: "real-ended"}, targets, injector)
 	for name, o := range outcomes {
 		if o.Status != inject.StatusStressed {
@@ -229,7 +228,7 @@ func TestKubeletStartConfirmation(t *testing.T) {
 		kubeletTargetSpec{name: "a", limits: kubeletLimits(), volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
 		kubeletTargetSpec{name: "b", limits: kubeletLimits(), volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &small}}}}})
-	injector, _ := kubeletRecordingInjector(experiment.Stress{Disk: &experiment.DiskStress{Fill: "8Mi", Volume: "cache"}}, 2*time.Minute)
+	injector, _ := kubeletRecordingInjector(stress.Spec{Disk: &stress.DiskStress{Fill: "8Mi", Volume: "cache"}}, 2*time.Minute)
 	inj, got := kubeletInject(t, inject.Run{ID: "rn-kl-start", Experiment: "real-start"}, targets, injector)
 	st := kubeletState(t, inj)
 
@@ -244,7 +243,7 @@ func TestKubeletStartConfirmation(t *testing.T) {
 	}
 	// It ended: no "if it starts later".
 	wantB := "ephemeral container " + st.Container + " was added but the stress exited at once with code 3: " +
-		"error: invalid stress: --disk-fill 8Mi does not fit on the filesystem of " + experiment.DiskVolumeMountPath + " ("
+		"error: invalid stress: --disk-fill 8Mi does not fit on the filesystem of " + stress.DiskVolumeMountPath + " ("
 	if o := got["b"]; o.Status != inject.StatusFailed || !strings.HasPrefix(o.Detail, wantB) || strings.Contains(o.Detail, "starts later") {
 		t.Errorf("b: %s (%s), want failed: %s…", o.Status, o.Detail, wantB)
 	}
@@ -276,13 +275,13 @@ func TestKubeletDiskFillThatDoesNotFitFails(t *testing.T) {
 	namespace(t, ns, podStressRestricted)
 	targets := kubeletTargets(t, ns, kubeletTargetSpec{name: "big", limits: kubeletLimits(),
 		volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}})
-	injector, _ := kubeletRecordingInjector(experiment.Stress{Disk: &experiment.DiskStress{Fill: "64Ti", Volume: "cache"}}, time.Minute)
+	injector, _ := kubeletRecordingInjector(stress.Spec{Disk: &stress.DiskStress{Fill: "64Ti", Volume: "cache"}}, time.Minute)
 	inj, got := kubeletInject(t, inject.Run{ID: "rn-kl-nofit", Experiment: "real-nofit"}, targets, injector)
 	st := kubeletState(t, inj)
 	cs := podStressEphemeral(t, ns, "big", st.Container, 10*time.Second, "the stress terminated", terminated)
 	t.Logf("kubelet: exit code %d, reason %s, message %q", cs.State.Terminated.ExitCode, cs.State.Terminated.Reason, cs.State.Terminated.Message)
 	want := "ephemeral container " + st.Container + " was added but the stress exited at once with code 3: " +
-		"error: invalid stress: --disk-fill 64Ti does not fit on the filesystem of " + experiment.DiskVolumeMountPath + " ("
+		"error: invalid stress: --disk-fill 64Ti does not fit on the filesystem of " + stress.DiskVolumeMountPath + " ("
 	if o := got["big"]; o.Status != inject.StatusFailed || !strings.HasPrefix(o.Detail, want) {
 		t.Errorf("outcome %s (%s), want failed: %s…", o.Status, o.Detail, want)
 	}
@@ -327,7 +326,7 @@ func TestKubeletNodeDiskFillUnderTheEvictionThresholdFails(t *testing.T) {
 	client := nodeScopeClient(t)
 	injector := &stress.Injector{
 		Client: client, Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
-		Spec:     experiment.Stress{Scope: "node", Disk: &experiment.DiskStress{Fill: strconv.Itoa(fill) + "%", Path: "/scratch"}},
+		Spec:     stress.Spec{Scope: "node", Disk: &stress.DiskStress{Fill: strconv.Itoa(fill) + "%", Path: "/scratch"}},
 		Duration: time.Minute, StartTimeout: 30 * time.Second,
 	}
 	run := inject.Run{ID: "rn-kl-pressure", Experiment: "node-disk"}
@@ -408,7 +407,7 @@ func TestKubeletLateStartEndsByTheJournalDeadline(t *testing.T) {
 
 	const startTimeout = 3 * time.Second
 	lateInjector := func(d time.Duration) (*stress.Injector, *kubeletExecRecorder) {
-		inj, rec := kubeletRecordingInjector(experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 10}}, d)
+		inj, rec := kubeletRecordingInjector(stress.Spec{CPU: &stress.CPUStress{Workers: 1, Load: 10}}, d)
 		inj.Image, inj.StartTimeout = late, startTimeout
 		return inj, rec
 	}
@@ -563,7 +562,7 @@ func TestKubeletMemoryStressWithinLimitHeld(t *testing.T) {
 		return err
 	})
 
-	injector, _ := kubeletRecordingInjector(experiment.Stress{Memory: &experiment.MemoryStress{Size: "32Mi"}}, 2*time.Minute)
+	injector, _ := kubeletRecordingInjector(stress.Spec{Memory: &stress.MemoryStress{Size: "32Mi"}}, 2*time.Minute)
 	inj, got := kubeletInject(t, inject.Run{ID: "rn-kl-mem", Experiment: "real-memory-held"}, targets, injector)
 	if o := got["target"]; o.Status != inject.StatusStressed {
 		t.Fatalf("outcome %s (%s), want stressed", o.Status, o.Detail)

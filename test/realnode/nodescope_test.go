@@ -28,7 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
@@ -197,7 +196,7 @@ func TestNodeScopeHelperRunsOnRealNode(t *testing.T) {
 	client := nodeScopeClient(t)
 	injector := &stress.Injector{
 		Client: client, Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
-		Spec:     experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{Workers: 1, Load: 50}},
+		Spec:     stress.Spec{Scope: "node", CPU: &stress.CPUStress{Workers: 1, Load: 50}},
 		Duration: 2 * time.Minute, StartTimeout: 30 * time.Second,
 	}
 	run := inject.Run{ID: "rn-node-cpu", Experiment: "node-cpu"}
@@ -302,7 +301,7 @@ func TestNodeScopeActiveDeadlineEnforcedByKubelet(t *testing.T) {
 		Client: client, Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
 		// "--" ends memhog's flags: the stress flags that follow are ignored.
 		Command:  []string{"/memhog", "-mib", "1", "-hold", "10m", "--"},
-		Spec:     experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{Workers: 1, Load: 10}},
+		Spec:     stress.Spec{Scope: "node", CPU: &stress.CPUStress{Workers: 1, Load: 10}},
 		Duration: 5 * time.Second, StartTimeout: 30 * time.Second,
 	}
 	run := inject.Run{ID: "rn-node-deadline", Experiment: "node-deadline"}
@@ -535,7 +534,7 @@ func TestDiskFillEmptyDirSizeLimitEvicted(t *testing.T) {
 	injector := &stress.Injector{
 		Client: client, Exec: stress.RemoteExec{Config: sb.RESTConfig, Client: client},
 		Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
-		Spec:     experiment.Stress{Scope: "pod", Disk: &experiment.DiskStress{Fill: "64Mi", Volume: "cache"}},
+		Spec:     stress.Spec{Scope: "pod", Disk: &stress.DiskStress{Fill: "64Mi", Volume: "cache"}},
 		Duration: 3 * time.Minute, StartTimeout: 30 * time.Second,
 	}
 	g := &inject.Guard{Client: client, Policy: inject.Policy{RequireOptIn: true}}

@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -68,8 +67,8 @@ func podStressTarget(t *testing.T, ns, name string, limits corev1.ResourceList) 
 // podStressInjector is the pod-scope injector as the runner builds it,
 // with the real exec over cfg and the locally imported image; it waits
 // for the real kubelet to report the stress container running.
-func podStressInjector(cfg *rest.Config, client kubernetes.Interface, spec experiment.Stress, d time.Duration) *stress.Injector {
-	spec.Scope = experiment.ScopePod
+func podStressInjector(cfg *rest.Config, client kubernetes.Interface, spec stress.Spec, d time.Duration) *stress.Injector {
+	spec.Scope = stress.ScopePod
 	return &stress.Injector{
 		Client: client, Exec: stress.RemoteExec{Config: cfg, Client: client},
 		Image: sandbox.StressImage, ImagePullPolicy: corev1.PullNever,
@@ -200,7 +199,7 @@ func TestPodStressCPU(t *testing.T) {
 			idleBefore := podStressLoad(t, cg)
 
 			run := inject.Run{ID: fmt.Sprintf("rn-cpu-%d", i), Experiment: "real-cpu"}
-			injector := podStressInjector(s.RESTConfig, s.Client(), experiment.Stress{CPU: &experiment.CPUStress{Workers: tt.workers, Load: tt.load}}, 2*time.Minute)
+			injector := podStressInjector(s.RESTConfig, s.Client(), stress.Spec{CPU: &stress.CPUStress{Workers: tt.workers, Load: tt.load}}, 2*time.Minute)
 			started := time.Now()
 			inj := podStressGuard(t, run, tg, injector)
 			if o := inj.Outcomes[0]; o.Status != inject.StatusStressed || !strings.Contains(o.Detail, tt.effective) {
@@ -257,7 +256,7 @@ func TestPodStressMemoryPastLimit(t *testing.T) {
 		corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
 	})
 	run := inject.Run{ID: "rn-mem-1", Experiment: "real-memory"}
-	injector := podStressInjector(s.RESTConfig, s.Client(), experiment.Stress{Memory: &experiment.MemoryStress{Size: "128Mi"}}, 2*time.Minute)
+	injector := podStressInjector(s.RESTConfig, s.Client(), stress.Spec{Memory: &stress.MemoryStress{Size: "128Mi"}}, 2*time.Minute)
 	started := time.Now()
 	inj := podStressGuard(t, run, tg, injector)
 	t.Logf("inject returned after %s", time.Since(started).Round(time.Millisecond))
@@ -311,7 +310,7 @@ func TestPodStressStopForbidden(t *testing.T) {
 		return err
 	})
 	run := inject.Run{ID: "rn-rbac-1", Experiment: "real-rbac"}
-	injector := podStressInjector(cfg, client, experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 20}}, 15*time.Second)
+	injector := podStressInjector(cfg, client, stress.Spec{CPU: &stress.CPUStress{Workers: 1, Load: 20}}, 15*time.Second)
 	inj := podStressGuard(t, run, tg, injector)
 	if o := inj.Outcomes[0]; o.Status != inject.StatusStressed {
 		t.Fatalf("outcome %s: %s", o.Status, o.Detail)

@@ -67,6 +67,8 @@ global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
   evaluation_interval: %[1]s
+# Alerting rules (alerts.go): the shop's, and those tests set.
+rule_files: [%[4]q]
 scrape_configs:
   - job_name: %[2]s
     # kube-state-metrics style: the exporter's namespace/pod labels are the
@@ -74,7 +76,7 @@ scrape_configs:
     honor_labels: true
     static_configs:
       - targets: [%[3]q]
-`, iv, ScrapeJob, exporterAddr)
+`, iv, ScrapeJob, exporterAddr, filepath.Join(s.Dir, rulesDir, "*.yml"))
 	if s.node != nil {
 		// The real shop (realshop.go): its pods, found through the API
 		// server and scraped by IP over the node's bridge, and the load
@@ -97,6 +99,9 @@ scrape_configs:
     static_configs:
       - targets: [%[5]q]
 `, ShopScrapeJob, s.podTargetsFile(), LoadScrapeJob, loadMetricsPath, exporterAddr)
+	}
+	if err := s.writeDefaultRules(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(s.Dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write prometheus config: %w", err)
@@ -124,6 +129,8 @@ func (s *Sandbox) StartPrometheus(ctx context.Context) error {
 		"--storage.tsdb.retention.time=1d",
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(s.promPort),
 		"--log.level=warn",
+		// POST /-/reload: SetAlertRules changes rules without a restart.
+		"--web.enable-lifecycle",
 	}, s.promExtraArgs()...), nil)
 	if err != nil {
 		return err

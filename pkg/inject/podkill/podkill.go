@@ -18,13 +18,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
 // Kind is the Injection.Kind of pod kills.
-const Kind = "podKill"
+const Kind = "podKill" // the key under spec.action, and the Injection.Kind
 
 // DefaultConcurrency is how many kill requests are in flight at once when
 // Injector.Concurrency is zero. The client's QPS limit sets the real rate;
@@ -40,7 +39,7 @@ const (
 // Injector kills pods by eviction or deletion.
 type Injector struct {
 	Client kubernetes.Interface
-	// Method is experiment.MethodEvict (default) or experiment.MethodDelete.
+	// Method is MethodEvict (default) or MethodDelete.
 	Method string
 	// GracePeriod overrides the pods' terminationGracePeriodSeconds; nil
 	// keeps theirs. It is sent in whole seconds, rounded up, and 0 is sent
@@ -76,10 +75,10 @@ func (k *Injector) Inject(ctx context.Context, run inject.Run, targets []target.
 	}
 	method := k.Method
 	if method == "" {
-		method = experiment.MethodEvict
+		method = MethodEvict
 	}
-	if method != experiment.MethodEvict && method != experiment.MethodDelete {
-		return inj, fmt.Errorf("pod kill: unknown method %q (want %s or %s)", method, experiment.MethodEvict, experiment.MethodDelete)
+	if method != MethodEvict && method != MethodDelete {
+		return inj, fmt.Errorf("pod kill: unknown method %q (want %s or %s)", method, MethodEvict, MethodDelete)
 	}
 	grace, err := gracePeriodSeconds(k.GracePeriod)
 	if err != nil {
@@ -130,7 +129,7 @@ func (k *Injector) kill(ctx context.Context, method string, grace *int64, p targ
 	uid := types.UID(p.UID)
 	opts := metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}}
 	var err error
-	if method == experiment.MethodEvict {
+	if method == MethodEvict {
 		err = k.evict(ctx, &policyv1.Eviction{
 			ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
 			DeleteOptions: &opts,
@@ -169,7 +168,7 @@ func classify(method, ns string, err error) (status, detail string) {
 		return inject.StatusGone, "the pod no longer exists"
 	case apierrors.IsConflict(err) && strings.Contains(err.Error(), "UID"):
 		return inject.StatusGone, "the pod was replaced by another with the same name; the replacement was not touched"
-	case apierrors.IsTooManyRequests(err) && method == experiment.MethodEvict:
+	case apierrors.IsTooManyRequests(err) && method == MethodEvict:
 		if cause, ok := budgetCause(err); ok {
 			return inject.StatusProtected, budgetWords(ns, cause)
 		}
@@ -201,7 +200,7 @@ func budgetWords(ns, cause string) string {
 // resource"; other 403s come from admission (a webhook, a policy engine).
 func forbiddenWords(method string, err error) string {
 	verb := "evict"
-	if method == experiment.MethodDelete {
+	if method == MethodDelete {
 		verb = "delete"
 	}
 	msg := err.Error()

@@ -5,7 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -14,9 +13,9 @@ import (
 // pods/ephemeralcontainers (the stress container) and creates pods/exec
 // (the early stop on revert); scope node gets the node (its opt-in label)
 // and creates and deletes the helper pods.
-func Access(spec experiment.Stress, namespace string) []inject.Access {
+func Access(spec Spec, namespace string) []inject.Access {
 	var out []inject.Access
-	if spec.Scope == experiment.ScopeNode {
+	if spec.Scope == ScopeNode {
 		out = append(out,
 			inject.Access{Verb: "create", Resource: "pods", Namespace: namespace, Why: "create the helper pod on each target's node"},
 			inject.Access{Verb: "delete", Resource: "pods", Namespace: namespace, Why: "delete the helper pods on revert"},

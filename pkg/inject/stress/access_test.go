@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -28,16 +27,16 @@ func TestDryRunObjectsAreWhatInjectSends(t *testing.T) {
 	tg := target.Pod{Namespace: "shop", Name: "checkout-1", UID: "uid-1", Node: "node-a"}
 	run := inject.Run{ID: "20261207-220000-abcdef", Experiment: "cpu"}
 
-	for _, scope := range []string{experiment.ScopePod, experiment.ScopeNode} {
+	for _, scope := range []string{ScopePod, ScopeNode} {
 		t.Run(scope, func(t *testing.T) {
 			client := fake.NewClientset(pod.DeepCopy(), node.DeepCopy())
 			s := &Injector{Client: client, Image: "chaosnight:test", Duration: time.Minute, Now: func() time.Time { return now },
-				Spec: experiment.Stress{Scope: scope, CPU: &experiment.CPUStress{Workers: 1, Load: 50}}}
+				Spec: Spec{Scope: scope, CPU: &CPUStress{Workers: 1, Load: 50}}}
 			inj, err := s.Inject(context.Background(), run, []target.Pod{tg})
 			if err != nil || len(inj.Outcomes) != 1 || inj.Outcomes[0].Status != inject.StatusStressed {
 				t.Fatalf("inject: %v %+v", err, inj.Outcomes)
 			}
-			if scope == experiment.ScopePod {
+			if scope == ScopePod {
 				want, err := s.EphemeralContainer(run)
 				if err != nil {
 					t.Fatal(err)
@@ -71,12 +70,12 @@ func TestAccess(t *testing.T) {
 		scope string
 		want  []string
 	}{
-		{experiment.ScopePod, []string{"update pods/ephemeralcontainers", "create pods/exec"}},
+		{ScopePod, []string{"update pods/ephemeralcontainers", "create pods/exec"}},
 		{"", []string{"update pods/ephemeralcontainers", "create pods/exec"}},
-		{experiment.ScopeNode, []string{"create pods", "delete pods", "get nodes"}},
+		{ScopeNode, []string{"create pods", "delete pods", "get nodes"}},
 	}
 	for _, tt := range tests {
-		got := Access(experiment.Stress{Scope: tt.scope}, "shop")
+		got := Access(Spec{Scope: tt.scope}, "shop")
 		var strs []string
 		for _, a := range got {
 			strs = append(strs, a.String())

@@ -129,37 +129,31 @@ func (s *Injector) collateral(ctx context.Context, node string, own map[string]b
 }
 
 // listOnNode appends to c the collateral pods of node in namespace ns
-// ("" for every namespace).
+// ("" for every namespace). The LIST streams through target's lister, and
+// an expired continue token (410 Gone, when paging a busy node outlives
+// etcd compaction) starts it once more from the first page after dropping
+// what the first attempt appended, so no pod is listed twice.
 func (s *Injector) listOnNode(ctx context.Context, ns, node string, own map[string]bool, c *inject.Collateral) error {
 	opts := metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
 		Limit:         collateralPageSize,
 	}
-	for {
-		list, err := s.Client.CoreV1().Pods(ns).List(ctx, opts)
-		if err != nil {
-			return err
+	start := len(c.Pods)
+	reset := func() { c.Pods = c.Pods[:start] }
+	_, err := target.ListPodsRestarting(ctx, s.Client, ns, opts, reset, func(p target.Pod) {
+		switch {
+		case own[p.UID], own[target.OwnerKey(p)]:
+			return
+		case p.Phase == string(corev1.PodSucceeded) || p.Phase == string(corev1.PodFailed):
+			return // finished: nothing left to disturb
+		case p.Labels[HelperLabel] != "":
+			return // chaosnight's own
 		}
-		for i := range list.Items {
-			p := &list.Items[i]
-			tp := target.FromPod(p)
-			switch {
-			case own[tp.UID], own[target.OwnerKey(tp)]:
-				continue
-			case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
-				continue // finished: nothing left to disturb
-			case p.Labels[HelperLabel] != "":
-				continue // chaosnight's own
-			}
-			cp := inject.CollateralPod{Namespace: p.Namespace, Name: p.Name}
-			if o := tp.Owner; o != nil {
-				cp.Workload = o.Kind + " " + o.Name
-			}
-			c.Pods = append(c.Pods, cp)
+		cp := inject.CollateralPod{Namespace: p.Namespace, Name: p.Name}
+		if o := p.Owner; o != nil {
+			cp.Workload = o.Kind + " " + o.Name
 		}
-		if list.Continue == "" {
-			return nil
-		}
-		opts.Continue = list.Continue
-	}
+		c.Pods = append(c.Pods, cp)
+	})
+	return err
 }

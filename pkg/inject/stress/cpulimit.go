@@ -5,8 +5,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 // effectiveCPU says, for a pod-scope CPU stress, what load the target pod
@@ -17,7 +15,7 @@ import (
 // journal must say so, or "2 workers at 80%" would read as 1.6 CPUs
 // applied to a pod that can never use more than 200m. "" when the stress
 // has no CPU part.
-func effectiveCPU(spec experiment.Stress, pod *corev1.Pod) string {
+func effectiveCPU(spec Spec, pod *corev1.Pod) string {
 	if spec.CPU == nil {
 		return ""
 	}

@@ -6,8 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 func TestEffectiveCPU(t *testing.T) {
@@ -27,22 +25,22 @@ func TestEffectiveCPU(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		spec experiment.Stress
+		spec Spec
 		pod  *corev1.Pod
 		want []string // substrings, in order
 	}{
-		{"no cpu part", experiment.Stress{Memory: &experiment.MemoryStress{Size: "1Mi"}}, pod("1"), nil},
-		{"capped by one container's limit", experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 100}}, pod("200m"),
+		{"no cpu part", Spec{Memory: &MemoryStress{Size: "1Mi"}}, pod("1"), nil},
+		{"capped by one container's limit", Spec{CPU: &CPUStress{Workers: 1, Load: 100}}, pod("200m"),
 			[]string{"asks for 1000m", "capped by the pod's CPU limit 200m", "at most 200m"}},
-		{"the sum of the containers' limits", experiment.Stress{CPU: &experiment.CPUStress{Workers: 2, Load: 80}}, pod("500m", "1"),
+		{"the sum of the containers' limits", Spec{CPU: &CPUStress{Workers: 2, Load: 80}}, pod("500m", "1"),
 			[]string{"asks for 1600m", "capped by the pod's CPU limit 1500m", "at most 1500m"}},
-		{"within the limit", experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 50}}, pod("1"),
+		{"within the limit", Spec{CPU: &CPUStress{Workers: 1, Load: 50}}, pod("1"),
 			[]string{"asks for 500m", "within the pod's CPU limit 1", "effective load 500m"}},
-		{"exactly the limit is within", experiment.Stress{CPU: &experiment.CPUStress{Workers: 2, Load: 50}}, pod("1"),
+		{"exactly the limit is within", Spec{CPU: &CPUStress{Workers: 2, Load: 50}}, pod("1"),
 			[]string{"within"}},
-		{"a container without a limit: no quota", experiment.Stress{CPU: &experiment.CPUStress{Workers: 1, Load: 100}}, pod("200m", ""),
+		{"a container without a limit: no quota", Spec{CPU: &CPUStress{Workers: 1, Load: 100}}, pod("200m", ""),
 			[]string{"asks for 1000m", "no CPU limit"}},
-		{"defaults: 1 worker at 100%", experiment.Stress{CPU: &experiment.CPUStress{}}, pod("2"),
+		{"defaults: 1 worker at 100%", Spec{CPU: &CPUStress{}}, pod("2"),
 			[]string{"asks for 1000m", "within"}},
 	}
 	for _, tt := range tests {

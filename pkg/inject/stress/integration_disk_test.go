@@ -44,8 +44,8 @@ func (e env) deploymentWith(t *testing.T, ns, app string, replicas int32, spec c
 	e.waitReady(t, ns, "app="+app, int(replicas))
 }
 
-func diskFill(scope, volume string) experiment.Stress {
-	return experiment.Stress{Scope: scope, Disk: &experiment.DiskStress{Fill: "90%", Volume: volume, IO: &experiment.DiskIO{Workers: 2}}}
+func diskFill(scope, volume string) stress.Spec {
+	return stress.Spec{Scope: scope, Disk: &stress.DiskStress{Fill: "90%", Volume: volume, IO: &stress.DiskIO{Workers: 2}}}
 }
 
 // The ephemeral container mounts exactly the named volume, of exactly the
@@ -195,7 +195,7 @@ func TestNodeScopeDiskHelpersGetAnEmptyDirAndRevertDeletesThem(t *testing.T) {
 	e.namespace(t, ns, true)
 	targets := e.nodeTargets(t, ns)
 	run := inject.Run{ID: "it-disk-node", Experiment: "nodes-disk"}
-	spec := experiment.Stress{Scope: "node", Disk: &experiment.DiskStress{Fill: "1Gi", Path: "/scratch"}}
+	spec := stress.Spec{Scope: "node", Disk: &stress.DiskStress{Fill: "1Gi", Path: "/scratch"}}
 	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: spec, Duration: 2 * time.Minute}
 	g := &inject.Guard{Client: e.client, Policy: inject.Policy{RequireOptIn: true}}
 	inj, err := g.Inject(ctx, inject.Request{Run: run, Action: "node-scope disk stress", Targets: targets, Injector: injector, MinHealthy: 0})

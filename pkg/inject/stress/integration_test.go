@@ -324,8 +324,8 @@ func (e env) routeAll(t *testing.T, ns, extraContainer string) {
 	}
 }
 
-func cpuAndMemory(scope string) experiment.Stress {
-	return experiment.Stress{Scope: scope, CPU: &experiment.CPUStress{Workers: 2, Load: 80}, Memory: &experiment.MemoryStress{Size: "256Mi"}}
+func cpuAndMemory(scope string) stress.Spec {
+	return stress.Spec{Scope: scope, CPU: &stress.CPUStress{Workers: 2, Load: 80}, Memory: &stress.MemoryStress{Size: "256Mi"}}
 }
 
 var wantSecurityContext = corev1.SecurityContext{
@@ -535,7 +535,7 @@ func TestPodScopeRBAC(t *testing.T) {
 			container := "chaosnight-stress-" + runID
 			injector := &stress.Injector{
 				Client: saClient, Exec: stress.RemoteExec{Config: cfg, Client: saClient},
-				Image: testImage, Spec: experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, Duration: time.Minute,
+				Image: testImage, Spec: stress.Spec{Memory: &stress.MemoryStress{Size: "64Mi"}}, Duration: time.Minute,
 				ExecTimeout: 5 * time.Second,
 			}
 			// The role may take a moment to reach the authorizer.
@@ -613,7 +613,7 @@ func TestPodScopeNeverTouchesAReplacement(t *testing.T) {
 	e.pod(t, ns, "db-0", "db", sandbox.NodeName(1))
 	e.waitReady(t, ns, "app=db", 1)
 	for _, scope := range []string{"pod", "node"} {
-		injector := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Scope: scope, CPU: &experiment.CPUStress{}}, Duration: time.Minute}
+		injector := &stress.Injector{Client: e.client, Image: testImage, Spec: stress.Spec{Scope: scope, CPU: &stress.CPUStress{}}, Duration: time.Minute}
 		inj, err := injector.Inject(ctx, inject.Run{ID: "it-replaced-" + scope}, old)
 		if err != nil {
 			t.Fatal(err)
@@ -782,7 +782,7 @@ func TestNodeScopeRevertAfterAbort(t *testing.T) {
 	e.namespace(t, ns, false)
 	targets := e.nodeTargets(t, ns)
 	runCtx, abort := context.WithCancel(context.Background())
-	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}}, Duration: time.Hour}
+	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: stress.Spec{Scope: "node", CPU: &stress.CPUStress{}}, Duration: time.Hour}
 	inj, err := injector.Inject(runCtx, inject.Run{ID: "it-abort"}, targets)
 	if err != nil {
 		t.Fatal(err)
@@ -823,7 +823,7 @@ func TestNodeScopeRevertFindsUnlistedHelpersByLabel(t *testing.T) {
 	const ns = "stress-node-net"
 	e.namespace(t, ns, false)
 	targets := e.nodeTargets(t, ns)
-	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}}, Duration: time.Hour}
+	injector := &stress.Injector{Client: e.client, Image: testImage, Spec: stress.Spec{Scope: "node", CPU: &stress.CPUStress{}}, Duration: time.Hour}
 	inj, err := injector.Inject(ctx, inject.Run{ID: "it-net"}, targets)
 	if err != nil {
 		t.Fatal(err)
@@ -968,7 +968,7 @@ func TestSweepRemovesOrphansAndKeepsLiveRuns(t *testing.T) {
 	}
 	inject1 := func(id, lease string, now func() time.Time) {
 		t.Helper()
-		inj := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
+		inj := &stress.Injector{Client: e.client, Image: testImage, Spec: stress.Spec{Scope: "node", CPU: &stress.CPUStress{}},
 			Duration: 10 * time.Minute, Lease: lease, Now: now}
 		got, err := inj.Inject(ctx, inject.Run{ID: id}, targets[2:]) // web-c, on node 1
 		if err != nil || got.Outcomes[0].Status != inject.StatusStressed {
@@ -1051,7 +1051,7 @@ func TestSweepAllNamespacesTouchesOnlyHelpers(t *testing.T) {
 	const ns = "stress-sweep-all"
 	e.namespace(t, ns, false)
 	targets := e.nodeTargets(t, ns)
-	inj := &stress.Injector{Client: e.client, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
+	inj := &stress.Injector{Client: e.client, Image: testImage, Spec: stress.Spec{Scope: "node", CPU: &stress.CPUStress{}},
 		Duration: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }}
 	if _, err := inj.Inject(ctx, inject.Run{ID: "it-sweep-all"}, targets); err != nil {
 		t.Fatal(err)
@@ -1122,7 +1122,7 @@ func TestNodeScopeStartConfirmationAndRBAC(t *testing.T) {
 	_, saClient := e.serviceAccount(t, ns, "injector", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "create", "delete"}},
 	})
-	injector := &stress.Injector{Client: saClient, Image: testImage, Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}},
+	injector := &stress.Injector{Client: saClient, Image: testImage, Spec: stress.Spec{Scope: "node", CPU: &stress.CPUStress{}},
 		Duration: time.Minute, StartTimeout: 20 * time.Second}
 	// The pod rights may take a moment to reach the authorizer; the node
 	// right is missing throughout.

@@ -11,8 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 // namePrefix starts the name of every ephemeral container and helper pod,
@@ -112,7 +110,7 @@ func shortHash(s string) string {
 // StressArgs are the arguments of `chaosnight-stress` for spec and d, in
 // a fixed order: the command line the journal and `kubectl describe` show.
 // The duration is whole seconds (rounded up), in Go syntax.
-func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
+func StressArgs(spec Spec, d time.Duration) ([]string, error) {
 	if spec.CPU == nil && spec.Memory == nil && spec.Disk == nil {
 		return nil, errors.New("nothing to stress (set cpu, memory, disk or a combination)")
 	}
@@ -123,10 +121,10 @@ func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
 	if c := spec.CPU; c != nil {
 		workers, load := c.Workers, c.Load
 		if workers == 0 {
-			workers = experiment.DefaultCPUWorkers
+			workers = DefaultCPUWorkers
 		}
 		if load == 0 {
-			load = experiment.DefaultCPULoad
+			load = DefaultCPULoad
 		}
 		args = append(args, "--cpu-workers", strconv.Itoa(workers), "--cpu-load", strconv.Itoa(load))
 	}
@@ -146,7 +144,7 @@ func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
 		if dk.IO != nil {
 			w := dk.IO.Workers
 			if w == 0 {
-				w = experiment.DefaultDiskIOWorkers
+				w = DefaultDiskIOWorkers
 			}
 			args = append(args, "--disk-io", strconv.Itoa(w))
 		}
@@ -159,7 +157,7 @@ func StressArgs(spec experiment.Stress, d time.Duration) ([]string, error) {
 // container: the mount of the named volume (scope pod with a volume), a
 // directory of the container's own writable layer (scope pod without),
 // or the helper pod's emptyDir (scope node). Empty without a disk stress.
-func DiskPath(spec experiment.Stress) string {
+func DiskPath(spec Spec) string {
 	d := spec.Disk
 	switch {
 	case d == nil:
@@ -168,13 +166,13 @@ func DiskPath(spec experiment.Stress) string {
 		if d.Path != "" {
 			return d.Path
 		}
-		return experiment.DiskVolumeMountPath
+		return DiskVolumeMountPath
 	case d.Volume != "":
-		return experiment.DiskVolumeMountPath
+		return DiskVolumeMountPath
 	case d.Path != "":
 		return d.Path
 	default:
-		return experiment.DefaultDiskPodPath
+		return DefaultDiskPodPath
 	}
 }
 
@@ -182,7 +180,7 @@ func DiskPath(spec experiment.Stress) string {
 // root filesystem (scope pod, disk stress without a volume). Only then is
 // the root filesystem not read-only: that write is the fault, and it is
 // what the kubelet counts as the pod's ephemeral storage.
-func writableLayer(spec experiment.Stress) bool {
+func writableLayer(spec Spec) bool {
 	return spec.Disk != nil && spec.Scope != scopeNode && spec.Disk.Volume == ""
 }
 

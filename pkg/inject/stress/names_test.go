@@ -9,8 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 func TestContainerName(t *testing.T) {
@@ -78,27 +76,27 @@ func TestHelperAndLeaseNames(t *testing.T) {
 func TestStressArgs(t *testing.T) {
 	tests := []struct {
 		name string
-		spec experiment.Stress
+		spec Spec
 		d    time.Duration
 		want []string
 		err  string
 	}{
-		{"cpu and memory", experiment.Stress{CPU: &experiment.CPUStress{Workers: 2, Load: 80}, Memory: &experiment.MemoryStress{Size: "256Mi"}}, 5 * time.Minute,
+		{"cpu and memory", Spec{CPU: &CPUStress{Workers: 2, Load: 80}, Memory: &MemoryStress{Size: "256Mi"}}, 5 * time.Minute,
 			[]string{"--cpu-workers", "2", "--cpu-load", "80", "--memory", "256Mi", "--duration", "5m0s"}, ""},
-		{"cpu defaults", experiment.Stress{CPU: &experiment.CPUStress{}}, 30 * time.Second,
+		{"cpu defaults", Spec{CPU: &CPUStress{}}, 30 * time.Second,
 			[]string{"--cpu-workers", "1", "--cpu-load", "100", "--duration", "30s"}, ""},
-		{"memory only, duration rounded up", experiment.Stress{Memory: &experiment.MemoryStress{Size: " 1Gi "}}, 1500 * time.Millisecond,
+		{"memory only, duration rounded up", Spec{Memory: &MemoryStress{Size: " 1Gi "}}, 1500 * time.Millisecond,
 			[]string{"--memory", "1Gi", "--duration", "2s"}, ""},
-		{"nothing", experiment.Stress{Scope: "pod"}, time.Minute, nil, "nothing to stress"},
-		{"no duration", experiment.Stress{CPU: &experiment.CPUStress{}}, 0, nil, "must be positive"},
-		{"empty memory", experiment.Stress{Memory: &experiment.MemoryStress{}}, time.Minute, nil, "without a size"},
-		{"disk fill on a volume", experiment.Stress{Disk: &experiment.DiskStress{Fill: "90%", Volume: "cache", IO: &experiment.DiskIO{}}}, time.Minute,
+		{"nothing", Spec{Scope: "pod"}, time.Minute, nil, "nothing to stress"},
+		{"no duration", Spec{CPU: &CPUStress{}}, 0, nil, "must be positive"},
+		{"empty memory", Spec{Memory: &MemoryStress{}}, time.Minute, nil, "without a size"},
+		{"disk fill on a volume", Spec{Disk: &DiskStress{Fill: "90%", Volume: "cache", IO: &DiskIO{}}}, time.Minute,
 			[]string{"--disk-fill", "90%", "--disk-io", "1", "--disk-path", "/chaosnight/disk", "--duration", "1m0s"}, ""},
-		{"disk fill in the writable layer", experiment.Stress{Scope: "pod", Disk: &experiment.DiskStress{Fill: "2Gi"}}, time.Minute,
+		{"disk fill in the writable layer", Spec{Scope: "pod", Disk: &DiskStress{Fill: "2Gi"}}, time.Minute,
 			[]string{"--disk-fill", "2Gi", "--disk-path", "/tmp", "--duration", "1m0s"}, ""},
-		{"disk io on a node", experiment.Stress{Scope: "node", Disk: &experiment.DiskStress{Path: "/scratch", IO: &experiment.DiskIO{Workers: 3}}}, time.Minute,
+		{"disk io on a node", Spec{Scope: "node", Disk: &DiskStress{Path: "/scratch", IO: &DiskIO{Workers: 3}}}, time.Minute,
 			[]string{"--disk-io", "3", "--disk-path", "/scratch", "--duration", "1m0s"}, ""},
-		{"empty disk", experiment.Stress{Disk: &experiment.DiskStress{}}, time.Minute, nil, "without fill or io"},
+		{"empty disk", Spec{Disk: &DiskStress{}}, time.Minute, nil, "without fill or io"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -238,14 +237,14 @@ func (s *Injector) helperPod(p plan, name, namespace, node string, on []target.P
 // whatever the stressor could not.
 const helperDiskVolume = "chaosnight-disk"
 
-func helperDiskVolumes(spec experiment.Stress) []corev1.Volume {
+func helperDiskVolumes(spec Spec) []corev1.Volume {
 	if spec.Disk == nil {
 		return nil
 	}
 	return []corev1.Volume{{Name: helperDiskVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 }
 
-func helperDiskMounts(spec experiment.Stress) []corev1.VolumeMount {
+func helperDiskMounts(spec Spec) []corev1.VolumeMount {
 	if spec.Disk == nil {
 		return nil
 	}

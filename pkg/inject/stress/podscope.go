@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -51,16 +50,16 @@ func (s *Injector) ephemeralContainer(p plan) corev1.EphemeralContainer {
 // existing volumes (not add new ones), which is exactly what is wanted:
 // the data lands in the volume the workload uses and counts against its
 // sizeLimit, the pod's ephemeral-storage limit or the PVC.
-func podDiskMounts(spec experiment.Stress) []corev1.VolumeMount {
+func podDiskMounts(spec Spec) []corev1.VolumeMount {
 	if spec.Disk == nil || spec.Disk.Volume == "" {
 		return nil
 	}
-	return []corev1.VolumeMount{{Name: spec.Disk.Volume, MountPath: experiment.DiskVolumeMountPath}}
+	return []corev1.VolumeMount{{Name: spec.Disk.Volume, MountPath: DiskVolumeMountPath}}
 }
 
 // checkDiskVolume says why pod cannot take the disk stress, or "": the
 // named volume must exist and be one the stressor may write to.
-func checkDiskVolume(spec experiment.Stress, pod *corev1.Pod) string {
+func checkDiskVolume(spec Spec, pod *corev1.Pod) string {
 	if spec.Disk == nil || spec.Disk.Volume == "" {
 		return ""
 	}

@@ -12,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 )
 
 // The kubelet's successive reports of the stress container decide the
@@ -83,13 +81,13 @@ func TestWaitStartedSettleCutShortByStartTimeout(t *testing.T) {
 func TestStartSettle(t *testing.T) {
 	tests := []struct {
 		name string
-		spec experiment.Stress
+		spec Spec
 		want time.Duration
 	}{
-		{"cpu", experiment.Stress{CPU: &experiment.CPUStress{}}, exitSettle},
-		{"disk", experiment.Stress{Disk: &experiment.DiskStress{Fill: "1Gi"}}, exitSettle},
-		{"memory", experiment.Stress{Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
-		{"cpu and memory", experiment.Stress{CPU: &experiment.CPUStress{}, Memory: &experiment.MemoryStress{Size: "64Mi"}}, memorySettle},
+		{"cpu", Spec{CPU: &CPUStress{}}, exitSettle},
+		{"disk", Spec{Disk: &DiskStress{Fill: "1Gi"}}, exitSettle},
+		{"memory", Spec{Memory: &MemoryStress{Size: "64Mi"}}, memorySettle},
+		{"cpu and memory", Spec{CPU: &CPUStress{}, Memory: &MemoryStress{Size: "64Mi"}}, memorySettle},
 	}
 	for _, tt := range tests {
 		if got := (&Injector{Spec: tt.spec}).startSettle(); got != tt.want {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/chaosnight/chaosnight/pkg/inject"
 )
 
 // Keys of Injection.State. The state is flat text, readable in the
@@ -18,7 +20,7 @@ import (
 //	helper:NAMESPACE/NAME: (node scope) "NODE UID" of a helper pod created
 const (
 	StateScope     = "scope"
-	StateDeadline  = "deadline"
+	StateDeadline  = inject.StateDeadline
 	StateContainer = "container"
 	statePod       = "pod:"
 	stateHelper    = "helper:"

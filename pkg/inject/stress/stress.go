@@ -41,18 +41,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
-// Kind is the Injection.Kind of stress.
+// Kind is the key of the stress action under spec.action, and the Injection.Kind.
 const Kind = "stress"
 
-// Scopes (experiment.ScopePod, experiment.ScopeNode).
+// Scopes (ScopePod, ScopeNode).
 const (
-	scopePod  = experiment.ScopePod
-	scopeNode = experiment.ScopeNode
+	scopePod  = ScopePod
+	scopeNode = ScopeNode
 )
 
 // Labels and annotations of helper pods.
@@ -113,7 +112,7 @@ type Injector struct {
 	// ImagePullPolicy; default IfNotPresent.
 	ImagePullPolicy corev1.PullPolicy
 	// Spec is the experiment's stress action.
-	Spec experiment.Stress
+	Spec Spec
 	// Duration is how long the stress lasts: the experiment's duration
 	// plus a small margin. Its deadline is the start of Inject plus this,
 	// in whole seconds, passed to the stressor as --until (an absolute
@@ -251,15 +250,15 @@ func nodePressureHint(reason string) string {
 }
 
 // describe renders the stress for outcome details.
-func describe(spec experiment.Stress, d time.Duration) string {
+func describe(spec Spec, d time.Duration) string {
 	var parts []string
 	if c := spec.CPU; c != nil {
 		w, l := c.Workers, c.Load
 		if w == 0 {
-			w = experiment.DefaultCPUWorkers
+			w = DefaultCPUWorkers
 		}
 		if l == 0 {
-			l = experiment.DefaultCPULoad
+			l = DefaultCPULoad
 		}
 		unit := "workers"
 		if w == 1 {
@@ -369,6 +368,15 @@ func (e *NotStoppedError) Error() string {
 		when = e.Deadline.UTC().Format(time.RFC3339)
 	}
 	return fmt.Sprintf("%d stress(es) could not be stopped early and run until %s: %s", len(e.Items), when, strings.Join(parts, "; "))
+}
+
+// Leftovers implements inject.LeftoverError.
+func (e *NotStoppedError) Leftovers() ([]inject.Leftover, time.Time) {
+	out := make([]inject.Leftover, len(e.Items))
+	for i, it := range e.Items {
+		out[i] = inject.Leftover{What: it.What, Err: it.Err}
+	}
+	return out, e.Deadline
 }
 
 // Unwrap returns the causes.

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -19,7 +18,7 @@ import (
 // Bad configuration is an error before anything is touched, with every
 // problem named at once.
 func TestInjectRefusesBadConfiguration(t *testing.T) {
-	cpu := experiment.Stress{CPU: &experiment.CPUStress{}}
+	cpu := Spec{CPU: &CPUStress{}}
 	client := fake.NewClientset()
 	tests := []struct {
 		name string
@@ -28,11 +27,11 @@ func TestInjectRefusesBadConfiguration(t *testing.T) {
 		want string
 	}{
 		{"everything missing", Injector{}, "", "stress: nil client; no image; nothing to stress (set cpu, memory, disk or a combination); empty run id"},
-		{"unknown scope", Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: "cluster", CPU: &experiment.CPUStress{}}, Duration: time.Minute}, "r", `unknown scope "cluster" (want pod or node)`},
+		{"unknown scope", Injector{Client: client, Image: "i", Spec: Spec{Scope: "cluster", CPU: &CPUStress{}}, Duration: time.Minute}, "r", `unknown scope "cluster" (want pod or node)`},
 		{"over a day", Injector{Client: client, Image: "i", Spec: cpu, Duration: 25 * time.Hour}, "r", "duration 25h0m0s is over the stressor's limit of 24h0m0s"},
 		{"no duration", Injector{Client: client, Image: "i", Spec: cpu}, "r", "stress duration must be positive, got 0s"},
-		{"node scope needs a label-safe run id", Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}}, Duration: time.Minute}, "run id!", `run id "run id!" is not a label value`},
-		{"lease is namespace/name", Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}}, Duration: time.Minute, Lease: "chaosnight-run-r"}, "r", `lease "chaosnight-run-r" is not namespace/name`},
+		{"node scope needs a label-safe run id", Injector{Client: client, Image: "i", Spec: Spec{Scope: "node", CPU: &CPUStress{}}, Duration: time.Minute}, "run id!", `run id "run id!" is not a label value`},
+		{"lease is namespace/name", Injector{Client: client, Image: "i", Spec: Spec{Scope: "node", CPU: &CPUStress{}}, Duration: time.Minute, Lease: "chaosnight-run-r"}, "r", `lease "chaosnight-run-r" is not namespace/name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +66,7 @@ func TestDeadlineIsOneInstant(t *testing.T) {
 		t.Run(scope, func(t *testing.T) {
 			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{NodeOptInLabel: "true"}}}
 			client := fake.NewClientset(pod.DeepCopy(), node)
-			inj := &Injector{Client: client, Image: "i", Spec: experiment.Stress{Scope: scope, CPU: &experiment.CPUStress{}},
+			inj := &Injector{Client: client, Image: "i", Spec: Spec{Scope: scope, CPU: &CPUStress{}},
 				Duration: 90*time.Second + time.Millisecond, Now: func() time.Time { return now }}
 			got, err := inj.Inject(context.Background(), inject.Run{ID: "r"}, []target.Pod{tgt})
 			if err != nil {
@@ -107,18 +106,18 @@ func TestDeadlineIsOneInstant(t *testing.T) {
 // Only a node-scope disk stress gets the kubelet's eviction threshold,
 // and not when the experiment allows node pressure.
 func TestEvictionThresholdArgs(t *testing.T) {
-	fill := func(scope string, allow bool) experiment.Stress {
-		return experiment.Stress{Scope: scope, Disk: &experiment.DiskStress{Fill: "2Gi", AllowNodePressure: allow}}
+	fill := func(scope string, allow bool) Spec {
+		return Spec{Scope: scope, Disk: &DiskStress{Fill: "2Gi", AllowNodePressure: allow}}
 	}
 	tests := []struct {
 		name string
-		spec experiment.Stress
+		spec Spec
 		want bool
 	}{
 		{"node disk", fill("node", false), true},
 		{"node disk allowing node pressure", fill("node", true), false},
 		{"pod disk", fill("pod", false), false},
-		{"node cpu", experiment.Stress{Scope: "node", CPU: &experiment.CPUStress{}}, false},
+		{"node cpu", Spec{Scope: "node", CPU: &CPUStress{}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
 // SweepConfig configures Sweep.
@@ -92,49 +94,42 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 	var errs []error
 	leases := map[string]leaseState{}
 	for _, ns := range namespaces {
-		opts := metav1.ListOptions{LabelSelector: sel.String()}
-		for {
-			list, err := client.CoreV1().Pods(ns).List(ctx, opts)
+		helpers, err := listHelpers(ctx, client, ns, sel.String())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list helper pods in %s: %w", nsWords(ns), err))
+			continue
+		}
+		for i := range helpers {
+			p := &helpers[i]
+			if p.DeletionTimestamp != nil {
+				continue // already going
+			}
+			ref := p.Annotations[LeaseAnnotation]
+			if _, seen := leases[ref]; ref != "" && !seen {
+				leases[ref] = readLease(ctx, client, ref)
+			}
+			reason, orphan, err := orphanReason(p, leases[ref], now())
 			if err != nil {
-				errs = append(errs, fmt.Errorf("list helper pods in %s: %w", nsWords(ns), err))
-				break
+				errs = append(errs, fmt.Errorf("helper pod %s/%s kept: %w", p.Namespace, p.Name, err))
 			}
-			for i := range list.Items {
-				p := &list.Items[i]
-				if p.DeletionTimestamp != nil {
-					continue // already going
-				}
-				ref := p.Annotations[LeaseAnnotation]
-				if _, seen := leases[ref]; ref != "" && !seen {
-					leases[ref] = readLease(ctx, client, ref)
-				}
-				reason, orphan, err := orphanReason(p, leases[ref], now())
-				if err != nil {
-					errs = append(errs, fmt.Errorf("helper pod %s/%s kept: %w", p.Namespace, p.Name, err))
-				}
-				if !orphan {
-					rep.Kept++
-					continue
-				}
-				swept := SweptPod{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Run: p.Labels[RunLabel], Reason: reason}
-				if cfg.DryRun {
-					rep.Deleted = append(rep.Deleted, swept)
-					log.Info("dry run: would delete orphan stress helper", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
-					continue
-				}
-				uid := p.UID
-				err = client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-				if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-					errs = append(errs, fmt.Errorf("delete helper pod %s/%s (%s): %w", p.Namespace, p.Name, reason, err))
-					continue
-				}
+			if !orphan {
+				rep.Kept++
+				continue
+			}
+			swept := SweptPod{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Run: p.Labels[RunLabel], Reason: reason}
+			if cfg.DryRun {
 				rep.Deleted = append(rep.Deleted, swept)
-				log.Info("orphan stress helper deleted", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
+				log.Info("dry run: would delete orphan stress helper", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
+				continue
 			}
-			if list.Continue == "" {
-				break
+			uid := p.UID
+			err = client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				errs = append(errs, fmt.Errorf("delete helper pod %s/%s (%s): %w", p.Namespace, p.Name, reason, err))
+				continue
 			}
-			opts.Continue = list.Continue
+			rep.Deleted = append(rep.Deleted, swept)
+			log.Info("orphan stress helper deleted", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
 		}
 	}
 	if cfg.LeaseNamespace != "" {
@@ -148,6 +143,34 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 		return rep, fmt.Errorf("sweep: %w", err)
 	}
 	return rep, nil
+}
+
+// sweepPageSize bounds one LIST of helper pods.
+const sweepPageSize = 500
+
+// listHelpers lists the helper pods of ns (every namespace when empty)
+// matching sel, page by page through target.Paged: an expired continue
+// token (410 Gone) starts the LIST once more from the first page, after
+// dropping what the first attempt gave, so a helper is neither missed nor
+// judged twice. The whole list is read before any helper is judged, so a
+// restart never meets a half-swept namespace. Full pods, not target.Pod,
+// because the verdict needs the helper's annotations (its deadline and
+// run Lease); there is one helper per stressed node, so they are few.
+func listHelpers(ctx context.Context, client kubernetes.Interface, ns, sel string) ([]corev1.Pod, error) {
+	var out []corev1.Pod
+	_, err := target.Paged(ctx, metav1.ListOptions{LabelSelector: sel, Limit: sweepPageSize}, func() { out = out[:0] },
+		func(ctx context.Context, opts metav1.ListOptions) (string, error) {
+			list, err := client.CoreV1().Pods(ns).List(ctx, opts)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, list.Items...)
+			return list.Continue, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // orphanReason decides whether a helper pod is an orphan. err is set when

@@ -42,6 +42,9 @@ type Config struct {
 	// ServiceAccount token is renewed by the kubelet) keeps working without
 	// a restart.
 	BearerTokenFile string
+	// AuthorizationType is the scheme sent with the token file's content;
+	// empty means Bearer. (Prometheus' authorization.type.)
+	AuthorizationType string
 	// CAFile is a PEM bundle that replaces the system roots to verify the
 	// server's certificate.
 	CAFile string
@@ -91,7 +94,11 @@ func New(cfg Config) (*Client, error) {
 		if _, err := readToken(cfg.BearerTokenFile); err != nil {
 			return nil, err
 		}
-		rt = &bearerFileRoundTripper{file: cfg.BearerTokenFile, host: u.Host, next: rt}
+		scheme := cfg.AuthorizationType
+		if scheme == "" {
+			scheme = "Bearer"
+		}
+		rt = &bearerFileRoundTripper{file: cfg.BearerTokenFile, scheme: scheme, host: u.Host, next: rt}
 	}
 
 	c, err := api.NewClient(api.Config{Address: u.String(), RoundTripper: rt})
@@ -253,9 +260,10 @@ func transport(cfg Config) (http.RoundTripper, error) {
 // to host. Reading a small file every few seconds costs nothing and follows
 // token rotation without watching the file.
 type bearerFileRoundTripper struct {
-	file string
-	host string // the token never goes to another host (a redirect)
-	next http.RoundTripper
+	file   string
+	scheme string // "Bearer" unless configured otherwise
+	host   string // the token never goes to another host (a redirect)
+	next   http.RoundTripper
 }
 
 func (rt *bearerFileRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -270,7 +278,7 @@ func (rt *bearerFileRoundTripper) RoundTrip(req *http.Request) (*http.Response, 
 		return nil, err
 	}
 	req = req.Clone(req.Context()) // a RoundTripper must not modify its request
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", rt.scheme+" "+token)
 	return rt.next.RoundTrip(req)
 }
 

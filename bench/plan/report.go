@@ -1,0 +1,124 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// stats are the median, minimum and maximum of a sample.
+type stats struct{ med, lo, hi float64 }
+
+func summarize(xs []float64) stats {
+	if len(xs) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{med: med, lo: s[0], hi: s[len(s)-1]}
+}
+
+func (s stats) format(unit string, prec int) string {
+	if unit != "" {
+		unit = " " + unit
+	}
+	return fmt.Sprintf("%.*f%s (%.*f–%.*f)", prec, s.med, unit, prec, s.lo, prec, s.hi)
+}
+
+func collect[T any](xs []T, f func(T) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// report prints the results as the Markdown tables of
+// bench/results-plan.md.
+func report(w io.Writer, r results) {
+	fmt.Fprintf(w, "\n## chaosnight run --dry-run: median (min–max) of %d runs\n\n", r.runs)
+	fmt.Fprintf(w, "%s; %d CPUs; 1-minute load average during the runs %s\n\n", r.versions, r.cpus,
+		summarize(collect(r.plans, func(p planResult) float64 { return p.load })).format("", 1))
+	for _, bin := range r.bins {
+		fmt.Fprintf(w, "- %s: `chaosnight version` peaks at %.1f MiB RSS (the binary's floor)\n", bin.label, mib(bin.floor))
+	}
+	fmt.Fprintln(w, "\n| experiment | binary | whole process (wall) | select phase | LIST requests (select) | guard dry run | API requests, whole run | picked | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	var seen []scenario
+	for _, p := range r.plans {
+		if !slices.Contains(seen, p.scenario) {
+			seen = append(seen, p.scenario)
+		}
+	}
+	for _, sc := range seen {
+		for _, bin := range r.bins {
+			var rs []planResult
+			for _, p := range r.plans {
+				if p.scenario == sc && p.bin.path == bin.path {
+					rs = append(rs, p)
+				}
+			}
+			if len(rs) == 0 {
+				continue
+			}
+			wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
+			sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
+			grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
+			reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
+			api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
+			picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
+			rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
+			listReqs := "n/a"
+			if reqs.lo >= 0 {
+				listReqs = fmt.Sprintf("%.0f", reqs.med)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+				sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+		}
+	}
+	fmt.Fprintln(w)
+	for _, sc := range seen {
+		i := slices.IndexFunc(r.plans, func(p planResult) bool { return p.scenario == sc && p.bin.path == r.bins[0].path })
+		if i >= 0 {
+			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, r.bins[0].label, describe(r.plans[i].requests), r.plans[i].selectNote)
+		}
+	}
+	if len(r.kills) > 0 {
+		fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
+		fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+		type key struct {
+			qps   float64
+			burst int
+		}
+		var keys []key
+		for _, k := range r.kills {
+			if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
+				keys = append(keys, kk)
+			}
+		}
+		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
+		for _, kk := range keys {
+			var rs []killResult
+			for _, k := range r.kills {
+				if k.qps == kk.qps && k.burst == kk.burst {
+					rs = append(rs, k)
+				}
+			}
+			inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
+			rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
+			wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
+			rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
+			fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
+				inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
+		}
+	}
+	if r.profile != "" {
+		fmt.Fprintf(w, "\n%s\n", r.profile)
+	}
+}
