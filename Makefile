@@ -40,7 +40,7 @@ vet:
 # The pinned golangci-lint (hack/tools/golangci-lint) is built from the Go
 # module proxy into ~/.cache/chaosnight/tools on first use (~2 min on 2 cores),
 # then reused; the sandbox command builds and runs it (docs/lint.md).
-golangci-lint:
+golangci-lint: ## golangci-lint alone (built into ~/.cache/chaosnight/tools on first use)
 	$(GO) run ./test/sandbox/cmd/sandbox golangci-lint run ./...
 
 validate-examples: build ## every file in experiments/ must be valid
