@@ -61,7 +61,7 @@ func refineSchema(d schemagen.Defs) {
 	prop("Probe", "query").MinLength = u(1)
 	prop("Probe", "onEmpty").Enum = []any{OnEmptyFail, OnEmptyPass}
 	prop("Probe", "onEmpty").Default = OnEmptyFail
-	def("Expect").OneOf = schemagen.Required("below", "atMost", "above", "atLeast", "between", "equals")
+	def("Expect").OneOf = schemagen.Required("below", "atMost", "above", "atLeast", "between", "equals", "baseline")
 	between := prop("Expect", "between")
 	between.MinItems, between.MaxItems = u(2), u(2)
 
@@ -80,6 +80,21 @@ func refineSchema(d schemagen.Defs) {
 		{Required: []string{"count", "percent"}}, withAll("count"), withAll("percent"),
 	}}
 	def("Pick").Description = "Pick says how many matching pods become targets: at most one of count, percent and all; none means count 1."
+
+	win := prop("Baseline", "window")
+	win.Description = "How far back, before the run, the baseline is measured (a range query at the probe interval), such as 10m."
+	def("Baseline").AnyOf = schemagen.Required("maxIncrease", "maxDecrease")
+	def("Baseline").Required = []string{"window"}
+	for _, m := range []string{"maxIncrease", "maxDecrease"} {
+		p := prop("Baseline", m)
+		desc := p.Description
+		*p = jsonschema.Schema{Description: desc, OneOf: []*jsonschema.Schema{
+			{Type: "string", Pattern: `^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)%?\s*$`},
+			{Type: "number", Minimum: "0"},
+		}}
+	}
+	prop("Detection", "alert").Pattern = `^[a-zA-Z_:][a-zA-Z0-9_:]*$`
+	def("Detection").Required = []string{"alert", "within"}
 
 	mt := prop("Safety", "maxTargets")
 	mt.Minimum, mt.Default = "1", DefaultMaxTargets
@@ -287,6 +302,8 @@ func TestSchemaRefusesInvalidFixtures(t *testing.T) {
 		"bad-safety", "no-action", "both-actions", "bad-method", "bad-scope", "stress-nothing",
 		"cpu-load-150", "workers-zero", "bad-memory-size", "memory-missing-size",
 		"disk-bad-fill", "disk-nothing", "disk-io-workers-zero",
+		"baseline-no-window", "baseline-no-margin", "baseline-and-threshold", "baseline-bad-margin",
+		"detect-no-alert", "detect-bad-names", "detect-wrong-shape",
 	} {
 		docs := yamlDocuments(t, filepath.Join("testdata/invalid", name+".yaml"))
 		if len(docs) == 0 {

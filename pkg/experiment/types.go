@@ -67,6 +67,27 @@ type Spec struct {
 	StopWhen []Probe `yaml:"stopWhen,omitempty" json:"stopWhen,omitempty"`
 	// Safety limits the blast radius further than the target does.
 	Safety Safety `yaml:"safety,omitempty" json:"safety,omitempty"`
+	// Detect lists the alerts the monitoring must raise because of the
+	// fault: a chaos night also tests that somebody would have noticed.
+	// An alert that does not fire within its bound is a detection gap
+	// (verdict deviated); one already firing before the fault makes the
+	// run skipped (the steady state was not quiet).
+	Detect []Detection `yaml:"detect,omitempty" json:"detect,omitempty"`
+}
+
+// Detection is one alert the monitoring must raise, read from the ALERTS
+// series of the experiment's Prometheus (no Alertmanager needed).
+type Detection struct {
+	// Alert is the alerting rule's name (the alertname label).
+	Alert string `yaml:"alert" json:"alert"`
+	// Labels the alert must carry (all of them, exact values), e.g. the
+	// namespace of the target.
+	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Within is how long after the fault started the alert must be firing.
+	Within Duration `yaml:"within" json:"within"`
+	// ResolveWithin is how long after the revert the alert must have
+	// resolved (optional: not checked when absent).
+	ResolveWithin Duration `yaml:"resolveWithin,omitempty" json:"resolveWithin,omitempty"`
 }
 
 // Hypothesis is the set of probes that describe the steady state.
@@ -102,6 +123,25 @@ type Expect struct {
 	AtLeast *float64  `yaml:"atLeast,omitempty" json:"atLeast,omitempty"` // value >= x
 	Between []float64 `yaml:"between,omitempty" json:"between,omitempty"` // lo <= value <= hi
 	Equals  *float64  `yaml:"equals,omitempty" json:"equals,omitempty"`   // value == x
+	// Baseline bounds the value relative to what it was before the fault
+	// (hypothesis probes only).
+	Baseline *Baseline `yaml:"baseline,omitempty" json:"baseline,omitempty"`
+}
+
+// Baseline is a tolerance relative to the system's own recent past: the
+// median of each series over Window before the run (a range query at the
+// probe interval), against which every later value of the same series is
+// compared. At least one of MaxIncrease and MaxDecrease is set.
+type Baseline struct {
+	// Window is how far back the baseline is measured (required), e.g. 10m.
+	Window Duration `yaml:"window" json:"window"`
+	// MaxIncrease is how far above the baseline median a value may go: a
+	// percentage of the median ("20%") or an amount in the query's unit
+	// ("0.05").
+	MaxIncrease string `yaml:"maxIncrease,omitempty" json:"maxIncrease,omitempty"`
+	// MaxDecrease is how far below the baseline median a value may go, in
+	// the same forms.
+	MaxDecrease string `yaml:"maxDecrease,omitempty" json:"maxDecrease,omitempty"`
 }
 
 // Target selects victim pods.

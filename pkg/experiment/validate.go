@@ -121,15 +121,23 @@ func (v *validator) spec(s *Spec) {
 	}
 	v.duration("spec.recovery", s.Recovery, durationRule{positive: true})
 
-	v.probes("spec.hypothesis.probes", s.Hypothesis.Probes)
+	probeEvery := interval
+	switch {
+	case !intervalOK:
+		probeEvery = 0
+	case !s.ProbeInterval.set():
+		probeEvery = DefaultProbeInterval
+	}
+	v.probes("spec.hypothesis.probes", s.Hypothesis.Probes, false, probeEvery)
 	if len(s.Hypothesis.Probes) == 0 {
 		v.add("spec.hypothesis.probes", "at least one probe is required (the steady state must be measurable)")
 	}
-	v.probes("spec.stopWhen", s.StopWhen)
+	v.probes("spec.stopWhen", s.StopWhen, true, probeEvery)
 
 	v.target(&s.Target)
 	v.action(&s.Action, s, durationOK)
 	v.safety(&s.Safety, &s.Target.Pick)
+	v.detect(s, durationOK)
 }
 
 // durationRule says what a duration field accepts.
@@ -163,7 +171,7 @@ func (v *validator) duration(path string, d Duration, rule durationRule) (time.D
 	return d.Duration, true
 }
 
-func (v *validator) probes(path string, probes []Probe) {
+func (v *validator) probes(path string, probes []Probe, stop bool, interval time.Duration) {
 	firstByName := map[string]int{}
 	for i := range probes {
 		p := &probes[i]
@@ -176,7 +184,7 @@ func (v *validator) probes(path string, probes []Probe) {
 			}
 		}
 		v.query(pp+".query", p.Query)
-		v.expect(pp+".expect", &p.Expect)
+		v.expect(pp+".expect", &p.Expect, stop, interval)
 		switch p.OnEmpty {
 		case "", OnEmptyFail, OnEmptyPass:
 		default:
@@ -202,9 +210,12 @@ func (v *validator) query(path, query string) {
 
 // comparators lists Expect's fields in declaration order, the order every
 // message names them in.
-const comparators = "below, atMost, above, atLeast, between, equals"
+const comparators = "below, atMost, above, atLeast, between, equals, baseline"
 
-func (v *validator) expect(path string, e *Expect) {
+// expect checks a probe's expectation; stop says the probe is a stop
+// condition, which has no baseline. interval is the probe interval (0 if
+// invalid), which sets how many points a baseline window holds.
+func (v *validator) expect(path string, e *Expect, stop bool, interval time.Duration) {
 	var set []string
 	single := func(name string, x *float64) {
 		if x == nil {
@@ -222,12 +233,40 @@ func (v *validator) expect(path string, e *Expect) {
 		v.between(path+".between", e.Between)
 	}
 	single("equals", e.Equals)
+	if e.Baseline != nil {
+		set = append(set, "baseline")
+		v.baseline(path+".baseline", e.Baseline, stop, interval)
+	}
 	switch len(set) {
 	case 1:
 	case 0:
 		v.add(path, "no comparator (set exactly one of %s)", comparators)
 	default:
 		v.add(path, "%d comparators set: %s (set exactly one of %s)", len(set), strings.Join(set, ", "), comparators)
+	}
+}
+
+// baseline checks a relative expectation.
+func (v *validator) baseline(path string, b *Baseline, stop bool, interval time.Duration) {
+	if stop {
+		v.add(path, "only hypothesis probes compare with a baseline (a stop condition needs a fixed threshold, such as above: 0.5)")
+		return
+	}
+	window, ok := v.duration(path+".window", b.Window, durationRule{required: true, positive: true})
+	if ok && interval > 0 && window < MinBaselineSamples*interval {
+		v.add(path+".window", "%s holds fewer than %d samples at the probe interval %s (make it at least %s)",
+			b.Window, MinBaselineSamples, formatDuration(interval), formatDuration(MinBaselineSamples*interval))
+	}
+	if b.MaxIncrease == "" && b.MaxDecrease == "" {
+		v.add(path, "set maxIncrease, maxDecrease or both (how far the value may move from its baseline, such as maxIncrease: 20%%)")
+	}
+	for _, m := range []struct{ name, value string }{{"maxIncrease", b.MaxIncrease}, {"maxDecrease", b.MaxDecrease}} {
+		if m.value == "" {
+			continue
+		}
+		if _, err := ParseMargin(m.value); err != nil {
+			v.add(path+"."+m.name, "invalid margin %s: %v", quoteValue(m.value), err)
+		}
 	}
 }
 

@@ -61,3 +61,22 @@ type Result struct {
 	// a report shows that the probe saw no data.
 	Reason string `json:"reason,omitempty"`
 }
+
+// Point is one value of a series at one instant.
+type Point struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// Series is one series of a range query result.
+type Series struct {
+	Labels map[string]string `json:"labels,omitempty"`
+	Points []Point           `json:"points"`
+}
+
+// RangeQuerier runs a PromQL range query: the query evaluated at every
+// step from start to end (both included). Baselines and the detection of
+// alerts read the past with it.
+type RangeQuerier interface {
+	QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Series, error)
+}

@@ -132,6 +132,41 @@ func (c *Client) Query(ctx context.Context, query string, at time.Time) ([]probe
 	return nil, fmt.Errorf("query %q at %s: %w", query, c.url, err)
 }
 
+// QueryRange implements probe.RangeQuerier.
+func (c *Client) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]probe.Series, error) {
+	qctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	v, _, _, err := c.api.QueryRange(qctx, query, v1.Range{Start: start, End: end, Step: step}, v1.WithTimeout(c.timeout))
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s (timeout): %w", c.timeout, err)
+		}
+		return nil, fmt.Errorf("range query %q over %s..%s at %s: %w", query, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), c.url, err)
+	}
+	m, ok := v.(model.Matrix)
+	if !ok {
+		return nil, fmt.Errorf("range query %q at %s: unexpected result type %s", query, c.url, v.Type())
+	}
+	out := make([]probe.Series, 0, len(m))
+	for _, ss := range m {
+		if len(ss.Histograms) > 0 {
+			return nil, fmt.Errorf("range query %q: series %s is a native histogram; a probe needs a float value", query, ss.Metric)
+		}
+		s := probe.Series{Points: make([]probe.Point, len(ss.Values))}
+		if len(ss.Metric) > 0 {
+			s.Labels = make(map[string]string, len(ss.Metric))
+			for k, lv := range ss.Metric {
+				s.Labels[string(k)] = string(lv)
+			}
+		}
+		for i, p := range ss.Values {
+			s.Points[i] = probe.Point{T: p.Timestamp.Time(), V: float64(p.Value)}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // Ping checks that the server answers queries, through the same path,
 // authentication and timeout as the probes. It evaluates vector(1) rather
 // than reading /api/v1/status/buildinfo, which Prometheus-compatible

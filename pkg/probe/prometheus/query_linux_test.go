@@ -48,6 +48,29 @@ func TestAgainstPrometheus(t *testing.T) {
 	t.Run("BearerTokenFile", func(t *testing.T) { testBearerTokenFile(t, tp) })
 	t.Run("Timeout", func(t *testing.T) { testTimeout(t, tp) })
 	t.Run("CheckEndToEnd", func(t *testing.T) { testCheckEndToEnd(t, tp) })
+	t.Run("QueryRange", func(t *testing.T) { testQueryRange(t, tp) })
+}
+
+func testQueryRange(t *testing.T, tp *testPrometheus) {
+	c := newClient(t, prometheus.Config{URL: tp.URL})
+	ctx := context.Background()
+	end := time.Now().Truncate(time.Second)
+	start := end.Add(-10 * time.Second)
+	got, err := c.QueryRange(ctx, `label_replace(vector(1), "k", "v", "", "")`, start, end, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Points) != 11 || got[0].Labels["k"] != "v" {
+		t.Fatalf("got %+v, want one series {k=v} of 11 points", got)
+	}
+	for i, p := range got[0].Points {
+		if want := start.Add(time.Duration(i) * time.Second); !p.T.Equal(want) || p.V != 1 {
+			t.Errorf("point %d = %v %v, want %v 1", i, p.T, p.V, want)
+		}
+	}
+	if _, err := c.QueryRange(ctx, "sum(", start, end, time.Second); err == nil || !strings.Contains(err.Error(), "range query") {
+		t.Errorf("a bad query gave %v, want a range query error", err)
+	}
 }
 
 func testQuery(t *testing.T, tp *testPrometheus) {
