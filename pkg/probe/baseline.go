@@ -244,90 +244,118 @@ func EvaluateBaseline(p experiment.Probe, samples []Sample, b *Baseline, at time
 	case b.Unknown != "":
 		return withErr(r, errors.New(b.Unknown))
 	}
-	pass := p.OnEmpty == experiment.OnEmptyPass
-	onEmpty := experiment.OnEmptyFail
-	if pass {
-		onEmpty = experiment.OnEmptyPass
-	}
-	base := make(map[string]*SeriesBaseline, len(b.Series))
-	for i := range b.Series {
-		base[FormatLabels(b.Series[i].Labels)] = &b.Series[i]
-	}
-	ctx := fmt.Sprintf("over %s", b.Window.String())
-	margins := BaselineMargins(*p.Expect.Baseline)
-
+	j := newBaselineJudge(p, b)
 	var bad []int
 	var words []string // one per offending series, in order
 	seen := make(map[string]bool, len(samples))
-	nBad := 0
 	for i, s := range samples {
-		key := FormatLabels(s.Labels)
-		seen[key] = true
-		sb := base[key]
-		var why string
-		if sb == nil {
-			if pass {
-				continue
-			}
-			why = fmt.Sprintf("%s = %s %s: series not in the baseline, it appeared since (onEmpty: %s)",
-				probeName(p), FormatValue(s.Value), FormatLabels(s.Labels), onEmpty)
-		} else {
-			bounds, err := BaselineBounds(*p.Expect.Baseline, sb.Median)
-			if err != nil {
-				return withErr(r, fmt.Errorf("invalid baseline of probe %s: %w", probeName(p), err))
-			}
-			if bounds.Contains(s.Value) {
-				continue
-			}
-			why = fmt.Sprintf("%s = %s %s: expected %s (baseline median %s %s, %s)", probeName(p), FormatValue(s.Value),
-				FormatLabels(s.Labels), bounds, FormatValue(sb.Median), ctx, margins)
+		seen[FormatLabels(s.Labels)] = true
+		why, err := j.offends(s)
+		if err != nil {
+			return withErr(r, err)
 		}
-		nBad++
-		if len(bad) < MaxSamples {
+		if why != "" {
 			bad = append(bad, i)
-		}
-		words = append(words, why)
-	}
-	var gone []string
-	for i := range b.Series {
-		key := FormatLabels(b.Series[i].Labels)
-		if !seen[key] {
-			gone = append(gone, key)
+			words = append(words, why)
 		}
 	}
-	if len(gone) > 0 && !pass {
+	nBad := len(bad)
+	gone := j.disappeared(seen)
+	if len(gone) > 0 && !j.pass {
 		nBad += len(gone)
 		words = append(words, fmt.Sprintf("%s: %s in the baseline, no longer in the result: disappeared (onEmpty: %s)",
-			probeName(p), strings.Join(gone, ", "), onEmpty))
+			probeName(p), strings.Join(gone, ", "), j.onEmpty))
 	}
 
 	r.OK = nBad == 0
 	r.Samples = keepSamples(samples, bad, MaxSamples)
-	if len(samples) > 0 {
+	switch {
+	case len(bad) > 0:
+		r.Value = samples[bad[0]].Value
+	case len(samples) > 0:
 		r.Value = samples[0].Value
 	}
-	if len(bad) > 0 {
-		r.Value = samples[bad[0]].Value
-	}
-	switch {
-	case !r.OK:
-		r.Reason = words[0]
-		if nBad > 1 {
-			r.Reason += fmt.Sprintf("; %d of %d series violate the hypothesis", nBad, len(samples)+len(gone))
-		}
-		// The disappeared series are named even when a value came first.
-		if last := words[len(words)-1]; len(words) > 1 && len(gone) > 0 && !pass {
-			r.Reason += "; " + last
-		}
-	case len(samples) == 0:
-		r.Reason = reasonNoData + " (onEmpty: " + onEmpty + ")"
-	case len(gone) > 0:
-		r.Reason = fmt.Sprintf("%s: %s disappeared since the baseline (onEmpty: pass)", probeName(p), strings.Join(gone, ", "))
-	}
+	r.Reason = j.reason(words, nBad, len(samples), gone)
 	if dropped := len(samples) - len(r.Samples); dropped > 0 && !r.OK {
 		r.Reason += fmt.Sprintf("; %d of %d series not recorded", dropped, len(samples))
 	}
 	return r
+}
+
+// baselineJudge compares series with their baselines for EvaluateBaseline.
+type baselineJudge struct {
+	p       experiment.Probe
+	b       *Baseline
+	base    map[string]*SeriesBaseline // by FormatLabels of the series
+	pass    bool                       // onEmpty: pass lets series appear and disappear
+	onEmpty string                     // as shown in reasons
+	margins string
+}
+
+func newBaselineJudge(p experiment.Probe, b *Baseline) *baselineJudge {
+	j := &baselineJudge{p: p, b: b, base: make(map[string]*SeriesBaseline, len(b.Series)),
+		pass: p.OnEmpty == experiment.OnEmptyPass, onEmpty: experiment.OnEmptyFail, margins: BaselineMargins(*p.Expect.Baseline)}
+	if j.pass {
+		j.onEmpty = experiment.OnEmptyPass
+	}
+	for i := range b.Series {
+		j.base[FormatLabels(b.Series[i].Labels)] = &b.Series[i]
+	}
+	return j
+}
+
+// offends says why series s violates the hypothesis; "" when it holds.
+func (j *baselineJudge) offends(s Sample) (string, error) {
+	sb := j.base[FormatLabels(s.Labels)]
+	if sb == nil {
+		if j.pass {
+			return "", nil
+		}
+		return fmt.Sprintf("%s = %s %s: series not in the baseline, it appeared since (onEmpty: %s)",
+			probeName(j.p), FormatValue(s.Value), FormatLabels(s.Labels), j.onEmpty), nil
+	}
+	bounds, err := BaselineBounds(*j.p.Expect.Baseline, sb.Median)
+	if err != nil {
+		return "", fmt.Errorf("invalid baseline of probe %s: %w", probeName(j.p), err)
+	}
+	if bounds.Contains(s.Value) {
+		return "", nil
+	}
+	return fmt.Sprintf("%s = %s %s: expected %s (baseline median %s over %s, %s)", probeName(j.p), FormatValue(s.Value),
+		FormatLabels(s.Labels), bounds, FormatValue(sb.Median), j.b.Window, j.margins), nil
+}
+
+// disappeared lists the baseline's series that are not in seen.
+func (j *baselineJudge) disappeared(seen map[string]bool) []string {
+	var gone []string
+	for i := range j.b.Series {
+		if key := FormatLabels(j.b.Series[i].Labels); !seen[key] {
+			gone = append(gone, key)
+		}
+	}
+	return gone
+}
+
+// reason is the Result's reason: the first offence, how many series
+// offend, and the disappeared series even when a value came first; for a
+// pass, what onEmpty: pass let through.
+func (j *baselineJudge) reason(words []string, nBad, nSamples int, gone []string) string {
+	switch {
+	case nBad > 0:
+		why := words[0]
+		if nBad > 1 {
+			why += fmt.Sprintf("; %d of %d series violate the hypothesis", nBad, nSamples+len(gone))
+		}
+		if len(words) > 1 && len(gone) > 0 && !j.pass {
+			why += "; " + words[len(words)-1]
+		}
+		return why
+	case nSamples == 0:
+		return reasonNoData + " (onEmpty: " + j.onEmpty + ")"
+	case len(gone) > 0:
+		return fmt.Sprintf("%s: %s disappeared since the baseline (onEmpty: pass)", probeName(j.p), strings.Join(gone, ", "))
+	}
+	return ""
 }
 
 // CheckBaseline runs p's query through q at instant at and evaluates it

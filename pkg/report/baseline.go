@@ -111,6 +111,15 @@ func baselineYs(pr probeRef) []float64 {
 	return ys
 }
 
+// addTolerance shades what the probe allows: its fixed threshold (addBand)
+// or, for a baseline probe, its baseline band.
+func addTolerance(p *plot.Plot, rec *journal.Record, pr probeRef, xmin, xmax, ymin, ymax float64, band color.Color) error {
+	if err := addBand(p, pr.Probe.Expect, xmin, xmax, ymin, ymax, band); err != nil {
+		return err
+	}
+	return addBaselineBand(p, rec, pr, xmax, ymin, ymax, band)
+}
+
 // addBaselineBand draws, per series of the baseline (at most
 // maxBaselineSeries): its points over the window before the run in grey,
 // its median as a dashed line across the chart, and the allowed range

@@ -85,10 +85,7 @@ func probeChart(rec *journal.Record, pr probeRef) (string, error) {
 			return "", err
 		}
 	}
-	if err := addBand(p, pr.Probe.Expect, xmin, xmax, ymin, ymax, c.band); err != nil {
-		return "", err
-	}
-	if err := addBaselineBand(p, rec, pr, xmax, ymin, ymax, c.band); err != nil {
+	if err := addTolerance(p, rec, pr, xmin, xmax, ymin, ymax, c.band); err != nil {
 		return "", err
 	}
 	for _, t := range injectionMarks(rec) {
