@@ -38,6 +38,9 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d |\n", cell(c.Experiment), c.Runs, c.Held, c.Deviated, c.Aborted, c.Skipped, c.Other)
 		}
 	}
+	if len(recs) > 1 {
+		markdownDetectionTrend(&b, recs)
+	}
 	for _, rec := range recs {
 		fmt.Fprintf(&b, "\n### %s %s: %s\n\n", icon(rec.Verdict), rec.Experiment.Metadata.Name, rec.Verdict)
 		if rec.RunID != "" {
@@ -52,6 +55,7 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 		if inj := Injected(rec); inj != "" {
 			fmt.Fprintf(&b, "Injected: %s.\n\n", inj)
 		}
+		markdownDetections(&b, rec)
 		if rec.RevertFailed() {
 			b.WriteString("⛔ **The revert failed** (exit code 3). Still in effect:\n\n")
 			for _, l := range rec.Leftovers {

@@ -121,7 +121,9 @@ func writeSummary(h *htmlWriter, s *htmlSummary) {
 </table>
 <h3>Recovery time over time</h3>
 <figure class="chart summary-chart">`, s.Recovery, `</figure>
-</section>
+`)
+	writeDetectionSummary(h, s)
+	h.raw(`</section>
 `)
 }
 
@@ -195,6 +197,7 @@ func writeRun(h *htmlWriter, r htmlRun) {
 	if len(r.Charts) == 0 {
 		h.raw(`<p class="muted">No probes.</p>` + "\n")
 	}
+	writeDetections(h, r)
 	h.raw("<h3>Targets</h3>\n")
 	if len(r.Targets) > 0 {
 		h.raw(`<table>
