@@ -45,6 +45,22 @@ func detectYAML(name, ns, duration, detect string) string {
 		"  detect:\n" + detect
 }
 
+// waitScraped waits until Prometheus has ns/web's deployment series, so
+// that the hypothesis probe has data at preflight.
+func waitScraped(t *testing.T, s *sandbox.Sandbox, ns string) {
+	t.Helper()
+	sandbox.WaitFor(t, 30*time.Second, ns+"/web scraped", func() error {
+		v, err := s.Query(t.Context(), fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="web"} >= 3`, ns))
+		if err != nil {
+			return err
+		}
+		if len(v) != 1 {
+			return fmt.Errorf("%d series", len(v))
+		}
+		return nil
+	})
+}
+
 // setRules loads a rule group for the test and removes it afterwards.
 func setRules(t *testing.T, s *sandbox.Sandbox, name, rules string) {
 	t.Helper()
@@ -69,6 +85,7 @@ func TestDetectTimeToDetect(t *testing.T) {
 	ctx := t.Context()
 	const ns, alert, forDur = "detect-ttd", "DetectTestUnavailable", 2 * time.Second
 	workload(t, s, ns, "web", 3, 0, "8s")
+	waitScraped(t, s, ns)
 	setRules(t, s, "detect-ttd", unavailableRule(alert, ns, forDur))
 	detect := fmt.Sprintf("    - {alert: %s, labels: {namespace: %s}, within: 15s, resolveWithin: 20s}\n", alert, ns)
 	code, out, rec := runExp(ctx, t, s, detectYAML("detect-ttd", ns, "4s", detect))
@@ -142,6 +159,7 @@ func TestDetectGap(t *testing.T) {
 	ctx := t.Context()
 	const ns, alert = "detect-gap", "DetectTestNeverFires"
 	workload(t, s, ns, "web", 3, 0, "")
+	waitScraped(t, s, ns)
 	setRules(t, s, "detect-gap", fmt.Sprintf(`groups:
   - name: detect-gap
     rules:
@@ -175,6 +193,7 @@ func TestDetectAlreadyFiringSkips(t *testing.T) {
 	ctx := t.Context()
 	const ns, alert = "detect-firing", "DetectTestAlreadyFiring"
 	workload(t, s, ns, "web", 3, 0, "")
+	waitScraped(t, s, ns)
 	setRules(t, s, "detect-firing", fmt.Sprintf(`groups:
   - name: detect-firing
     rules:
