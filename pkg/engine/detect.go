@@ -158,7 +158,7 @@ func (r *run) detectPhase(ctx context.Context, verdict journal.Verdict, reasons 
 	}
 	end := r.phase(journal.PhaseDetect)
 	step := detectStep(spec)
-	w := watcher{rq: rq, spec: spec, started: started, reverted: reverted, step: step}
+	w := &watcher{rq: rq, spec: spec, started: started, reverted: reverted, step: step}
 	tick := time.NewTicker(step)
 	defer tick.Stop()
 	var dets []journal.Detection
@@ -195,6 +195,9 @@ type watcher struct {
 	spec              *experiment.Spec
 	started, reverted time.Time
 	step              time.Duration
+	// seen is the last successful read per detection: a read that fails
+	// (a Prometheus restart) keeps what was already seen.
+	seen map[int]journal.Detection
 }
 
 // read returns the detections as seen at now, and whether every bound is
@@ -202,10 +205,13 @@ type watcher struct {
 // resolveWithin elapsed). A read that fails leaves the detection
 // undecided until its bound elapses, then unchecked. interrupted, when
 // set, marks every open bound unchecked with that text.
-func (w watcher) read(ctx context.Context, now time.Time, interrupted string) ([]journal.Detection, bool) {
+func (w *watcher) read(ctx context.Context, now time.Time, interrupted string) ([]journal.Detection, bool) {
 	all := true
 	out := make([]journal.Detection, 0, len(w.spec.Detect))
-	for _, d := range w.spec.Detect {
+	if w.seen == nil {
+		w.seen = map[int]journal.Detection{}
+	}
+	for i, d := range w.spec.Detect {
 		det := journal.Detection{
 			Alert: d.Alert, Labels: d.Labels, WithinSeconds: d.Within.Seconds(), ResolveWithinSeconds: d.ResolveWithin.Seconds(),
 			FaultStarted: w.started, Reverted: w.reverted, StepSeconds: w.step.Seconds(),
@@ -215,8 +221,12 @@ func (w watcher) read(ctx context.Context, now time.Time, interrupted string) ([
 			series, err := w.rq.QueryRange(ctx, alertSelector(d, ""), w.started, now, w.step)
 			if err != nil {
 				readErr = &DetectionError{Alert: d.Alert, Err: err}
+				if last, ok := w.seen[i]; ok {
+					det = last
+				}
 			} else {
 				instants(&det, series, lastStep(w.started, now, w.step))
+				w.seen[i] = det
 			}
 		}
 		fireBy := w.started.Add(d.Within.Duration)

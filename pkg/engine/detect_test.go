@@ -21,6 +21,7 @@ type alertTimeline struct {
 	start                      time.Time
 	pending, firing, resolved  time.Duration
 	rangeErr                   error
+	failAfter                  int // range queries after this many fail (0: none)
 	hypothesis                 func(since time.Duration) float64
 	rangeQueries, firingChecks int
 }
@@ -58,6 +59,9 @@ func (a *alertTimeline) QueryRange(_ context.Context, query string, start, end t
 	a.rangeQueries++
 	if a.rangeErr != nil {
 		return nil, a.rangeErr
+	}
+	if a.failAfter > 0 && a.rangeQueries > a.failAfter {
+		return nil, errors.New("connection refused")
 	}
 	if !strings.HasPrefix(query, `ALERTS{alertname="ShopDown"`) {
 		return nil, errors.New("unexpected query " + query)
@@ -114,6 +118,7 @@ func TestDetection(t *testing.T) {
 		within, resolveWithin     time.Duration
 		pending, firing, resolved time.Duration
 		rangeErr                  error
+		failAfter                 int
 		hypothesis                func(time.Duration) float64
 		want                      journal.Verdict
 		wantReasons               []string // each must be a reason (prefix match)
@@ -146,13 +151,17 @@ func TestDetection(t *testing.T) {
 				return 0.001
 			},
 			want: journal.Deviated, wantReasons: []string{"the hypothesis was violated", "detection gap: ShopDown did not fire within 300ms"}, wantGap: true, wantInjects: 1},
+		{name: "ALERTS lost after firing: the firing is kept, the resolution is unverified", within: 300 * ms, resolveWithin: 300 * ms,
+			firing: 100 * ms, failAfter: 1,
+			want: journal.Error, wantReasons: []string{"resolution of ShopDown not verified: alert ShopDown could not be read from ALERTS: connection refused", "detected: ShopDown fired"},
+			wantTTD: 100 * ms, wantInjects: 1},
 		{name: "ALERTS unreadable: held becomes error (unverified)", within: 300 * ms, rangeErr: errors.New("connection refused"),
 			want: journal.Error, wantReasons: []string{"detection of ShopDown not verified: alert ShopDown could not be read from ALERTS: connection refused"}, wantInjects: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prom := &alertTimeline{start: time.Now(), pending: tt.pending, firing: tt.firing, resolved: tt.resolved,
-				rangeErr: tt.rangeErr, hypothesis: tt.hypothesis}
+				rangeErr: tt.rangeErr, failAfter: tt.failAfter, hypothesis: tt.hypothesis}
 			inj := &recordingInjector{}
 			rec := runDetect(t, detectExperiment(tt.within, tt.resolveWithin), prom, inj)
 			if rec.Verdict != tt.want {
