@@ -45,12 +45,14 @@ func detectYAML(name, ns, duration, detect string) string {
 		"  detect:\n" + detect
 }
 
-// waitScraped waits until Prometheus has ns/web's deployment series, so
-// that the hypothesis probe has data at preflight.
+// waitScraped waits until Prometheus has ns/web's deployment series with
+// every replica available, so that the hypothesis probe has data at
+// preflight and a rule on unavailable replicas starts from false (not
+// pending since the pods started: the truth would be before the fault).
 func waitScraped(t *testing.T, s *sandbox.Sandbox, ns string) {
 	t.Helper()
-	sandbox.WaitFor(t, 30*time.Second, ns+"/web scraped", func() error {
-		v, err := s.Query(t.Context(), fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="web"} >= 3`, ns))
+	sandbox.WaitFor(t, 60*time.Second, ns+"/web scraped, all available", func() error {
+		v, err := s.Query(t.Context(), fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="web"} >= 3 and on() (max(kube_deployment_status_replicas_unavailable{namespace=%q,deployment="web"}) == 0)`, ns, ns))
 		if err != nil {
 			return err
 		}
@@ -87,6 +89,15 @@ func TestDetectTimeToDetect(t *testing.T) {
 	workload(t, s, ns, "web", 3, 0, "8s")
 	waitScraped(t, s, ns)
 	setRules(t, s, "detect-ttd", unavailableRule(alert, ns, forDur))
+	// Two evaluations with the expression false: the alert is inactive.
+	time.Sleep(2 * sandboxInterval)
+	sandbox.WaitFor(t, 30*time.Second, alert+" inactive", func() error {
+		st, err := s.AlertState(ctx, alert, map[string]string{"namespace": ns})
+		if err != nil || st != "" {
+			return fmt.Errorf("state %q (%v)", st, err)
+		}
+		return nil
+	})
 	detect := fmt.Sprintf("    - {alert: %s, labels: {namespace: %s}, within: 15s, resolveWithin: 20s}\n", alert, ns)
 	code, out, rec := runExp(ctx, t, s, detectYAML("detect-ttd", ns, "4s", detect))
 	t.Logf("output:\n%s", out)
@@ -109,6 +120,9 @@ func TestDetectTimeToDetect(t *testing.T) {
 	}
 
 	truth := expressionTrue(t, s, fmt.Sprintf("kube_deployment_status_replicas_unavailable{namespace=%q} > 0", ns), d.FaultStarted, d.FirstFiring)
+	if truth.Sub(d.FaultStarted) < 50*time.Millisecond {
+		t.Fatalf("the expression was already true when the fault started (%s): the steady state was not quiet", truth.Sub(d.FaultStarted))
+	}
 	wantFiring := truth.Add(forDur)
 	lag := d.FirstFiring.Sub(wantFiring)
 	truthTTD := wantFiring.Sub(d.FaultStarted)
