@@ -160,7 +160,7 @@ func setup(ctx context.Context, sb *sandbox.Sandbox) error {
 func quiet(ctx context.Context, sb *sandbox.Sandbox) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		v, err := sb.Query(ctx, fmt.Sprintf(`kube_deployment_status_replicas_available{namespace=%q} >= 3`, ns))
+		v, err := sb.Query(ctx, fmt.Sprintf(`kube_deployment_status_replicas_available{namespace=%q} >= 3 and on() (max(kube_deployment_status_replicas_unavailable{namespace=%q}) == 0)`, ns, ns))
 		st, err2 := sb.AlertState(ctx, alert, map[string]string{"namespace": ns})
 		if err == nil && err2 == nil && len(v) == 1 && st == "" {
 			return nil
@@ -226,6 +226,9 @@ spec:
 	truth, err := firstPoint(ctx, prom, expr, d.FaultStarted, d.FirstFiring, 100*time.Millisecond)
 	if err != nil {
 		return sample{}, err
+	}
+	if truth.Sub(d.FaultStarted) < 50*time.Millisecond {
+		return sample{}, fmt.Errorf("the expression was already true when the fault started: not a quiet start, left out")
 	}
 	s.lagExpr = d.FirstFiring.Sub(truth.Add(forDur))
 	// ALERTS_FOR_STATE's value is the unix time the alert became active.
