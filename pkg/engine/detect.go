@@ -212,20 +212,21 @@ func (w *watcher) read(ctx context.Context, now time.Time, interrupted string) (
 		w.seen = map[int]journal.Detection{}
 	}
 	for i, d := range w.spec.Detect {
+		step := rangeStep(w.step, now.Sub(w.started))
 		det := journal.Detection{
 			Alert: d.Alert, Labels: d.Labels, WithinSeconds: d.Within.Seconds(), ResolveWithinSeconds: d.ResolveWithin.Seconds(),
-			FaultStarted: w.started, Reverted: w.reverted, StepSeconds: w.step.Seconds(),
+			FaultStarted: w.started, Reverted: w.reverted, StepSeconds: step.Seconds(),
 		}
 		var readErr error
 		if now.After(w.started) {
-			series, err := w.rq.QueryRange(ctx, alertSelector(d, ""), w.started, now, w.step)
+			series, err := w.rq.QueryRange(ctx, alertSelector(d, ""), w.started, now, step)
 			if err != nil {
 				readErr = &DetectionError{Alert: d.Alert, Err: err}
 				if last, ok := w.seen[i]; ok {
 					det = last
 				}
 			} else {
-				instants(&det, series, lastStep(w.started, now, w.step))
+				instants(&det, series, lastStep(w.started, now, step))
 				w.seen[i] = det
 			}
 		}
@@ -312,6 +313,20 @@ func instants(det *journal.Detection, series []probe.Series, lastStep time.Time)
 		ttr := max(0, det.Resolved.Sub(det.Reverted).Seconds())
 		det.TimeToResolveSeconds = &ttr
 	}
+}
+
+// maxPoints is Prometheus' limit of points per series in a range query
+// (11,000); a run longer than that many steps (3 hours at 1 s) is read at
+// a coarser step, and the journal's stepSeconds says so.
+const maxPoints = 11000
+
+// rangeStep is step, or the smallest whole second that keeps a query over
+// span within maxPoints.
+func rangeStep(step, span time.Duration) time.Duration {
+	if span/step < maxPoints {
+		return step
+	}
+	return (span/maxPoints + time.Second).Truncate(time.Second)
 }
 
 // lastStep is the last instant a range query from start to end at step

@@ -300,3 +300,24 @@ func TestAlertSelector(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+func TestRangeStep(t *testing.T) {
+	for _, tt := range []struct {
+		step, span, want time.Duration
+	}{
+		{time.Second, time.Minute, time.Second},
+		{250 * time.Millisecond, 30 * time.Minute, 250 * time.Millisecond},
+		{250 * time.Millisecond, time.Hour, time.Second},
+		{time.Second, 3 * time.Hour, time.Second},
+		{time.Second, 4 * time.Hour, 2 * time.Second},
+		{250 * time.Millisecond, 2*time.Hour + 10*time.Minute, 1 * time.Second},
+	} {
+		got := rangeStep(tt.step, tt.span)
+		if got != tt.want {
+			t.Errorf("rangeStep(%s, %s) = %s, want %s", tt.step, tt.span, got, tt.want)
+		}
+		if tt.span/got > maxPoints {
+			t.Errorf("rangeStep(%s, %s) = %s: %d points", tt.step, tt.span, got, tt.span/got)
+		}
+	}
+}
