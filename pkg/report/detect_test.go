@@ -3,11 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/xml"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/report/reporttest"
 )
 
 // detectionFixtures are three nights of one experiment that expects
@@ -139,4 +142,48 @@ func findCase(s junitSuite, name string) *junitCase {
 		}
 	}
 	return nil
+}
+
+// The detection trend chart and tables render in a browser: no error,
+// every chart drawn (the probes of each run, the recovery chart and the
+// detection chart).
+func TestDetectionReportInBrowser(t *testing.T) {
+	chromium := reporttest.Chromium(t)
+	recs := detectionFixtures()
+	var buf bytes.Buffer
+	if err := HTML(&buf, recs); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	checked := filepath.Join(dir, "checked.html")
+	if err := os.WriteFile(checked, []byte(reporttest.WithCheck(buf.String())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := reporttest.Load(t, chromium, "file://"+checked)
+	c, err := reporttest.ParseCheck(got.DOM)
+	if err != nil {
+		t.Fatalf("%v; log:\n%s", err, got.Log)
+	}
+	if len(c.Errors) > 0 || len(got.ConsoleErrors) > 0 {
+		t.Errorf("errors in the page:\n%s\n%s", strings.Join(c.Errors, "\n"), strings.Join(got.ConsoleErrors, "\n"))
+	}
+	want := 2 // the summary's recovery and detection charts
+	for _, r := range probesPerRun(recs) {
+		want += r
+	}
+	if len(c.Charts) != want {
+		t.Errorf("%d charts in the browser, want %d", len(c.Charts), want)
+	}
+	for i, ch := range c.Charts {
+		if ch.W < 300 || ch.H < 100 || ch.Shapes < 10 {
+			t.Errorf("chart %d is not drawn: %+v", i, ch)
+		}
+	}
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(reporttest.ArtifactDir(t), "detection-report.png")
+	reporttest.Screenshot(t, chromium, "file://"+page, shot, 3000)
+	t.Logf("screenshot: %s", shot)
 }
