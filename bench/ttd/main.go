@@ -8,8 +8,10 @@
 //
 //   - the instant the rule's expression first became true in the stored
 //     samples (a range query of the expression at 100 ms), plus for;
-//   - the instant Prometheus itself made the alert active (the value of
-//     ALERTS_FOR_STATE, exact), plus for.
+//   - the instant Prometheus itself made the alert active (activeAt of
+//     /api/v1/alerts, polled every 100 ms during the run: the evaluation's
+//     own timestamp, exact), plus for: the rule's firing evaluation.
+//     (ALERTS_FOR_STATE holds activeAt too, but truncated to the second.)
 //
 // It prints a Markdown table per probe interval (the range query's step is
 // min(1 s, probeInterval)) for BENCHMARKS.md.
@@ -24,10 +26,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -115,11 +119,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 				pi, i+1, s.verdict, s.ttd, s.lagExpr, s.lagActive, s.pendingLag)
 			got = append(got, s)
 		}
-		tables = append(tables, table(pi, got))
+		tables = append(tables, table(pi, got, *runs))
 	}
 	fmt.Fprintf(out, "\n%s, load average %s, sandbox scrape and evaluation interval %s, rule for: %s\n\n",
 		time.Now().UTC().Format("2006-01-02"), load, interval, forDur)
-	fmt.Fprintln(out, "| probe interval (step) | runs | detected | TTD (median, min–max) | lag vs expression true + for (median, p95, max) | within eval + scrape (2 s) | lag vs Prometheus' activeAt + for (median, max) | first pending − activeAt (max) |")
+	fmt.Fprintln(out, "| probe interval (step) | runs | measured (detected, quiet start) | TTD (median, min–max) | firing − (expression true + for) (median, p95, max) | within eval + scrape (2 s) | firing − (activeAt + for) (min, median, max) | first pending − activeAt (min, max) |")
 	fmt.Fprintln(out, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, t := range tables {
 		fmt.Fprintln(out, t)
@@ -207,8 +211,13 @@ spec:
 		return sample{}, err
 	}
 	var buf bytes.Buffer
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	activeCh := make(chan time.Time, 1)
+	go func() { activeCh <- pollActiveAt(pollCtx, sb.PrometheusURL) }()
 	cli.RunContext(ctx, cli.Streams{In: strings.NewReader(""), Out: &buf, Err: &buf}, cli.BuildInfo{Version: "bench"},
 		[]string{"run", file, "--kubeconfig", sb.Kubeconfig, "--prometheus-url", sb.PrometheusURL, "--journal", jpath, "--log-level", "error"})
+	stopPoll()
+	activeAt := <-activeCh
 	rec, err := journal.Read(jpath)
 	if err != nil {
 		return sample{}, fmt.Errorf("%w\n%s", err, buf.String())
@@ -231,16 +240,47 @@ spec:
 		return sample{}, fmt.Errorf("the expression was already true when the fault started: not a quiet start, left out")
 	}
 	s.lagExpr = d.FirstFiring.Sub(truth.Add(forDur))
-	// ALERTS_FOR_STATE's value is the unix time the alert became active.
-	active, err := prom.Query(ctx, fmt.Sprintf(`ALERTS_FOR_STATE{alertname=%q,namespace=%q}`, alert, ns), d.FirstFiring)
-	if err != nil || len(active) == 0 {
-		return sample{}, fmt.Errorf("ALERTS_FOR_STATE: %v (%d series)", err, len(active))
+	if activeAt.IsZero() {
+		return sample{}, fmt.Errorf("the alert's activeAt was never seen in /api/v1/alerts")
 	}
-	sec, frac := math.Modf(active[0].Value)
-	activeAt := time.Unix(int64(sec), int64(frac*1e9))
 	s.lagActive = d.FirstFiring.Sub(activeAt.Add(forDur))
 	s.pendingLag = d.FirstPending.Sub(activeAt)
 	return s, nil
+}
+
+// pollActiveAt polls Prometheus' /api/v1/alerts until ctx ends and
+// returns the activeAt of the benchmark's alert (zero if never seen).
+func pollActiveAt(ctx context.Context, promURL string) time.Time {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		var body struct {
+			Data struct {
+				Alerts []struct {
+					Labels   map[string]string `json:"labels"`
+					ActiveAt time.Time         `json:"activeAt"`
+				} `json:"alerts"`
+			} `json:"data"`
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, promURL+"/api/v1/alerts", nil)
+		if err == nil {
+			if resp, err := client.Do(req); err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				_ = resp.Body.Close()
+				if err == nil {
+					for _, a := range body.Data.Alerts {
+						if a.Labels["alertname"] == alert && a.Labels["namespace"] == ns {
+							return a.ActiveAt
+						}
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // firstPoint is the first instant in [from, to] at which expr had a result.
@@ -263,9 +303,11 @@ func firstPoint(ctx context.Context, prom *prometheus.Client, expr string, from,
 	return first, nil
 }
 
-func table(pi time.Duration, got []sample) string {
+// table is one Markdown row; attempted counts the runs left out (an
+// error, no detection, not a quiet start: printed on stderr).
+func table(pi time.Duration, got []sample, attempted int) string {
 	if len(got) == 0 {
-		return fmt.Sprintf("| %s | 0 | – | – | – | – | – | – |", pi)
+		return fmt.Sprintf("| %s | %d | 0 | – | – | – | – | – |", pi, attempted)
 	}
 	var ttd, lagE, lagA, pend []time.Duration
 	within := 0
@@ -279,10 +321,10 @@ func table(pi time.Duration, got []sample) string {
 		slices.Sort(xs)
 	}
 	r := func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
-	return fmt.Sprintf("| %s (%s) | %d | %d | %s, %s–%s | %s, %s, %s | %d of %d | %s, %s | %s |", pi, got[0].step, len(got), len(got),
+	return fmt.Sprintf("| %s (%s) | %d | %d | %s, %s–%s | %s, %s, %s | %d of %d | %s, %s, %s | %s, %s |", pi, got[0].step, attempted, len(got),
 		r(q(ttd, 0.5)), r(ttd[0]), r(ttd[len(ttd)-1]),
 		r(q(lagE, 0.5)), r(q(lagE, 0.95)), r(lagE[len(lagE)-1]), within, len(got),
-		r(q(lagA, 0.5)), r(lagA[len(lagA)-1]), r(pend[len(pend)-1]))
+		r(lagA[0]), r(q(lagA, 0.5)), r(lagA[len(lagA)-1]), r(pend[0]), r(pend[len(pend)-1]))
 }
 
 // q is the nearest-rank quantile of sorted xs.
