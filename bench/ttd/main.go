@@ -87,7 +87,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 		fmt.Fprintf(errOut, "ttd: sandbox: %v (%s)\n", err, sandbox.FixHint)
 		return 1
 	}
-	defer sb.Stop()
+	defer func() {
+		if err := sb.Stop(); err != nil {
+			fmt.Fprintf(errOut, "ttd: stopping the sandbox: %v\n", err)
+		}
+	}()
 	if err := setup(ctx, sb); err != nil {
 		fmt.Fprintf(errOut, "ttd: %v\n", err)
 		return 1
@@ -186,7 +190,7 @@ func oneRun(ctx context.Context, sb *sandbox.Sandbox, prom *prometheus.Client, p
 	if err != nil {
 		return sample{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temp directory; nothing to do if it stays
 	exp := fmt.Sprintf(`apiVersion: chaosnight.dev/v1alpha1
 kind: Experiment
 metadata: {name: bench-ttd}

@@ -108,26 +108,6 @@ func timeToRecoverText(rec *journal.Record) string {
 	return ""
 }
 
-// detectionsSentence is the one line the terminal summary and the
-// Markdown report give per run: "time to detect: A 4.2s; time to recover 3s".
-func detectionsSentence(rec *journal.Record) string {
-	var parts []string
-	for _, r := range detectionRows(rec) {
-		s := r.Alert + ": " + r.Status
-		if r.TTD != "–" {
-			s += ", time to detect " + r.TTD
-		}
-		if r.TTR != "–" {
-			s += ", time to resolve " + r.TTR
-		}
-		parts = append(parts, s)
-	}
-	if ttr := timeToRecoverText(rec); ttr != "" {
-		parts = append(parts, "time to recover "+ttr)
-	}
-	return strings.Join(parts, "; ")
-}
-
 // markdownDetections writes the run's detection table and time to recover.
 func markdownDetections(b *strings.Builder, rec *journal.Record) {
 	if ttr := timeToRecoverText(rec); ttr != "" {
@@ -218,47 +198,10 @@ func detectionChart(recs []*journal.Record) (string, error) {
 	p.Y.Label.Text = "seconds"
 	p.X.Tick.Marker = plot.TimeTicks{Format: "01-02\n15:04"}
 	p.Add(plotter.NewGrid())
-	type key struct{ exp, alert string }
-	ttd, ttr := map[key]plotter.XYs{}, map[key]plotter.XYs{}
-	var gaps plotter.XYs
-	for _, pt := range pts {
-		k := key{pt.experiment, pt.alert}
-		x := float64(pt.started.Unix())
-		if pt.gap {
-			gaps = append(gaps, plotter.XY{X: x, Y: pt.within.Seconds()})
-		} else {
-			ttd[k] = append(ttd[k], plotter.XY{X: x, Y: pt.ttd.Seconds()})
-		}
-		if pt.hasTTR {
-			ttr[k] = append(ttr[k], plotter.XY{X: x, Y: pt.ttr.Seconds()})
-		}
-		if _, ok := ttd[k]; !ok {
-			ttd[k] = nil
-		}
-	}
-	keys := slices.SortedFunc(maps.Keys(ttd), func(a, b key) int { return strings.Compare(a.exp+"\x00"+a.alert, b.exp+"\x00"+b.alert) })
-	for i, k := range keys {
-		clr := plotColor(i)
-		for _, s := range []struct {
-			pts    plotter.XYs
-			what   string
-			dashed bool
-		}{{ttd[k], "time to detect", false}, {ttr[k], "time to resolve", true}} {
-			if len(s.pts) == 0 {
-				continue
-			}
-			l, sc, err := plotter.NewLinePoints(s.pts)
-			if err != nil {
-				return "", fmt.Errorf("detection chart: %w", err)
-			}
-			l.Color, sc.Color = clr, clr
-			sc.Shape = draw.CircleGlyph{}
-			if s.dashed {
-				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-				sc.Shape = draw.BoxGlyph{}
-			}
-			p.Add(l, sc)
-			p.Legend.Add(k.exp+" "+k.alert+": "+s.what, l, sc)
+	lines, gaps := trendSeries(pts)
+	for i, l := range lines {
+		if err := addTrendLine(p, l, plotColor(i/2)); err != nil {
+			return "", err
 		}
 	}
 	if len(gaps) > 0 {
@@ -276,7 +219,7 @@ func detectionChart(recs []*journal.Record) (string, error) {
 	p.Legend.XOffs = vg.Points(10)
 	p.Legend.Padding = vg.Points(3)
 	p.Y.Min = 0
-	p.Y.Max *= 1.2 + 0.1*float64(len(keys))
+	p.Y.Max *= 1.2 + 0.05*float64(len(lines))
 	if p.X.Max > p.X.Min {
 		pad := (p.X.Max - p.X.Min) / 20
 		p.X.Min, p.X.Max = p.X.Min-pad, p.X.Max+pad
@@ -284,6 +227,67 @@ func detectionChart(recs []*journal.Record) (string, error) {
 		p.X.Min, p.X.Max = p.X.Min-3600, p.X.Max+3600
 	}
 	return renderSVG(p, chartWidth, chartHeight)
+}
+
+// trendLine is one line of the detection chart.
+type trendLine struct {
+	label  string
+	pts    plotter.XYs
+	dashed bool // time to resolve
+}
+
+// trendSeries groups the points per experiment and alert: two lines each
+// (time to detect, then time to resolve; either may be empty), in name
+// order, and the gaps at their bound.
+func trendSeries(pts []trendPoint) (lines []trendLine, gaps plotter.XYs) {
+	idx := map[string]int{}
+	var names []string
+	for _, pt := range pts {
+		name := pt.experiment + " " + pt.alert
+		if _, ok := idx[name]; !ok {
+			idx[name] = len(names)
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		idx[n] = i
+		lines = append(lines, trendLine{label: n + ": time to detect"}, trendLine{label: n + ": time to resolve", dashed: true})
+	}
+	for _, pt := range pts {
+		i := idx[pt.experiment+" "+pt.alert]
+		x := float64(pt.started.Unix())
+		if pt.gap {
+			gaps = append(gaps, plotter.XY{X: x, Y: pt.within.Seconds()})
+		} else {
+			lines[2*i].pts = append(lines[2*i].pts, plotter.XY{X: x, Y: pt.ttd.Seconds()})
+		}
+		if pt.hasTTR {
+			lines[2*i+1].pts = append(lines[2*i+1].pts, plotter.XY{X: x, Y: pt.ttr.Seconds()})
+		}
+	}
+	return lines, gaps
+}
+
+// addTrendLine draws one line with its points and legend entry; an empty
+// line draws nothing.
+func addTrendLine(p *plot.Plot, l trendLine, clr color.Color) error {
+	if len(l.pts) == 0 {
+		return nil
+	}
+	line, sc, err := plotter.NewLinePoints(l.pts)
+	if err != nil {
+		return fmt.Errorf("detection chart: %w", err)
+	}
+	line.Color, sc.Color = clr, clr
+	sc.Shape = draw.CircleGlyph{}
+	if l.dashed {
+		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		sc.Shape = draw.BoxGlyph{}
+	}
+	p.Add(line, sc)
+	p.Legend.Add(l.label, line, sc)
+	return nil
 }
 
 // writeDetections writes a run's detection table into the HTML page.
