@@ -2,7 +2,8 @@
 # make demo: an example chaos night against the sandbox. Builds chaosnight,
 # starts the sandbox, and lets `chaosnight serve` play a night whose window
 # opens now: a pod kill that the shop absorbs, one that exposes a single
-# point of failure and, when the sandbox has its real node (root on Linux), a
+# point of failure (and whose alert must fire: its time to detect is
+# printed) and, when the sandbox has its real node (root on Linux), a
 # CPU stress on the real checkout pods whose measured latency decides the
 # verdict. It prints progress and verdicts (serve's own logs go to a file),
 # writes the HTML report of the night, and stops everything (also on Ctrl-C).

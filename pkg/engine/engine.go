@@ -199,6 +199,10 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 		end("steady state not met")
 		return journal.Skipped, prefix("steady state did not hold before injection, nothing was injected: ", reasonsOf(bad))
 	}
+	if v, why := r.detectPreflight(ctx); v != "" {
+		end("alerts not quiet")
+		return v, why
+	}
 	end("steady state holds")
 
 	// 2.-3. select and inject (the first time; podKill.every repeats it).
@@ -229,7 +233,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	// 6. recover: skipped only when the user interrupted the run.
 	if ctx.Err() != nil {
 		r.rec.Phases = append(r.rec.Phases, journal.Phase{Name: journal.PhaseRecover, Started: r.e.now(), Ended: r.e.now(), Note: "not checked: interrupted"})
-		return verdict, reasons
+		return r.detectPhase(ctx, verdict, reasons)
 	}
 	ok, why := r.recoverPhase(ctx)
 	switch {
@@ -243,6 +247,7 @@ func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	default:
 		reasons = append(reasons, why.text)
 	}
+	verdict, reasons = r.detectPhase(ctx, verdict, reasons)
 	if verdict == journal.Held {
 		reasons = append(reasons, fmt.Sprintf("the hypothesis held for %s of injection and the system recovered", spec.Duration.Duration))
 	}
@@ -500,6 +505,7 @@ func (r *run) recoverPhase(ctx context.Context) (bool, recoveryFailure) {
 		r.observe(Progress{Phase: journal.PhaseRecover, Elapsed: elapsed, Remaining: spec.Recovery.Duration - elapsed, Results: last})
 		if len(failed(last)) == 0 {
 			end(fmt.Sprintf("recovered after %s", elapsed.Round(time.Second)))
+			r.recovered(elapsed)
 			return true, recoveryFailure{}
 		}
 		if !r.e.now().Before(deadline) {

@@ -90,6 +90,13 @@ type Record struct {
 	// the instant it ends by itself when that is known. Any leftover makes
 	// the run's exit code 3, whatever the verdict.
 	Leftovers []Leftover `json:"leftovers,omitempty"`
+	// TimeToRecover is the time from the end of the revert to the first
+	// recover round in which the hypothesis held again; absent when it
+	// did not recover (or recover did not run).
+	TimeToRecoverSeconds *float64 `json:"timeToRecoverSeconds,omitempty"`
+	// Detections are what the monitoring did, per alert of spec.detect
+	// (detect.go): time to detect, time to resolve, detection gaps.
+	Detections []Detection `json:"detections,omitempty"`
 	// Replay is the command that repeats this run with the same choice of targets.
 	Replay string `json:"replay,omitempty"`
 }

@@ -35,6 +35,7 @@ type Metrics struct {
 	Rounds         *prometheus.CounterVec   // experiment, coverage=full|partial|none
 	RevertFailures *prometheus.CounterVec   // experiment
 	LeftoversUntil *prometheus.GaugeVec     // experiment: unix time the last failed revert's leftovers end by
+	Detect         DetectMetrics            // time to detect, resolve, recover (detect.go)
 }
 
 // New creates the metrics and registers them on reg.
@@ -101,6 +102,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Runs, m.RunDuration, m.LastRun, m.Injections, m.Targets, m.ProbeValue, m.ProbeOK,
 		m.InFlight, m.WindowOpen, m.NextWindow, m.Paused, m.Leader, m.ConfigReloads, m.ConfigValid, m.ExperimentsSet,
 		m.Rounds, m.RevertFailures, m.LeftoversUntil)
+	m.Detect = newDetectMetrics()
+	reg.MustRegister(m.Detect.collectors()...)
 	return m
 }
 
@@ -122,6 +125,7 @@ func (m *Metrics) ObserveRun(rec *journal.Record) {
 		m.RevertFailures.WithLabelValues(name).Inc()
 		m.LeftoversUntil.WithLabelValues(name).Set(leftoversUntil(rec.Leftovers))
 	}
+	m.observeDetections(rec)
 }
 
 // coverage names how much of a round's targets were touched.

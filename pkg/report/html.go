@@ -19,6 +19,8 @@ type htmlSummary struct {
 	Total    counts
 	PerExp   []counts
 	Recovery string // SVG markup, generated
+
+	Detection string // SVG markup of the TTD trend, "" without detections (detect.go)
 }
 
 type htmlRun struct {
@@ -42,6 +44,10 @@ type htmlRun struct {
 	Phases      []htmlPhase
 	Timeline    []htmlBar
 	Injections  []htmlMark
+
+	// spec.detect's alerts and the time to recover (detect.go)
+	Detections    []detectionRow
+	TimeToRecover string
 }
 
 type htmlChart struct {
@@ -93,6 +99,9 @@ func HTML(w io.Writer, recs []*journal.Record) error {
 			return err
 		}
 		page.Summary = &htmlSummary{Total: total(recs), PerExp: perExperiment(recs), Recovery: svg}
+		if page.Summary.Detection, err = detectionChart(recs); err != nil {
+			return err
+		}
 	}
 	for i, rec := range recs {
 		run, err := htmlRunOf(rec, i)
@@ -123,6 +132,7 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 		Action:      actionOf(rec),
 		Injected:    Injected(rec),
 	}
+	run.Detections, run.TimeToRecover = detectionRows(rec), timeToRecoverText(rec)
 	for _, r := range rec.Rounds {
 		if r.Note != "" {
 			run.Rounds = append(run.Rounds, r.Note)

@@ -155,6 +155,8 @@ func junitSuiteOf(rec *journal.Record) junitSuite {
 		}
 		s.Cases = append(s.Cases, c)
 	}
+	detect, props := junitDetectionCases(rec, class)
+	s.Cases, s.Properties = append(s.Cases, detect...), append(s.Properties, props...)
 	for _, c := range s.Cases {
 		s.Tests++
 		switch {

@@ -21,6 +21,7 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 	markdownVerdicts(&b, recs)
 	if len(recs) > 1 {
 		markdownPerExperiment(&b, recs)
+		markdownDetectionTrend(&b, recs)
 	}
 	for _, rec := range recs {
 		markdownRun(&b, rec)
@@ -68,6 +69,7 @@ func markdownRun(b *strings.Builder, rec *journal.Record) {
 	if inj := Injected(rec); inj != "" {
 		fmt.Fprintf(b, "Injected: %s.\n\n", inj)
 	}
+	markdownDetections(b, rec)
 	if rec.RevertFailed() {
 		b.WriteString("⛔ **The revert failed** (exit code 3). Still in effect:\n\n")
 		leftovers := make([]string, 0, len(rec.Leftovers))

@@ -121,7 +121,9 @@ func writeSummary(h *htmlWriter, s *htmlSummary) {
 </table>
 <h3>Recovery time over time</h3>
 <figure class="chart summary-chart">`, s.Recovery, `</figure>
-</section>
+`)
+	writeDetectionSummary(h, s)
+	h.raw(`</section>
 `)
 }
 
@@ -132,6 +134,7 @@ func writeRun(h *htmlWriter, r htmlRun) {
 	writeRunHeader(h, r)
 	writeRunFacts(h, r)
 	writeRunProbes(h, r)
+	writeDetections(h, r)
 	writeRunTargets(h, r)
 	writeRunPhases(h, r)
 	h.raw("</section>\n")
@@ -325,6 +328,7 @@ figcaption { font-size: .92em; }
 .timeline div { position: absolute; top: 0; bottom: 0; overflow: hidden; font-size: .75em; line-height: 1.8rem; padding-left: 3px; color: #fff; border-right: 1px solid #fff; white-space: nowrap; }
 .ph-preflight { background: #6e7781; } .ph-select { background: #8250df; } .ph-inject { background: #bc4c00; }
 .ph-observe { background: #d4a72c; } .ph-revert { background: #0969da; } .ph-recover { background: #1a7f37; }
+.ph-detect { background: #bf3989; }
 .muted { color: #59636e; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0; }
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }

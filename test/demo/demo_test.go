@@ -94,6 +94,8 @@ func TestDemoWithoutRealNodeOrSystemPrometheus(t *testing.T) {
 		"night demo-night is open until",
 		"demo-checkout-evict-one: HELD (exit 0",
 		"demo-recommendations-pod-loss: DEVIATED (exit 1",
+		"detected: ShopHighErrorRate fired ",
+		"after the fault started (time to detect)",
 		"the night played 2 experiment(s)",
 		"HTML report: " + filepath.Join(out, "night", "report.html"),
 	} {
