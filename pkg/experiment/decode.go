@@ -109,7 +109,34 @@ func (s *strictDecoder) structure(n *yaml.Node, t reflect.Type, path string) {
 		s.wrongShape(n, t, path)
 		return
 	}
-	fields := yamlFields(t)
+	s.mapping(n, path, yamlFields(t))
+}
+
+var actionType = reflect.TypeFor[Action]()
+
+// action checks spec.action: a mapping whose keys are registered fault
+// kinds, each body walked against its kind's spec type, like the fields of
+// a struct. How many kinds are set is for validation to say.
+func (s *strictDecoder) action(n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		s.wrongShape(n, actionType, path)
+		return
+	}
+	var kindFields structFields
+	for _, name := range s.kinds.Names() {
+		kind, _ := s.kinds.Lookup(name)
+		kindFields = append(kindFields, structField{name: name, typ: reflect.TypeOf(kind.NewSpec())})
+	}
+	s.mapping(n, path, kindFields)
+}
+
+// mapping walks the entries of mapping n (merge keys expanded) against
+// fields: unknown keys get a "did you mean", duplicates are dropped, and
+// every value is walked against its field's type.
+func (s *strictDecoder) mapping(n *yaml.Node, path string, fields structFields) {
 	pairs := s.pairs(n, path, 0)
 	present := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
@@ -140,58 +167,6 @@ func (s *strictDecoder) structure(n *yaml.Node, t reflect.Type, path string) {
 			continue
 		}
 		seen[name] = k.Line
-		s.lines[cp] = k.Line
-		s.walk(p.value, f.typ, cp)
-	}
-}
-
-var actionType = reflect.TypeFor[Action]()
-
-// action checks spec.action: a mapping whose keys are registered fault
-// kinds, each body walked against its kind's spec type. How many kinds are
-// set is for validation to say.
-func (s *strictDecoder) action(n *yaml.Node, path string) {
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		s.wrongShape(n, actionType, path)
-		return
-	}
-	var kindFields structFields
-	for _, name := range s.kinds.Names() {
-		kind, _ := s.kinds.Lookup(name)
-		kindFields = append(kindFields, structField{name: name, typ: reflect.TypeOf(kind.NewSpec())})
-	}
-	pairs := s.pairs(n, path, 0)
-	present := make(map[string]bool, len(pairs))
-	for _, p := range pairs {
-		if k := resolve(p.key); k != nil && k.Kind == yaml.ScalarNode {
-			present[k.Value] = true
-		}
-	}
-	seen := make(map[string]int, len(pairs))
-	for _, p := range pairs {
-		k := resolve(p.key)
-		if k == nil {
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			s.add(k.Line, path, "keys must be plain strings, got %s", describeNode(k))
-			continue
-		}
-		f, ok := kindFields.lookup(k.Value)
-		if !ok {
-			s.unknownField(k, path, k.Value, kindFields, present)
-			continue
-		}
-		cp := childPath(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			s.add(k.Line, cp, "duplicate key (first set at line %d)", first)
-			dropPair(n, p.key)
-			continue
-		}
-		seen[k.Value] = k.Line
 		s.lines[cp] = k.Line
 		s.walk(p.value, f.typ, cp)
 	}
