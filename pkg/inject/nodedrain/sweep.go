@@ -5,21 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
-
-// defaultLeaseDuration is how long a Lease without leaseDurationSeconds
-// proves its run alive (the run Lease's own default).
-const defaultLeaseDuration = time.Minute
 
 // SweepConfig configures Sweep.
 type SweepConfig struct {
@@ -38,13 +33,6 @@ type SweptNode struct {
 type SweepReport struct {
 	Uncordoned []SweptNode
 	Kept       int // nodes cordoned by live runs, left alone
-}
-
-// leaseState is what Sweep learned about one run Lease.
-type leaseState struct {
-	found  bool
-	expiry time.Time
-	err    error
 }
 
 // Sweep uncordons the nodes a crashed drain left cordoned: nodes whose
@@ -81,12 +69,12 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 		return rep, fmt.Errorf("node sweep: list nodes: %w", err)
 	}
 	var errs []error
-	leases := map[string]leaseState{}
+	leases := map[string]inject.RunLease{}
 	for i := range nodes {
 		n := &nodes[i]
 		ref := n.Annotations[LeaseAnnotation]
 		if _, seen := leases[ref]; ref != "" && !seen {
-			leases[ref] = readLease(ctx, client, ref)
+			leases[ref] = inject.ReadRunLease(ctx, client, ref)
 		}
 		if err := sweepNode(ctx, client, cfg, n, leases[ref], &rep); err != nil {
 			errs = append(errs, err)
@@ -118,7 +106,7 @@ func cordonedNodes(ctx context.Context, client kubernetes.Interface) ([]corev1.N
 // sweepNode uncordons one node whose run is gone, recording it in rep. The
 // error says why a node was kept (its run's state unknown) or could not
 // be uncordoned.
-func sweepNode(ctx context.Context, client kubernetes.Interface, cfg SweepConfig, n *corev1.Node, lease leaseState, rep *SweepReport) error {
+func sweepNode(ctx context.Context, client kubernetes.Interface, cfg SweepConfig, n *corev1.Node, lease inject.RunLease, rep *SweepReport) error {
 	run := n.Annotations[CordonedByAnnotation]
 	if run == "" {
 		return nil
@@ -148,68 +136,10 @@ func sweepNode(ctx context.Context, client kubernetes.Interface, cfg SweepConfig
 	return keptErr
 }
 
-// orphanReason decides whether a node's cordon is orphaned. err is set
-// when it is kept because its run's state is unknown.
-func orphanReason(n *corev1.Node, lease leaseState, now time.Time) (reason string, orphan bool, err error) {
+// orphanReason decides whether a node's cordon is orphaned
+// (inject.OrphanReason).
+func orphanReason(n *corev1.Node, lease inject.RunLease, now time.Time) (reason string, orphan bool, err error) {
 	d, ok := n.Annotations[DeadlineAnnotation]
-	if !ok {
-		return "no " + DeadlineAnnotation + " annotation", true, nil
-	}
-	deadline, perr := time.Parse(time.RFC3339, d)
-	if perr != nil {
-		return fmt.Sprintf("unreadable %s %q", DeadlineAnnotation, d), true, nil
-	}
-	if !now.Before(deadline) {
-		return "its deadline " + d + " has passed", true, nil
-	}
-	ref := n.Annotations[LeaseAnnotation]
-	switch {
-	case ref == "":
-		return "", false, nil // no lease: the deadline alone decides
-	case lease.err != nil && apierrors.IsForbidden(lease.err):
-		// Another install's run, whose Lease this runner may not read:
-		// kept until its deadline, and not an error.
-		return "", false, nil
-	case lease.err != nil:
-		return "", false, fmt.Errorf("cannot read run lease %s: %w", ref, lease.err)
-	case !lease.found:
-		return "its run is gone (lease " + ref + " does not exist)", true, nil
-	case !now.Before(lease.expiry):
-		return "its run is gone (lease " + ref + " expired at " + lease.expiry.UTC().Format(time.RFC3339) + ")", true, nil
-	}
-	return "", false, nil
-}
-
-func readLease(ctx context.Context, client kubernetes.Interface, ref string) leaseState {
-	ns, name, ok := strings.Cut(ref, "/")
-	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-		return leaseState{err: fmt.Errorf("%q is not namespace/name", ref)}
-	}
-	l, err := client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return leaseState{}
-	case err != nil:
-		return leaseState{err: err}
-	}
-	return leaseState{found: true, expiry: leaseExpiry(l)}
-}
-
-// leaseExpiry is when a Lease stops proving its run alive: its last
-// renewal (or acquisition, or creation) plus its duration.
-func leaseExpiry(l *coordinationv1.Lease) time.Time {
-	var last time.Time
-	switch {
-	case l.Spec.RenewTime != nil:
-		last = l.Spec.RenewTime.Time
-	case l.Spec.AcquireTime != nil:
-		last = l.Spec.AcquireTime.Time
-	default:
-		last = l.CreationTimestamp.Time
-	}
-	d := defaultLeaseDuration
-	if l.Spec.LeaseDurationSeconds != nil {
-		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
-	return last.Add(d)
+	return inject.OrphanReason(inject.LeftBehind{DeadlineName: DeadlineAnnotation, Deadline: d, HasDeadline: ok,
+		LeaseRef: n.Annotations[LeaseAnnotation]}, lease, now)
 }

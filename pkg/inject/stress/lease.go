@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/inject"
 )
 
 // Defaults of RunLease.
@@ -20,7 +22,7 @@ const (
 	// DefaultLeaseDuration is how long a run counts as alive after its
 	// last renewal. Generous: a sweep that thinks a live run is gone
 	// deletes its helpers mid-experiment, and its verdict is then wrong.
-	DefaultLeaseDuration = time.Minute
+	DefaultLeaseDuration = inject.DefaultLeaseDuration
 	// DefaultLeaseRenew is how often the running process renews it.
 	DefaultLeaseRenew = 10 * time.Second
 )
@@ -199,20 +201,6 @@ func (l *RunLease) Stop(ctx context.Context) error {
 	return nil
 }
 
-// leaseExpiry is when a Lease stops proving its run alive.
-func leaseExpiry(l *coordinationv1.Lease) time.Time {
-	var last time.Time
-	switch {
-	case l.Spec.RenewTime != nil:
-		last = l.Spec.RenewTime.Time
-	case l.Spec.AcquireTime != nil:
-		last = l.Spec.AcquireTime.Time
-	default:
-		last = l.CreationTimestamp.Time
-	}
-	d := DefaultLeaseDuration
-	if l.Spec.LeaseDurationSeconds != nil {
-		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
-	return last.Add(d)
-}
+// leaseExpiry is when a Lease stops proving its run alive
+// (inject.LeaseExpiry).
+func leaseExpiry(l *coordinationv1.Lease) time.Time { return inject.LeaseExpiry(l) }

@@ -115,20 +115,20 @@ func TestOrphanReason(t *testing.T) {
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod
-		lease   leaseState
+		lease   inject.RunLease
 		orphan  bool
 		reason  string
 		keptErr string
 	}{
-		{"deadline passed", pod(map[string]string{DeadlineAnnotation: past, LeaseAnnotation: ref}), leaseState{found: true, expiry: now.Add(time.Hour)}, true, "its deadline " + past + " has passed", ""},
-		{"deadline now", pod(map[string]string{DeadlineAnnotation: now.Format(time.RFC3339)}), leaseState{}, true, "has passed", ""},
-		{"no deadline", pod(nil), leaseState{}, true, "no chaosnight.dev/deadline annotation", ""},
-		{"bad deadline", pod(map[string]string{DeadlineAnnotation: "soon"}), leaseState{}, true, `unreadable chaosnight.dev/deadline "soon"`, ""},
-		{"live run", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), leaseState{found: true, expiry: now.Add(time.Second)}, false, "", ""},
-		{"lease missing", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), leaseState{}, true, "its run is gone (lease " + ref + " does not exist)", ""},
-		{"lease expired", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), leaseState{found: true, expiry: now}, true, "expired at 2026-03-01T22:00:00Z", ""},
-		{"lease unreadable", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), leaseState{err: errors.New("forbidden")}, false, "", "cannot read run lease " + ref + ": forbidden"},
-		{"no lease, deadline ahead", pod(map[string]string{DeadlineAnnotation: future}), leaseState{}, false, "", ""},
+		{"deadline passed", pod(map[string]string{DeadlineAnnotation: past, LeaseAnnotation: ref}), inject.RunLease{Found: true, Expiry: now.Add(time.Hour)}, true, "its deadline " + past + " has passed", ""},
+		{"deadline now", pod(map[string]string{DeadlineAnnotation: now.Format(time.RFC3339)}), inject.RunLease{}, true, "has passed", ""},
+		{"no deadline", pod(nil), inject.RunLease{}, true, "no chaosnight.dev/deadline annotation", ""},
+		{"bad deadline", pod(map[string]string{DeadlineAnnotation: "soon"}), inject.RunLease{}, true, `unreadable chaosnight.dev/deadline "soon"`, ""},
+		{"live run", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), inject.RunLease{Found: true, Expiry: now.Add(time.Second)}, false, "", ""},
+		{"lease missing", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), inject.RunLease{}, true, "its run is gone (lease " + ref + " does not exist)", ""},
+		{"lease expired", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), inject.RunLease{Found: true, Expiry: now}, true, "expired at 2026-03-01T22:00:00Z", ""},
+		{"lease unreadable", pod(map[string]string{DeadlineAnnotation: future, LeaseAnnotation: ref}), inject.RunLease{Err: errors.New("forbidden")}, false, "", "cannot read run lease " + ref + ": forbidden"},
+		{"no lease, deadline ahead", pod(map[string]string{DeadlineAnnotation: future}), inject.RunLease{}, false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
@@ -47,13 +48,6 @@ type SweptPod struct {
 	Namespace, Name, Node, Run, Reason string
 }
 
-// leaseState is what Sweep learned about one run Lease.
-type leaseState struct {
-	found  bool
-	expiry time.Time
-	err    error
-}
-
 // Sweep deletes orphaned stress helper pods: pods labelled HelperLabel
 // (and managed by chaosnight) whose deadline has passed, whose deadline is
 // missing or unreadable, or whose run is gone, which is known from the
@@ -66,7 +60,7 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 	if client == nil {
 		return rep, errors.New("sweep: nil client")
 	}
-	sw := sweeper{client: client, cfg: cfg, now: time.Now, log: cfg.Log, leases: map[string]leaseState{}, rep: &rep}
+	sw := sweeper{client: client, cfg: cfg, now: time.Now, log: cfg.Log, leases: map[string]inject.RunLease{}, rep: &rep}
 	if cfg.Now != nil {
 		sw.now = cfg.Now
 	}
@@ -132,7 +126,7 @@ type sweeper struct {
 	cfg    SweepConfig
 	now    func() time.Time
 	log    *slog.Logger
-	leases map[string]leaseState
+	leases map[string]inject.RunLease
 	rep    *SweepReport
 }
 
@@ -145,7 +139,7 @@ func (sw *sweeper) judge(ctx context.Context, p *corev1.Pod) error {
 	}
 	ref := p.Annotations[LeaseAnnotation]
 	if _, seen := sw.leases[ref]; ref != "" && !seen {
-		sw.leases[ref] = readLease(ctx, sw.client, ref)
+		sw.leases[ref] = inject.ReadRunLease(ctx, sw.client, ref)
 	}
 	reason, orphan, keptErr := orphanReason(p, sw.leases[ref], sw.now())
 	if keptErr != nil {
@@ -199,54 +193,12 @@ func listHelpers(ctx context.Context, client kubernetes.Interface, ns, sel strin
 	return out, nil
 }
 
-// orphanReason decides whether a helper pod is an orphan. err is set when
-// the pod is kept because its run's state is unknown.
-func orphanReason(p *corev1.Pod, lease leaseState, now time.Time) (reason string, orphan bool, err error) {
+// orphanReason decides whether a helper pod is an orphan
+// (inject.OrphanReason).
+func orphanReason(p *corev1.Pod, lease inject.RunLease, now time.Time) (reason string, orphan bool, err error) {
 	d, ok := p.Annotations[DeadlineAnnotation]
-	if !ok {
-		return "no " + DeadlineAnnotation + " annotation", true, nil
-	}
-	deadline, perr := time.Parse(time.RFC3339, d)
-	if perr != nil {
-		return fmt.Sprintf("unreadable %s %q", DeadlineAnnotation, d), true, nil
-	}
-	if !now.Before(deadline) {
-		return "its deadline " + d + " has passed", true, nil
-	}
-	ref := p.Annotations[LeaseAnnotation]
-	switch {
-	case ref == "":
-		return "", false, nil // no lease: the deadline alone decides
-	case lease.err != nil && apierrors.IsForbidden(lease.err):
-		// Another chaosnight install's run, whose Lease lives where this
-		// runner's namespaced rights do not reach: it is that runner's to
-		// sweep. Kept (unknown is never "gone"), and not an error: two
-		// installs side by side is a normal setup. Its deadline still
-		// ends it for anyone.
-		return "", false, nil
-	case lease.err != nil:
-		return "", false, fmt.Errorf("cannot read run lease %s: %w", ref, lease.err)
-	case !lease.found:
-		return "its run is gone (lease " + ref + " does not exist)", true, nil
-	case !now.Before(lease.expiry):
-		return "its run is gone (lease " + ref + " expired at " + lease.expiry.UTC().Format(time.RFC3339) + ")", true, nil
-	}
-	return "", false, nil
-}
-
-func readLease(ctx context.Context, client kubernetes.Interface, ref string) leaseState {
-	ns, name, ok := splitKey(ref)
-	if !ok {
-		return leaseState{err: fmt.Errorf("%q is not namespace/name", ref)}
-	}
-	l, err := client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return leaseState{}
-	case err != nil:
-		return leaseState{err: err}
-	}
-	return leaseState{found: true, expiry: leaseExpiry(l)}
+	return inject.OrphanReason(inject.LeftBehind{DeadlineName: DeadlineAnnotation, Deadline: d, HasDeadline: ok,
+		LeaseRef: p.Annotations[LeaseAnnotation]}, lease, now)
 }
 
 // sweepLeases deletes the expired run Leases of ns (lists them, dryRun).
@@ -260,7 +212,7 @@ func sweepLeases(ctx context.Context, client kubernetes.Interface, ns string, no
 	var errs []error
 	for i := range list.Items {
 		l := &list.Items[i]
-		if _, ok := l.Labels[RunLabel]; !ok || !isRunLease(l) || now.Before(leaseExpiry(l)) {
+		if _, ok := l.Labels[RunLabel]; !ok || !isRunLease(l) || now.Before(inject.LeaseExpiry(l)) {
 			continue
 		}
 		if dryRun {
