@@ -103,7 +103,7 @@ func (d *Drainer) Drain(ctx context.Context, run inject.Run, nodes []string, pod
 	if len(nodes) == 0 {
 		return inj, errors.New("node drain: no node to drain (were the targets picked?)")
 	}
-	grace, err := gracePeriodSeconds(d.GracePeriod)
+	grace, err := inject.GracePeriodSeconds(d.GracePeriod)
 	if err != nil {
 		return inj, fmt.Errorf("node drain: %w", err)
 	}

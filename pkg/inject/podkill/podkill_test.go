@@ -3,7 +3,6 @@ package podkill
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,41 +196,4 @@ func TestInjectorRefusesBadInput(t *testing.T) {
 			t.Errorf("err %v, outcomes %+v, %d calls: want a failed outcome and no call", err, inj.Outcomes, len(cs.Actions()))
 		}
 	})
-}
-
-func TestGracePeriodSeconds(t *testing.T) {
-	tests := []struct {
-		in   *time.Duration
-		want string
-	}{
-		{nil, "nil"},
-		{dur(0), "1"},
-		{dur(300 * time.Millisecond), "1"},
-		{dur(time.Second), "1"},
-		{dur(1500 * time.Millisecond), "2"},
-		{dur(30 * time.Second), "30"},
-	}
-	for _, tc := range tests {
-		got, err := gracePeriodSeconds(tc.in)
-		s := "nil"
-		if got != nil {
-			s = strconv.FormatInt(*got, 10)
-		}
-		if err != nil || s != tc.want {
-			t.Errorf("gracePeriodSeconds(%v) = %s, %v; want %s", tc.in, s, err, tc.want)
-		}
-	}
-}
-
-func TestBudgetName(t *testing.T) {
-	for cause, want := range map[string]string{
-		"The disruption budget checkout needs 2 healthy pods and has 2 currently":                  "checkout",
-		"The disruption budget web-pdb is still being processed by the server.":                    "web-pdb",
-		"The disruption budget x does not allow evicting pods currently because it failed sync: y": "x",
-		"something else": "",
-	} {
-		if got := budgetName(cause); got != want {
-			t.Errorf("budgetName(%q) = %q, want %q", cause, got, want)
-		}
-	}
 }
