@@ -40,10 +40,12 @@ type Engine struct {
 	Targets  Lister
 	Guard    Guard
 	Injector InjectorFor
-	Journal  journal.Sink
-	Metrics  *metrics.Metrics // nil records nothing
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Gate is asked before each injection (gate.go); nil checks nothing.
+	Gate    Gate
+	Journal journal.Sink
+	Metrics *metrics.Metrics // nil records nothing
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Observe receives progress for live views; it must not block.
 	Observe func(Progress)
 	// RevertTimeout bounds the revert of one injection. Default 1 minute.
@@ -290,6 +292,9 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 				len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "), len(eligible), chosen)
 		}
 		return inject.Injection{}, journal.Skipped, []string{roundWords(round, "touched nothing: ") + why}
+	}
+	if verdict, reasons := r.checkGate(ctx, round, picked); verdict != "" {
+		return inject.Injection{}, verdict, reasons
 	}
 
 	end = r.phase(journal.PhaseInject)
