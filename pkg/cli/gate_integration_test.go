@@ -134,7 +134,7 @@ func TestGateExpectedAlertDoesNotClose(t *testing.T) {
 	ctx := t.Context()
 	settle(ctx, t, s)
 	gateIncident(t, s)
-	detect := fmt.Sprintf("  detect:\n    - {alert: %s, labels: {namespace: shop}, within: 30s}\n", gateTestAlert)
+	detect := fmt.Sprintf("  detect:\n    - {alert: %s, labels: {namespace: shop}, within: 10s}\n", gateTestAlert)
 	_, out, rec := runExp(ctx, t, s, experimentYAML("gate-expected", evictOne, detect), "--dry-run")
 	c := gateCheck(t, rec)
 	if !c.Open {
