@@ -15,6 +15,8 @@ type features struct {
 	allowDelete bool
 	stressPod   bool
 	stressNode  bool
+	// gateRollouts: gate.rollouts reads the targets' Deployments.
+	gateRollouts bool
 }
 
 // defaultFeatures are the chart's defaults for a release "chaosnight" in
@@ -23,7 +25,7 @@ func defaultFeatures() features {
 	return features{
 		releaseNS: releaseNamespace, sa: releaseName, dryRun: true,
 		leader: true, leaseName: "chaosnight-runner", optIn: true,
-		podKill: true, allowDelete: true,
+		podKill: true, allowDelete: true, gateRollouts: true,
 	}
 }
 
@@ -93,6 +95,9 @@ func expectedGrants(f features) []grant {
 		in("apps", "daemonsets", "get")
 		in("", "replicationcontrollers", "get")
 		in("batch", "jobs", "get")
+		if f.gateRollouts {
+			in("apps", "deployments", "get")
+		}
 		in("", "events", "create")
 	}
 	sortGrants(out)
@@ -149,6 +154,10 @@ leaderElection: {enabled: false}
 safety: {requireOptIn: false}
 rbac: {namespaces: [shop]}`,
 			f(func(x *features) { x.namespaces = []string{"shop"}; x.leader = false; x.optIn = false })},
+		{"gate-without-rollouts", `
+rbac: {namespaces: [shop]}
+gate: {rollouts: false, alertSelector: 'severity=~"critical|page"'}`,
+			f(func(x *features) { x.namespaces = []string{"shop"}; x.gateRollouts = false })},
 		{"everything-optional", `
 replicaCount: 2
 rbac:
