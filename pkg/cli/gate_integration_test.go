@@ -268,3 +268,20 @@ func TestGateRolloutSkipsTheRunUntilItCompletes(t *testing.T) {
 		t.Fatalf("after the rollout: exit %d, verdict %s, reasons %q, rounds %+v; want a held run that evicted 1 pod\n%s", code, rec.Verdict, rec.Reasons, rec.Rounds, out)
 	}
 }
+
+// doctor shows the gate's answer now (the same query a run makes) and asks
+// for the rollout check's right to read the targets' Deployment.
+func TestGateDoctor(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ctx := t.Context()
+	file := writeExperiment(t, t.TempDir(), "evict.yaml", experimentYAML("gate-doctor", evictOne, ""))
+	_, out := doctorRun(ctx, t, s, file)
+	wantLines(t, out, `  ✔ gate: no alert matching ALERTS{alertstate="firing",severity="critical"} fires now`)
+	if !strings.Contains(out, "get deployments.apps") {
+		t.Errorf("doctor does not check the right to read the targets' Deployment:\n%s", out)
+	}
+	gateIncident(t, s)
+	_, out = doctorRun(ctx, t, s, file)
+	wantLines(t, out, "  ! the gate is closed now: gate: alert "+gateTestAlert+" firing in shop",
+		"    fix: a run now would be skipped; wait for the incident to end, or narrow gate.alertSelector")
+}
