@@ -285,3 +285,69 @@ func TestGateDoctor(t *testing.T) {
 	wantLines(t, out, "  ! the gate is closed now: gate: alert "+gateTestAlert+" firing in shop",
 		"    fix: a run now would be skipped; wait for the incident to end, or narrow gate.alertSelector")
 }
+
+// A repeating fault asks the gate before every round: a repeat after a pod
+// kill is not a rollout (the gate stays open), and once a critical alert
+// fires, every later round touches nothing while the run goes on.
+func TestGateClosesRepeatRounds(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	ctx := t.Context()
+	settle(ctx, t, s)
+	workload(t, s, "gate-repeat", "web", 3, 0, "")
+	exp := strings.NewReplacer("gate-rollout", "gate-repeat", "podKill: {method: evict}", "podKill: {method: evict, every: 2s}",
+		"duration: 2s", "duration: 14s").Replace(rolloutExperiment)
+	jpath := t.TempDir() + "/journal.json"
+	type result struct {
+		code int
+		out  string
+		rec  *journal.Record
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, rec := runExp(ctx, t, s, exp, "--journal", jpath)
+		done <- result{code, out, rec}
+	}()
+	// Round 2 injected with the gate open: the pod killed in round 1 is
+	// being replaced, which is not a rollout.
+	sandbox.WaitFor(t, 60*time.Second, "round 2 injected", func() error {
+		rec, err := journal.Read(jpath)
+		if err != nil {
+			return err
+		}
+		if len(rec.Rounds) < 2 {
+			return fmt.Errorf("%d rounds, gate %+v", len(rec.Rounds), rec.Gate)
+		}
+		return nil
+	})
+	gateIncident(t, s)
+	firing := time.Now()
+	res := <-done
+	rec := res.rec
+	t.Logf("exit %d, verdict %s, reasons %q", res.code, rec.Verdict, rec.Reasons)
+	var closedAfter, openAfter int
+	for _, c := range rec.Gate {
+		switch {
+		case c.Round <= 2 && !c.Open:
+			t.Errorf("round %d: gate closed before the alert: %q", c.Round, c.Reasons)
+		case c.At.After(firing) && c.Open:
+			openAfter++
+		case c.At.After(firing):
+			closedAfter++
+			want := fmt.Sprintf("round %d touched nothing: gate: alert %s firing in shop", c.Round, gateTestAlert)
+			if !slices.Contains(rec.Reasons, want) {
+				t.Errorf("reasons %q lack %q", rec.Reasons, want)
+			}
+		}
+	}
+	if closedAfter == 0 || openAfter != 0 {
+		t.Errorf("after the alert fired: %d closed and %d open gate checks, want at least one closed and none open", closedAfter, openAfter)
+	}
+	for _, r := range rec.Rounds {
+		if r.At.After(firing) {
+			t.Errorf("round %d injected after the alert fired: %+v", r.Round, r)
+		}
+	}
+	if rec.Verdict != journal.Held {
+		t.Errorf("the run must go on and hold (the closed rounds added nothing): %s %q\n%s", rec.Verdict, rec.Reasons, res.out)
+	}
+}
