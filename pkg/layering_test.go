@@ -37,14 +37,17 @@ var layers = [][]string{
 	{"pkg/inject", "pkg/probe/prometheus", "pkg/gate"},
 	// 3: the fault kinds, one package each; the run record.
 	{"pkg/inject/*", "pkg/journal"},
-	// 4: what reads run records; the list of the program's fault kinds
+	// 4: fault kinds built on another kind's exported mechanics (a zone
+	// outage drains nodes with pkg/inject/nodedrain's Drainer).
+	{"pkg/inject/zoneoutage"},
+	// 5: what reads run records; the list of the program's fault kinds
 	// (the registry: one line per kind).
 	{"pkg/metrics", "pkg/report", "pkg/faults"},
-	// 5: runs one experiment.
+	// 6: runs one experiment.
 	{"pkg/engine"},
-	// 6: serve's decision loop.
+	// 7: serve's decision loop.
 	{"pkg/runner"},
-	// 7: the commands.
+	// 8: the commands.
 	{"pkg/cli"},
 }
 
@@ -73,12 +76,21 @@ func placeOf(rel string) (p place, ok bool) {
 			return place{harness: true}, true
 		}
 	}
+	// A package named exactly wins over a "dir/*" that also matches it
+	// (pkg/inject/zoneoutage sits above the other pkg/inject/* kinds).
+	wildcard := -1
 	for i, pkgs := range layers {
 		for _, q := range pkgs {
-			if rel == q || strings.HasSuffix(q, "/*") && path.Dir(rel) == strings.TrimSuffix(q, "/*") {
+			if rel == q {
 				return place{layer: i}, true
 			}
+			if wildcard < 0 && strings.HasSuffix(q, "/*") && path.Dir(rel) == strings.TrimSuffix(q, "/*") {
+				wildcard = i
+			}
 		}
+	}
+	if wildcard >= 0 {
+		return place{layer: wildcard}, true
 	}
 	return place{}, false
 }
@@ -181,13 +193,15 @@ func TestCheckImports(t *testing.T) {
 	}{
 		{name: "downward", graph: map[string][]string{
 			"pkg/cli": {"pkg/runner", "pkg/experiment"}, "pkg/schedule": {"pkg/experiment"},
-			"pkg/inject/nodedrain": {"pkg/inject", "pkg/target"}, "cmd/chaosnight": {"pkg/cli"},
-			"test/sandbox": {"test/sandbox/shop"}, "pkg/report/reporttest": {"test/sandbox"},
+			"pkg/inject/nodedrain": {"pkg/inject", "pkg/target"}, "pkg/inject/zoneoutage": {"pkg/inject/nodedrain"},
+			"cmd/chaosnight": {"pkg/cli"}, "test/sandbox": {"test/sandbox/shop"}, "pkg/report/reporttest": {"test/sandbox"},
 		}},
 		{name: "upward", graph: map[string][]string{"pkg/experiment": {"pkg/schedule"}},
 			want: []string{"pkg/experiment (layer 0) imports pkg/schedule (layer 1)"}},
 		{name: "same layer", graph: map[string][]string{"pkg/inject/podkill": {"pkg/inject/stress"}},
 			want: []string{"pkg/inject/podkill (layer 3) imports pkg/inject/stress (layer 3)"}},
+		{name: "kind below the one it builds on", graph: map[string][]string{"pkg/inject/nodedrain": {"pkg/inject/zoneoutage"}},
+			want: []string{"pkg/inject/nodedrain (layer 3) imports pkg/inject/zoneoutage (layer 4)"}},
 		{name: "into a harness", graph: map[string][]string{"pkg/engine": {"test/sandbox"}},
 			want: []string{"pkg/engine imports test/sandbox: a program or test harness"}},
 		{name: "unplaced", graph: map[string][]string{"pkg/newthing": nil},

@@ -5,8 +5,10 @@ package faults
 
 import (
 	"github.com/chaosnight/chaosnight/pkg/inject"
+	"github.com/chaosnight/chaosnight/pkg/inject/nodedrain"
 	"github.com/chaosnight/chaosnight/pkg/inject/podkill"
 	"github.com/chaosnight/chaosnight/pkg/inject/stress"
+	"github.com/chaosnight/chaosnight/pkg/inject/zoneoutage"
 )
 
 // New returns the registry of every fault kind chaosnight runs.
@@ -14,6 +16,8 @@ func New() (*inject.Registry, error) {
 	return inject.NewRegistry(
 		podkill.Fault{},
 		stress.Fault{},
+		nodedrain.Fault{},
+		zoneoutage.Fault{},
 	)
 }
 

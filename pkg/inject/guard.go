@@ -53,8 +53,9 @@ type Guard struct {
 // Request is one injection to guard.
 type Request struct {
 	Run Run
-	// Action says what is done, in words for Events and logs ("evict",
-	// "delete", "stress cpu"); default the injector's Kind.
+	// Action says what is done, in the fault kind's words for Events and
+	// logs ("pod kill (evict)", "node drain (1 node)"); default the
+	// injector's Kind.
 	Action   string
 	Targets  []target.Pod
 	Injector Injector
@@ -286,7 +287,7 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	if g.Policy.DryRun {
 		for _, i := range idx {
 			vs[i].status = StatusDryRun
-			vs[i].detail = "dry run: would " + action
+			vs[i].detail = "dry run: would inject " + action
 		}
 		return g.finish(inj, vs, log)
 	}

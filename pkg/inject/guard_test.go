@@ -323,10 +323,10 @@ func TestGuardRules(t *testing.T) {
 		},
 		{
 			name: "dry run: reported, never injected", policy: Policy{RequireOptIn: true, DryRun: true},
-			req:     Request{MinHealthy: 2, Action: "evict"},
+			req:     Request{MinHealthy: 2, Action: "pod kill (evict)"},
 			targets: []string{"shop/checkout-0", "shop/checkout-1", "staging/checkout-0"},
 			want: []string{
-				"shop/checkout-0=dry-run (dry run: would evict)",
+				"shop/checkout-0=dry-run (dry run: would inject pod kill (evict))",
 				"shop/checkout-1=refused (minHealthy: ReplicaSet shop/checkout has 3 ready pods, minHealthy 2 (1 pod already admitted in this injection))",
 				"staging/checkout-0=refused (optIn: namespace staging is not opted in (label chaosnight.dev/enabled=true is missing))",
 			},

@@ -78,6 +78,13 @@ type Sweeper interface {
 	Sweep(ctx context.Context, env Env, scope SweepScope) error
 }
 
+// SharedSweeper is a Sweeper whose objects another kind's sweep also
+// removes (zoneOutage's cordons are nodeDrain's): when that kind is
+// registered too, the registry runs its sweep only, once.
+type SharedSweeper interface {
+	SweptBy() string // the name of the kind whose sweep covers this one's
+}
+
 // SweepScope says where a Sweeper looks.
 type SweepScope struct {
 	// Namespaces to look in; nil means the whole cluster.
@@ -164,13 +171,23 @@ func (r *Registry) Every(a experiment.Action) time.Duration {
 	return 0
 }
 
-// Sweepers lists the kinds that leave objects behind a crash.
+// Sweepers lists the kinds that leave objects behind a crash, each sweep
+// once (see SharedSweeper).
 func (r *Registry) Sweepers() []Sweeper {
 	var out []Sweeper
 	for _, k := range r.order {
-		if s, ok := k.(Sweeper); ok {
-			out = append(out, s)
+		s, ok := k.(Sweeper)
+		if !ok {
+			continue
 		}
+		if sh, ok := k.(SharedSweeper); ok {
+			if other, ok := r.kinds[sh.SweptBy()]; ok {
+				if _, sweeps := other.(Sweeper); sweeps {
+					continue
+				}
+			}
+		}
+		out = append(out, s)
 	}
 	return out
 }

@@ -271,7 +271,7 @@ func probes(f features) []access {
 		}
 	}
 	for _, r := range []struct{ group, resource, verb string }{
-		{"", "nodes", "get"}, {"", "nodes", "update"}, {"", "nodes", "list"},
+		{"", "nodes", "get"}, {"", "nodes", "update"}, {"", "nodes", "list"}, {"", "nodes", "patch"}, {"", "nodes", "delete"},
 		{"rbac.authorization.k8s.io", "clusterroles", "bind"}, {"rbac.authorization.k8s.io", "clusterroles", "escalate"},
 		{"rbac.authorization.k8s.io", "clusterrolebindings", "create"},
 		{"certificates.k8s.io", "certificatesigningrequests", "create"},
@@ -313,9 +313,12 @@ func checkAccess(ctx context.Context, t testing.TB, c kubernetes.Interface, f fe
 		if answers[i].allowed != want {
 			wrong = append(wrong, fmt.Sprintf("  %s: API server says allowed=%v, want %v", p, answers[i].allowed, want))
 		}
-		// Node-scope stress reads a node's opt-in label, and nothing else of nodes.
-		nodeOptIn := f.stressNode && p.Resource == "nodes" && p.Verb == "get"
-		if answers[i].allowed && (p.Resource == "secrets" || (p.Resource == "nodes" && !nodeOptIn) || strings.HasPrefix(p.Group, "rbac")) {
+		// Node-scope stress reads a node's opt-in label, and nothing else of
+		// nodes; node faults also list and patch (cordon) them, never update
+		// or delete them.
+		nodeOptIn := (f.stressNode || f.nodeFaults) && p.Resource == "nodes" && p.Verb == "get"
+		nodeFault := f.nodeFaults && p.Resource == "nodes" && (p.Verb == "list" || p.Verb == "patch")
+		if answers[i].allowed && (p.Resource == "secrets" || (p.Resource == "nodes" && !nodeOptIn && !nodeFault) || strings.HasPrefix(p.Group, "rbac")) {
 			t.Errorf("the runner may %s", p)
 		}
 	}

@@ -15,6 +15,7 @@ type features struct {
 	allowDelete bool
 	stressPod   bool
 	stressNode  bool
+	nodeFaults  bool // nodeDrain and zoneOutage
 	// gateRollouts: gate.rollouts reads the targets' Deployments.
 	gateRollouts bool
 }
@@ -66,9 +67,14 @@ func expectedGrants(f features) []grant {
 	if f.optIn {
 		out = append(out, grant{Resource: "namespaces", Verb: "get"})
 	}
-	if f.stressNode {
+	if f.stressNode || f.nodeFaults {
 		// The node opt-in label.
 		out = append(out, grant{Resource: "nodes", Verb: "get"})
+	}
+	if f.nodeFaults {
+		// The opted-in nodes, cordoned and uncordoned with the run's
+		// annotations.
+		out = append(out, grant{Resource: "nodes", Verb: "list"}, grant{Resource: "nodes", Verb: "patch"})
 	}
 	for _, ns := range f.targets() {
 		in := func(group, resource string, verbs ...string) {
@@ -83,7 +89,7 @@ func expectedGrants(f features) []grant {
 		if (f.podKill && f.allowDelete) || f.stressNode {
 			in("", "pods", "delete")
 		}
-		if f.podKill {
+		if f.podKill || f.nodeFaults {
 			in("", "pods/eviction", "create")
 		}
 		if f.stressPod {
@@ -148,6 +154,11 @@ stress: {enabled: true, podScope: true, nodeScope: true}`,
 				x.stressPod = true
 				x.stressNode = true
 			})},
+		{"node-faults-only", `
+rbac: {namespaces: [shop]}
+podKill: {enabled: false}
+nodeFaults: {enabled: true}`,
+			f(func(x *features) { x.namespaces = []string{"shop"}; x.podKill = false; x.nodeFaults = true })},
 		{"single-no-leader-no-optin", `
 replicaCount: 1
 leaderElection: {enabled: false}

@@ -90,6 +90,9 @@ app.kubernetes.io/part-of: chaosnight
 {{- define "chaosnight.stressNode" -}}
 {{- if and .Values.stress.enabled .Values.stress.nodeScope }}true{{ end }}
 {{- end }}
+{{- define "chaosnight.nodeFaults" -}}
+{{- if (.Values.nodeFaults | default dict).enabled }}true{{ end }}
+{{- end }}
 
 {{/*
 The settings part of the configuration: everything but the nights. serve
@@ -139,8 +142,9 @@ whole cluster). Every rule is generated from a feature switch.
 - apiGroups: [""]
   resources: [pods]
   verbs: {{ toJson $podVerbs }}
-{{- if .Values.podKill.enabled }}
-# Pod kills with method: evict (the Eviction API honours PodDisruptionBudgets).
+{{- if or .Values.podKill.enabled (include "chaosnight.nodeFaults" .) }}
+# Pod kills with method: evict, and the evictions of node drains and zone
+# outages (the Eviction API honours PodDisruptionBudgets).
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]
