@@ -193,6 +193,16 @@ func TestDeploymentRollout(t *testing.T) {
 		{"a pod killed after the rollout completed: not a rollout", dep(func(d *appsv1.Deployment) {
 			d.Status.AvailableReplicas, d.Status.ReadyReplicas = 2, 2
 		}), false, "rollout complete (3 of 3 replicas updated)"},
+		{"the killed pod's replacement not yet created: not a rollout", dep(func(d *appsv1.Deployment) {
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas, d.Status.ReadyReplicas = 2, 2, 2, 2
+		}), false, "rollout complete (2 of 3 replicas running: a replacement or a scale, not a rollout)"},
+		{"scaled up after the rollout completed: not a rollout", dep(func(d *appsv1.Deployment) {
+			d.Spec.Replicas = i32(5)
+		}), false, "rollout complete (3 of 5 replicas running: a replacement or a scale, not a rollout)"},
+		{"missing replicas without a progress deadline: closed", dep(func(d *appsv1.Deployment) {
+			d.Status.Replicas, d.Status.UpdatedReplicas = 2, 2
+			d.Status.Conditions = nil
+		}), true, "is rolling out (2 of 3 replicas updated)"},
 		{"stuck past its progress deadline", dep(func(d *appsv1.Deployment) {
 			d.Status.UpdatedReplicas = 1
 			d.Status.Conditions = progressing(reasonDeadlineExceeded)

@@ -113,11 +113,14 @@ func replicas(p *int32) int32 {
 // Progressing condition says the rollout has not completed. A rollout
 // past its progress deadline counts as well: it is stuck, not finished.
 //
-// Unavailable replicas alone do not count: after a pod kill the
-// replacement is "updated" but not yet ready, and the controller keeps
-// the condition at NewReplicaSetAvailable (it is not re-evaluated once a
-// rollout completed), which tells the two apart. Without a progress
-// deadline there is no condition and availability is not checked.
+// Missing or unavailable replicas alone do not count: after a pod kill the
+// replacement is created a moment later and is "updated" but not yet
+// ready, and a scale adds pods of the same ReplicaSet; through both the
+// controller keeps the condition at NewReplicaSetAvailable (it is not
+// re-evaluated once a rollout completed and every pod is of the new
+// ReplicaSet), which tells them from a rollout. Without a progress
+// deadline there is no condition: availability is not checked, and
+// missing replicas count (the gate errs on the closed side).
 func DeploymentRollout(d *appsv1.Deployment) (bool, string) {
 	want := replicas(d.Spec.Replicas)
 	s := d.Status
@@ -137,7 +140,13 @@ func DeploymentRollout(d *appsv1.Deployment) (bool, string) {
 	if d.Spec.Paused {
 		verb = "is paused mid-rollout"
 	}
+	// The last rollout completed and every pod belongs to its ReplicaSet:
+	// fewer pods than desired is a replacement being created (a pod kill)
+	// or a scale, not a rollout.
+	settled := cond != nil && cond.Reason == reasonNewRSAvailable && s.Replicas == s.UpdatedReplicas
 	switch {
+	case s.UpdatedReplicas < want && settled:
+		return false, fmt.Sprintf("rollout complete (%d of %d replicas running: a replacement or a scale, not a rollout)", s.UpdatedReplicas, want)
 	case s.UpdatedReplicas < want:
 		return true, fmt.Sprintf("%s (%d of %d replicas updated)", verb, s.UpdatedReplicas, want)
 	case s.Replicas > s.UpdatedReplicas:
