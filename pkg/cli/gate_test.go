@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/gate"
+	"github.com/chaosnight/chaosnight/pkg/probe"
 )
 
 // The gate's settings reach its configuration from every source, and a
@@ -71,5 +75,47 @@ func TestConfigViewShowsTheGate(t *testing.T) {
 	want := "gate:\n  alerts: true\n  alertSelector: severity=\"page\"\n  rollouts: false\n"
 	if !strings.Contains(out, want) {
 		t.Errorf("config view:\n%s\nwant it to contain\n%s", out, want)
+	}
+}
+
+type alertsQuerier struct{ queries []string }
+
+func (q *alertsQuerier) Query(_ context.Context, query string, _ time.Time) ([]probe.Sample, error) {
+	q.queries = append(q.queries, query)
+	return []probe.Sample{{Labels: map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "severity": "critical"}, Value: 1}}, nil
+}
+
+// serve's gate reads the settings at every check: a reload that changes
+// them applies to the next injection.
+func TestServeGateFollowsTheSettings(t *testing.T) {
+	g := safetyGlobals(t, nil, nil, "")
+	q := &alertsQuerier{}
+	var mu sync.Mutex
+	live := &liveGate{mu: &mu, g: g, prom: q}
+	c := live.Check(t.Context(), gate.Request{Round: 1})
+	if c.Open || c.Reason() != "gate: alert KubePodCrashLooping firing in shop" || c.Rollouts == nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	g.v.Set(keyGateAlertSelector, `severity="page"`)
+	g.v.Set(keyGateRollouts, false)
+	c = live.Check(t.Context(), gate.Request{Round: 1})
+	if c.Alerts == nil || c.Alerts.Query != `ALERTS{alertstate="firing",severity="page"}` || c.Rollouts != nil {
+		t.Fatalf("after the change: %+v", c)
+	}
+	if q.queries[len(q.queries)-1] != `ALERTS{alertstate="firing",severity="page"}` {
+		t.Errorf("queries %q", q.queries)
+	}
+}
+
+// run has no gate at all when both checks are off: nothing is asked and
+// nothing journaled.
+func TestRunGateOff(t *testing.T) {
+	g := safetyGlobals(t, []string{"--gate-alerts=false", "--gate-rollouts=false"}, nil, "")
+	if gt := g.newGate(&alertsQuerier{}, nil); gt != nil {
+		t.Errorf("gate %v, want none", gt)
+	}
+	g = safetyGlobals(t, []string{"--gate-rollouts=false"}, nil, "")
+	if gt := g.newGate(&alertsQuerier{}, nil); gt == nil {
+		t.Error("no gate with the alert check on")
 	}
 }
