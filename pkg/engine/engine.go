@@ -40,16 +40,16 @@ type Engine struct {
 	Targets  Lister
 	Guard    Guard
 	Injector InjectorFor
-	// Gate is asked before each injection (gate.go); nil checks nothing.
-	Gate    Gate
-	Journal journal.Sink
-	Metrics *metrics.Metrics // nil records nothing
-	Log     *slog.Logger
-	Now     func() time.Time
+	Journal  journal.Sink
+	Metrics  *metrics.Metrics // nil records nothing
+	Log      *slog.Logger
+	Now      func() time.Time
 	// Observe receives progress for live views; it must not block.
 	Observe func(Progress)
 	// RevertTimeout bounds the revert of one injection. Default 1 minute.
 	RevertTimeout time.Duration
+	// Gate is asked before each injection (gate.go); nil checks nothing.
+	Gate Gate
 }
 
 // Options are the per-run settings.
