@@ -232,7 +232,7 @@ func moduleRoot(t *testing.T) (dir, module string) {
 	for {
 		f, err := os.Open(filepath.Join(dir, "go.mod"))
 		if err == nil {
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
 				if m, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {

@@ -173,7 +173,7 @@ func measure(dir string, reps int, window time.Duration) (results, error) {
 	if err != nil {
 		return results{}, err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	ver, _ := exec.Command("stress-ng", "--version").Output()
 	u, err := stressor.StatFS(work)
 	if err != nil {
@@ -182,84 +182,22 @@ func measure(dir string, reps int, window time.Duration) (results, error) {
 	res := results{at: time.Now(), dir: dir, cpus: runtime.NumCPU(), system: uname(), fsSize: u.Size, fsUsedPercent: u.UsedPercent(),
 		ngVersion: strings.TrimSpace(string(ver)), reps: reps, window: window, io: map[string][]ioResult{}}
 
-	// Fill.
-	const fill = 1 << 30
 	for range reps {
-		var fr fillRep
-		r, err := measureIO(work, 0, func() (ioResult, error) {
-			rep, err := ours(ctx, stressor.Config{DiskFill: fill, DiskPath: work, Duration: time.Minute}, true)
-			if err != nil {
-				return ioResult{}, err
-			}
-			fr.oursSeconds, fr.oursMiBPerSec = rep.DiskFill.SecondsToFill, rep.DiskFill.FillMiBPerSec
-			return ioResult{}, nil
-		})
+		fr, err := measureFill(ctx, work)
 		if err != nil {
 			return res, err
 		}
-		fr.oursDevWrite = r.devWrite
-		// stress-ng has no "write this much and hold it": its nearest are
-		// --hdd with one sequential write of the size (then it deletes and
-		// starts over) and --fallocate (allocates without writing data).
-		r, err = measureIO(work, 0, func() (ioResult, error) {
-			t0 := time.Now()
-			o, err := stressNG(ctx, "--hdd", "1", "--hdd-bytes", "1G", "--hdd-write-size", "1M", "--hdd-opts", "wr-seq,fsync", "--hdd-ops", "1024", "--timeout", "60s", "--temp-path", work, "--metrics")
-			if err != nil {
-				return ioResult{}, fmt.Errorf("stress-ng --hdd: %w: %s", err, o)
-			}
-			fr.ngSeconds = time.Since(t0).Seconds()
-			fr.ngReported = math.NaN()
-			if m := reWrite.FindStringSubmatch(o); m != nil {
-				fr.ngReported = mbToMiB(m[1])
-			}
-			return ioResult{}, nil
-		})
-		if err != nil {
-			return res, err
-		}
-		fr.ngDevWrite = r.devWrite
 		res.fill = append(res.fill, fr)
 	}
-	for range reps {
-		o, err := stressNG(ctx, "--fallocate", "1", "--fallocate-bytes", "1G", "--timeout", "3s", "--temp-path", work, "--metrics-brief")
-		if err != nil {
-			return res, fmt.Errorf("stress-ng --fallocate: %w: %s", err, o)
-		}
-		if m := reBogo.FindStringSubmatch(o); m != nil {
-			res.fallocateBogoOps = append(res.fallocateBogoOps, m[1])
-		}
+	if res.fallocateBogoOps, err = measureFallocate(ctx, work, reps); err != nil {
+		return res, err
 	}
 
 	// I/O load.
 	res.ioOrder = []string{"chaosnight --disk-io 2", "stress-ng --hdd 2 (defaults)", "stress-ng --hdd 2 --hdd-opts fsync,fadv-dontneed"}
 	for range reps {
 		for _, k := range res.ioOrder {
-			r, err := measureIO(work, window, func() (ioResult, error) {
-				if strings.HasPrefix(k, "chaosnight") {
-					rep, err := ours(ctx, stressor.Config{DiskIOWorkers: 2, DiskPath: work, Duration: window}, false)
-					if err != nil {
-						return ioResult{}, err
-					}
-					return ioResult{toolWrite: rep.DiskIO.WriteMiBPerSec, toolRead: rep.DiskIO.ReadMiBPerSec, extra: strconv.FormatInt(rep.DiskIO.Fsyncs, 10)}, nil
-				}
-				args := []string{"--hdd", "2", "--hdd-bytes", "64M", "--hdd-write-size", "1M", "--timeout", fmt.Sprint(int(window.Seconds())) + "s", "--temp-path", work, "--metrics"}
-				if strings.Contains(k, "fsync") {
-					args = append(args, "--hdd-opts", "fsync,fadv-dontneed")
-				}
-				o, err := stressNG(ctx, args...)
-				if err != nil {
-					return ioResult{}, fmt.Errorf("stress-ng: %w: %s", err, o)
-				}
-				var r ioResult
-				if m := reWrite.FindStringSubmatch(o); m != nil {
-					r.toolWrite = mbToMiB(m[1])
-				}
-				if m := reRead.FindStringSubmatch(o); m != nil {
-					r.toolRead = mbToMiB(m[1])
-				}
-				r.extra = "n/a"
-				return r, nil
-			})
+			r, err := measureIO(work, window, func() (ioResult, error) { return ioCase(ctx, k, work, window) })
 			if err != nil {
 				return res, err
 			}
@@ -271,6 +209,91 @@ func measure(dir string, reps int, window time.Duration) (results, error) {
 		return res, errors.New("left behind: " + strings.Join(left, ", "))
 	}
 	return res, nil
+}
+
+// measureFill measures one 1 GiB fill of ours and of stress-ng's nearest.
+func measureFill(ctx context.Context, work string) (fillRep, error) {
+	const fill = 1 << 30
+	var fr fillRep
+	r, err := measureIO(work, 0, func() (ioResult, error) {
+		rep, err := ours(ctx, stressor.Config{DiskFill: fill, DiskPath: work, Duration: time.Minute}, true)
+		if err != nil {
+			return ioResult{}, err
+		}
+		fr.oursSeconds, fr.oursMiBPerSec = rep.DiskFill.SecondsToFill, rep.DiskFill.FillMiBPerSec
+		return ioResult{}, nil
+	})
+	if err != nil {
+		return fr, err
+	}
+	fr.oursDevWrite = r.devWrite
+	// stress-ng has no "write this much and hold it": its nearest are
+	// --hdd with one sequential write of the size (then it deletes and
+	// starts over) and --fallocate (allocates without writing data).
+	r, err = measureIO(work, 0, func() (ioResult, error) {
+		t0 := time.Now()
+		o, err := stressNG(ctx, "--hdd", "1", "--hdd-bytes", "1G", "--hdd-write-size", "1M", "--hdd-opts", "wr-seq,fsync", "--hdd-ops", "1024", "--timeout", "60s", "--temp-path", work, "--metrics")
+		if err != nil {
+			return ioResult{}, fmt.Errorf("stress-ng --hdd: %w: %s", err, o)
+		}
+		fr.ngSeconds = time.Since(t0).Seconds()
+		fr.ngReported = math.NaN()
+		if m := reWrite.FindStringSubmatch(o); m != nil {
+			fr.ngReported = mbToMiB(m[1])
+		}
+		return ioResult{}, nil
+	})
+	if err != nil {
+		return fr, err
+	}
+	fr.ngDevWrite = r.devWrite
+	return fr, nil
+}
+
+// measureFallocate runs stress-ng --fallocate, which reserves extents
+// without writing data, reps times, for its bogo ops: it has no fill rate.
+func measureFallocate(ctx context.Context, work string, reps int) ([]string, error) {
+	var ops []string
+	for range reps {
+		o, err := stressNG(ctx, "--fallocate", "1", "--fallocate-bytes", "1G", "--timeout", "3s", "--temp-path", work, "--metrics-brief")
+		if err != nil {
+			return ops, fmt.Errorf("stress-ng --fallocate: %w: %s", err, o)
+		}
+		if m := reBogo.FindStringSubmatch(o); m != nil {
+			ops = append(ops, m[1])
+		}
+	}
+
+	return ops, nil
+}
+
+// ioCase runs one I/O load case k for window and returns what the tool
+// itself reports.
+func ioCase(ctx context.Context, k, work string, window time.Duration) (ioResult, error) {
+	if strings.HasPrefix(k, "chaosnight") {
+		rep, err := ours(ctx, stressor.Config{DiskIOWorkers: 2, DiskPath: work, Duration: window}, false)
+		if err != nil {
+			return ioResult{}, err
+		}
+		return ioResult{toolWrite: rep.DiskIO.WriteMiBPerSec, toolRead: rep.DiskIO.ReadMiBPerSec, extra: strconv.FormatInt(rep.DiskIO.Fsyncs, 10)}, nil
+	}
+	args := []string{"--hdd", "2", "--hdd-bytes", "64M", "--hdd-write-size", "1M", "--timeout", fmt.Sprint(int(window.Seconds())) + "s", "--temp-path", work, "--metrics"}
+	if strings.Contains(k, "fsync") {
+		args = append(args, "--hdd-opts", "fsync,fadv-dontneed")
+	}
+	o, err := stressNG(ctx, args...)
+	if err != nil {
+		return ioResult{}, fmt.Errorf("stress-ng: %w: %s", err, o)
+	}
+	var r ioResult
+	if m := reWrite.FindStringSubmatch(o); m != nil {
+		r.toolWrite = mbToMiB(m[1])
+	}
+	if m := reRead.FindStringSubmatch(o); m != nil {
+		r.toolRead = mbToMiB(m[1])
+	}
+	r.extra = "n/a"
+	return r, nil
 }
 
 func uname() string {

@@ -199,29 +199,10 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	if b.tmp, err = os.MkdirTemp("", "chaosnight-bench-plan-"); err != nil {
 		return results{}, fmt.Errorf("temporary directory: %w", err)
 	}
-	defer os.RemoveAll(b.tmp)
+	defer func() { _ = os.RemoveAll(b.tmp) }()
 
-	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
-	b.launcher = filepath.Join(b.tmp, "rusage")
-	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
-		b.logf("building %s", bin.pkg)
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
-		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
-		if err := build.Run(); err != nil {
-			return results{}, fmt.Errorf("build %s: %w", bin.pkg, err)
-		}
-	}
-	if b.opts.compare != "" {
-		path, err := filepath.Abs(b.opts.compare)
-		if err != nil {
-			return results{}, fmt.Errorf("-compare: %w", err)
-		}
-		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
-	}
-	for i := range b.bins {
-		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
-			return results{}, err
-		}
+	if err := b.buildBinaries(ctx); err != nil {
+		return results{}, err
 	}
 
 	b.logf("starting the sandbox")
@@ -250,25 +231,8 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	}
 	b.logf("sandbox up: %s", b.versions)
 
-	// A namespace that is not opted in, with pods that match the selector:
-	// the experiment never names it, so it must cost nothing.
-	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
+	if err := b.measureAllPlans(ctx); err != nil {
 		return results{}, err
-	}
-	for _, size := range []int{nsSmall, nsBig} {
-		for i := range size {
-			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
-				return results{}, err
-			}
-		}
-		if err := b.waitReady(ctx, size); err != nil {
-			return results{}, err
-		}
-		for _, sc := range scenarios(size) {
-			if err := b.measurePlans(ctx, sc); err != nil {
-				return results{}, err
-			}
-		}
 	}
 	if b.opts.profileDir != "" {
 		if err := b.profileSelector(ctx, nsBig); err != nil {
@@ -281,22 +245,85 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 		}
 	}
 	if !b.opts.skipKills {
-		for _, rate := range []struct {
-			qps   float64
-			burst int
-		}{{50, 100}, {200, 100}} {
-			for range b.opts.killRuns {
-				if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
-					return results{}, err
-				}
-				if err := b.waitReady(ctx, nsBig); err != nil {
-					return results{}, err
-				}
-			}
+		if err := b.measureAllKills(ctx); err != nil {
+			return results{}, err
 		}
 	}
 	b.logf("done")
 	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, kills: b.kills, profile: b.profile}, nil
+}
+
+// buildBinaries builds chaosnight from this tree and the rusage launcher,
+// adds the -compare binary, and measures each binary's RSS floor.
+func (b *bench) buildBinaries(ctx context.Context) error {
+	b.bins = []binary{{label: "this tree", path: filepath.Join(b.tmp, "chaosnight")}}
+	b.launcher = filepath.Join(b.tmp, "rusage")
+	for _, bin := range []struct{ out, pkg string }{{b.bins[0].path, "./cmd/chaosnight"}, {b.launcher, "./bench/plan/rusage"}} {
+		b.logf("building %s", bin.pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin.out, bin.pkg)
+		build.Dir, build.Stdout, build.Stderr = b.root, b.log, b.log
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", bin.pkg, err)
+		}
+	}
+	if b.opts.compare != "" {
+		path, err := filepath.Abs(b.opts.compare)
+		if err != nil {
+			return fmt.Errorf("-compare: %w", err)
+		}
+		b.bins = append(b.bins, binary{label: filepath.Base(path), path: path})
+	}
+	for i := range b.bins {
+		var err error
+		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measureAllPlans measures every plan scenario at both namespace counts,
+// beside a namespace that is not opted in: the experiment never names it,
+// so it must cost nothing.
+func (b *bench) measureAllPlans(ctx context.Context) error {
+	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
+		return err
+	}
+	for _, size := range []int{nsSmall, nsBig} {
+		for i := range size {
+			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
+				return err
+			}
+		}
+		if err := b.waitReady(ctx, size); err != nil {
+			return err
+		}
+		for _, sc := range scenarios(size) {
+			if err := b.measurePlans(ctx, sc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// measureAllKills measures the kills at two client rate limits, killRuns
+// times each, waiting for the workloads to be whole again between runs.
+func (b *bench) measureAllKills(ctx context.Context) error {
+	for _, rate := range []struct {
+		qps   float64
+		burst int
+	}{{50, 100}, {200, 100}} {
+		for range b.opts.killRuns {
+			if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
+				return err
+			}
+			if err := b.waitReady(ctx, nsBig); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
@@ -818,7 +845,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
-	defer cpu.Close()
+	defer func() { _ = cpu.Close() }()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -842,7 +869,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 	if err != nil {
 		return fmt.Errorf("allocs profile: %w", err)
 	}
-	defer allocs.Close()
+	defer func() { _ = allocs.Close() }()
 	if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
 		return fmt.Errorf("write allocs profile: %w", err)
 	}

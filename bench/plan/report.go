@@ -57,28 +57,7 @@ func report(w io.Writer, r results) {
 	}
 	for _, sc := range seen {
 		for _, bin := range r.bins {
-			var rs []planResult
-			for _, p := range r.plans {
-				if p.scenario == sc && p.bin.path == bin.path {
-					rs = append(rs, p)
-				}
-			}
-			if len(rs) == 0 {
-				continue
-			}
-			wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
-			sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
-			grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
-			reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
-			api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
-			picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
-			rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
-			listReqs := "n/a"
-			if reqs.lo >= 0 {
-				listReqs = fmt.Sprintf("%.0f", reqs.med)
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
-				sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+			planRow(w, r.plans, sc, bin)
 		}
 	}
 	fmt.Fprintln(w)
@@ -89,36 +68,67 @@ func report(w io.Writer, r results) {
 		}
 	}
 	if len(r.kills) > 0 {
-		fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
-		fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
-		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
-		type key struct {
-			qps   float64
-			burst int
-		}
-		var keys []key
-		for _, k := range r.kills {
-			if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
-				keys = append(keys, kk)
-			}
-		}
-		slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
-		for _, kk := range keys {
-			var rs []killResult
-			for _, k := range r.kills {
-				if k.qps == kk.qps && k.burst == kk.burst {
-					rs = append(rs, k)
-				}
-			}
-			inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
-			rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
-			wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
-			rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
-			fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
-				inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
-		}
+		reportKills(w, r.kills)
 	}
 	if r.profile != "" {
 		fmt.Fprintf(w, "\n%s\n", r.profile)
+	}
+}
+
+// planRow is the row of one scenario and binary (none if it never ran).
+func planRow(w io.Writer, plans []planResult, sc scenario, bin binary) {
+	var rs []planResult
+	for _, p := range plans {
+		if p.scenario == sc && p.bin.path == bin.path {
+			rs = append(rs, p)
+		}
+	}
+	if len(rs) == 0 {
+		return
+	}
+	wall := summarize(collect(rs, func(p planResult) float64 { return p.wall.Seconds() }))
+	sel := summarize(collect(rs, func(p planResult) float64 { return p.selectTook.Seconds() }))
+	grd := summarize(collect(rs, func(p planResult) float64 { return p.injectTook.Seconds() }))
+	reqs := summarize(collect(rs, func(p planResult) float64 { return float64(p.selectReqs) }))
+	api := summarize(collect(rs, func(p planResult) float64 { return float64(p.apiRequests) }))
+	picked := summarize(collect(rs, func(p planResult) float64 { return float64(p.planned) }))
+	rss := summarize(collect(rs, func(p planResult) float64 { return mib(p.maxRSS) }))
+	listReqs := "n/a"
+	if reqs.lo >= 0 {
+		listReqs = fmt.Sprintf("%.0f", reqs.med)
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+		sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+}
+
+// reportKills is the kills table: one row per client rate limit.
+func reportKills(w io.Writer, kills []killResult) {
+	fmt.Fprintln(w, "\n## 100 real pod kills (podKill delete, pick count 100 across 100 namespaces, minHealthy 0)")
+	fmt.Fprintln(w, "\n| client rate | inject phase (guard + 100 DELETEs + 100 Events) | pods/s | whole process (wall) | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	type key struct {
+		qps   float64
+		burst int
+	}
+	var keys []key
+	for _, k := range kills {
+		if kk := (key{k.qps, k.burst}); !slices.Contains(keys, kk) {
+			keys = append(keys, kk)
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.qps, b.qps) })
+	for _, kk := range keys {
+		var rs []killResult
+		for _, k := range kills {
+			if k.qps == kk.qps && k.burst == kk.burst {
+				rs = append(rs, k)
+			}
+		}
+		inj := summarize(collect(rs, func(k killResult) float64 { return k.injectTook.Seconds() }))
+		rate := summarize(collect(rs, func(k killResult) float64 { return 100 / k.injectTook.Seconds() }))
+		wall := summarize(collect(rs, func(k killResult) float64 { return k.wall.Seconds() }))
+		rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
+		fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
+			inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
 	}
 }

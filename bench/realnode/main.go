@@ -418,35 +418,48 @@ func (b *bench) inject(ctx context.Context, p *pod, c caseSpec) (stressed, error
 		if err != nil {
 			return err
 		}
-		out.ngID, out.chaosID = "", ""
-		for _, s := range pd.Status.ContainerStatuses {
-			if s.Name == ngContainer {
-				out.ngID = runtimeID(s.ContainerID)
-			}
-		}
-		for _, s := range pd.Status.EphemeralContainerStatuses {
-			if s.Name == st.Container {
-				out.chaosID = runtimeID(s.ContainerID)
-			}
-		}
-		for _, id := range []string{out.ngID, out.chaosID} {
-			if id == "" {
-				return errors.New("a container ID is not in the pod status yet")
-			}
-			if _, err := os.Stat(p.cg.dir("cpuacct", id)); err != nil {
-				entries, _ := os.ReadDir(p.cg.dir("cpuacct", ""))
-				var names []string
-				for _, e := range entries {
-					if e.IsDir() {
-						names = append(names, e.Name())
-					}
-				}
-				return fmt.Errorf("%w (stress-ng %s, chaosnight %s; the pod's cgroup holds %v; statuses %v %v)", err, out.ngID, out.chaosID, names, pd.Status.ContainerStatuses, pd.Status.EphemeralContainerStatuses)
-			}
-		}
-		return nil
+		out.ngID, out.chaosID = containerIDs(pd, st.Container)
+		return p.cgroupsExist(pd, out.ngID, out.chaosID)
 	})
 	return out, err
+}
+
+// containerIDs are the runtime IDs of the stress-ng container and of the
+// chaosnight ephemeral container named chaos ("" until the status has it).
+func containerIDs(pd *corev1.Pod, chaos string) (ngID, chaosID string) {
+	for _, s := range pd.Status.ContainerStatuses {
+		if s.Name == ngContainer {
+			ngID = runtimeID(s.ContainerID)
+		}
+	}
+	for _, s := range pd.Status.EphemeralContainerStatuses {
+		if s.Name == chaos {
+			chaosID = runtimeID(s.ContainerID)
+		}
+	}
+	return ngID, chaosID
+}
+
+// cgroupsExist says why the two containers cannot be measured yet: an ID
+// not in the status, or a container cgroup the kubelet has not created
+// (then with what the pod's cgroup does hold).
+func (p *pod) cgroupsExist(pd *corev1.Pod, ngID, chaosID string) error {
+	for _, id := range []string{ngID, chaosID} {
+		if id == "" {
+			return errors.New("a container ID is not in the pod status yet")
+		}
+		if _, err := os.Stat(p.cg.dir("cpuacct", id)); err != nil {
+			entries, _ := os.ReadDir(p.cg.dir("cpuacct", ""))
+			var names []string
+			for _, e := range entries {
+				if e.IsDir() {
+					names = append(names, e.Name())
+				}
+			}
+			return fmt.Errorf("%w (stress-ng %s, chaosnight %s; the pod's cgroup holds %v; statuses %v %v)", err, ngID, chaosID, names, pd.Status.ContainerStatuses, pd.Status.EphemeralContainerStatuses)
+		}
+	}
+	return nil
 }
 
 // runtimeID is the ID in "containerd://<id>".

@@ -64,13 +64,13 @@ type result struct {
 // after the given time.
 func measure(after time.Duration, args []string) (result, error) {
 	if len(args) == 0 {
-		return result{}, errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...")
+		return result{}, errors.New("usage: go run ./bench/rss [-after 1.5s] -- CHAOSNIGHT-ARGS...") //nolint:staticcheck // ST1005: a usage line; "ARGS..." is its notation, not punctuation
 	}
 	dir, err := os.MkdirTemp("", "chaosnight-rss-")
 	if err != nil {
 		return result{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	bin := filepath.Join(dir, "chaosnight")
 	// Not stripped (-s -w only drops sections that are never mapped, so
 	// the resident memory is the same as make build's binary).
@@ -112,7 +112,7 @@ func readStatus(pid string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	out := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -226,7 +226,7 @@ func residentByFamily(pid, bin string, syms []symbol) (map[string]int64, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer pm.Close()
+	defer func() { _ = pm.Close() }()
 	page := uint64(os.Getpagesize())
 	out := map[string]int64{}
 	for _, line := range strings.Split(string(maps), "\n") {

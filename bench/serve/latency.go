@@ -167,20 +167,8 @@ func (b *latencyBench) run(ctx context.Context) ([]cycleResult, error) {
 // moved by i/cycles of the 1 s decision tick, so that the samples cover
 // the tick's phase instead of repeating one.
 func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clockMode) (res cycleResult) {
-	stagger := time.Duration(i) * time.Second / time.Duration(b.cycles)
 	var startAt time.Time
-	if mode.known && mode.honored {
-		startAt = time.Now()
-		target := startAt.Add(b.lead + stagger)
-		res.offset = target.Truncate(time.Minute).Add(time.Minute).Sub(target)
-	} else {
-		next := time.Now().Truncate(time.Minute).Add(time.Minute)
-		startAt = next.Add(-b.lead - stagger)
-		if time.Until(startAt) < 200*time.Millisecond {
-			startAt = startAt.Add(time.Minute)
-		}
-		res.offset = 10 * time.Minute
-	}
+	startAt, res.offset = b.cycleStart(i, mode)
 	if err := sleepUntil(ctx, startAt); err != nil {
 		res.err = err
 		return res
@@ -211,110 +199,156 @@ func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clock
 		}
 	}()
 
-	// T in real time, from the opening the runner itself computed.
-	var st status
-	if err := c.getJSON(ctx, "/status", &st); err != nil {
+	applied, err := b.windowOpening(ctx, c, mode, &res)
+	if err != nil {
 		res.err = err
 		return res
+	}
+	// Journal times come from the engine's clock; if it ever follows the
+	// shifted clock, shift them back.
+	realOf := func(t time.Time) time.Time {
+		if applied > 0 && time.Until(t) > applied/2 {
+			return t.Add(-applied)
+		}
+		return t
+	}
+	a, err := b.measurePause(ctx, jdir, i, realOf, &res)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	bRec, err := b.measureClose(ctx, jdir, realOf, &res)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.err = checkCycle(a, bRec)
+	return res
+}
+
+// cycleStart is when cycle i starts serve and the clock offset it gives
+// it: with an honoured --clock-offset, now, and an offset that puts the
+// window's opening b.lead (plus a stagger) ahead; otherwise the real minute
+// boundary minus the lead, and an offset serve will ignore.
+func (b *latencyBench) cycleStart(i int, mode *clockMode) (startAt time.Time, offset time.Duration) {
+	stagger := time.Duration(i) * time.Second / time.Duration(b.cycles)
+	if mode.known && mode.honored {
+		startAt = time.Now()
+		target := startAt.Add(b.lead + stagger)
+		return startAt, target.Truncate(time.Minute).Add(time.Minute).Sub(target)
+	}
+	next := time.Now().Truncate(time.Minute).Add(time.Minute)
+	startAt = next.Add(-b.lead - stagger)
+	if time.Until(startAt) < 200*time.Millisecond {
+		startAt = startAt.Add(time.Minute)
+	}
+	return startAt, 10 * time.Minute
+}
+
+// windowOpening reads T, the window's opening in real time, from the
+// opening the runner itself computed (res.opens), learns whether serve
+// honours the clock offset (the first cycle sets mode), and returns the
+// offset applied to the runner's clock.
+func (b *latencyBench) windowOpening(ctx context.Context, c *child, mode *clockMode, res *cycleResult) (applied time.Duration, err error) {
+	var st status
+	if err := c.getJSON(ctx, "/status", &st); err != nil {
+		return 0, err
 	}
 	var opens time.Time
 	for _, n := range st.NextNights {
 		if n.Night == nightName {
 			if n.Open {
-				res.err = errors.New("the window is already open at the start")
-				return res
+				return 0, errors.New("the window is already open at the start")
 			}
 			opens = n.Opens
 		}
 	}
 	if opens.IsZero() {
-		res.err = fmt.Errorf("/status shows no night %q: %+v", nightName, st)
-		return res
+		return 0, fmt.Errorf("/status shows no night %q: %+v", nightName, st)
 	}
 	now := time.Now()
 	res.honored = opens.Add(-res.offset).After(now.Add(-2 * time.Second))
 	if !mode.known {
 		*mode = clockMode{known: true, honored: res.honored}
 	}
-	applied := time.Duration(0)
 	if res.honored {
 		applied = res.offset
 	}
 	res.opens = opens.Add(-applied)
 	if d := res.opens.Sub(now); d < 0 || d > b.lead+2*time.Second {
-		res.err = fmt.Errorf("the window opens %v from now, expected about %v (offset %v, applied %v)", d, b.lead, res.offset, applied)
-		return res
+		return applied, fmt.Errorf("the window opens %v from now, expected about %v (offset %v, applied %v)", d, b.lead, res.offset, applied)
 	}
-	// Journal times come from the engine's clock; if it ever follows the
-	// shifted clock, shift them back.
-	realOf := func(t time.Time) time.Time {
-		if applied > 0 && t.Sub(time.Now()) > applied/2 {
-			return t.Add(-applied)
-		}
-		return t
-	}
-	T := res.opens
+	return applied, nil
+}
 
-	// 1. start latency and 2. pause.
+// measurePause measures 1. the start latency of the first experiment and
+// 2. how fast a pause ends it: the kill switch command and its phases'
+// ends. It returns the first experiment's record.
+func (b *latencyBench) measurePause(ctx context.Context, jdir string, i int, realOf func(time.Time) time.Time, res *cycleResult) (*journal.Record, error) {
+	T := res.opens
 	a, err := waitRecord(ctx, jdir, expA, T.Add(15*time.Second), func(r *journal.Record) bool { return inPhase(r, journal.PhaseObserve) })
 	if err != nil {
-		res.err = err
-		return res
+		return nil, err
 	}
 	res.startLatency = realOf(a.Started).Sub(T)
 	if err := sleepCtx(ctx, pauseAfter+time.Duration(i)*killSwitchPoll/time.Duration(b.cycles)); err != nil {
-		res.err = err
-		return res
+		return nil, err
 	}
 	t0 := time.Now()
 	if err := b.killSwitch(ctx, "pause", "--reason", "bench/serve pause latency"); err != nil {
-		res.err = err
-		return res
+		return nil, err
 	}
 	pausedAt := time.Now()
 	res.pauseCmd = pausedAt.Sub(t0)
 	a, err = waitRecord(ctx, jdir, expA, pausedAt.Add(10*time.Second), finished)
 	if err != nil {
-		res.err = errors.Join(err, b.killSwitch(context.WithoutCancel(ctx), "resume"))
-		return res
+		return nil, errors.Join(err, b.killSwitch(context.WithoutCancel(ctx), "resume"))
 	}
 	res.pauseVerdict = string(a.Verdict)
-	aObsEnd, aRevEnd := phaseEnd(a, journal.PhaseObserve), phaseEnd(a, journal.PhaseRevert)
-	res.pauseToObserveEnd = realOf(aObsEnd).Sub(pausedAt)
-	res.pauseToRevertEnd = realOf(aRevEnd).Sub(pausedAt)
+	res.pauseToObserveEnd = realOf(phaseEnd(a, journal.PhaseObserve)).Sub(pausedAt)
+	res.pauseToRevertEnd = realOf(phaseEnd(a, journal.PhaseRevert)).Sub(pausedAt)
+	return a, nil
+}
 
-	// 3. close: hold close-b's preflight until T+21 s, then release the switch.
+// measureClose measures 3. how fast the window's close ends the second
+// experiment: close-b's preflight is held until T+21 s, then the switch is
+// released. It returns the second experiment's record.
+func (b *latencyBench) measureClose(ctx context.Context, jdir string, realOf func(time.Time) time.Time, res *cycleResult) (*journal.Record, error) {
+	T := res.opens
 	b.gate.held.Store(0)
 	b.gate.arm(T.Add(gateOpens))
 	if err := b.killSwitch(ctx, "resume"); err != nil {
-		res.err = err
-		return res
+		return nil, err
 	}
 	closesAt := T.Add(windowLasts)
 	bRec, err := waitRecord(ctx, jdir, expB, closesAt.Add(15*time.Second), finished)
 	if err != nil {
-		res.err = err
-		return res
+		return nil, err
 	}
 	res.gateHeld = b.gate.held.Load()
 	res.closeVerdict = string(bRec.Verdict)
-	obsStart := phaseStart(bRec, journal.PhaseObserve)
-	bObsEnd, bRevEnd := phaseEnd(bRec, journal.PhaseObserve), phaseEnd(bRec, journal.PhaseRevert)
-	res.closeInto = closesAt.Sub(realOf(obsStart))
-	res.closeToObserveEnd = realOf(bObsEnd).Sub(closesAt)
-	res.closeToRevertEnd = realOf(bRevEnd).Sub(closesAt)
+	res.closeInto = closesAt.Sub(realOf(phaseStart(bRec, journal.PhaseObserve)))
+	res.closeToObserveEnd = realOf(phaseEnd(bRec, journal.PhaseObserve)).Sub(closesAt)
+	res.closeToRevertEnd = realOf(phaseEnd(bRec, journal.PhaseRevert)).Sub(closesAt)
+	return bRec, nil
+}
 
+// checkCycle says what went wrong in a cycle whose figures do not measure
+// what they should: the pause must have aborted and reverted the first
+// experiment, the close the second.
+func checkCycle(a, bRec *journal.Record) error {
 	var problems []string
-	if a.Verdict != journal.Aborted || aRevEnd.IsZero() {
+	if a.Verdict != journal.Aborted || phaseEnd(a, journal.PhaseRevert).IsZero() {
 		problems = append(problems, fmt.Sprintf("%s: %s %v, want aborted and reverted by the pause", expA, a.Verdict, a.Reasons))
 	}
-	if bRec.Verdict != journal.Aborted || !strings.Contains(strings.Join(bRec.Reasons, " "), "window closed") || bRevEnd.IsZero() || obsStart.IsZero() {
+	if bRec.Verdict != journal.Aborted || !strings.Contains(strings.Join(bRec.Reasons, " "), "window closed") ||
+		phaseEnd(bRec, journal.PhaseRevert).IsZero() || phaseStart(bRec, journal.PhaseObserve).IsZero() {
 		problems = append(problems, fmt.Sprintf("%s: %s %v, want aborted by the close and reverted", expB, bRec.Verdict, bRec.Reasons))
 	}
 	if len(problems) > 0 {
-		res.err = errors.New(strings.Join(problems, "; "))
+		return errors.New(strings.Join(problems, "; "))
 	}
-	return res
+	return nil
 }
 
 // killSwitch runs `chaosnight pause|resume` against the sandbox.

@@ -154,8 +154,24 @@ func measure(o options) (results, error) {
 		return results{}, err
 	}
 	defer cleanup()
+	chaos, ng := stressTools(o, ours, stressNG)
+	fmt.Fprintf(os.Stderr, "ours: %s\nstress-ng: %s", oursHow, ngVersion)
+	cpuRows, err := measureAllCPU(o, chaos, ng)
+	if err != nil {
+		return results{}, err
+	}
+	memRows, err := measureAllMemory(o, chaos, ng)
+	if err != nil {
+		return results{}, err
+	}
+	return results{opts: o, machine: m, oursHow: oursHow, ngVersion: strings.TrimSpace(string(ngVersion)), cpu: cpuRows, mem: memRows}, nil
+}
+
+// stressTools are the two tools' command lines: ours (the command that
+// runs our stressor) and stress-ng, both told to outlive the measurement.
+func stressTools(o options, ours []string, stressNG string) (chaos, ng tool) {
 	long := (o.settle + o.window + 30*time.Second).String()
-	chaos := tool{name: "chaosnight", cmd: func(workers, load int, memory int64, _ ...string) []string {
+	chaos = tool{name: "chaosnight", cmd: func(workers, load int, memory int64, _ ...string) []string {
 		args := slices.Clone(ours)
 		if workers > 0 {
 			args = append(args, "--cpu-workers", strconv.Itoa(workers), "--cpu-load", strconv.Itoa(load))
@@ -165,7 +181,7 @@ func measure(o options) (results, error) {
 		}
 		return append(args, "--duration", long)
 	}}
-	ng := tool{name: "stress-ng", cmd: func(workers, load int, memory int64, extra ...string) []string {
+	ng = tool{name: "stress-ng", cmd: func(workers, load int, memory int64, extra ...string) []string {
 		args := []string{stressNG, "--quiet", "--timeout", strconv.Itoa(int((o.settle + o.window + 30*time.Second).Seconds()))}
 		if workers > 0 {
 			args = append(args, "--cpu", strconv.Itoa(workers), "--cpu-load", strconv.Itoa(load))
@@ -176,7 +192,11 @@ func measure(o options) (results, error) {
 		return append(args, extra...)
 	}}
 
-	fmt.Fprintf(os.Stderr, "ours: %s\nstress-ng: %s", oursHow, ngVersion)
+	return chaos, ng
+}
+
+// measureAllCPU measures every CPU case, reps times, the tools alternating.
+func measureAllCPU(o options, chaos, ng tool) ([]cpuRow, error) {
 	var cpuRows []cpuRow
 	for rep := 1; rep <= o.reps; rep++ {
 		for _, workers := range []int{1, 2} {
@@ -184,7 +204,7 @@ func measure(o options) (results, error) {
 				for _, t := range []tool{chaos, ng} {
 					r, err := measureCPU(t, workers, load, o)
 					if err != nil {
-						return results{}, err
+						return nil, err
 					}
 					r.rep = rep
 					fmt.Fprintf(os.Stderr, "rep %d %-10s %dx%d%%: %.2f%% per worker (workers only %.2f%%), overhead %.2f%%, RSS %s, rest of machine %.0f%%, workers waited %.1f%%\n",
@@ -194,6 +214,12 @@ func measure(o options) (results, error) {
 			}
 		}
 	}
+	return cpuRows, nil
+}
+
+// measureAllMemory measures the memory cases, reps times, the tools
+// alternating.
+func measureAllMemory(o options, chaos, ng tool) ([]memRow, error) {
 	var memRows []memRow
 	for rep := 1; rep <= o.reps; rep++ {
 		for _, c := range []struct {
@@ -207,7 +233,7 @@ func measure(o options) (results, error) {
 		} {
 			r, err := measureMemory(c.t, c.label, c.extra, o)
 			if err != nil {
-				return results{}, err
+				return nil, err
 			}
 			r.rep = rep
 			fmt.Fprintf(os.Stderr, "rep %d %-45s reached in %s, steady RSS %s (Pss %s), peak %s, CPU while holding %.1f%%\n",
@@ -215,7 +241,7 @@ func measure(o options) (results, error) {
 			memRows = append(memRows, r)
 		}
 	}
-	return results{opts: o, machine: m, oursHow: oursHow, ngVersion: strings.TrimSpace(string(ngVersion)), cpu: cpuRows, mem: memRows}, nil
+	return memRows, nil
 }
 
 // ourCommand builds chaosnight-stress (what the stress containers run)
@@ -229,7 +255,7 @@ func ourCommand(bin string) (args []string, how string, cleanup func(), err erro
 		if err != nil {
 			return nil, "", cleanup, fmt.Errorf("temp dir: %w", err)
 		}
-		cleanup = func() { os.RemoveAll(dir) }
+		cleanup = func() { _ = os.RemoveAll(dir) }
 		bin = filepath.Join(dir, "chaosnight-stress")
 		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/chaosnight-stress")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")

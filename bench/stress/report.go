@@ -67,50 +67,7 @@ func report(r results) string {
 	fmt.Fprintf(&b, "- Method: %d repetitions; each CPU case measured over a %s window starting %s after the start, from utime+stime of the whole process tree in /proc; ours and stress-ng alternate within every repetition, and each run first waits (at most %s) for the rest of the machine to leave room for its target. \"Rest of machine\" is everything else the CPUs did during the window. A value marked * comes from a crowded window, where the rest of the machine left less room than the target needs (rest + target > %d%% − %.0f points), so the neighbours decided that number more than the tool. The last column is the longest time a worker sat runnable in the kernel's run queue waiting for a CPU (schedstat), as a share of the window: the direct evidence of what the neighbours took.\n\n",
 		o.reps, o.window, o.settle, o.wait, 100*m.cpus, headroom)
 
-	b.WriteString("## CPU accuracy (percent of one core per worker)\n\n")
-	b.WriteString("| workers × target | tool | measured per worker (each rep) | mean abs error | worst error | rest of machine | workers' run-queue wait |\n|---|---|---|---|---|---|---|\n")
-	type key struct {
-		tool          string
-		workers, load int
-	}
-	groups := map[key][]cpuRow{}
-	for _, r := range cpu {
-		k := key{r.tool, r.workers, r.load}
-		groups[k] = append(groups[k], r)
-	}
-	errs := map[string][]float64{}
-	cleanErrs := map[string][]float64{}
-	worst := map[string]float64{}
-	for _, workers := range []int{1, 2} {
-		for _, load := range []int{25, 50, 80} {
-			for _, tool := range []string{"chaosnight", "stress-ng"} {
-				rows := groups[key{tool, workers, load}]
-				var vals, fr, wt []string
-				var e []float64
-				for _, r := range rows {
-					mark := ""
-					if r.crowded() {
-						mark = "*"
-					} else {
-						cleanErrs[tool] = append(cleanErrs[tool], math.Abs(r.perWorker-float64(load)))
-					}
-					vals = append(vals, fmt.Sprintf("%.1f%s", r.perWorker, mark))
-					fr = append(fr, fmt.Sprintf("%.0f%%", r.foreign))
-					wt = append(wt, fmt.Sprintf("%.1f%%", r.waited))
-					d := math.Abs(r.perWorker - float64(load))
-					e = append(e, d)
-					errs[tool] = append(errs[tool], d)
-					worst[tool] = max(worst[tool], d)
-				}
-				fmt.Fprintf(&b, "| %d × %d%% | %s | %s | %.2f | %.2f | %s | %s |\n", workers, load, tool, strings.Join(vals, ", "), mean(e), slices.Max(e), strings.Join(fr, ", "), strings.Join(wt, ", "))
-			}
-		}
-	}
-	fmt.Fprintf(&b, "\nOver all cases: chaosnight mean abs error **%.2f** points (worst %.2f), stress-ng **%.2f** (worst %.2f). ",
-		mean(errs["chaosnight"]), worst["chaosnight"], mean(errs["stress-ng"]), worst["stress-ng"])
-	fmt.Fprintf(&b, "Windows where the machine had room for the target: chaosnight **%.2f** (worst %.2f, %d windows), stress-ng **%.2f** (worst %.2f, %d windows).\n\n",
-		mean(cleanErrs["chaosnight"]), maxOr0(cleanErrs["chaosnight"]), len(cleanErrs["chaosnight"]),
-		mean(cleanErrs["stress-ng"]), maxOr0(cleanErrs["stress-ng"]), len(cleanErrs["stress-ng"]))
+	cleanErrs := stressCPUSection(&b, cpu)
 
 	b.WriteString("## Memory: 256 MiB\n\n")
 	b.WriteString("| tool | time to 256 MiB resident (each rep) | steady VmRSS | Pss | over target (Pss) | peak VmRSS | CPU while holding |\n|---|---|---|---|---|---|---|\n")
@@ -183,6 +140,61 @@ func report(r results) string {
 	b.WriteString("- Overhead: see the table above; chaosnight's runtime (sysmon, timers) costs a fraction of a point of one core besides the workers, and its whole process is a few MiB resident.\n")
 	b.WriteString("- The machine is shared with other work; every window's neighbours and run-queue wait are in the table, and the comparison that measures the tools is the one over windows with room.\n")
 	return b.String()
+}
+
+// stressCPUSection is the CPU accuracy table and the errors over all cases;
+// it returns each tool's errors over the windows that had room.
+func stressCPUSection(b *strings.Builder, cpu []cpuRow) (cleanErrs map[string][]float64) {
+	b.WriteString("## CPU accuracy (percent of one core per worker)\n\n")
+	b.WriteString("| workers × target | tool | measured per worker (each rep) | mean abs error | worst error | rest of machine | workers' run-queue wait |\n|---|---|---|---|---|---|---|\n")
+	type key struct {
+		tool          string
+		workers, load int
+	}
+	groups := map[key][]cpuRow{}
+	for _, r := range cpu {
+		k := key{r.tool, r.workers, r.load}
+		groups[k] = append(groups[k], r)
+	}
+	errs := map[string][]float64{}
+	cleanErrs = map[string][]float64{}
+	worst := map[string]float64{}
+	for _, workers := range []int{1, 2} {
+		for _, load := range []int{25, 50, 80} {
+			for _, tool := range []string{"chaosnight", "stress-ng"} {
+				stressCPURow(b, groups[key{tool, workers, load}], tool, workers, load, errs, cleanErrs, worst)
+			}
+		}
+	}
+	fmt.Fprintf(b, "\nOver all cases: chaosnight mean abs error **%.2f** points (worst %.2f), stress-ng **%.2f** (worst %.2f). ",
+		mean(errs["chaosnight"]), worst["chaosnight"], mean(errs["stress-ng"]), worst["stress-ng"])
+	fmt.Fprintf(b, "Windows where the machine had room for the target: chaosnight **%.2f** (worst %.2f, %d windows), stress-ng **%.2f** (worst %.2f, %d windows).\n\n",
+		mean(cleanErrs["chaosnight"]), maxOr0(cleanErrs["chaosnight"]), len(cleanErrs["chaosnight"]),
+		mean(cleanErrs["stress-ng"]), maxOr0(cleanErrs["stress-ng"]), len(cleanErrs["stress-ng"]))
+	return cleanErrs
+}
+
+// stressCPURow is one case's row for one tool; it adds the case's errors
+// to errs, cleanErrs (windows with room) and worst.
+func stressCPURow(b *strings.Builder, rows []cpuRow, tool string, workers, load int, errs, cleanErrs map[string][]float64, worst map[string]float64) {
+	var vals, fr, wt []string
+	var e []float64
+	for _, r := range rows {
+		mark := ""
+		if r.crowded() {
+			mark = "*"
+		} else {
+			cleanErrs[tool] = append(cleanErrs[tool], math.Abs(r.perWorker-float64(load)))
+		}
+		vals = append(vals, fmt.Sprintf("%.1f%s", r.perWorker, mark))
+		fr = append(fr, fmt.Sprintf("%.0f%%", r.foreign))
+		wt = append(wt, fmt.Sprintf("%.1f%%", r.waited))
+		d := math.Abs(r.perWorker - float64(load))
+		e = append(e, d)
+		errs[tool] = append(errs[tool], d)
+		worst[tool] = max(worst[tool], d)
+	}
+	fmt.Fprintf(b, "| %d × %d%% | %s | %s | %.2f | %.2f | %s | %s |\n", workers, load, tool, strings.Join(vals, ", "), mean(e), slices.Max(e), strings.Join(fr, ", "), strings.Join(wt, ", "))
 }
 
 func maxOr0(xs []float64) float64 {

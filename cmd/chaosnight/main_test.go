@@ -29,7 +29,7 @@ func TestBinaryHasNoTemplateExecutor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	syms, err := f.Symbols()
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
@@ -222,14 +223,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	// configuration would have nothing to fall back to.
 	initial, err := load(time.Now())
 	if err != nil {
-		var problems experiment.Problems
-		if errors.As(err, &problems) {
-			for _, p := range problems {
-				fmt.Fprintln(streams.Err, p.String())
-			}
-			return withExitCode(ExitInvalid, fmt.Errorf("the configuration is not valid (%d problem(s))", len(problems)))
-		}
-		return withExitCode(ExitInvalid, err)
+		return invalidSetup(streams, err)
 	}
 
 	if err := g.checkSafety(); err != nil {
@@ -245,30 +239,12 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	// lease, the sweep); after that, the runner applies the one of the
 	// latest valid configuration (Setup.DryRun) at every injection.
 	dryRun := initial.DryRun
-	identity := f.identity
-	if identity == "" {
-		identity = os.Getenv("POD_NAME")
-	}
-	if identity == "" {
-		host, _ := os.Hostname()
-		identity = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	// One lease for the whole serve process: while it is renewed, the
-	// orphan sweep leaves this runner's helper pods alone; if the process
-	// dies, they are swept once it expires.
+	identity := serveIdentity(f)
 	leaseRef := ""
 	if !dryRun {
-		lease := &stress.RunLease{Client: client, Namespace: ns, RunID: "serve-" + identity, Log: g.log, Owner: runnerPod(ns)}
-		if err := lease.Start(ctx); err != nil {
-			g.log.Warn("no runner lease: helper pods will rely on their deadline alone", "error", err)
-		} else {
-			leaseRef = lease.Ref()
-			defer func() {
-				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runner.RunLeaseStopTimeout)
-				defer cancel()
-				_ = lease.Stop(stopCtx)
-			}()
-		}
+		var stop func()
+		leaseRef, stop = g.serveLease(ctx, client, ns, identity)
+		defer stop()
 	}
 	g.sweep(ctx, conn, targetNamespaces(initial.Experiments), dryRun)
 	reg := promclient.NewRegistry()
@@ -392,4 +368,48 @@ func eventObject(ns, lease string) corev1.ObjectReference {
 		return corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: pod}
 	}
 	return corev1.ObjectReference{Kind: "Lease", APIVersion: "coordination.k8s.io/v1", Namespace: ns, Name: lease}
+}
+
+// invalidSetup reports a first configuration that does not load: every
+// problem on stderr, exit code ExitInvalid.
+func invalidSetup(streams Streams, err error) error {
+	var problems experiment.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(streams.Err, p.String())
+		}
+		return withExitCode(ExitInvalid, fmt.Errorf("the configuration is not valid (%d problem(s))", len(problems)))
+	}
+	return withExitCode(ExitInvalid, err)
+}
+
+// serveIdentity names this runner: --identity, else $POD_NAME (the
+// chart's), else host and process.
+func serveIdentity(f serveFlags) string {
+	if f.identity != "" {
+		return f.identity
+	}
+	if id := os.Getenv("POD_NAME"); id != "" {
+		return id
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// serveLease keeps one Lease for the whole serve process: while it is
+// renewed, the orphan sweep leaves what this runner's injections left in
+// the cluster (helper pods, cordons) alone; if the process dies, they are
+// swept once it expires. It returns the Lease's reference ("" without one)
+// and the func that deletes it at shutdown.
+func (g *globals) serveLease(ctx context.Context, client kubernetes.Interface, ns, identity string) (string, func()) {
+	lease := &stress.RunLease{Client: client, Namespace: ns, RunID: "serve-" + identity, Log: g.log, Owner: runnerPod(ns)}
+	if err := lease.Start(ctx); err != nil {
+		g.log.Warn("no runner lease: helper pods and cordons will rely on their deadline alone", "error", err)
+		return "", func() {}
+	}
+	return lease.Ref(), func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runner.RunLeaseStopTimeout)
+		defer cancel()
+		_ = lease.Stop(stopCtx)
+	}
 }

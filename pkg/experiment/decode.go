@@ -336,37 +336,44 @@ func (s *strictDecoder) pairs(n *yaml.Node, path string, depth int) []pair {
 			s.fail(m.key.Line, path, "merge keys (<<) nested more than %d deep", maxMergeDepth)
 			return out
 		}
-		v := resolve(m.value)
-		if v == nil {
+		out = s.merge(out, m, have, path, depth)
+	}
+	return out
+}
+
+// merge appends the entries one merge key (<<) brings, skipping the keys
+// already present (have, which it updates).
+func (s *strictDecoder) merge(out []pair, m pair, have map[string]bool, path string, depth int) []pair {
+	v := resolve(m.value)
+	if v == nil {
+		return out
+	}
+	var sources []*yaml.Node
+	switch v.Kind {
+	case yaml.MappingNode:
+		sources = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		for _, item := range v.Content {
+			sources = append(sources, resolve(item))
+		}
+	}
+	if len(sources) == 0 {
+		s.fail(m.key.Line, path, "a merge key (<<) takes a mapping or a list of mappings")
+	}
+	for _, src := range sources {
+		if src == nil || src.Kind != yaml.MappingNode {
+			s.fail(m.key.Line, path, "a merge key (<<) takes a mapping or a list of mappings")
 			continue
 		}
-		var sources []*yaml.Node
-		switch v.Kind {
-		case yaml.MappingNode:
-			sources = []*yaml.Node{v}
-		case yaml.SequenceNode:
-			for _, item := range v.Content {
-				sources = append(sources, resolve(item))
-			}
-		}
-		for _, src := range sources {
-			if src == nil || src.Kind != yaml.MappingNode {
-				s.fail(m.key.Line, path, "a merge key (<<) takes a mapping or a list of mappings")
-				continue
-			}
-			for _, p := range s.pairs(src, path, depth+1) {
-				k := resolve(p.key)
-				if k != nil && k.Kind == yaml.ScalarNode {
-					if have[k.Value] {
-						continue
-					}
-					have[k.Value] = true
+		for _, p := range s.pairs(src, path, depth+1) {
+			k := resolve(p.key)
+			if k != nil && k.Kind == yaml.ScalarNode {
+				if have[k.Value] {
+					continue
 				}
-				out = append(out, p)
+				have[k.Value] = true
 			}
-		}
-		if len(sources) == 0 {
-			s.fail(m.key.Line, path, "a merge key (<<) takes a mapping or a list of mappings")
+			out = append(out, p)
 		}
 	}
 	return out

@@ -165,6 +165,12 @@ func (v *verdict) refuse(r Refusal) {
 // The error is a *RefusedError when nothing was admitted and something was
 // refused; a wrapped injector error, with the outcomes it reported; or a
 // context or argument error.
+//
+// The rules run in a fixed order, each a named step below (kill switch,
+// sanity, protected namespaces, opt-in, maxTargets, minHealthy, the
+// injector's own rules, dry run, the kill switch again), each refusing
+// what it must among the targets still pending; the order is part of the
+// contract: a refusal names the first rule that applies.
 func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	start := g.now()
 	inj := Injection{Run: req.Run, At: start}
@@ -177,145 +183,127 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 	inj.Kind = req.Injector.Kind()
 	action := orDefault(req.Action, inj.Kind)
 	inj.Policy = g.applied(req)
-	lim := inj.Policy.Limits
 	log := g.log().With("run", req.Run.ID, "experiment", req.Run.Experiment, "action", action)
-	log.Debug("policy", "limits", lim.String(), "protected", inj.Policy.Protected, "allowedSystemNamespaces", inj.Policy.AllowedSystemNamespaces)
+	log.Debug("policy", "limits", inj.Policy.Limits.String(), "protected", inj.Policy.Protected, "allowedSystemNamespaces", inj.Policy.AllowedSystemNamespaces)
 
-	vs := make([]verdict, len(req.Targets))
-	for i, p := range req.Targets {
-		vs[i].pod = p
-	}
-	pending := func() []int {
-		var idx []int
-		for i := range vs {
-			if vs[i].status == "" {
-				idx = append(idx, i)
-			}
-		}
-		return idx
-	}
-	refuse := func(i int, rule, format string, args ...any) {
-		vs[i].refuse(Refusal{Rule: rule, Why: fmt.Sprintf(format, args...)})
-	}
-
+	vs := newVerdicts(req.Targets)
 	// 1. Kill switch: before anything else, and for every target.
 	if reason, ok := g.killSwitchClear(ctx); !ok {
-		for i := range vs {
-			refuse(i, RuleKillSwitch, "%s", reason)
-		}
+		vs.refuseEach(vs.all(), RuleKillSwitch, reason)
 		if len(vs) == 0 {
 			return inj, &RefusedError{Rule: RuleKillSwitch, Detail: RuleKillSwitch + ": " + reason}
 		}
 		return g.finish(inj, vs, log)
 	}
-
-	// 2. Sanity: a target without UID could not be pinned by preconditions,
-	// and a pod listed twice would be hit twice.
-	seen := make(map[string]bool, len(vs))
-	for i := range vs {
-		p := vs[i].pod
-		switch {
-		case p.Namespace == "" || p.Name == "" || p.UID == "":
-			refuse(i, RuleInvalid, "target %q has no namespace, name or UID", p.Key())
-		case seen[p.UID]:
-			refuse(i, RuleDuplicate, "%s is already a target of this injection", p.Key())
-		default:
-			seen[p.UID] = true
-		}
-	}
-
-	// 3. Protected namespaces: the floor and the operator's deny list.
-	protected := g.Policy.Protected()
-	for _, i := range pending() {
-		if ns := vs[i].pod.Namespace; protected[ns] != "" {
-			refuse(i, RuleDenyNamespace, "%s", protectedWhy(ns, protected[ns]))
-		}
-	}
-
-	// 4. Opt-in: one GET per namespace. A system namespace the operator
-	// lifted from the floor needs the label whatever RequireOptIn says:
-	// two explicit decisions, the operator's and the namespace owner's.
-	lifted := inj.Policy.AllowedSystemNamespaces
-	if idx := pending(); g.Policy.RequireOptIn || len(lifted) > 0 {
-		var namespaces []string
-		for _, i := range idx {
-			ns := vs[i].pod.Namespace
-			if !g.Policy.RequireOptIn && !slices.Contains(lifted, ns) {
-				continue
-			}
-			if !slices.Contains(namespaces, ns) {
-				namespaces = append(namespaces, ns)
-			}
-		}
-		why := make([]string, len(namespaces)) // "" = opted in
-		g.forEach(len(namespaces), func(k int) { why[k] = g.optInRefusal(ctx, namespaces[k]) })
-		for _, i := range idx {
-			if k := slices.Index(namespaces, vs[i].pod.Namespace); k >= 0 && why[k] != "" {
-				refuse(i, RuleOptIn, "%s", why[k])
-			}
-		}
-	}
-
-	// 5. maxTargets: the first ones in request order pass.
-	admitted := 0
-	for _, i := range pending() {
-		if admitted >= lim.MaxTargets {
-			refuse(i, RuleMaxTargets, "the limit of maxTargets %d (%s) is reached", lim.MaxTargets, lim.MaxTargetsFrom)
-			continue
-		}
-		admitted++
-	}
-
-	// 6. minHealthy, from a fresh read of each owner's pods.
-	if lim.MinHealthy > 0 {
-		g.applyMinHealthy(ctx, vs, pending(), lim.MinHealthy)
-	}
-
+	// 2.-6. The guard's own rules.
+	g.applyRules(ctx, vs, inj.Policy)
 	// 6b. The injector's own rules (Admitter: node opt-in for node-scope
 	// stress), also in dry run, with the collateral of what passes.
-	inj.Collateral = g.admit(ctx, req, vs, pending(), log)
+	inj.Collateral = g.admit(ctx, req, vs, vs.pending(), log)
 	if err := ctx.Err(); err != nil {
 		return inj, fmt.Errorf("guard: %w", err)
 	}
-
-	idx := pending()
+	idx := vs.pending()
 	if len(idx) == 0 {
 		return g.finish(inj, vs, log)
 	}
-
 	// 7. Dry run: report, touch nothing.
 	if g.Policy.DryRun {
-		for _, i := range idx {
-			vs[i].status = StatusDryRun
-			vs[i].detail = "dry run: would inject " + action
-		}
+		vs.dryRun(idx, action)
 		return g.finish(inj, vs, log)
 	}
-
 	// The reads above take time; look at the kill switch once more right
 	// before anything is changed.
 	if g.KillSwitch != nil {
 		if reason, ok := g.killSwitchClear(ctx); !ok {
-			for _, i := range idx {
-				refuse(i, RuleKillSwitch, "%s", reason)
-			}
+			vs.refuseEach(idx, RuleKillSwitch, reason)
 			return g.finish(inj, vs, log)
 		}
 	}
 
-	targets := make([]target.Pod, len(idx))
-	given := make(map[string]bool, len(idx))
+	res, injErr := req.Injector.Inject(ctx, req.Run, vs.pods(idx))
+	inj.State = res.State
+	inj.Outcomes = g.mergeOutcomes(vs, idx, res.Outcomes, injErr, start)
+	g.events(ctx, req.Run, action, inj.Outcomes, log)
+	g.logOutcomes(log, inj.Outcomes)
+	if injErr != nil {
+		return inj, fmt.Errorf("%s injection: %w", inj.Kind, injErr)
+	}
+	return inj, nil
+}
+
+// verdicts are the guard's state for every target of one injection, in
+// request order; the rules only ever refuse the ones still pending.
+type verdicts []verdict
+
+func newVerdicts(pods []target.Pod) verdicts {
+	vs := make(verdicts, len(pods))
+	for i, p := range pods {
+		vs[i].pod = p
+	}
+	return vs
+}
+
+// all is every index, pending or not.
+func (vs verdicts) all() []int {
+	idx := make([]int, len(vs))
+	for i := range vs {
+		idx[i] = i
+	}
+	return idx
+}
+
+// pending is the indexes no rule has refused yet.
+func (vs verdicts) pending() []int {
+	var idx []int
+	for i := range vs {
+		if vs[i].status == "" {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+func (vs verdicts) refuse(i int, rule, format string, args ...any) {
+	vs[i].refuse(Refusal{Rule: rule, Why: fmt.Sprintf(format, args...)})
+}
+
+// refuseEach refuses idx by one rule for one reason (the kill switch).
+func (vs verdicts) refuseEach(idx []int, rule, why string) {
+	for _, i := range idx {
+		vs.refuse(i, rule, "%s", why)
+	}
+}
+
+func (vs verdicts) dryRun(idx []int, action string) {
+	for _, i := range idx {
+		vs[i].status = StatusDryRun
+		vs[i].detail = "dry run: would inject " + action
+	}
+}
+
+// pods are the targets at idx, the ones handed to the injector.
+func (vs verdicts) pods(idx []int) []target.Pod {
+	pods := make([]target.Pod, len(idx))
 	for k, i := range idx {
-		targets[k] = vs[i].pod
+		pods[k] = vs[i].pod
+	}
+	return pods
+}
+
+// mergeOutcomes is the injector's outcome for each admitted target (idx),
+// the guard's for the others, in request order; outcomes for pods the
+// injector was not given, or reported twice, are appended. An admitted
+// target the injector said nothing about failed, with injErr's text when
+// there is one.
+func (g *Guard) mergeOutcomes(vs verdicts, idx []int, reported []Outcome, injErr error, start time.Time) []Outcome {
+	given := make(map[string]bool, len(idx))
+	for _, i := range idx {
 		given[vs[i].pod.UID] = true
 	}
-	res, injErr := req.Injector.Inject(ctx, req.Run, targets)
-	inj.State = res.State
-
-	// Merge: the injector's outcome for each admitted target, in request order.
-	byUID := make(map[string]Outcome, len(res.Outcomes))
+	byUID := make(map[string]Outcome, len(reported))
 	var extra []Outcome
-	for _, o := range res.Outcomes {
+	for _, o := range reported {
 		if _, dup := byUID[o.Pod.UID]; dup || !given[o.Pod.UID] {
 			extra = append(extra, o)
 			continue
@@ -337,13 +325,7 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 		}
 		outcomes = append(outcomes, o)
 	}
-	inj.Outcomes = append(outcomes, extra...)
-	g.events(ctx, req.Run, action, inj.Outcomes, log)
-	g.logOutcomes(log, inj.Outcomes)
-	if injErr != nil {
-		return inj, fmt.Errorf("%s injection: %w", inj.Kind, injErr)
-	}
-	return inj, nil
+	return append(outcomes, extra...)
 }
 
 // finish turns the verdicts into outcomes when the injector is not called,

@@ -204,3 +204,84 @@ func (g *Guard) optInRefusal(ctx context.Context, ns string) string {
 	}
 	return ""
 }
+
+// applyRules applies rules 2 to 6 of Inject, in order, each to the
+// targets the ones before left pending.
+func (g *Guard) applyRules(ctx context.Context, vs verdicts, applied *AppliedPolicy) {
+	refuseInvalid(vs)
+	refuseProtected(vs, g.Policy.Protected())
+	g.refuseNotOptedIn(ctx, vs, applied.AllowedSystemNamespaces)
+	refuseOverMaxTargets(vs, applied.Limits)
+	// 6. minHealthy, from a fresh read of each owner's pods.
+	if applied.MinHealthy > 0 {
+		g.applyMinHealthy(ctx, vs, vs.pending(), applied.MinHealthy)
+	}
+}
+
+// refuseInvalid is rule 2, sanity: a target without UID could not be
+// pinned by preconditions, and a pod listed twice would be hit twice.
+func refuseInvalid(vs verdicts) {
+	seen := make(map[string]bool, len(vs))
+	for i := range vs {
+		p := vs[i].pod
+		switch {
+		case p.Namespace == "" || p.Name == "" || p.UID == "":
+			vs.refuse(i, RuleInvalid, "target %q has no namespace, name or UID", p.Key())
+		case seen[p.UID]:
+			vs.refuse(i, RuleDuplicate, "%s is already a target of this injection", p.Key())
+		default:
+			seen[p.UID] = true
+		}
+	}
+}
+
+// refuseProtected is rule 3: the protected namespaces, the floor and the
+// operator's deny list (protected maps a namespace to why).
+func refuseProtected(vs verdicts, protected map[string]string) {
+	for _, i := range vs.pending() {
+		if ns := vs[i].pod.Namespace; protected[ns] != "" {
+			vs.refuse(i, RuleDenyNamespace, "%s", protectedWhy(ns, protected[ns]))
+		}
+	}
+}
+
+// refuseNotOptedIn is rule 4, opt-in: one GET per namespace, at most
+// g.concurrency() at a time. A system namespace the operator lifted from
+// the floor needs the label whatever RequireOptIn says: two explicit
+// decisions, the operator's and the namespace owner's.
+func (g *Guard) refuseNotOptedIn(ctx context.Context, vs verdicts, lifted []string) {
+	if !g.Policy.RequireOptIn && len(lifted) == 0 {
+		return
+	}
+	idx := vs.pending()
+	var namespaces []string
+	for _, i := range idx {
+		ns := vs[i].pod.Namespace
+		if !g.Policy.RequireOptIn && !slices.Contains(lifted, ns) {
+			continue
+		}
+		if !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	why := make([]string, len(namespaces)) // "" = opted in
+	g.forEach(len(namespaces), func(k int) { why[k] = g.optInRefusal(ctx, namespaces[k]) })
+	for _, i := range idx {
+		if k := slices.Index(namespaces, vs[i].pod.Namespace); k >= 0 && why[k] != "" {
+			vs.refuse(i, RuleOptIn, "%s", why[k])
+		}
+	}
+}
+
+// refuseOverMaxTargets is rule 5, maxTargets: the first ones in request
+// order pass.
+func refuseOverMaxTargets(vs verdicts, lim Limits) {
+	admitted := 0
+	for _, i := range vs.pending() {
+		if admitted >= lim.MaxTargets {
+			vs.refuse(i, RuleMaxTargets, "the limit of maxTargets %d (%s) is reached", lim.MaxTargets, lim.MaxTargetsFrom)
+			continue
+		}
+		admitted++
+	}
+}

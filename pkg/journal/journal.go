@@ -198,9 +198,9 @@ func (f File) Write(rec *Record) error {
 	if err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after the rename
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("writing journal %s: %w", f.Path, err)
 	}
 	// The data reaches the disk before the rename makes it the journal:
@@ -209,7 +209,7 @@ func (f File) Write(rec *Record) error {
 	// since the rename may be persisted before the data.
 	ops := f.durable()
 	if err := ops.sync(tmp); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("writing journal %s: %w", f.Path, err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -228,7 +228,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("journal directory %s: %w", dir, err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("journal directory %s: %w", dir, err)
 	}

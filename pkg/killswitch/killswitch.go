@@ -252,62 +252,41 @@ func (w *switchWatcher) holds() bool {
 	return time.Since(time.Unix(0, w.opened.Load())) >= watchHolds
 }
 
-// follow is Abort's loop: it returns when ctx ends or the switch engages.
-func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, interval time.Duration, onChange func(State)) {
-	var last *State
-	// seen handles a state; it reports whether the switch is engaged.
-	seen := func(st State) bool {
-		if last == nil || *last != st {
-			if onChange != nil {
-				onChange(st)
-			}
-			last = &st
-		}
-		if st.Engaged {
-			cancel(fmt.Errorf("%w: %s", ErrEngaged, Describe(st)))
-		}
-		return st.Engaged
-	}
+// follower is the state of Abort's loop, shared by its steps (read, one
+// watch round, one event), so that each step is a small named function
+// instead of closures inside one long loop.
+type follower struct {
+	s        *Switch
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	interval time.Duration
+	onChange func(State)
+
+	// last is the latest state handed to onChange (nil before the first).
+	last *State
 	// unreadableSince is when the reads started failing (zero while the
 	// switch can be read); readFailed is whether the last read failed, so
 	// that the next one comes at interval, not at the watch's safetyPoll.
-	var unreadableSince time.Time
-	readFailed := false
-	// read is the poll. A read error cancels only once the switch has been
-	// unreadable for longer than maxUnreadable; the result is then engaged.
-	read := func() (rv string, engaged bool) {
-		cm, err := s.Client.CoreV1().ConfigMaps(s.Namespace).Get(ctx, s.name(), metav1.GetOptions{})
-		readFailed = err != nil && !apierrors.IsNotFound(err)
-		switch {
-		case apierrors.IsNotFound(err):
-			unreadableSince = time.Time{}
-			return "", seen(State{})
-		case err != nil:
-			if ctx.Err() != nil {
-				return "", false
-			}
-			now := time.Now()
-			if unreadableSince.IsZero() {
-				unreadableSince = now
-			}
-			if d := now.Sub(unreadableSince); d >= s.maxUnreadable() {
-				cancel(fmt.Errorf("%w for %s (more than %s): %s: %v", ErrUnreadable, d.Round(time.Second), s.maxUnreadable(), s.Ref(), err))
-				return "", true
-			}
-			return "", false
-		}
-		unreadableSince = time.Time{}
-		return cm.ResourceVersion, seen(StateOf(cm))
-	}
-	rv, engaged := read()
-	if engaged {
+	unreadableSince time.Time
+	readFailed      bool
+	// rv is the resourceVersion of the latest read: a new watch starts
+	// there ("" after a failed read or a missing ConfigMap: from now).
+	rv string
+	// watching turns false for good once the API server refuses the
+	// watch (forbidden, unauthorized): from then on the loop only polls.
+	watching bool
+}
+
+// follow is Abort's loop: it returns when ctx ends or the switch engages.
+func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, interval time.Duration, onChange func(State)) {
+	f := &follower{s: s, ctx: ctx, cancel: cancel, interval: interval, onChange: onChange, watching: true}
+	if f.read() {
 		return
 	}
 	// RetryWatcher logs through klog, to stderr by default: an error line
 	// for every forbidden watch, which is the documented fallback, not an
 	// error. chaosnight says what matters in its own words.
 	wctx := klog.NewContext(ctx, logr.Discard())
-	watching := true
 	var started time.Time // of the latest RetryWatcher
 	for ctx.Err() == nil {
 		if !started.IsZero() {
@@ -318,95 +297,177 @@ func (s *Switch) follow(ctx context.Context, cancel context.CancelCauseFunc, int
 				return
 			case <-time.After(time.Until(started.Add(time.Second))):
 			}
-			if rv, engaged = read(); engaged {
+			if f.read() {
 				return
 			}
 		}
 		started = time.Now()
-		var (
-			events <-chan watch.Event
-			rw     *watchtools.RetryWatcher
-			sw     *switchWatcher
-		)
-		if watching {
-			sw = &switchWatcher{s: s}
-			sw.opened.Store(time.Now().UnixNano()) // not trusted before its first open
-			from := rv
-			if from == "" || from == "0" {
-				from = fromNow
-			}
-			var err error
-			// The error is only for an empty or "0" resourceVersion, never
-			// given; without a watcher the loop polls.
-			if rw, err = watchtools.NewRetryWatcherWithContext(wctx, from, sw); err == nil {
-				events = rw.ResultChan()
-			}
-		}
-		// pollAfter is the next poll's delay: at interval when there is no
-		// watch, it does not hold or the last read failed (to see the
-		// switch come back, or stay unreadable, promptly), else the
-		// watch's safety poll.
-		pollAfter := func() time.Duration {
-			if events != nil && sw.holds() && !readFailed {
-				return safetyPoll
-			}
-			return interval
-		}
-		timer := time.NewTimer(pollAfter())
-	inner:
-		for {
-			select {
-			case <-ctx.Done():
-				break inner
-			case ev, ok := <-events:
-				if !ok {
-					// RetryWatcher gave up (after the error event below):
-					// start a new one, or poll for good if refused.
-					events = nil
-					if watching {
-						break inner
-					}
-					timer.Reset(interval)
-					continue
-				}
-				switch ev.Type {
-				case watch.Added, watch.Modified:
-					// The name check matters only where the field selector
-					// is not applied (a fake clientset).
-					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
-						unreadableSince, readFailed = time.Time{}, false
-						if seen(StateOf(cm)) {
-							break inner
-						}
-					}
-				case watch.Deleted:
-					if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == s.name() {
-						seen(State{})
-					}
-				case watch.Error:
-					// RetryWatcher retries what can be retried and ends
-					// after the others: a refusal (poll for good), a
-					// resourceVersion too old (start again from a read).
-					if err := apierrors.FromObject(ev.Object); apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-						watching = false
-					}
-				}
-			case <-timer.C:
-				var engaged bool
-				if rv, engaged = read(); engaged {
-					break inner
-				}
-				timer.Reset(pollAfter())
-			}
-		}
-		timer.Stop()
-		if rw != nil {
-			rw.Stop()
-		}
-		if last != nil && last.Engaged {
+		f.watchRound(wctx)
+		if f.last != nil && f.last.Engaged {
 			return
 		}
 	}
+}
+
+// seen handles a state: onChange when it differs from the last one, and
+// the cancel when it is engaged. It reports whether the switch is engaged.
+func (f *follower) seen(st State) bool {
+	if f.last == nil || *f.last != st {
+		if f.onChange != nil {
+			f.onChange(st)
+		}
+		f.last = &st
+	}
+	if st.Engaged {
+		f.cancel(fmt.Errorf("%w: %s", ErrEngaged, Describe(st)))
+	}
+	return st.Engaged
+}
+
+// read is the poll. A missing ConfigMap is released (see StateOf). It
+// reports whether the loop must end: the switch is engaged, or it has been
+// unreadable too long (see unreadable).
+func (f *follower) read() bool {
+	cm, err := f.s.Client.CoreV1().ConfigMaps(f.s.Namespace).Get(f.ctx, f.s.name(), metav1.GetOptions{})
+	f.readFailed = err != nil && !apierrors.IsNotFound(err)
+	switch {
+	case apierrors.IsNotFound(err):
+		f.unreadableSince, f.rv = time.Time{}, ""
+		return f.seen(State{})
+	case err != nil:
+		f.rv = ""
+		return f.unreadable(err)
+	}
+	f.unreadableSince, f.rv = time.Time{}, cm.ResourceVersion
+	return f.seen(StateOf(cm))
+}
+
+// unreadable counts a failed read. It cancels only once the switch has
+// been unreadable for longer than maxUnreadable (a single API hiccup does
+// not abort a run), and then reports true: unknown is never "go".
+func (f *follower) unreadable(err error) bool {
+	if f.ctx.Err() != nil {
+		return false
+	}
+	now := time.Now()
+	if f.unreadableSince.IsZero() {
+		f.unreadableSince = now
+	}
+	d := now.Sub(f.unreadableSince)
+	if d < f.s.maxUnreadable() {
+		return false
+	}
+	f.cancel(fmt.Errorf("%w for %s (more than %s): %s: %v", ErrUnreadable, d.Round(time.Second), f.s.maxUnreadable(), f.s.Ref(), err))
+	return true
+}
+
+// switchWatch is one watch round's watcher; events is nil when there is
+// none (the watch was refused for good), and then the round only polls.
+type switchWatch struct {
+	events <-chan watch.Event
+	rw     *watchtools.RetryWatcher
+	sw     *switchWatcher
+}
+
+func (w *switchWatch) stop() {
+	if w.rw != nil {
+		w.rw.Stop()
+	}
+}
+
+// startWatch opens a RetryWatcher from the latest read's resourceVersion,
+// unless the watch was refused for good.
+func (f *follower) startWatch(wctx context.Context) *switchWatch {
+	w := &switchWatch{}
+	if !f.watching {
+		return w
+	}
+	w.sw = &switchWatcher{s: f.s}
+	w.sw.opened.Store(time.Now().UnixNano()) // not trusted before its first open
+	from := f.rv
+	if from == "" || from == "0" {
+		from = fromNow
+	}
+	// The error is only for an empty or "0" resourceVersion, never given;
+	// without a watcher the round polls.
+	if rw, err := watchtools.NewRetryWatcherWithContext(wctx, from, w.sw); err == nil {
+		w.rw, w.events = rw, rw.ResultChan()
+	}
+	return w
+}
+
+// pollAfter is the next poll's delay: at interval when there is no watch,
+// it does not hold or the last read failed (to see the switch come back,
+// or stay unreadable, promptly), else the watch's safety poll.
+func (f *follower) pollAfter(w *switchWatch) time.Duration {
+	if w.events != nil && w.sw.holds() && !f.readFailed {
+		return safetyPoll
+	}
+	return f.interval
+}
+
+// watchRound follows the switch through one RetryWatcher, polling beside
+// it, until ctx ends, the switch engages or is unreadable too long, or the
+// watcher ends while watching is still allowed (follow then starts a new
+// one from a fresh read). A watcher that ends after a refusal leaves the
+// round polling for good.
+func (f *follower) watchRound(wctx context.Context) {
+	w := f.startWatch(wctx)
+	defer w.stop()
+	timer := time.NewTimer(f.pollAfter(w))
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case ev, ok := <-w.events:
+			if !ok {
+				// RetryWatcher gave up (after the error event that
+				// handleEvent saw): start a new one, or poll for good if
+				// refused.
+				w.events = nil
+				if f.watching {
+					return
+				}
+				timer.Reset(f.interval)
+				continue
+			}
+			if f.handleEvent(ev) {
+				return
+			}
+		case <-timer.C:
+			if f.read() {
+				return
+			}
+			timer.Reset(f.pollAfter(w))
+		}
+	}
+}
+
+// handleEvent handles one watch event; it reports whether the switch
+// engaged.
+func (f *follower) handleEvent(ev watch.Event) bool {
+	switch ev.Type {
+	case watch.Added, watch.Modified:
+		// The name check matters only where the field selector is not
+		// applied (a fake clientset).
+		if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == f.s.name() {
+			f.unreadableSince, f.readFailed = time.Time{}, false
+			return f.seen(StateOf(cm))
+		}
+	case watch.Deleted:
+		if cm, ok := ev.Object.(*corev1.ConfigMap); ok && cm.Name == f.s.name() {
+			f.seen(State{})
+		}
+	case watch.Error:
+		// RetryWatcher retries what can be retried and ends after the
+		// others: a refusal (poll for good), a resourceVersion too old
+		// (start again from a read).
+		if err := apierrors.FromObject(ev.Object); apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			f.watching = false
+		}
+	}
+	return false
 }
 
 // StateOf reads the state from the switch's ConfigMap. Only "true" and

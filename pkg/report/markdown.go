@@ -17,8 +17,22 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 		return err
 	}
 	var b strings.Builder
-	t := total(recs)
-	fmt.Fprintf(&b, "## chaosnight: %s\n\n", tally(t))
+	fmt.Fprintf(&b, "## chaosnight: %s\n\n", tally(total(recs)))
+	markdownVerdicts(&b, recs)
+	if len(recs) > 1 {
+		markdownPerExperiment(&b, recs)
+	}
+	for _, rec := range recs {
+		markdownRun(&b, rec)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("writing the Markdown report: %w", err)
+	}
+	return nil
+}
+
+// markdownVerdicts is the table of every run's verdict.
+func markdownVerdicts(b *strings.Builder, recs []*journal.Record) {
 	b.WriteString("| Experiment | Verdict | Duration | Targets | Injected | Seed |\n|---|---|---|---|---|---|\n")
 	for _, rec := range recs {
 		verdict := badge(rec.Verdict)
@@ -29,67 +43,82 @@ func Markdown(w io.Writer, recs []*journal.Record) error {
 		if touched, targets, ok := rec.Injected(); ok {
 			injected = fmt.Sprintf("%d of %d", touched, targets)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | `%d` |\n", cell(rec.Experiment.Metadata.Name), verdict,
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | `%d` |\n", cell(rec.Experiment.Metadata.Name), verdict,
 			formatDuration(runEnd(rec).Sub(rec.Started)), len(rec.Targets), injected, rec.Seed)
 	}
-	if len(recs) > 1 {
-		b.WriteString("\n### Per experiment\n\n| Experiment | Runs | Held | Deviated | Aborted | Skipped | Other |\n|---|---|---|---|---|---|---|\n")
-		for _, c := range perExperiment(recs) {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d |\n", cell(c.Experiment), c.Runs, c.Held, c.Deviated, c.Aborted, c.Skipped, c.Other)
-		}
+}
+
+// markdownPerExperiment is the count of verdicts per experiment (only
+// worth a table when there are several runs).
+func markdownPerExperiment(b *strings.Builder, recs []*journal.Record) {
+	b.WriteString("\n### Per experiment\n\n| Experiment | Runs | Held | Deviated | Aborted | Skipped | Other |\n|---|---|---|---|---|---|---|\n")
+	for _, c := range perExperiment(recs) {
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d |\n", cell(c.Experiment), c.Runs, c.Held, c.Deviated, c.Aborted, c.Skipped, c.Other)
 	}
-	for _, rec := range recs {
-		fmt.Fprintf(&b, "\n### %s %s: %s\n\n", icon(rec.Verdict), rec.Experiment.Metadata.Name, rec.Verdict)
-		if rec.RunID != "" {
-			fmt.Fprintf(&b, "Run `%s`, started %s.\n\n", rec.RunID, rec.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
-		}
-		for _, r := range rec.Reasons {
-			fmt.Fprintf(&b, "- %s\n", oneLine(r))
-		}
-		if len(rec.Reasons) > 0 {
-			b.WriteString("\n")
-		}
-		if inj := Injected(rec); inj != "" {
-			fmt.Fprintf(&b, "Injected: %s.\n\n", inj)
-		}
-		if rec.RevertFailed() {
-			b.WriteString("⛔ **The revert failed** (exit code 3). Still in effect:\n\n")
-			for _, l := range rec.Leftovers {
-				fmt.Fprintf(&b, "- %s\n", oneLine(Leftover(l)))
-			}
-			b.WriteString("\n")
-		}
-		if prs := probes(rec); len(prs) > 0 {
-			b.WriteString("| Probe | Role | Expected | Samples | Bad | First problem |\n|---|---|---|---|---|---|\n")
-			for _, pr := range prs {
-				first := ""
-				if rs := pr.Reasons(); len(rs) > 0 {
-					first = rs[0]
-				}
-				role := "hypothesis"
-				if pr.Role == probe.RoleStop {
-					role = "stop condition"
-				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, describeExpect(pr.Probe.Expect),
-					len(pr.Samples), pr.Failed(), cell(first))
-			}
-			b.WriteString("\n")
-		}
-		if len(rec.Targets) > 0 {
-			keys := make([]string, 0, len(rec.Targets))
-			for _, tg := range rec.Targets {
-				keys = append(keys, "`"+tg.Key()+"`")
-			}
-			fmt.Fprintf(&b, "Targets: %s\n\n", strings.Join(keys, ", "))
-		}
-		if rec.Replay != "" {
-			fmt.Fprintf(&b, "Replay:\n\n```sh\n%s\n```\n", rec.Replay)
-		}
+}
+
+// markdownRun is one run's section: reasons, what was injected, what a
+// failed revert left, the probes, the targets and the replay command.
+func markdownRun(b *strings.Builder, rec *journal.Record) {
+	fmt.Fprintf(b, "\n### %s %s: %s\n\n", icon(rec.Verdict), rec.Experiment.Metadata.Name, rec.Verdict)
+	if rec.RunID != "" {
+		fmt.Fprintf(b, "Run `%s`, started %s.\n\n", rec.RunID, rec.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("writing the Markdown report: %w", err)
+	markdownList(b, rec.Reasons)
+	if inj := Injected(rec); inj != "" {
+		fmt.Fprintf(b, "Injected: %s.\n\n", inj)
 	}
-	return nil
+	if rec.RevertFailed() {
+		b.WriteString("⛔ **The revert failed** (exit code 3). Still in effect:\n\n")
+		leftovers := make([]string, 0, len(rec.Leftovers))
+		for _, l := range rec.Leftovers {
+			leftovers = append(leftovers, Leftover(l))
+		}
+		markdownList(b, leftovers)
+	}
+	markdownProbes(b, probes(rec))
+	if len(rec.Targets) > 0 {
+		keys := make([]string, 0, len(rec.Targets))
+		for _, tg := range rec.Targets {
+			keys = append(keys, "`"+tg.Key()+"`")
+		}
+		fmt.Fprintf(b, "Targets: %s\n\n", strings.Join(keys, ", "))
+	}
+	if rec.Replay != "" {
+		fmt.Fprintf(b, "Replay:\n\n```sh\n%s\n```\n", rec.Replay)
+	}
+}
+
+// markdownList is a bullet list, one line per item, and a blank line
+// after it; nothing for no items.
+func markdownList(b *strings.Builder, items []string) {
+	for _, it := range items {
+		fmt.Fprintf(b, "- %s\n", oneLine(it))
+	}
+	if len(items) > 0 {
+		b.WriteString("\n")
+	}
+}
+
+// markdownProbes is the table of a run's probes with their first problem.
+func markdownProbes(b *strings.Builder, prs []probeRef) {
+	if len(prs) == 0 {
+		return
+	}
+	b.WriteString("| Probe | Role | Expected | Samples | Bad | First problem |\n|---|---|---|---|---|---|\n")
+	for _, pr := range prs {
+		first := ""
+		if rs := pr.Reasons(); len(rs) > 0 {
+			first = rs[0]
+		}
+		role := "hypothesis"
+		if pr.Role == probe.RoleStop {
+			role = "stop condition"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, describeExpect(pr.Probe.Expect),
+			len(pr.Samples), pr.Failed(), cell(first))
+	}
+	b.WriteString("\n")
 }
 
 func tally(c counts) string {

@@ -125,7 +125,21 @@ func writeSummary(h *htmlWriter, s *htmlSummary) {
 `)
 }
 
+// writeRun writes one run's section: its header and verdict, its facts,
+// its probe charts, its targets and its phases, each a step of its own
+// (the section is long, and each part has its own empty case).
 func writeRun(h *htmlWriter, r htmlRun) {
+	writeRunHeader(h, r)
+	writeRunFacts(h, r)
+	writeRunProbes(h, r)
+	writeRunTargets(h, r)
+	writeRunPhases(h, r)
+	h.raw("</section>\n")
+}
+
+// writeRunHeader opens the section: name, run ID, description, the
+// verdict banner with its reasons, and the revert-failed banner.
+func writeRunHeader(h *htmlWriter, r htmlRun) {
 	h.raw(`<section class="run" id="`, esc(r.Anchor), `" data-verdict="`, esc(r.Verdict), `">
 <h2>`)
 	h.text(r.Name)
@@ -150,6 +164,11 @@ func writeRun(h *htmlWriter, r htmlRun) {
 		h.list("leftovers", r.Leftovers)
 		h.raw("\n</div>\n")
 	}
+}
+
+// writeRunFacts is the list of facts: start, fault, what was injected,
+// file, seed, replay command.
+func writeRunFacts(h *htmlWriter, r htmlRun) {
 	h.raw(`<dl class="facts">
 <dt>Started</dt><dd>`)
 	h.text(r.Started + " (" + r.Duration + ")")
@@ -176,6 +195,11 @@ func writeRun(h *htmlWriter, r htmlRun) {
 		h.text(r.Replay)
 		h.raw("</pre></dd>\n")
 	}
+}
+
+// writeRunProbes closes the facts and writes the legend and one chart per
+// probe.
+func writeRunProbes(h *htmlWriter, r htmlRun) {
 	h.raw(`</dl>
 <h3>Probes</h3>
 <p class="legend"><span><i class="sw" style="background:rgba(46,160,67,.3)"></i>tolerance (allowed values; for a stop condition, where it fires)</span><span><i class="sw" style="background:rgba(210,153,34,.35)"></i>injection window (inject to revert)</span><span><i class="sw" style="background:#b45a00"></i>fault started (dashed)</span><span><i class="sw" style="background:#1a7f37"></i>good sample</span><span><i class="sw" style="background:#cf222e"></i>bad sample</span></p>
@@ -195,6 +219,10 @@ func writeRun(h *htmlWriter, r htmlRun) {
 	if len(r.Charts) == 0 {
 		h.raw(`<p class="muted">No probes.</p>` + "\n")
 	}
+}
+
+// writeRunTargets is the targets table, or why there is none.
+func writeRunTargets(h *htmlWriter, r htmlRun) {
 	h.raw("<h3>Targets</h3>\n")
 	if len(r.Targets) > 0 {
 		h.raw(`<table>
@@ -222,6 +250,11 @@ func writeRun(h *htmlWriter, r htmlRun) {
 	} else {
 		h.raw(`<p class="muted">No targets were selected.</p>`)
 	}
+}
+
+// writeRunPhases is the phase timeline, the phase table and when the
+// faults started.
+func writeRunPhases(h *htmlWriter, r htmlRun) {
 	h.raw("\n<h3>Phases</h3>\n")
 	if len(r.Timeline) > 0 {
 		h.raw(`<div class="timeline">`)
@@ -258,7 +291,6 @@ func writeRun(h *htmlWriter, r htmlRun) {
 		}
 		h.raw(" (m:ss since the start).</p>\n")
 	}
-	h.raw("</section>\n")
 }
 
 // pageStyle is the report's whole stylesheet: the page loads nothing.

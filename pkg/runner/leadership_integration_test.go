@@ -406,7 +406,7 @@ func TestDryRunSwitchedOnAppliesToTheNextRound(t *testing.T) {
 		t.Errorf("no round after the switch was planned as a dry run: %+v", rec.Injections[1:])
 	}
 	st := f.runner.Status()
-	started := rec.Started.Add(clock.Now().Sub(time.Now())) // on the runner's clock
+	started := rec.Started.Add(time.Until(clock.Now())) // on the runner's clock
 	if !st.DryRun || !st.Policy.DryRun || st.SettingsSince.Before(started) {
 		t.Errorf("status: dryRun %v, policy %+v, since %v; want dry run in force since the run (started %v)", st.DryRun, st.Policy, st.SettingsSince, started)
 	}

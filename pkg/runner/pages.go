@@ -68,20 +68,8 @@ func writeHTML(w http.ResponseWriter, body []byte) {
 // process about 10 MiB); every value from the state or the journals goes
 // through html.EscapeString, run IDs in links through url.PathEscape too.
 func indexPage(st Status, runs []RunSummary) string {
-	esc := html.EscapeString
-	when := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	}
-	var b strings.Builder
-	w := func(parts ...string) {
-		for _, p := range parts {
-			b.WriteString(p)
-		}
-	}
-	w(`<!DOCTYPE html>
+	var w indexWriter
+	w.w(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -96,89 +84,132 @@ func indexPage(st Status, runs []RunSummary) string {
 <section id="state">
 <h2>State</h2>
 `)
-	if st.Paused {
-		w(`<p class="switch engaged" id="kill-switch">Kill switch engaged: nothing starts, a run in flight is aborted and reverted (<code>chaosnight resume</code> releases it).</p>` + "\n")
-	} else {
-		w(`<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>`)
-	}
-	mode := `<p class="mode live" id="dry-run">Injecting: <strong>dryRun false</strong>`
-	if st.DryRun {
-		mode = `<p class="mode dry" id="dry-run">Dry run: <strong>dryRun true</strong>, nothing is touched`
-	}
-	w("\n", mode, " (in force since ", when(st.SettingsSince), ").</p>\n")
-	w(`<p id="policy">Safety policy in force: <code>`, esc(policyText(st.Policy)), "</code></p>")
-	if st.InFlight != "" {
-		w("\n<p>In flight: <strong>", esc(st.InFlight), "</strong></p>")
-	}
-	if st.ConfigErr != "" {
-		w("\n", `<p class="verdict-error">Configuration error (the last good one is kept): `, esc(st.ConfigErr), "</p>")
-	}
-	w(`
+	indexState(&w, st)
+	w.w(`
 </section>
 <section id="nights">
 <h2>Next nights</h2>
 `)
-	if len(st.NextNights) > 0 {
-		w(`<table>
-<thead><tr><th>Night</th><th>Opens</th><th>Closes</th><th></th></tr></thead>
-<tbody>`)
-		for _, n := range st.NextNights {
-			w("<tr><td>", esc(n.Night), "</td><td>", when(n.Opens), "</td><td>", when(n.Closes), "</td><td>")
-			if n.Open {
-				w("<strong>open now</strong>")
-			}
-			w("</td></tr>\n")
-		}
-		w("</tbody></table>\n")
-	} else {
-		w(`<p class="muted">No night is scheduled.</p>`)
-	}
-	w(`
+	indexNights(&w, st.NextNights)
+	w.w(`
 </section>
 <section id="runs">
 <h2>Recent runs</h2>
 `)
-	if len(runs) > 0 {
-		w(`<table>
-<thead><tr><th>Verdict</th><th>Experiment</th><th>Run</th><th>Started</th><th>Reasons</th></tr></thead>
-<tbody>`)
-		for _, run := range runs {
-			verdict, id := esc(string(run.Verdict)), esc(run.RunID)
-			link := esc("/runs/" + url.PathEscape(run.RunID))
-			w(`<tr class="run">
-<td><a class="badge verdict verdict-`, verdict, `" href="`, link, `/report">`, verdict, `</a>`)
-			if len(run.Leftovers) > 0 {
-				w(` <strong class="revert-failed">revert failed</strong>`)
-			}
-			w(`</td>
-<td>`, esc(run.Experiment))
-			if run.DryRun {
-				w(` <span class="muted">(dry run)</span>`)
-			}
-			w(`</td>
-<td><a href="`, link, `/report">`, id, `</a> <a class="muted" href="`, link, `">json</a></td>
-<td>`, when(run.Started), `</td>
-<td class="reasons">`)
-			for _, reason := range run.Reasons {
-				w(esc(reason), "<br>")
-			}
-			for _, l := range run.Leftovers {
-				w("still in effect: ", esc(l.What), " ", esc(leftoverUntil(l)), "<br>")
-			}
-			w("</td>\n</tr>\n")
-		}
-		w("</tbody></table>\n")
-	} else {
-		w(`<p class="muted">No run yet.</p>`)
-	}
-	w(`
+	indexRuns(&w, runs)
+	w.w(`
 </section>
 <p class="muted">JSON: <a href="/status">/status</a>, <a href="/runs">/runs</a>; <a href="/metrics">/metrics</a>.</p>
 </main>
 </body>
 </html>
 `)
-	return b.String()
+	return w.b.String()
+}
+
+// indexWriter collects the page; w appends its parts as they are (the
+// callers escape every value).
+type indexWriter struct{ b strings.Builder }
+
+func (w *indexWriter) w(parts ...string) {
+	for _, p := range parts {
+		w.b.WriteString(p)
+	}
+}
+
+// indexWhen is a time on the index, in UTC; "" for none.
+func indexWhen(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// indexState is the state section's body: kill switch, dry run, policy,
+// the run in flight and a configuration error.
+func indexState(w *indexWriter, st Status) {
+	esc, when := html.EscapeString, indexWhen
+	if st.Paused {
+		w.w(`<p class="switch engaged" id="kill-switch">Kill switch engaged: nothing starts, a run in flight is aborted and reverted (<code>chaosnight resume</code> releases it).</p>` + "\n")
+	} else {
+		w.w(`<p class="switch released" id="kill-switch">Kill switch released: nights play as scheduled.</p>`)
+	}
+	mode := `<p class="mode live" id="dry-run">Injecting: <strong>dryRun false</strong>`
+	if st.DryRun {
+		mode = `<p class="mode dry" id="dry-run">Dry run: <strong>dryRun true</strong>, nothing is touched`
+	}
+	w.w("\n", mode, " (in force since ", when(st.SettingsSince), ").</p>\n")
+	w.w(`<p id="policy">Safety policy in force: <code>`, esc(policyText(st.Policy)), "</code></p>")
+	if st.InFlight != "" {
+		w.w("\n<p>In flight: <strong>", esc(st.InFlight), "</strong></p>")
+	}
+	if st.ConfigErr != "" {
+		w.w("\n", `<p class="verdict-error">Configuration error (the last good one is kept): `, esc(st.ConfigErr), "</p>")
+	}
+}
+
+// indexNights is the table of the next nights, or that there is none.
+func indexNights(w *indexWriter, nights []NextNight) {
+	esc, when := html.EscapeString, indexWhen
+	if len(nights) > 0 {
+		w.w(`<table>
+<thead><tr><th>Night</th><th>Opens</th><th>Closes</th><th></th></tr></thead>
+<tbody>`)
+		for _, n := range nights {
+			w.w("<tr><td>", esc(n.Night), "</td><td>", when(n.Opens), "</td><td>", when(n.Closes), "</td><td>")
+			if n.Open {
+				w.w("<strong>open now</strong>")
+			}
+			w.w("</td></tr>\n")
+		}
+		w.w("</tbody></table>\n")
+	} else {
+		w.w(`<p class="muted">No night is scheduled.</p>`)
+	}
+}
+
+// indexRuns is the table of the recent runs, or that there is none.
+func indexRuns(w *indexWriter, runs []RunSummary) {
+	if len(runs) > 0 {
+		w.w(`<table>
+<thead><tr><th>Verdict</th><th>Experiment</th><th>Run</th><th>Started</th><th>Reasons</th></tr></thead>
+<tbody>`)
+		for _, run := range runs {
+			indexRun(w, run)
+		}
+		w.w("</tbody></table>\n")
+	} else {
+		w.w(`<p class="muted">No run yet.</p>`)
+	}
+}
+
+// indexRun is one run's row: verdict (and a failed revert), experiment,
+// links to its report and journal, start and reasons.
+func indexRun(w *indexWriter, run RunSummary) {
+	esc := html.EscapeString
+	verdict, id := esc(string(run.Verdict)), esc(run.RunID)
+	link := esc("/runs/" + url.PathEscape(run.RunID))
+	w.w(`<tr class="run">
+<td><a class="badge verdict verdict-`, verdict, `" href="`, link, `/report">`, verdict, `</a>`)
+	if len(run.Leftovers) > 0 {
+		w.w(` <strong class="revert-failed">revert failed</strong>`)
+	}
+	w.w(`</td>
+<td>`, esc(run.Experiment))
+	if run.DryRun {
+		w.w(` <span class="muted">(dry run)</span>`)
+	}
+	w.w(`</td>
+<td><a href="`, link, `/report">`, id, `</a> <a class="muted" href="`, link, `">json</a></td>
+<td>`, indexWhen(run.Started), `</td>
+<td class="reasons">`)
+	for _, reason := range run.Reasons {
+		w.w(esc(reason), "<br>")
+	}
+	for _, l := range run.Leftovers {
+		w.w("still in effect: ", esc(l.What), " ", esc(leftoverUntil(l)), "<br>")
+	}
+	w.w("</td>\n</tr>\n")
 }
 
 // indexStyle is the index's whole stylesheet: the page loads nothing.

@@ -316,6 +316,27 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 	setup := r.setup
 	r.mu.Unlock()
 
+	paused := r.updatePaused(ctx)
+	open, nextOpening := r.trackWindows(ctx, now, setup)
+	for key, ws := range r.snapshotWindows() {
+		if !open[key] || !now.Before(ws.window.Closes) {
+			r.closeWindow(ctx, key, ws, setup)
+		}
+	}
+	if paused || ctx.Err() != nil {
+		return nextOpening
+	}
+	for _, ws := range r.sortedWindows() {
+		if r.playNext(ctx, ws, setup) {
+			return nextOpening // one experiment per decision point; time has moved on
+		}
+	}
+	return nextOpening
+}
+
+// updatePaused reads the kill switch, records and exports whether the
+// runner is paused, and returns it.
+func (r *Runner) updatePaused(ctx context.Context) bool {
 	paused := false
 	if r.cfg.KillSwitch != nil {
 		engaged, why, err := r.cfg.KillSwitch.Engaged(ctx)
@@ -337,9 +358,14 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 	r.paused = paused
 	r.mu.Unlock()
 	r.cfg.Metrics.SetPaused(paused)
+	return paused
+}
 
-	// Track open windows; record what a closed window never played.
-	open := map[string]bool{}
+// trackWindows exports every night's window, tracks the open ones and
+// returns their keys and the earliest coming opening of a night that is
+// not open (zero if none).
+func (r *Runner) trackWindows(ctx context.Context, now time.Time, setup Setup) (open map[string]bool, nextOpening time.Time) {
+	open = map[string]bool{}
 	for _, n := range setup.Nights {
 		w, isOpen := n.OpenAt(now)
 		next := w.Opens
@@ -355,40 +381,37 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 		if isOpen {
 			key := windowKey(w)
 			open[key] = true
-			r.mu.Lock()
-			if _, ok := r.windows[key]; !ok {
-				ws := &windowState{night: n, window: w, done: map[string]bool{}}
-				r.windows[key] = ws
-				r.mu.Unlock()
-				err := r.restoreDone(ctx, key, ws)
-				r.mu.Lock()
-				r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done), "stateRead", err == nil)
-			} else {
-				ws := r.windows[key]
-				ws.night = n // a reload may have changed the night
-				if !ws.synced {
-					r.mu.Unlock()
-					_ = r.restoreDone(ctx, key, ws)
-					r.mu.Lock()
-				}
-			}
-			r.mu.Unlock()
+			r.trackOpenWindow(ctx, key, n, w)
 		}
 	}
-	for key, ws := range r.snapshotWindows() {
-		if !open[key] || !now.Before(ws.window.Closes) {
-			r.closeWindow(ctx, key, ws, setup)
-		}
+	return open, nextOpening
+}
+
+// trackOpenWindow records an open window the first time it is seen, with
+// what the shared state says it already played, and otherwise takes the
+// night as a reload may have changed it and reads the shared state again
+// when it has not been read since this runner (re)gained leadership. The
+// reads happen without the lock: they are API calls.
+func (r *Runner) trackOpenWindow(ctx context.Context, key string, n schedule.Night, w schedule.Window) {
+	r.mu.Lock()
+	ws, known := r.windows[key]
+	if !known {
+		ws = &windowState{night: n, window: w, done: map[string]bool{}}
+		r.windows[key] = ws
+		r.mu.Unlock()
+		err := r.restoreDone(ctx, key, ws)
+		r.mu.Lock()
+		r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done), "stateRead", err == nil)
+		r.mu.Unlock()
+		return
 	}
-	if paused || ctx.Err() != nil {
-		return nextOpening
+	ws.night = n // a reload may have changed the night
+	if !ws.synced {
+		r.mu.Unlock()
+		_ = r.restoreDone(ctx, key, ws)
+		r.mu.Lock()
 	}
-	for _, ws := range r.sortedWindows() {
-		if r.playNext(ctx, ws, setup) {
-			return nextOpening // one experiment per decision point; time has moved on
-		}
-	}
-	return nextOpening
+	r.mu.Unlock()
 }
 
 func (r *Runner) logPausedOnce(why string) {

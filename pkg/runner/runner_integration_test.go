@@ -291,7 +291,7 @@ func TestRunnerWakesAtTheOpening(t *testing.T) {
 	})
 	rec := records(t, f.journals)["wake"][0]
 	w, ok := night.OpenAt(clock.Now())
-	if !ok || rec.Started.Add(clock.Now().Sub(time.Now())).Before(w.Opens) {
+	if !ok || rec.Started.Add(time.Until(clock.Now())).Before(w.Opens) {
 		t.Errorf("started %v (runner clock), window %+v open %t: want inside the window", rec.Started, w, ok)
 	}
 }
@@ -451,7 +451,7 @@ func TestPrometheusScrapesTheRunner(t *testing.T) {
 	}
 	srv := &http.Server{Handler: f.runner.Handler(f.reg)}
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	if err := s.AddScrapeTarget(t.Context(), "chaosnight-runner", lis.Addr().String()); err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,34 @@ const (
 	diskIOSync   = 4 << 20
 )
 
-// validateDisk adds the disk problems of c.
+// validateDisk adds the disk problems of c: the flags alone, then the
+// directory, then whether what would be written fits on its filesystem
+// (each step only once the one before holds: a missing directory has no
+// filesystem to measure).
 func (c Config) validateDisk(add func(string, ...any)) {
-	fill := c.DiskFill != 0 || c.DiskFillPercent != 0
+	c.validateDiskFlags(add)
+	if c.DiskFill == 0 && c.DiskFillPercent == 0 && c.DiskIOWorkers == 0 {
+		if c.DiskPath != "" {
+			add("--disk-path needs --disk-fill or --disk-io (what to do there)")
+		}
+		if c.EvictionThresholdPercent != 0 {
+			add("--eviction-threshold needs --disk-fill or --disk-io (the writes it bounds)")
+		}
+		return
+	}
+	if !c.validateDiskPath(add) {
+		return
+	}
+	u, err := StatFS(c.DiskPath)
+	if err != nil {
+		add("--disk-path: %v", err)
+		return
+	}
+	c.validateDiskRoom(add, u)
+}
+
+// validateDiskFlags adds the problems of the disk flags' values alone.
+func (c Config) validateDiskFlags(add func(string, ...any)) {
 	if c.DiskFill != 0 && c.DiskFillPercent != 0 {
 		add("--disk-fill is either a size or a percentage, not both")
 	}
@@ -57,40 +82,39 @@ func (c Config) validateDisk(add func(string, ...any)) {
 	if c.DiskIOWorkers < 0 || c.DiskIOWorkers > MaxDiskIOWorkers {
 		add("--disk-io must be between 1 and %d workers (0 for no I/O stress), got %d", MaxDiskIOWorkers, c.DiskIOWorkers)
 	}
-	if !fill && c.DiskIOWorkers == 0 {
-		if c.DiskPath != "" {
-			add("--disk-path needs --disk-fill or --disk-io (what to do there)")
-		}
-		if c.EvictionThresholdPercent != 0 {
-			add("--eviction-threshold needs --disk-fill or --disk-io (the writes it bounds)")
-		}
-		return
-	}
+}
+
+// validateDiskPath adds the problems of --disk-path; it reports whether
+// the directory exists, so that its filesystem can be measured.
+func (c Config) validateDiskPath(add func(string, ...any)) bool {
 	if c.DiskPath == "" {
 		add("--disk-path is required with --disk-fill and --disk-io (the directory to write under)")
-		return
+		return false
 	}
 	if !filepath.IsAbs(c.DiskPath) {
 		add("--disk-path must be an absolute path, got %q", c.DiskPath)
-		return
+		return false
 	}
 	fi, err := os.Stat(c.DiskPath)
 	switch {
 	case err != nil:
 		add("--disk-path %s: %v", c.DiskPath, unwrapPathError(err))
-		return
+		return false
 	case !fi.IsDir():
 		add("--disk-path %s is not a directory", c.DiskPath)
-		return
+		return false
 	}
 	if unix.Access(c.DiskPath, unix.W_OK|unix.X_OK) != nil {
 		add("--disk-path %s is not writable by this process", c.DiskPath)
 	}
-	u, err := StatFS(c.DiskPath)
-	if err != nil {
-		add("--disk-path: %v", err)
-		return
-	}
+	return true
+}
+
+// validateDiskRoom adds a problem when what the stress would write does
+// not fit on the filesystem u, or, when it fits, would take the node under
+// the kubelet's eviction threshold.
+func (c Config) validateDiskRoom(add func(string, ...any), u FSUsage) {
+	fill := c.DiskFill != 0 || c.DiskFillPercent != 0
 	ioBytes := int64(c.DiskIOWorkers) * DiskIOFileBytes
 	write := ioBytes // what the stress will take at most
 	fits := true

@@ -63,7 +63,7 @@ func RemoveDiskLeftovers(path string) ([]Leftover, error) {
 		}
 		n := allocatedBytes(dir)
 		err = os.RemoveAll(dir)
-		lock.Close()
+		_ = lock.Close()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("remove leftover %s: %w", dir, err))
 			continue
@@ -100,7 +100,7 @@ func lockDir(dir string, wait bool) (*os.File, error) {
 		how |= unix.LOCK_NB
 	}
 	if err := unix.Flock(fd, how); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	return f, nil
@@ -173,7 +173,7 @@ func createLockedDir(base string) (string, *os.File, error) {
 		if lerr == nil && nerr == nil && os.SameFile(locked, named) {
 			return path, lock, nil
 		}
-		lock.Close()
+		_ = lock.Close()
 	}
 	return "", nil, fmt.Errorf("create the stress directory under %s: removed three times by a concurrent leftover sweep", base)
 }
@@ -199,7 +199,7 @@ func (d *diskDir) release(files []string) error {
 			errs = append(errs, err)
 		}
 		if d.lock != nil {
-			d.lock.Close()
+			_ = d.lock.Close()
 			d.lock = nil
 		}
 	}

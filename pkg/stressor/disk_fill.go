@@ -58,13 +58,8 @@ func (s *diskFillStress) Name() string { return "disk fill" }
 // with ctx's error. A full filesystem (ENOSPC) ends the fill without an
 // error: a full disk is what was asked for, only sooner.
 func (s *diskFillStress) Start(ctx context.Context) error {
-	s.target = s.bytes
-	if s.percent > 0 {
-		u, err := StatFS(s.path)
-		if err != nil {
-			return err
-		}
-		s.target = fillTarget(u, s.percent)
+	if err := s.setTarget(); err != nil {
+		return err
 	}
 	dir, err := s.dir.acquire()
 	if err != nil {
@@ -73,55 +68,96 @@ func (s *diskFillStress) Start(ctx context.Context) error {
 	s.acquired = true
 	block := randomBlock(uint64(os.Getpid()))
 	s.t0 = time.Now()
-	var f *os.File
-	var inFile, sinceSync int64
-	closeFile := func() error {
-		if f == nil {
-			return nil
-		}
-		err := f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		f = nil
-		return err
-	}
-	defer closeFile() //nolint:errcheck // closed explicitly on the success path
+	var out fillFile
+	defer out.close() //nolint:errcheck // closed explicitly on the success path
 	for s.written < s.target {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if f == nil || inFile >= diskFileBytes {
-			if err := closeFile(); err != nil {
+		if out.f == nil || out.inFile >= diskFileBytes {
+			if err := s.openNext(&out, dir); err != nil {
 				return s.writeErr(err)
 			}
-			name := filepath.Join(dir, fmt.Sprintf("fill-%04d", len(s.files)))
-			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return s.writeErr(err)
-			}
-			s.files = append(s.files, name)
-			inFile = 0
 		}
-		n := min(int64(len(block)), s.target-s.written, diskFileBytes-inFile)
-		w, err := f.Write(block[:n])
-		s.written += int64(w)
-		inFile += int64(w)
-		sinceSync += int64(w)
-		if err != nil {
+		if err := s.writeChunk(&out, block); err != nil {
 			return s.writeErr(err)
 		}
-		if sinceSync >= diskFillSync {
-			if err := f.Sync(); err != nil {
-				return s.writeErr(err)
-			}
-			sinceSync = 0
-		}
 	}
-	if err := closeFile(); err != nil {
+	if err := out.close(); err != nil {
 		return s.writeErr(err)
 	}
 	s.reached()
+	return nil
+}
+
+// setTarget turns a percentage into bytes, from the filesystem's size now.
+func (s *diskFillStress) setTarget() error {
+	s.target = s.bytes
+	if s.percent > 0 {
+		u, err := StatFS(s.path)
+		if err != nil {
+			return err
+		}
+		s.target = fillTarget(u, s.percent)
+	}
+	return nil
+}
+
+// fillFile is the fill file being written (nil before the first) and how
+// much went into it, in all and since its last fsync.
+type fillFile struct {
+	f                 *os.File
+	inFile, sinceSync int64
+}
+
+// close syncs and closes the file, if any: the data must be on disk, not
+// only in the page cache, for the space to be taken.
+func (o *fillFile) close() error {
+	if o.f == nil {
+		return nil
+	}
+	err := o.f.Sync()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	o.f = nil
+	return err
+}
+
+// openNext closes the current file and creates the next one in dir:
+// files of at most diskFileBytes, so that a filesystem with a small
+// file-size limit can still be filled.
+func (s *diskFillStress) openNext(o *fillFile, dir string) error {
+	if err := o.close(); err != nil {
+		return err
+	}
+	name := filepath.Join(dir, fmt.Sprintf("fill-%04d", len(s.files)))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	s.files = append(s.files, name)
+	o.f, o.inFile = f, 0
+	return nil
+}
+
+// writeChunk writes one block (less at the end of the target or of the
+// file) and fsyncs every diskFillSync bytes.
+func (s *diskFillStress) writeChunk(o *fillFile, block []byte) error {
+	n := min(int64(len(block)), s.target-s.written, diskFileBytes-o.inFile)
+	w, err := o.f.Write(block[:n])
+	s.written += int64(w)
+	o.inFile += int64(w)
+	o.sinceSync += int64(w)
+	if err != nil {
+		return err
+	}
+	if o.sinceSync >= diskFillSync {
+		if err := o.f.Sync(); err != nil {
+			return err
+		}
+		o.sinceSync = 0
+	}
 	return nil
 }
 

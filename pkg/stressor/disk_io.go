@@ -134,7 +134,7 @@ func ioRound(ctx context.Context, name string, block, rbuf []byte, res *ioResult
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var off, sinceSync int64
 	for off < DiskIOFileBytes && ctx.Err() == nil {
 		n, err := f.Write(block)

@@ -148,49 +148,63 @@ func cgroupLevels(root string) (levels, error) {
 	if err != nil {
 		return lv, fmt.Errorf("read cgroup mounts: %w", err)
 	}
+	pc := parseProcCgroup(string(own))
 	mounts := parseMountinfo(mi)
+	lv.memory, lv.memoryVersion = pc.resolve(root, mounts, "memory", "memory.max")
+	lv.cpu, lv.cpuVersion = pc.resolve(root, mounts, "cpu", "cpu.max")
+	return lv, nil
+}
 
-	// v1 first: a controller listed on a v1 line is not available in v2.
-	var v2path string
-	v1 := map[string]string{}
-	for line := range strings.Lines(string(own)) {
+// procCgroup is what /proc/self/cgroup says: the path of this process in
+// each v1 controller's hierarchy, and in the v2 hierarchy.
+type procCgroup struct {
+	v1     map[string]string // controller -> path
+	v2path string
+}
+
+func parseProcCgroup(own string) procCgroup {
+	pc := procCgroup{v1: map[string]string{}}
+	for line := range strings.Lines(own) {
 		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
 		if len(f) != 3 {
 			continue
 		}
 		if f[0] == "0" && f[1] == "" {
-			v2path = f[2]
+			pc.v2path = f[2]
 			continue
 		}
 		for c := range strings.SplitSeq(f[1], ",") {
-			v1[c] = f[2]
+			pc.v1[c] = f[2]
 		}
 	}
-	resolve := func(controller, file string) ([]string, int) {
-		if p, ok := v1[controller]; ok {
-			for _, m := range mounts {
-				if m.fstype == "cgroup" && hasOption(m.super, controller) {
-					return walkUp(root, m, p), 1
-				}
+	return pc
+}
+
+// resolve finds the directories of controller, deepest first, and the
+// cgroup version they belong to (0: not found). v1 first: a controller
+// listed on a v1 line is not available in v2. In v2, the controller is on
+// in a tree only if its file (file, e.g. memory.max) exists.
+func (pc procCgroup) resolve(root string, mounts []mount, controller, file string) ([]string, int) {
+	if p, ok := pc.v1[controller]; ok {
+		for _, m := range mounts {
+			if m.fstype == "cgroup" && hasOption(m.super, controller) {
+				return walkUp(root, m, p), 1
 			}
 		}
-		if v2path != "" {
-			for _, m := range mounts {
-				if m.fstype != "cgroup2" {
-					continue
-				}
-				dirs := walkUp(root, m, v2path)
-				// The controller is on in this v2 tree only if its files exist.
-				if _, err := os.Stat(filepath.Join(dirs[0], file)); err == nil {
-					return dirs, 2
-				}
-			}
-		}
+	}
+	if pc.v2path == "" {
 		return nil, 0
 	}
-	lv.memory, lv.memoryVersion = resolve("memory", "memory.max")
-	lv.cpu, lv.cpuVersion = resolve("cpu", "cpu.max")
-	return lv, nil
+	for _, m := range mounts {
+		if m.fstype != "cgroup2" {
+			continue
+		}
+		dirs := walkUp(root, m, pc.v2path)
+		if _, err := os.Stat(filepath.Join(dirs[0], file)); err == nil {
+			return dirs, 2
+		}
+	}
+	return nil, 0
 }
 
 type mount struct {

@@ -106,8 +106,7 @@ func (d *podDecoder) decode(body io.Reader, emit func(Pod)) (cont string, err er
 		if err != nil {
 			return "", err
 		}
-		switch {
-		case num == fUnknownRaw && typ == protowire.BytesType:
+		if num == fUnknownRaw && typ == protowire.BytesType {
 			if sawList {
 				// The generated decoder would keep the last one only.
 				return "", errors.New("decode response: two PodLists in one envelope")
@@ -120,32 +119,43 @@ func (d *podDecoder) decode(body io.Reader, emit func(Pod)) (cont string, err er
 				return "", err
 			}
 			sawList = true
-		case num == fUnknownTypeMeta && typ == protowire.BytesType:
-			b, err := d.message()
-			if err != nil {
-				return "", err
-			}
-			if kind := typeMetaKind(b); kind != "" && kind != "PodList" {
-				return "", fmt.Errorf("decode response: got a %s, want a PodList", kind)
-			}
-		case num == fUnknownContentEncoding && typ == protowire.BytesType:
-			b, err := d.message()
-			if err != nil {
-				return "", err
-			}
-			if len(b) > 0 {
-				return "", fmt.Errorf("decode response: unsupported content encoding %q", b)
-			}
-		default:
-			if err := d.skip(typ); err != nil {
-				return "", err
-			}
+			continue
+		}
+		if err := d.envelopeField(num, typ); err != nil {
+			return "", err
 		}
 	}
 	if !sawList {
 		return "", errors.New("decode response: no PodList in the protobuf envelope")
 	}
 	return cont, nil
+}
+
+// envelopeField checks or skips one field of the runtime.Unknown
+// envelope other than the PodList itself: the type must be a PodList and
+// the content must not be encoded (compressed).
+func (d *podDecoder) envelopeField(num protowire.Number, typ protowire.Type) error {
+	switch {
+	case num == fUnknownTypeMeta && typ == protowire.BytesType:
+		b, err := d.message()
+		if err != nil {
+			return err
+		}
+		if kind := typeMetaKind(b); kind != "" && kind != "PodList" {
+			return fmt.Errorf("decode response: got a %s, want a PodList", kind)
+		}
+	case num == fUnknownContentEncoding && typ == protowire.BytesType:
+		b, err := d.message()
+		if err != nil {
+			return err
+		}
+		if len(b) > 0 {
+			return fmt.Errorf("decode response: unsupported content encoding %q", b)
+		}
+	default:
+		return d.skip(typ)
+	}
+	return nil
 }
 
 // decodeOther decodes a non-protobuf body (JSON) with the generated codecs.
@@ -413,70 +423,84 @@ func parsePod(b []byte) (Pod, error) {
 // the fields of Pod; fields merge as the generated decoder merges them (the
 // last scalar wins, messages merge, repeated fields append).
 func parsePodFields(b []byte) (Pod, error) {
-	var (
-		p          Pod
-		readySeen  bool
-		containers []string
-	)
+	var st podFields
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch num {
 		case fPodMeta:
 			if typ != protowire.BytesType {
 				return wrongType("Pod.metadata", typ)
 			}
-			return parseMeta(v, &p)
+			return parseMeta(v, &st.p)
 		case fPodSpec:
 			if typ != protowire.BytesType {
 				return wrongType("Pod.spec", typ)
 			}
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				var err error
-				switch num {
-				case fSpecNodeName:
-					p.Node, err = stringField("PodSpec.nodeName", typ, v)
-				case fSpecContainers:
-					if typ != protowire.BytesType {
-						return wrongType("PodSpec.containers", typ)
-					}
-					var name string
-					if name, err = containerName(v); err == nil {
-						containers = append(containers, name)
-					}
-				}
-				return err
-			})
+			return st.spec(v)
 		case fPodStatus:
 			if typ != protowire.BytesType {
 				return wrongType("Pod.status", typ)
 			}
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				var err error
-				switch num {
-				case fStatusPhase:
-					p.Phase, err = stringField("PodStatus.phase", typ, v)
-				case fStatusConditions:
-					if typ != protowire.BytesType {
-						return wrongType("PodStatus.conditions", typ)
-					}
-					var ctype, status string
-					if ctype, status, err = condition(v); err == nil && ctype == string(corev1.PodReady) && !readySeen {
-						// IsReady: the first Ready condition decides.
-						readySeen = true
-						p.Ready = status == string(corev1.ConditionTrue)
-					}
-				}
-				return err
-			})
+			return st.status(v)
 		}
 		return nil
 	})
 	if err != nil {
 		return Pod{}, err
 	}
-	if len(containers) > 0 {
-		p.Containers = containers
+	if len(st.containers) > 0 {
+		st.p.Containers = st.containers
 	}
-	return p, nil
+	return st.p, nil
+}
+
+// podFields is what parsePodFields has read so far: the pod, its
+// container names and whether a Ready condition was seen (IsReady: the
+// first one decides).
+type podFields struct {
+	p          Pod
+	readySeen  bool
+	containers []string
+}
+
+// spec reads one encoded PodSpec: the node name and the container names.
+func (st *podFields) spec(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		var err error
+		switch num {
+		case fSpecNodeName:
+			st.p.Node, err = stringField("PodSpec.nodeName", typ, v)
+		case fSpecContainers:
+			if typ != protowire.BytesType {
+				return wrongType("PodSpec.containers", typ)
+			}
+			var name string
+			if name, err = containerName(v); err == nil {
+				st.containers = append(st.containers, name)
+			}
+		}
+		return err
+	})
+}
+
+// status reads one encoded PodStatus: the phase and the Ready condition.
+func (st *podFields) status(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		var err error
+		switch num {
+		case fStatusPhase:
+			st.p.Phase, err = stringField("PodStatus.phase", typ, v)
+		case fStatusConditions:
+			if typ != protowire.BytesType {
+				return wrongType("PodStatus.conditions", typ)
+			}
+			var ctype, status string
+			if ctype, status, err = condition(v); err == nil && ctype == string(corev1.PodReady) && !st.readySeen {
+				st.readySeen = true
+				st.p.Ready = status == string(corev1.ConditionTrue)
+			}
+		}
+		return err
+	})
 }
 
 func parseMeta(b []byte, p *Pod) error {

@@ -94,13 +94,13 @@ func startProcess(f *forker, dir, name, bin string, args, env []string) (*proces
 		err = errors.New("the sandbox is stopped")
 	}
 	if err != nil {
-		lf.Close()
+		_ = lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, logPath: logPath, logFile: lf, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
-		lf.Close()
+		_ = lf.Close()
 		close(p.done)
 	}()
 	return p, nil
@@ -166,7 +166,7 @@ func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
 	ports := make([]int, 0, n)

@@ -182,15 +182,15 @@ func lockFileWait(ctx context.Context, path string) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, context.Cause(ctx)
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -582,7 +582,7 @@ func cgroupHierarchies() []string {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -604,19 +604,7 @@ func killCgroupProcs() {
 		found := 0
 		for _, h := range cgroupHierarchies() {
 			for _, r := range cgroupRoots {
-				_ = filepath.WalkDir(filepath.Join(h, r), func(p string, d os.DirEntry, err error) error {
-					if err != nil || d.Name() != "cgroup.procs" {
-						return nil
-					}
-					b, _ := os.ReadFile(p)
-					for _, f := range strings.Fields(string(b)) {
-						if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-							_ = syscall.Kill(pid, syscall.SIGKILL)
-							found++
-						}
-					}
-					return nil
-				})
+				found += killProcsUnder(filepath.Join(h, r))
 			}
 		}
 		if found == 0 || time.Now().After(deadline) {
@@ -624,6 +612,26 @@ func killCgroupProcs() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// killProcsUnder SIGKILLs every process listed in a cgroup.procs file
+// under dir (never this process) and returns how many it signalled.
+func killProcsUnder(dir string) int {
+	found := 0
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				found++
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 // sweepRealNode removes every host side effect of a real node: it kills
@@ -660,51 +668,18 @@ func sweepRealNode(sandboxDir string, log io.Writer) error {
 			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", realNodeBridge, err, out))
 		}
 	}
-	// libcni caches results under /var/lib/cni whatever the IPAM dataDir,
-	// for our network and for containerd's own loopback one.
-	for _, pattern := range []string{realNodeNetwork + "-*", "cni-loopback-*"} {
-		res, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", pattern))
-		for _, r := range res {
-			_ = os.Remove(r)
-		}
-	}
-	removeEmpty("/var/lib/cni/results", "/var/lib/cni")
-	// containerd 2 puts shim sockets in /run/containerd/s whatever its
-	// state directory. Only dead ones go (a host containerd's live shims
-	// answer), then the directories if that emptied them.
-	if socks, _ := filepath.Glob("/run/containerd/s/*"); len(socks) > 0 {
-		for _, sk := range socks {
-			if c, err := net.DialTimeout("unix", sk, 200*time.Millisecond); err == nil {
-				c.Close()
-				continue
-			}
-			_ = os.Remove(sk)
-		}
-	}
-	// util-linux's mount, run by the kubelet for volumes, leaves /run/mount.
-	removeEmpty("/run/containerd/s", "/run/containerd", "/run/mount")
-	// The kubelet writes these fixed paths whatever its root directory.
-	if links, _ := filepath.Glob("/var/log/containers/*.log"); len(links) > 0 {
-		for _, l := range links {
-			if t, err := os.Readlink(l); err == nil && (strings.Contains(t, "/node/pod-logs/") || (nodeDir != "" && strings.HasPrefix(t, nodeDir))) {
-				_ = os.Remove(l)
-			}
-		}
-	}
-	removeEmpty("/var/log/containers")
-	for _, f := range []string{"kubelet.sock", "DEPRECATION", "kubelet_internal_checkpoint"} {
-		_ = os.Remove(filepath.Join("/var/lib/kubelet/device-plugins", f))
-	}
-	removeEmpty("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/plugins_registry", "/var/lib/kubelet/plugins", "/var/lib/kubelet")
+	sweepCNICache()
+	sweepDeadShimSockets()
+	sweepKubeletFixedPaths(nodeDir)
 	if b, err := os.ReadFile(filepath.Join(realNodeRunDir, "ip_forward")); err == nil {
 		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", b, 0o644)
 	}
-	if err := os.RemoveAll(realNodeRunDir); err != nil {
-		errs = append(errs, fmt.Errorf("remove %s: %w", realNodeRunDir, err))
-	}
-	if nodeDir != "" {
-		if err := os.RemoveAll(nodeDir); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", nodeDir, err))
+	for _, dir := range []string{realNodeRunDir, nodeDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -712,6 +687,52 @@ func sweepRealNode(sandboxDir string, log io.Writer) error {
 		return fmt.Errorf("real node sweep: %w", err)
 	}
 	return nil
+}
+
+// sweepCNICache removes the results libcni caches under /var/lib/cni
+// whatever the IPAM dataDir, for our network and for containerd's own
+// loopback one.
+func sweepCNICache() {
+	for _, pattern := range []string{realNodeNetwork + "-*", "cni-loopback-*"} {
+		res, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", pattern))
+		for _, r := range res {
+			_ = os.Remove(r)
+		}
+	}
+	removeEmpty("/var/lib/cni/results", "/var/lib/cni")
+}
+
+// sweepDeadShimSockets: containerd 2 puts shim sockets in /run/containerd/s
+// whatever its state directory. Only dead ones go (a host containerd's
+// live shims answer), then the directories if that emptied them.
+func sweepDeadShimSockets() {
+	socks, _ := filepath.Glob("/run/containerd/s/*")
+	for _, sk := range socks {
+		if c, err := net.DialTimeout("unix", sk, 200*time.Millisecond); err == nil {
+			_ = c.Close()
+			continue
+		}
+		_ = os.Remove(sk)
+	}
+	// util-linux's mount, run by the kubelet for volumes, leaves /run/mount.
+	removeEmpty("/run/containerd/s", "/run/containerd", "/run/mount")
+}
+
+// sweepKubeletFixedPaths removes what the kubelet writes at fixed paths
+// whatever its root directory: the container log links that point into
+// our node (nodeDir, or any node's pod-logs), and its device-plugin files.
+func sweepKubeletFixedPaths(nodeDir string) {
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if t, err := os.Readlink(l); err == nil && (strings.Contains(t, "/node/pod-logs/") || (nodeDir != "" && strings.HasPrefix(t, nodeDir))) {
+			_ = os.Remove(l)
+		}
+	}
+	removeEmpty("/var/log/containers")
+	for _, f := range []string{"kubelet.sock", "DEPRECATION", "kubelet_internal_checkpoint"} {
+		_ = os.Remove(filepath.Join("/var/lib/kubelet/device-plugins", f))
+	}
+	removeEmpty("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/plugins_registry", "/var/lib/kubelet/plugins", "/var/lib/kubelet")
 }
 
 // killByCmdline SIGKILLs every process (but this one) whose command line
@@ -754,7 +775,7 @@ func unmountUnder(dirs ...string) {
 			}
 		}
 	}
-	f.Close()
+	_ = f.Close()
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
 	for _, p := range points {
 		_ = syscall.Unmount(p, syscall.MNT_DETACH)

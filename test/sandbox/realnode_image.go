@@ -108,7 +108,7 @@ func writeImageArchive(path, name string, files []imageFile, entrypoint []string
 	if err != nil {
 		return fmt.Errorf("image %s: %w", name, err)
 	}
-	defer out.Close()
+	defer func() { _ = out.Close() }()
 	tw := tar.NewWriter(out)
 	write := func(name string, b []byte) error {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(b))}); err != nil {

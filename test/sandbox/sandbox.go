@@ -252,7 +252,6 @@ func (s *Sandbox) logf(format string, args ...any) {
 }
 
 func (s *Sandbox) start(ctx context.Context, began time.Time) error {
-	cfg := s.cfg
 	ports, err := freePorts(7)
 	if err != nil {
 		return err
@@ -265,33 +264,90 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	if s.pki, err = writePKI(filepath.Join(s.Dir, "pki")); err != nil {
 		return err
 	}
-	var apiExtra []string
-	authz := "RBAC"
-	if s.node != nil {
-		// The kubelet is authorized as a node: only its own node and pods.
-		authz = "Node,RBAC"
-		// containerd and the image build run while the control plane starts.
-		if err := s.node.writeFiles(s.pki, s.APIServerURL, ports[5], ports[6]); err != nil {
-			return err
-		}
-		if err := s.startRealNodeRuntime(ctx); err != nil {
-			return err
-		}
-		apiExtra = s.node.apiServerArgs(s.pki)
+	authz, apiExtra, err := s.prepareRealNode(ctx, ports[5], ports[6])
+	if err != nil {
+		return err
 	}
 
 	// The exporter listens first so Prometheus can start right away, in
 	// parallel with the control plane: it scrapes 503s (up=0) until the
 	// exporter's informers have synced.
+	metrics, expAddr, err := s.serveExporter()
+	if err != nil {
+		return err
+	}
+	if err := s.writePrometheusConfig(expAddr); err != nil {
+		return err
+	}
+	if err := s.StartPrometheus(ctx); err != nil {
+		return err
+	}
+
+	etcdURL, err := s.startEtcd(ctx, etcdPort, peerPort, began)
+	if err != nil {
+		return err
+	}
+	if err := s.startAPIServer(ctx, etcdURL, apiPort, authz, apiExtra, began); err != nil {
+		return err
+	}
+	if err := s.writeKubeconfig(); err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(s.RESTConfig)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	s.client = client
+	if s.node != nil {
+		if err := s.startKubelet(); err != nil {
+			return err
+		}
+		s.startPodTargets()
+	}
+
+	if err := s.startControllers(); err != nil {
+		return err
+	}
+	if err := s.startKwok(ctx, kubeletPort); err != nil {
+		return err
+	}
+	if err := s.startExporterAndNodes(ctx, client, metrics, began); err != nil {
+		return err
+	}
+	return s.waitReady(ctx, began)
+}
+
+// prepareRealNode starts the real node's runtime (containerd, and the
+// image build) while the control plane starts, and returns the API
+// server's authorization mode and extra flags: with a real node the
+// kubelet is authorized as a node, to its own node and pods only. Without
+// one it is plain RBAC.
+func (s *Sandbox) prepareRealNode(ctx context.Context, kubeletPort, healthzPort int) (authz string, apiExtra []string, err error) {
+	if s.node == nil {
+		return "RBAC", nil, nil
+	}
+	if err := s.node.writeFiles(s.pki, s.APIServerURL, kubeletPort, healthzPort); err != nil {
+		return "", nil, err
+	}
+	if err := s.startRealNodeRuntime(ctx); err != nil {
+		return "", nil, err
+	}
+	return "Node,RBAC", s.node.apiServerArgs(s.pki), nil
+}
+
+// serveExporter listens for Prometheus' scrapes of the exporter and of the
+// load metrics, and creates the sandbox's run context they live in (until
+// Stop). The exporter's handler is installed in the returned pointer once
+// it exists; until then /metrics answers 503.
+func (s *Sandbox) serveExporter() (*atomic.Pointer[http.Handler], string, error) {
 	expLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("exporter listen: %w", err)
+		return nil, "", fmt.Errorf("exporter listen: %w", err)
 	}
 	s.ExporterURL = fmt.Sprintf("http://%s/metrics", expLn.Addr())
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.runCtx, s.cancel = runCtx, cancel
 	s.load = newLoadMetrics()
-	// The handler is installed once the exporter exists; until then, 503.
 	var metrics atomic.Pointer[http.Handler]
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -304,13 +360,11 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	mux.Handle(loadMetricsPath, s.load.handler())
 	s.expSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.expSrv.Serve(expLn) }()
-	if err := s.writePrometheusConfig(expLn.Addr().String()); err != nil {
-		return err
-	}
-	if err := s.StartPrometheus(ctx); err != nil {
-		return err
-	}
+	return &metrics, expLn.Addr().String(), nil
+}
 
+// startEtcd starts etcd and waits for its health; it returns the client URL.
+func (s *Sandbox) startEtcd(ctx context.Context, etcdPort, peerPort int, began time.Time) (string, error) {
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	if err := s.spawn("etcd", binEtcd,
@@ -327,13 +381,19 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 		"--quota-backend-bytes=8589934592",
 		"--log-level=warn",
 	); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.waitHTTP(ctx, "etcd", etcdURL+"/health", nil, "etcd"); err != nil {
-		return err
+		return "", err
 	}
 	s.logf("etcd ready (%s)", time.Since(began).Round(time.Millisecond))
+	return etcdURL, nil
+}
 
+// startAPIServer starts kube-apiserver on etcd with the sandbox's PKI and
+// authorization mode (apiExtra: the real node's flags) and waits for
+// /readyz.
+func (s *Sandbox) startAPIServer(ctx context.Context, etcdURL string, apiPort int, authz string, apiExtra []string, began time.Time) error {
 	if err := s.spawn("kube-apiserver", binAPIServer, append([]string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
@@ -364,22 +424,12 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 	s.Timings.APIReady = time.Since(began)
 	s.logf("kube-apiserver ready at %s (%s)", s.APIServerURL, s.Timings.APIReady.Round(time.Millisecond))
+	return nil
+}
 
-	if err := s.writeKubeconfig(); err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(s.RESTConfig)
-	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
-	}
-	s.client = client
-	if s.node != nil {
-		if err := s.startKubelet(); err != nil {
-			return err
-		}
-		s.startPodTargets()
-	}
-
+// startControllers starts kube-controller-manager and kube-scheduler.
+func (s *Sandbox) startControllers() error {
+	cfg := s.cfg
 	qps := strconv.Itoa(cfg.ControllerQPS)
 	if err := s.spawn("kube-controller-manager", binController,
 		"--kubeconfig="+s.Kubeconfig,
@@ -396,16 +446,20 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	); err != nil {
 		return err
 	}
-	if err := s.spawn("kube-scheduler", binScheduler,
+	return s.spawn("kube-scheduler", binScheduler,
 		"--kubeconfig="+s.Kubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--kube-api-qps="+qps,
 		"--kube-api-burst="+strconv.Itoa(2*cfg.ControllerQPS),
 		"--v=0",
-	); err != nil {
-		return err
-	}
+	)
+}
+
+// startKwok starts kwok with the pinned stages, managing the fake nodes
+// and serving their kubelet API (exec, logs, port-forward) on kubeletPort.
+func (s *Sandbox) startKwok(ctx context.Context, kubeletPort int) error {
+	cfg := s.cfg
 	stages := filepath.Join(s.Dir, kwokStagesFile)
 	if err := writeStages(filepath.Join(cfg.ToolsDir, kwokStagesFile), stages); err != nil {
 		return err
@@ -442,7 +496,13 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	); err != nil {
 		return err
 	}
+	return nil
+}
 
+// startExporterAndNodes creates the exporter (installed in metrics), the
+// fake nodes, and waits for them to be Ready.
+func (s *Sandbox) startExporterAndNodes(ctx context.Context, client kubernetes.Interface, metrics *atomic.Pointer[http.Handler], began time.Time) error {
+	cfg := s.cfg
 	// The exporter watches through the admin client; it runs until Stop.
 	exp, err := exporter.New(exporter.Config{
 		Client: client,
@@ -457,7 +517,7 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	if err := s.createNodes(ctx); err != nil {
 		return err
 	}
-	if err := exp.Start(runCtx); err != nil {
+	if err := exp.Start(s.runCtx); err != nil {
 		return err
 	}
 	if err := s.waitNodesReady(ctx); err != nil {
@@ -465,7 +525,13 @@ func (s *Sandbox) start(ctx context.Context, began time.Time) error {
 	}
 	s.Timings.NodesReady = time.Since(began)
 	s.logf("%d fake nodes ready (%s)", cfg.Nodes, s.Timings.NodesReady.Round(time.Millisecond))
+	return nil
+}
 
+// waitReady waits for the real node, the seeded workload and Prometheus'
+// first scrape, in that order, recording when each was ready.
+func (s *Sandbox) waitReady(ctx context.Context, began time.Time) error {
+	cfg := s.cfg
 	if s.node != nil {
 		if err := s.waitRealNode(ctx); err != nil {
 			return err
@@ -759,17 +825,7 @@ func (s *Sandbox) waitNodesReady(ctx context.Context) error {
 		nodes, err := s.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		ready := 0
 		if err == nil {
-			for _, n := range nodes.Items {
-				if n.Annotations[FakeNodeAnnotation] != "fake" {
-					continue // the real node is waited for on its own
-				}
-				for _, c := range n.Status.Conditions {
-					if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-						ready++
-					}
-				}
-			}
-			if ready >= s.cfg.Nodes {
+			if ready = readyFakeNodes(nodes.Items); ready >= s.cfg.Nodes {
 				return nil
 			}
 		}
@@ -782,4 +838,21 @@ func (s *Sandbox) waitNodesReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// readyFakeNodes counts the Ready nodes among the fake ones (the real node
+// is waited for on its own).
+func readyFakeNodes(nodes []corev1.Node) int {
+	ready := 0
+	for _, n := range nodes {
+		if n.Annotations[FakeNodeAnnotation] != "fake" {
+			continue
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return ready
 }

@@ -568,7 +568,7 @@ func TestOwnerKilledTakesSandboxAlong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -605,7 +605,11 @@ func TestOwnerKilledTakesSandboxAlong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer next.Stop()
+	defer func() {
+		if err := next.Stop(); err != nil {
+			t.Errorf("stop the second sandbox: %v", err)
+		}
+	}()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("stale directory %s not swept by the next Start: %v", dir, err)
 	}

@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
 // defaultLeaseDuration is how long a Lease without leaseDurationSeconds
@@ -61,72 +63,89 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 	if client == nil {
 		return rep, errors.New("node sweep: nil client")
 	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	nodes, err := cordonedNodes(ctx, client)
+	if apierrors.IsForbidden(err) {
+		// No node fault is configured for this runner (the chart grants
+		// nodes only with them): every run and serve start sweeps, and
+		// must not warn about rights it never needed.
+		cfg.Log.Debug("node sweep skipped: nodes may not be listed", "error", err)
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("node sweep: list nodes: %w", err)
 	}
 	var errs []error
 	leases := map[string]leaseState{}
-	opts := metav1.ListOptions{LabelSelector: CordonedLabel + "=true", Limit: 500}
-	for {
-		list, err := client.CoreV1().Nodes().List(ctx, opts)
-		if apierrors.IsForbidden(err) {
-			// No node fault is configured for this runner (the chart
-			// grants nodes only with them): every run and serve start
-			// sweeps, and must not warn about rights it never needed.
-			log.Debug("node sweep skipped: nodes may not be listed", "error", err)
-			return rep, nil
+	for i := range nodes {
+		n := &nodes[i]
+		ref := n.Annotations[LeaseAnnotation]
+		if _, seen := leases[ref]; ref != "" && !seen {
+			leases[ref] = readLease(ctx, client, ref)
 		}
-		if err != nil {
-			return rep, fmt.Errorf("node sweep: list nodes: %w", err)
+		if err := sweepNode(ctx, client, cfg, n, leases[ref], &rep); err != nil {
+			errs = append(errs, err)
 		}
-		for i := range list.Items {
-			n := &list.Items[i]
-			run := n.Annotations[CordonedByAnnotation]
-			if run == "" {
-				continue
-			}
-			ref := n.Annotations[LeaseAnnotation]
-			if _, seen := leases[ref]; ref != "" && !seen {
-				leases[ref] = readLease(ctx, client, ref)
-			}
-			reason, orphan, err := orphanReason(n, leases[ref], now())
-			if err != nil {
-				errs = append(errs, fmt.Errorf("node %s kept cordoned: %w", n.Name, err))
-			}
-			if !orphan {
-				rep.Kept++
-				continue
-			}
-			swept := SweptNode{Name: n.Name, Run: run, Reason: reason}
-			if cfg.DryRun {
-				rep.Uncordoned = append(rep.Uncordoned, swept)
-				log.Info("dry run: would uncordon node left by a drain", "node", n.Name, "run", run, "reason", reason)
-				continue
-			}
-			res, err := uncordon(ctx, client, n.Name, run)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("uncordon node %s (%s): %w", n.Name, reason, err))
-				continue
-			}
-			if res == uncordoned {
-				rep.Uncordoned = append(rep.Uncordoned, swept)
-				log.Info("node left cordoned by a drain uncordoned", "node", n.Name, "run", run, "reason", reason)
-			}
-		}
-		if list.Continue == "" {
-			break
-		}
-		opts.Continue = list.Continue
 	}
 	if err := errors.Join(errs...); err != nil {
 		return rep, fmt.Errorf("node sweep: %w", err)
 	}
 	return rep, nil
+}
+
+// cordonedNodes lists the nodes a drain cordoned (CordonedLabel), every
+// page read before any node is judged; an expired continue token restarts
+// the LIST from the first page.
+func cordonedNodes(ctx context.Context, client kubernetes.Interface) ([]corev1.Node, error) {
+	var nodes []corev1.Node
+	opts := metav1.ListOptions{LabelSelector: CordonedLabel + "=true", Limit: 500}
+	_, err := target.Paged(ctx, opts, func() { nodes = nil }, func(ctx context.Context, opts metav1.ListOptions) (string, error) {
+		list, err := client.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return "", err
+		}
+		nodes = append(nodes, list.Items...)
+		return list.Continue, nil
+	})
+	return nodes, err
+}
+
+// sweepNode uncordons one node whose run is gone, recording it in rep. The
+// error says why a node was kept (its run's state unknown) or could not
+// be uncordoned.
+func sweepNode(ctx context.Context, client kubernetes.Interface, cfg SweepConfig, n *corev1.Node, lease leaseState, rep *SweepReport) error {
+	run := n.Annotations[CordonedByAnnotation]
+	if run == "" {
+		return nil
+	}
+	reason, orphan, keptErr := orphanReason(n, lease, cfg.Now())
+	if keptErr != nil {
+		keptErr = fmt.Errorf("node %s kept cordoned: %w", n.Name, keptErr)
+	}
+	if !orphan {
+		rep.Kept++
+		return keptErr
+	}
+	swept := SweptNode{Name: n.Name, Run: run, Reason: reason}
+	if cfg.DryRun {
+		rep.Uncordoned = append(rep.Uncordoned, swept)
+		cfg.Log.Info("dry run: would uncordon node left by a drain", "node", n.Name, "run", run, "reason", reason)
+		return keptErr
+	}
+	res, err := uncordon(ctx, client, n.Name, run)
+	if err != nil {
+		return errors.Join(keptErr, fmt.Errorf("uncordon node %s (%s): %w", n.Name, reason, err))
+	}
+	if res == uncordoned {
+		rep.Uncordoned = append(rep.Uncordoned, swept)
+		cfg.Log.Info("node left cordoned by a drain uncordoned", "node", n.Name, "run", run, "reason", reason)
+	}
+	return keptErr
 }
 
 // orphanReason decides whether a node's cordon is orphaned. err is set

@@ -958,11 +958,6 @@ func TestSweepRemovesOrphansAndKeepsLiveRuns(t *testing.T) {
 	targets := e.nodeTargets(t, ns)
 	before := e.snapshot(t, ns)
 
-	type run struct {
-		id    string
-		lease *stress.RunLease
-		now   func() time.Time
-	}
 	live := &stress.RunLease{Client: e.client, Namespace: leaseNS, RunID: "it-live", RenewEvery: time.Hour}
 	killed := &stress.RunLease{Client: e.client, Namespace: leaseNS, RunID: "it-killed", Duration: time.Second, RenewEvery: time.Hour}
 	for _, l := range []*stress.RunLease{live, killed} {

@@ -66,74 +66,36 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 	if client == nil {
 		return rep, errors.New("sweep: nil client")
 	}
-	now := time.Now
+	sw := sweeper{client: client, cfg: cfg, now: time.Now, log: cfg.Log, leases: map[string]leaseState{}, rep: &rep}
 	if cfg.Now != nil {
-		now = cfg.Now
+		sw.now = cfg.Now
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if sw.log == nil {
+		sw.log = slog.New(slog.DiscardHandler)
 	}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
-	sel := labels.NewSelector()
-	for _, r := range []struct {
-		key string
-		op  selection.Operator
-		val []string
-	}{{HelperLabel, selection.Exists, nil}, {ManagedByLabel, selection.Equals, []string{ManagedByValue}}} {
-		req, err := labels.NewRequirement(r.key, r.op, r.val)
-		if err != nil {
-			return rep, fmt.Errorf("sweep: %w", err)
-		}
-		sel = sel.Add(*req)
+	sel, err := sweepSelector()
+	if err != nil {
+		return rep, fmt.Errorf("sweep: %w", err)
 	}
-
 	var errs []error
-	leases := map[string]leaseState{}
 	for _, ns := range namespaces {
-		helpers, err := listHelpers(ctx, client, ns, sel.String())
+		helpers, err := listHelpers(ctx, client, ns, sel)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list helper pods in %s: %w", nsWords(ns), err))
 			continue
 		}
 		for i := range helpers {
-			p := &helpers[i]
-			if p.DeletionTimestamp != nil {
-				continue // already going
+			if err := sw.judge(ctx, &helpers[i]); err != nil {
+				errs = append(errs, err)
 			}
-			ref := p.Annotations[LeaseAnnotation]
-			if _, seen := leases[ref]; ref != "" && !seen {
-				leases[ref] = readLease(ctx, client, ref)
-			}
-			reason, orphan, err := orphanReason(p, leases[ref], now())
-			if err != nil {
-				errs = append(errs, fmt.Errorf("helper pod %s/%s kept: %w", p.Namespace, p.Name, err))
-			}
-			if !orphan {
-				rep.Kept++
-				continue
-			}
-			swept := SweptPod{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Run: p.Labels[RunLabel], Reason: reason}
-			if cfg.DryRun {
-				rep.Deleted = append(rep.Deleted, swept)
-				log.Info("dry run: would delete orphan stress helper", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
-				continue
-			}
-			uid := p.UID
-			err = client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				errs = append(errs, fmt.Errorf("delete helper pod %s/%s (%s): %w", p.Namespace, p.Name, reason, err))
-				continue
-			}
-			rep.Deleted = append(rep.Deleted, swept)
-			log.Info("orphan stress helper deleted", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
 		}
 	}
 	if cfg.LeaseNamespace != "" {
-		deleted, err := sweepLeases(ctx, client, cfg.LeaseNamespace, now(), cfg.DryRun)
+		deleted, err := sweepLeases(ctx, client, cfg.LeaseNamespace, sw.now(), cfg.DryRun)
 		rep.Leases = deleted
 		if err != nil {
 			errs = append(errs, err)
@@ -143,6 +105,70 @@ func Sweep(ctx context.Context, client kubernetes.Interface, cfg SweepConfig) (S
 		return rep, fmt.Errorf("sweep: %w", err)
 	}
 	return rep, nil
+}
+
+// sweepSelector selects every stress helper pod of chaosnight's, whatever
+// its run: HelperLabel set and managed by chaosnight.
+func sweepSelector() (string, error) {
+	sel := labels.NewSelector()
+	for _, r := range []struct {
+		key string
+		op  selection.Operator
+		val []string
+	}{{HelperLabel, selection.Exists, nil}, {ManagedByLabel, selection.Equals, []string{ManagedByValue}}} {
+		req, err := labels.NewRequirement(r.key, r.op, r.val)
+		if err != nil {
+			return "", err
+		}
+		sel = sel.Add(*req)
+	}
+	return sel.String(), nil
+}
+
+// sweeper is one Sweep's state: the run Leases read so far (each read
+// once, however many helpers name it) and the report.
+type sweeper struct {
+	client kubernetes.Interface
+	cfg    SweepConfig
+	now    func() time.Time
+	log    *slog.Logger
+	leases map[string]leaseState
+	rep    *SweepReport
+}
+
+// judge keeps a helper pod or deletes it (pinned by its UID) when it is
+// an orphan; a pod already being deleted is left to it. The error says
+// why a pod was kept in doubt, or why its deletion failed.
+func (sw *sweeper) judge(ctx context.Context, p *corev1.Pod) error {
+	if p.DeletionTimestamp != nil {
+		return nil // already going
+	}
+	ref := p.Annotations[LeaseAnnotation]
+	if _, seen := sw.leases[ref]; ref != "" && !seen {
+		sw.leases[ref] = readLease(ctx, sw.client, ref)
+	}
+	reason, orphan, keptErr := orphanReason(p, sw.leases[ref], sw.now())
+	if keptErr != nil {
+		keptErr = fmt.Errorf("helper pod %s/%s kept: %w", p.Namespace, p.Name, keptErr)
+	}
+	if !orphan {
+		sw.rep.Kept++
+		return keptErr
+	}
+	swept := SweptPod{Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Run: p.Labels[RunLabel], Reason: reason}
+	if sw.cfg.DryRun {
+		sw.rep.Deleted = append(sw.rep.Deleted, swept)
+		sw.log.Info("dry run: would delete orphan stress helper", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
+		return keptErr
+	}
+	uid := p.UID
+	err := sw.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return errors.Join(keptErr, fmt.Errorf("delete helper pod %s/%s (%s): %w", p.Namespace, p.Name, reason, err))
+	}
+	sw.rep.Deleted = append(sw.rep.Deleted, swept)
+	sw.log.Info("orphan stress helper deleted", "pod", p.Namespace+"/"+p.Name, "node", p.Spec.NodeName, "run", swept.Run, "reason", reason)
+	return keptErr
 }
 
 // sweepPageSize bounds one LIST of helper pods.

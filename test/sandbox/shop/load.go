@@ -120,40 +120,55 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 	jobs := make(chan string)
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
-		wg.Go(func() {
-			for target := range jobs {
-				code, ok := request(ctx, client, target)
-				mu.Lock()
-				if ok {
-					rep.Codes[code]++
-				} else {
-					rep.Errors++
-				}
-				mu.Unlock()
-				if cfg.Observe != nil {
-					cfg.Observe(target, code, ok)
-				}
-			}
-		})
+		wg.Go(func() { loadWorker(ctx, &cfg, client, jobs, &rep, &mu) })
 	}
-
 	start := time.Now()
+	dispatchLoad(ctx, &cfg, start, jobs, &rep)
+	close(jobs)
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	cfg.Log.Info("load done", "sent", rep.Sent, "codes", rep.Codes, "errors", rep.Errors, "elapsed", rep.Elapsed)
+	return rep, nil
+}
+
+// loadWorker sends the requests it is handed until jobs is closed and
+// counts each answer in rep's Codes or Errors, under mu: the workers share
+// them.
+func loadWorker(ctx context.Context, cfg *LoadConfig, client *http.Client, jobs <-chan string, rep *LoadReport, mu *sync.Mutex) {
+	for target := range jobs {
+		code, ok := request(ctx, client, target)
+		mu.Lock()
+		if ok {
+			rep.Codes[code]++
+		} else {
+			rep.Errors++
+		}
+		mu.Unlock()
+		if cfg.Observe != nil {
+			cfg.Observe(target, code, ok)
+		}
+	}
+}
+
+// dispatchLoad hands out one request every 1/RPS from start, until Count
+// requests, the end of Duration or ctx. Only it writes Sent, PerTarget and
+// NoTarget, so they need no lock.
+func dispatchLoad(ctx context.Context, cfg *LoadConfig, start time.Time, jobs chan<- string, rep *LoadReport) {
 	deadline := start.Add(cfg.Duration)
 	interval := time.Duration(math.Round(float64(time.Second) / cfg.RPS))
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-dispatch:
 	for i := 0; cfg.Count == 0 || i < cfg.Count; i++ {
 		at := start.Add(time.Duration(i) * interval)
 		// Checked against the schedule, not the clock after a wait, so a run
 		// of D at R never starts more than ceil(D×R) requests.
 		if cfg.Duration > 0 && !at.Before(deadline) {
-			break
+			return
 		}
 		timer.Reset(time.Until(at))
 		select {
 		case <-ctx.Done():
-			break dispatch
+			return
 		case <-timer.C:
 		}
 		target, ok := cfg.next(i)
@@ -166,17 +181,12 @@ dispatch:
 		}
 		select {
 		case <-ctx.Done():
-			break dispatch
+			return
 		case jobs <- target:
-			rep.Sent++ // only the dispatcher writes Sent and PerTarget
+			rep.Sent++
 			rep.PerTarget[target]++
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	rep.Elapsed = time.Since(start)
-	cfg.Log.Info("load done", "sent", rep.Sent, "codes", rep.Codes, "errors", rep.Errors, "elapsed", rep.Elapsed)
-	return rep, nil
 }
 
 // next is the i-th request's target; false when a resolver had none (or
@@ -207,6 +217,6 @@ func request(ctx context.Context, client *http.Client, target string) (code int,
 		return 0, false
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, true
 }

@@ -267,7 +267,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, body)
+	_, _ = io.WriteString(w, body)
 }
 
 func (s *Server) handle(r *http.Request) (code int, body string) {
@@ -303,7 +303,7 @@ func (s *Server) call(ctx context.Context, base, path string) error {
 	}
 	defer resp.Body.Close()
 	// Drain the body so the connection is reused rather than reopened.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("call %s: %s", u, resp.Status)
 	}

@@ -84,7 +84,10 @@ func start(t *testing.T, cfg Config) *running {
 		if fc, ok := cfg.Clock.(*fakeClock); ok && cfg.Drain > 0 {
 			select {
 			case fc.after <- time.Time{}:
-			case <-r.done:
+			case err := <-r.done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
 				return
 			}
 		}
@@ -341,7 +344,7 @@ func TestReadiness(t *testing.T) {
 					http.Error(w, "draining", http.StatusServiceUnavailable)
 					return
 				}
-				io.WriteString(w, "ok")
+				_, _ = io.WriteString(w, "ok")
 			}))
 			t.Cleanup(cart.Close)
 			clock := newFakeClock()
@@ -376,7 +379,7 @@ func TestGracefulDrain(t *testing.T) {
 			arrived <- struct{}{}
 			<-release
 		}
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	}))
 	t.Cleanup(slow.Close)
 	var once sync.Once
@@ -423,7 +426,7 @@ func TestGracefulDrain(t *testing.T) {
 	waitFor(t, "new connections to be refused", func() bool {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 			return false
 		}
 		if errors.Is(err, syscall.ECONNRESET) {

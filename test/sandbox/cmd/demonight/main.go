@@ -85,64 +85,95 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	started := time.Now()
-	var (
-		shownOpen bool
-		playing   string
-		done      []string // run IDs already printed
-	)
-	stamp := func() string { return time.Now().UTC().Format("15:04:05") }
+	n := &nightWatch{out: out, client: &http.Client{Timeout: 5 * time.Second}, base: *base, started: time.Now()}
 	for {
-		var runs []runSummary
-		if err := getJSON(ctx, client, *base+"/runs", &runs); err == nil {
-			slices.Reverse(runs) // oldest first
-			for _, r := range runs {
-				if r.Verdict == "" || r.Verdict == "running" || slices.Contains(done, r.RunID) {
-					continue
-				}
-				done = append(done, r.RunID)
-				fmt.Fprintf(out, "[%s] %s: %s (exit %d, %s)\n", stamp(), r.Experiment, strings.ToUpper(r.Verdict), r.ExitCode,
-					r.Ended.Sub(r.Started).Round(time.Second))
-				for _, why := range r.Reasons {
-					fmt.Fprintf(out, "           - %s\n", why)
-				}
-			}
+		if code, over := n.poll(ctx); over {
+			return code
 		}
-		var st status
-		if err := getJSON(ctx, client, *base+"/status", &st); err == nil {
-			if st.ConfigErr != "" {
-				fmt.Fprintf(out, "[%s] the runner refuses its configuration: %s\n", stamp(), st.ConfigErr)
-				return 1
-			}
-			for _, n := range st.NextNights {
-				if n.Open && !shownOpen {
-					shownOpen = true
-					fmt.Fprintf(out, "[%s] night %s is open until %s UTC\n", stamp(), n.Night, n.Closes.UTC().Format("15:04:05"))
-				}
-			}
-			if st.InFlight != "" && st.InFlight != playing {
-				name := st.InFlight // a run ID until its journal lists the experiment
-				for _, r := range runs {
-					if r.RunID == st.InFlight && r.Experiment != "" {
-						name = r.Experiment + " (run " + r.RunID + ")"
-					}
-				}
-				fmt.Fprintf(out, "[%s] playing %s\n", stamp(), name)
-			}
-			playing = st.InFlight
-		}
-		if len(done) >= *want {
-			fmt.Fprintf(out, "[%s] the night played %d experiment(s) in %s\n", stamp(), len(done), time.Since(started).Round(time.Second))
+		if len(n.done) >= *want {
+			fmt.Fprintf(out, "[%s] the night played %d experiment(s) in %s\n", stamp(), len(n.done), time.Since(n.started).Round(time.Second))
 			return 0
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(out, "[%s] stopped waiting after %s: %d of %d runs finished\n", stamp(), time.Since(started).Round(time.Second), len(done), *want)
+			fmt.Fprintf(out, "[%s] stopped waiting after %s: %d of %d runs finished\n", stamp(), time.Since(n.started).Round(time.Second), len(n.done), *want)
 			return 1
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+func stamp() string { return time.Now().UTC().Format("15:04:05") }
+
+// nightWatch follows a night through serve's /runs and /status and prints
+// each change once: the night opening, the experiment in flight, each
+// finished run with its verdict and reasons.
+type nightWatch struct {
+	out     io.Writer
+	client  *http.Client
+	base    string
+	started time.Time
+
+	shownOpen bool
+	playing   string
+	done      []string // run IDs already printed
+}
+
+// poll reads both endpoints once and prints what changed; a read that
+// fails is tried again at the next poll. over is true when the night cannot
+// go on (the runner refuses its configuration), with the exit code.
+func (n *nightWatch) poll(ctx context.Context) (code int, over bool) {
+	var runs []runSummary
+	if err := getJSON(ctx, n.client, n.base+"/runs", &runs); err == nil {
+		slices.Reverse(runs) // oldest first
+		n.printFinished(runs)
+	}
+	var st status
+	if err := getJSON(ctx, n.client, n.base+"/status", &st); err != nil {
+		return 0, false
+	}
+	if st.ConfigErr != "" {
+		fmt.Fprintf(n.out, "[%s] the runner refuses its configuration: %s\n", stamp(), st.ConfigErr)
+		return 1, true
+	}
+	n.printStatus(st, runs)
+	return 0, false
+}
+
+// printFinished prints the runs that finished since the last poll.
+func (n *nightWatch) printFinished(runs []runSummary) {
+	for _, r := range runs {
+		if r.Verdict == "" || r.Verdict == "running" || slices.Contains(n.done, r.RunID) {
+			continue
+		}
+		n.done = append(n.done, r.RunID)
+		fmt.Fprintf(n.out, "[%s] %s: %s (exit %d, %s)\n", stamp(), r.Experiment, strings.ToUpper(r.Verdict), r.ExitCode,
+			r.Ended.Sub(r.Started).Round(time.Second))
+		for _, why := range r.Reasons {
+			fmt.Fprintf(n.out, "           - %s\n", why)
+		}
+	}
+}
+
+// printStatus prints the night's opening (once) and a new run in flight,
+// by its experiment's name when /runs already lists it.
+func (n *nightWatch) printStatus(st status, runs []runSummary) {
+	for _, night := range st.NextNights {
+		if night.Open && !n.shownOpen {
+			n.shownOpen = true
+			fmt.Fprintf(n.out, "[%s] night %s is open until %s UTC\n", stamp(), night.Night, night.Closes.UTC().Format("15:04:05"))
+		}
+	}
+	if st.InFlight != "" && st.InFlight != n.playing {
+		name := st.InFlight // a run ID until its journal lists the experiment
+		for _, r := range runs {
+			if r.RunID == st.InFlight && r.Experiment != "" {
+				name = r.Experiment + " (run " + r.RunID + ")"
+			}
+		}
+		fmt.Fprintf(n.out, "[%s] playing %s\n", stamp(), name)
+	}
+	n.playing = st.InFlight
 }
 
 // waitSteady polls the queries until each returns a value under below

@@ -29,7 +29,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sandbox tools|up|down [flags]")
+		fmt.Fprintln(stderr, "usage: sandbox tools|up|down|golangci-lint [flags]")
 		return 2
 	}
 	var err error
@@ -40,8 +40,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = up(args[1:], stdout, stderr)
 	case "down":
 		err = down(args[1:], stdout)
+	case "golangci-lint":
+		var code int
+		if code, err = golangciLint(args[1:], stdout, stderr); err == nil {
+			return code
+		}
 	default:
-		err = fmt.Errorf("unknown command %q: want tools, up or down", args[0])
+		err = fmt.Errorf("unknown command %q: want tools, up, down or golangci-lint", args[0])
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sandbox %s: %v\n", args[0], err)
@@ -137,7 +142,7 @@ func up(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(sd.pid(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	defer os.Remove(sd.pid())
+	defer func() { _ = os.Remove(sd.pid()) }()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -193,51 +198,10 @@ func down(args []string, out io.Writer) error {
 		return fmt.Errorf("resolve %s: %w", *state, err)
 	}
 	sd := stateDir(abs)
-	pid, err := readPid(sd.pid())
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintln(out, "sandbox: not running")
-	case err != nil:
+	if err := stopManager(sd, *wait, out); err != nil {
 		return err
-	case !alive(pid):
-		fmt.Fprintf(out, "sandbox: pid %d already gone\n", pid)
-	default:
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("signal pid %d: %w", pid, err)
-		}
-		deadline := time.Now().Add(*wait)
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			time.Sleep(500 * time.Millisecond)
-		}
-		if alive(pid) {
-			return fmt.Errorf("pid %d survived SIGKILL", pid)
-		}
-		fmt.Fprintf(out, "sandbox: stopped (pid %d)\n", pid)
 	}
-	// The children die with their parent (parent-death signal), but if the
-	// manager was SIGKILLed mid-start, sweep what its pid list still names,
-	// only when the process still points into our directory.
-	if b, err := os.ReadFile(filepath.Join(sd.run(), "pids")); err == nil {
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 0 {
-				continue
-			}
-			p, err := strconv.Atoi(f[0])
-			if err != nil || !alive(p) {
-				continue
-			}
-			cmdline, _ := os.ReadFile(filepath.Join("/proc", f[0], "cmdline"))
-			if strings.Contains(string(cmdline), sd.run()) {
-				_ = syscall.Kill(-p, syscall.SIGKILL)
-				fmt.Fprintf(out, "sandbox: killed leftover %s (pid %d)\n", strings.Join(f[1:], " "), p)
-			}
-		}
-	}
+	killLeftovers(sd, out)
 	// A real node's containers, mounts, cgroups and bridge outlive a
 	// SIGKILLed manager; they go before its directory does.
 	if err := sandbox.SweepRealNode(out); err != nil {
@@ -251,6 +215,64 @@ func down(args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// stopManager stops the `sandbox up` process named by the pid file: SIGTERM,
+// then SIGKILL after wait. Not running, or already gone, is not an error.
+func stopManager(sd stateDir, wait time.Duration, out io.Writer) error {
+	pid, err := readPid(sd.pid())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintln(out, "sandbox: not running")
+		return nil
+	case err != nil:
+		return err
+	case !alive(pid):
+		fmt.Fprintf(out, "sandbox: pid %d already gone\n", pid)
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal pid %d: %w", pid, err)
+	}
+	deadline := time.Now().Add(wait)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if alive(pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		time.Sleep(500 * time.Millisecond)
+	}
+	if alive(pid) {
+		return fmt.Errorf("pid %d survived SIGKILL", pid)
+	}
+	fmt.Fprintf(out, "sandbox: stopped (pid %d)\n", pid)
+	return nil
+}
+
+// killLeftovers: the children die with their parent (parent-death
+// signal), but if the manager was SIGKILLed mid-start, it kills what its
+// pid list still names, only when the process still points into our
+// directory (a pid may have been reused).
+func killLeftovers(sd stateDir, out io.Writer) {
+	b, err := os.ReadFile(filepath.Join(sd.run(), "pids"))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		p, err := strconv.Atoi(f[0])
+		if err != nil || !alive(p) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", f[0], "cmdline"))
+		if strings.Contains(string(cmdline), sd.run()) {
+			_ = syscall.Kill(-p, syscall.SIGKILL)
+			fmt.Fprintf(out, "sandbox: killed leftover %s (pid %d)\n", strings.Join(f[1:], " "), p)
+		}
+	}
 }
 
 func readPid(path string) (int, error) {

@@ -95,7 +95,7 @@ func TestRunRefuses(t *testing.T) {
 
 // shop load prints its report as JSON once it stopped at its count.
 func TestRunLoadReports(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	defer srv.Close()
 	var stdout bytes.Buffer
 	if code := run(context.Background(), []string{"load", "--rps", "1000", "--count", "5", srv.URL + "/"}, envOf(nil), &stdout, io.Discard); code != 0 {
