@@ -52,67 +52,85 @@ func ParseSelector(s string) ([]Matcher, error) {
 		in = strings.TrimSpace(in[1 : len(in)-1])
 		off++
 	}
+	sc := &scanner{sel: s, in: in, off: off}
 	var out []Matcher
-	pos := 0
-	skip := func() {
-		for pos < len(in) && (in[pos] == ' ' || in[pos] == '\t' || in[pos] == '\n') {
-			pos++
-		}
-	}
-	bad := func(format string, args ...any) error {
-		return &SelectorError{Selector: s, Pos: off + pos, Problem: fmt.Sprintf(format, args...)}
-	}
 	for {
-		skip()
-		if pos == len(in) {
-			break // the end, or a trailing comma as PromQL allows
+		sc.skip()
+		if sc.done() {
+			return out, nil // the end, or a trailing comma as PromQL allows
 		}
-		name := labelName.FindString(in[pos:])
-		if name == "" {
-			return nil, bad("a label name must start here")
-		}
-		if name == "alertstate" {
-			return nil, bad("alertstate cannot be matched: the gate reads firing alerts only")
-		}
-		pos += len(name)
-		skip()
-		op := ""
-		for _, o := range []string{"=~", "!~", "!=", "="} {
-			if strings.HasPrefix(in[pos:], o) {
-				op = o
-				break
-			}
-		}
-		if op == "" {
-			return nil, bad("an operator (=, !=, =~, !~) must follow the label %s", name)
-		}
-		pos += len(op)
-		skip()
-		if pos == len(in) || (in[pos] != '"' && in[pos] != '`') {
-			return nil, bad("a value in double quotes must follow %s%s", name, op)
-		}
-		lit, err := strconv.QuotedPrefix(in[pos:])
+		m, err := sc.matcher()
 		if err != nil {
-			return nil, bad("the value of %s is not a closed, valid string", name)
+			return nil, err
 		}
-		value, _ := strconv.Unquote(lit) // QuotedPrefix checked it
-		if op == "=~" || op == "!~" {
-			if _, err := regexp.Compile("^(?:" + value + ")$"); err != nil {
-				return nil, bad("the regular expression of %s is invalid: %v", name, err)
-			}
+		out = append(out, m)
+		sc.skip()
+		if sc.done() {
+			return out, nil
 		}
-		pos += len(lit)
-		out = append(out, Matcher{Name: name, Op: op, Value: value})
-		skip()
-		if pos == len(in) {
+		if sc.in[sc.pos] != ',' {
+			return nil, sc.bad("a comma must separate two matchers")
+		}
+		sc.pos++
+	}
+}
+
+// scanner walks the selector; off is where in the user's text in starts.
+type scanner struct {
+	sel, in  string
+	off, pos int
+}
+
+func (sc *scanner) done() bool { return sc.pos == len(sc.in) }
+
+func (sc *scanner) skip() {
+	for !sc.done() && strings.ContainsRune(" \t\n", rune(sc.in[sc.pos])) {
+		sc.pos++
+	}
+}
+
+func (sc *scanner) bad(format string, args ...any) error {
+	return &SelectorError{Selector: sc.sel, Pos: sc.off + sc.pos, Problem: fmt.Sprintf(format, args...)}
+}
+
+// matcher reads one name, operator and quoted value.
+func (sc *scanner) matcher() (Matcher, error) {
+	name := labelName.FindString(sc.in[sc.pos:])
+	switch name {
+	case "":
+		return Matcher{}, sc.bad("a label name must start here")
+	case "alertstate":
+		return Matcher{}, sc.bad("alertstate cannot be matched: the gate reads firing alerts only")
+	}
+	sc.pos += len(name)
+	sc.skip()
+	op := ""
+	for _, o := range []string{"=~", "!~", "!=", "="} {
+		if strings.HasPrefix(sc.in[sc.pos:], o) {
+			op = o
 			break
 		}
-		if in[pos] != ',' {
-			return nil, bad("a comma must separate two matchers")
-		}
-		pos++
 	}
-	return out, nil
+	if op == "" {
+		return Matcher{}, sc.bad("an operator (=, !=, =~, !~) must follow the label %s", name)
+	}
+	sc.pos += len(op)
+	sc.skip()
+	if sc.done() || (sc.in[sc.pos] != '"' && sc.in[sc.pos] != '`') {
+		return Matcher{}, sc.bad("a value in double quotes must follow %s%s", name, op)
+	}
+	lit, err := strconv.QuotedPrefix(sc.in[sc.pos:])
+	if err != nil {
+		return Matcher{}, sc.bad("the value of %s is not a closed, valid string", name)
+	}
+	value, _ := strconv.Unquote(lit) // QuotedPrefix checked it
+	if op == "=~" || op == "!~" {
+		if _, err := regexp.Compile("^(?:" + value + ")$"); err != nil {
+			return Matcher{}, sc.bad("the regular expression of %s is invalid: %v", name, err)
+		}
+	}
+	sc.pos += len(lit)
+	return Matcher{Name: name, Op: op, Value: value}, nil
 }
 
 // alertsQuery is the instant query of the firing alerts the selector
