@@ -183,9 +183,14 @@ func (r *run) phase(name string) func(note string) {
 func (r *run) execute(ctx context.Context) (journal.Verdict, []string) {
 	spec := &r.exp.Spec
 
-	// 1. preflight: the steady state must hold and no stop condition may be
-	// firing, or nothing is injected.
+	// 1. preflight: the baselines of relative expectations are measured
+	// first (baseline.go); the steady state must hold and no stop
+	// condition may be firing, or nothing is injected.
 	end := r.phase(journal.PhasePreflight)
+	if verdict, reasons, note := r.measureBaselines(ctx); verdict != "" {
+		end(note)
+		return verdict, reasons
+	}
 	results := r.evaluate(ctx, journal.PhasePreflight)
 	r.observe(Progress{Phase: journal.PhasePreflight, Results: results})
 	if ctx.Err() != nil {
@@ -535,8 +540,8 @@ func (r *run) evaluate(ctx context.Context, phase string) []probe.Result {
 func (r *run) evaluateHypothesis(ctx context.Context, phase string) []probe.Result {
 	at := r.e.now()
 	results := make([]probe.Result, 0, len(r.exp.Spec.Hypothesis.Probes)+len(r.exp.Spec.StopWhen))
-	for _, p := range r.exp.Spec.Hypothesis.Probes {
-		res := probe.Check(ctx, r.e.Prom, p, probe.RoleHypothesis, at)
+	for i, p := range r.exp.Spec.Hypothesis.Probes {
+		res := r.checkHypothesis(ctx, i, p, at)
 		results = append(results, res)
 		r.rec.Samples = append(r.rec.Samples, journal.Sample{Phase: phase, Result: res})
 	}

@@ -80,6 +80,9 @@ type Record struct {
 	Targets    []target.Pod       `json:"targets,omitempty"`
 	Injections []inject.Injection `json:"injections,omitempty"`
 	Samples    []Sample           `json:"samples,omitempty"`
+	// Baselines are the baselines measured before preflight, one per
+	// hypothesis probe with expect.baseline (see baseline.go).
+	Baselines []Baseline `json:"baselines,omitempty"`
 	// Rounds says, per injection (podKill.every repeats it), how many of
 	// the targets were really changed: a verdict is only worth what was
 	// injected. Empty in dry runs and when nothing reached the injector.

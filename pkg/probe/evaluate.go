@@ -40,6 +40,10 @@ func Evaluate(p experiment.Probe, role Role, samples []Sample, at time.Time) Res
 	if err := checkRole(role); err != nil {
 		return withErr(r, err)
 	}
+	if p.Expect.Baseline != nil {
+		// Only EvaluateBaseline knows the baseline's medians.
+		return withErr(r, fmt.Errorf("probe %s compares with a baseline, and none was measured", probeName(p)))
+	}
 	if err := checkExpect(p.Expect); err != nil {
 		return withErr(r, fmt.Errorf("invalid expect of probe %s: %w", probeName(p), err))
 	}

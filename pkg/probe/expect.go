@@ -101,6 +101,9 @@ func ExpectString(e experiment.Expect) string {
 	if e.Equals != nil {
 		parts = append(parts, "equal to "+FormatValue(*e.Equals))
 	}
+	if e.Baseline != nil {
+		parts = append(parts, fmt.Sprintf("within %s of the baseline median over %s", BaselineMargins(*e.Baseline), e.Baseline.Window))
+	}
 	if len(parts) == 0 {
 		return "no expectation"
 	}

@@ -71,6 +71,8 @@ func probeChart(rec *journal.Record, pr probeRef) (string, error) {
 		xmin, xmax = math.Min(xmin, pt.X), math.Max(xmax, pt.X)
 	}
 	ys = append(ys, thresholds(pr.Probe.Expect)...)
+	ys = append(ys, baselineYs(pr)...)
+	xmin = math.Min(xmin, baselineStart(rec, pr))
 	ymin, ymax := span(ys)
 	if xmax <= xmin {
 		xmax = xmin + 1
@@ -83,7 +85,7 @@ func probeChart(rec *journal.Record, pr probeRef) (string, error) {
 			return "", err
 		}
 	}
-	if err := addBand(p, pr.Probe.Expect, xmin, xmax, ymin, ymax, c.band); err != nil {
+	if err := addTolerance(p, rec, pr, xmin, xmax, ymin, ymax, c.band); err != nil {
 		return "", err
 	}
 	for _, t := range injectionMarks(rec) {

@@ -141,7 +141,7 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 			role = "stop condition"
 		}
 		run.Charts = append(run.Charts, htmlChart{
-			Name: pr.Probe.Name, Role: role, Query: pr.Probe.Query, Expect: describeExpect(pr.Probe.Expect),
+			Name: pr.Probe.Name, Role: role, Query: pr.Probe.Query, Expect: pr.ExpectWords(),
 			Samples: len(pr.Samples), Failed: pr.Failed(), Reasons: pr.Reasons(),
 			SVG: svg,
 		})

@@ -138,14 +138,15 @@ func junitSuiteOf(rec *journal.Record) junitSuite {
 		}})
 	}
 	for _, pr := range probes(rec) {
-		c := junitCase{Name: pr.Probe.Name, Classname: class + "." + string(roleOf(pr.Role)), Time: seconds(sampleSpan(pr))}
+		c := junitCase{Name: pr.Probe.Name, Classname: class + "." + string(roleOf(pr.Role)), Time: seconds(sampleSpan(pr)),
+			SystemOut: pr.BaselineWords()}
 		if bad := pr.Failed(); bad > 0 {
 			what := "violated"
 			if pr.Role == probe.RoleStop {
 				what = "fired"
 			}
 			c.Failure = &junitProblem{
-				Message: fmt.Sprintf("%s in %d of %d samples (expected %s)", what, bad, len(pr.Samples), describeExpect(pr.Probe.Expect)),
+				Message: fmt.Sprintf("%s in %d of %d samples (expected %s)", what, bad, len(pr.Samples), pr.ExpectWords()),
 				Type:    what,
 				Body:    strings.Join(pr.Reasons(), "\n"),
 			}

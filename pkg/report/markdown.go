@@ -115,10 +115,11 @@ func markdownProbes(b *strings.Builder, prs []probeRef) {
 		if pr.Role == probe.RoleStop {
 			role = "stop condition"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, describeExpect(pr.Probe.Expect),
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %s |\n", cell(pr.Probe.Name), role, cell(pr.ExpectWords()),
 			len(pr.Samples), pr.Failed(), cell(first))
 	}
 	b.WriteString("\n")
+	writeBaselines(b, prs)
 }
 
 func tally(c counts) string {

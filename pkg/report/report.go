@@ -25,6 +25,9 @@ type probeRef struct {
 	Probe   experiment.Probe
 	Role    probe.Role
 	Samples []journal.Sample
+	// Baseline is the measured baseline of a hypothesis probe with
+	// expect.baseline (baseline.go), nil otherwise.
+	Baseline *journal.Baseline
 }
 
 // Failed counts the bad samples (hypothesis violated, or stop condition fired).
@@ -67,8 +70,8 @@ func (p probeRef) Reasons() []string {
 // names are ignored.
 func probes(rec *journal.Record) []probeRef {
 	var out []probeRef
-	for _, p := range rec.Experiment.Spec.Hypothesis.Probes {
-		out = append(out, probeRef{Probe: p, Role: probe.RoleHypothesis})
+	for i, p := range rec.Experiment.Spec.Hypothesis.Probes {
+		out = append(out, probeRef{Probe: p, Role: probe.RoleHypothesis, Baseline: baselineOf(rec, i)})
 	}
 	for _, p := range rec.Experiment.Spec.StopWhen {
 		out = append(out, probeRef{Probe: p, Role: probe.RoleStop})

@@ -54,6 +54,10 @@ type Config struct {
 	SeedWorkload bool
 	// ScrapeInterval is Prometheus' scrape and evaluation interval (default 1s).
 	ScrapeInterval time.Duration
+	// TrafficNoise varies the demo traffic's request rates (drift and
+	// jitter, see exporter.Noise); nil is exporter.DefaultNoise(),
+	// &exporter.Noise{} the flat model.
+	TrafficNoise *exporter.Noise
 	// ToolsDir holds the binaries and kwok-stages.yaml (default DefaultToolsDir).
 	ToolsDir string
 	// Prometheus is the prometheus binary (default: PrometheusBinary's
@@ -506,6 +510,7 @@ func (s *Sandbox) startExporterAndNodes(ctx context.Context, client kubernetes.I
 	// The exporter watches through the admin client; it runs until Stop.
 	exp, err := exporter.New(exporter.Config{
 		Client: client,
+		Noise:  s.cfg.TrafficNoise,
 		Log:    slog.New(slog.NewTextHandler(s.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

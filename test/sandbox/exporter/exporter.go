@@ -44,6 +44,9 @@ type Config struct {
 	// Step is how often the traffic model integrates the current state, so
 	// a pod that is ready for half a second still counts (default 250ms).
 	Step time.Duration
+	// Noise varies every modelled service's request rate (noise.go); nil
+	// is DefaultNoise, &Noise{} the flat model.
+	Noise *Noise
 }
 
 // Exporter serves the sandbox metrics. Create it with New, then Start it.
@@ -76,6 +79,13 @@ func New(cfg Config) (*Exporter, error) {
 	}
 	if cfg.Step <= 0 {
 		cfg.Step = 250 * time.Millisecond
+	}
+	if cfg.Noise == nil {
+		n := DefaultNoise()
+		cfg.Noise = &n
+	}
+	if err := cfg.Noise.Validate(); err != nil {
+		return nil, err
 	}
 	f := informers.NewSharedInformerFactory(cfg.Client, 0)
 	e := &Exporter{

@@ -95,6 +95,7 @@ func (e *Exporter) advance(now time.Time) {
 		}
 		st.c.advance(now, st.rates.Rates)
 		ready := e.readyPods(dep)
+		svc.RPS *= e.cfg.Noise.Factor(key, now) // noise.go: drift and jitter of the rate
 		st.rates = sampled{Rates: RatesFor(svc, ready), readyPods: ready, minReady: svc.MinReady}
 	}
 	for k := range e.traffic {
