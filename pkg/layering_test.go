@@ -32,8 +32,9 @@ var layers = [][]string{
 	// config (which reuses the format's strict decoding, durations and
 	// located problems), the stress command line.
 	{"pkg/target", "pkg/probe", "pkg/schedule", "pkg/stressor/stresscmd"},
-	// 2: the Injector interface and the Guard; the Prometheus client.
-	{"pkg/inject", "pkg/probe/prometheus"},
+	// 2: the Injector interface and the Guard; the Prometheus client; the
+	// incident-aware gate (alerts from a probe.Querier, rollouts).
+	{"pkg/inject", "pkg/probe/prometheus", "pkg/gate"},
 	// 3: the fault kinds, one package each; the run record.
 	{"pkg/inject/*", "pkg/journal"},
 	// 4: fault kinds built on another kind's exported mechanics (a zone

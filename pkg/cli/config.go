@@ -36,6 +36,12 @@ type settingsView struct {
 		MaxTargets            int      `yaml:"maxTargets"`
 		MinHealthy            int      `yaml:"minHealthy"`
 	} `yaml:"safety"`
+	// Gate is the incident-aware gate (docs/gate.md).
+	Gate struct {
+		Alerts        bool   `yaml:"alerts"`
+		AlertSelector string `yaml:"alertSelector"`
+		Rollouts      bool   `yaml:"rollouts"`
+	} `yaml:"gate"`
 }
 
 func newConfigCommand(streams Streams, g *globals) *cobra.Command {
@@ -64,6 +70,8 @@ func newConfigCommand(streams Streams, g *globals) *cobra.Command {
 			p := g.policy(false)
 			view.Safety.ExcludeNamespaces, view.Safety.AllowSystemNamespaces = p.DenyNamespaces, p.AllowSystemNamespaces
 			view.Safety.RequireOptIn, view.Safety.MaxTargets, view.Safety.MinHealthy = p.RequireOptIn, p.MaxTargets, p.MinHealthy
+			gc := g.gateConfig()
+			view.Gate.Alerts, view.Gate.AlertSelector, view.Gate.Rollouts = gc.Alerts, gc.AlertSelector, gc.Rollouts
 			enc := yaml.NewEncoder(streams.Out)
 			enc.SetIndent(2)
 			if err := enc.Encode(view); err != nil {

@@ -44,6 +44,7 @@ func (g *globals) addInjectionFlags(fl *pflag.FlagSet) {
 	g.bindIntFlag(fl, keyMaxTargets, "max-targets", 0, "operator ceiling on the targets of one injection, over every experiment's safety.maxTargets (0: none)")
 	g.bindIntFlag(fl, keyMinHealthy, "min-healthy", 0, "operator floor of ready pods every targeted workload keeps, over every experiment's safety.minHealthy (0: none)")
 	g.addKillSwitchFlag(fl)
+	g.addGateFlags(fl)
 	g.bindFloatFlag(fl, keyKubeQPS, "kube-qps", 50, "client-side rate limit of Kubernetes API requests per second")
 	g.bindIntFlag(fl, keyKubeBurst, "kube-burst", 100, "burst of Kubernetes API requests")
 	g.bindFlag(fl, keyStressImage, "stress-image", "", "image of the stress containers and helper pods (default: the chaosnight image of this version)")
@@ -197,6 +198,9 @@ func (g *globals) checkSafety() error {
 		case n < 0:
 			bad(key.setting, key.flag, "must not be negative, got %d (0 means no operator limit)", n)
 		}
+	}
+	if err := g.checkGateSettings(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

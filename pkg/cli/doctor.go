@@ -505,6 +505,7 @@ func (d *doctor) accessOf(exp *experiment.Experiment, ns string, pods []target.P
 		}
 	}
 	out := inject.GuardAccess(ns, requireOptIn, kinds)
+	out = append(out, d.g.gateAccess(ns, kinds)...)
 	if k := d.kindOf(exp); k != nil {
 		out = append(out, k.Access(exp.Spec.Action.Spec, ns)...)
 	}
@@ -624,6 +625,7 @@ func (d *doctor) prometheus(ctx context.Context, exps []experiment.Experiment) {
 		return
 	}
 	d.report.ok(sectionPrometheus, "Prometheus at %s answers queries", prom.URL())
+	d.gateNow(ctx, prom)
 	for i := range exps {
 		exp := &exps[i]
 		for _, p := range exp.Spec.Hypothesis.Probes {

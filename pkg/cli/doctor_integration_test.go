@@ -353,7 +353,7 @@ func TestDoctor(t *testing.T) {
 		cfg, err := s.ServiceAccountWithRole(ctx, sandbox.ShopNamespace, "doctor-no-evict", []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"replicasets", "deployments"}, Verbs: []string{"get"}}, // deployments: the gate's rollout check
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -57,6 +57,11 @@ observe for the experiment's duration (hypothesis and stopWhen every
 probeInterval; a stop condition, SIGINT or SIGTERM aborts at once), revert
 (always), recover (the hypothesis must hold again within recovery), verdict.
 
+Before each injection the gate (docs/gate.md) must be open: no alert
+matching --gate-alert-selector firing (unless spec.detect expects it) and no
+workload of the picked targets rolling out; otherwise the run is skipped
+("gate: ..."), dry runs included.
+
 A run that touched no target (every one protected by a PodDisruptionBudget,
 refused, forbidden, gone or failed) is skipped, with each target's reason; a
 run that touched only some says "injected N of M" in its reasons.
@@ -156,6 +161,7 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 			Component:  "chaosnight",
 		},
 		Injector: g.injectors(conn, leaseRef),
+		Gate:     g.newGate(conn.prom, client),
 		Journal:  journal.File{Path: journalPath},
 		Log:      g.log,
 		Observe:  view.update,

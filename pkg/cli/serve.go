@@ -271,6 +271,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 			defer settingsMu.Unlock()
 			return injectors(exp)
 		},
+		Gate:    &liveGate{mu: &settingsMu, g: g, prom: conn.prom, client: client},
 		Metrics: m,
 		Log:     g.log,
 		// Explicit, so that the chart's terminationGracePeriodSeconds can

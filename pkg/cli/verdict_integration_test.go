@@ -218,6 +218,7 @@ func TestRunNothingInjectedIsSkipped(t *testing.T) {
 	noEvict := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets", "deployments"}, Verbs: []string{"get"}}, // the gate's rollout check
 	}
 	tests := []struct {
 		name    string
@@ -331,6 +332,7 @@ func TestRunFailedRevertExits3(t *testing.T) {
 		{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"update", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "get", "update", "delete"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"replicasets", "deployments"}, Verbs: []string{"get"}}, // the gate's rollout check
 		// no pods/exec: the stop command is refused
 	})
 	// The hypothesis watches cart's desired replicas; the test scales cart

@@ -48,6 +48,8 @@ type Engine struct {
 	Observe func(Progress)
 	// RevertTimeout bounds the revert of one injection. Default 1 minute.
 	RevertTimeout time.Duration
+	// Gate is asked before each injection (gate.go); nil checks nothing.
+	Gate Gate
 }
 
 // Options are the per-run settings.
@@ -300,6 +302,9 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 				len(pods), strings.Join(r.exp.Spec.Target.Namespaces, ", "), len(eligible), chosen)
 		}
 		return inject.Injection{}, journal.Skipped, []string{roundWords(round, "touched nothing: ") + why}
+	}
+	if verdict, reasons := r.checkGate(ctx, round, picked); verdict != "" {
+		return inject.Injection{}, verdict, reasons
 	}
 
 	end = r.phase(journal.PhaseInject)

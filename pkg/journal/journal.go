@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/gate"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/probe"
 	"github.com/chaosnight/chaosnight/pkg/target"
@@ -97,6 +98,10 @@ type Record struct {
 	// Detections are what the monitoring did, per alert of spec.detect
 	// (detect.go): time to detect, time to resolve, detection gaps.
 	Detections []Detection `json:"detections,omitempty"`
+	// Gate is the incident-aware gate's check before each injection (round
+	// 1, and each repeat): what it checked and its answer. A closed gate
+	// skips the run (or the repeat) with its reasons ("gate: ...").
+	Gate []gate.Check `json:"gate,omitempty"`
 	// Replay is the command that repeats this run with the same choice of targets.
 	Replay string `json:"replay,omitempty"`
 }

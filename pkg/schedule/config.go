@@ -51,6 +51,8 @@ type Config struct {
 	Stress Stress `yaml:"stress,omitempty"`
 	// KillSwitch says where the one kill switch lives.
 	KillSwitch KillSwitch `yaml:"killSwitch,omitempty"`
+	// Gate is the incident-aware gate (gate.go).
+	Gate Gate `yaml:"gate,omitempty"`
 }
 
 // KillSwitch locates the kill switch every run, runner, pause, resume and

@@ -16,6 +16,8 @@ type features struct {
 	stressPod   bool
 	stressNode  bool
 	nodeFaults  bool // nodeDrain and zoneOutage
+	// gateRollouts: gate.rollouts reads the targets' Deployments.
+	gateRollouts bool
 }
 
 // defaultFeatures are the chart's defaults for a release "chaosnight" in
@@ -24,7 +26,7 @@ func defaultFeatures() features {
 	return features{
 		releaseNS: releaseNamespace, sa: releaseName, dryRun: true,
 		leader: true, leaseName: "chaosnight-runner", optIn: true,
-		podKill: true, allowDelete: true,
+		podKill: true, allowDelete: true, gateRollouts: true,
 	}
 }
 
@@ -99,6 +101,9 @@ func expectedGrants(f features) []grant {
 		in("apps", "daemonsets", "get")
 		in("", "replicationcontrollers", "get")
 		in("batch", "jobs", "get")
+		if f.gateRollouts {
+			in("apps", "deployments", "get")
+		}
 		in("", "events", "create")
 	}
 	sortGrants(out)
@@ -160,6 +165,10 @@ leaderElection: {enabled: false}
 safety: {requireOptIn: false}
 rbac: {namespaces: [shop]}`,
 			f(func(x *features) { x.namespaces = []string{"shop"}; x.leader = false; x.optIn = false })},
+		{"gate-without-rollouts", `
+rbac: {namespaces: [shop]}
+gate: {rollouts: false, alertSelector: 'severity=~"critical|page"'}`,
+			f(func(x *features) { x.namespaces = []string{"shop"}; x.gateRollouts = false })},
 		{"everything-optional", `
 replicaCount: 2
 rbac:

@@ -115,6 +115,7 @@ change rolls the runners; nights and experiments are hot-reloaded.
   "kube" (dict "qps" $v.kube.qps "burst" $v.kube.burst)
   "safety" (dict "excludeNamespaces" $v.safety.excludeNamespaces "allowSystemNamespaces" $v.safety.allowSystemNamespaces "requireOptIn" $v.safety.requireOptIn "maxTargets" (int $v.safety.maxTargets) "minHealthy" (int $v.safety.minHealthy))
   "killSwitch" (dict "namespace" .Release.Namespace)
+  "gate" (dict "alerts" $v.gate.alerts "alertSelector" $v.gate.alertSelector "rollouts" $v.gate.rollouts)
 }}
 {{- if $v.stress.enabled }}
 {{- $_ := set $s "stress" (dict "image" (default (include "chaosnight.image" .) $v.stress.image) "startTimeout" $v.stress.startTimeout) }}
@@ -168,6 +169,13 @@ whole cluster). Every rule is generated from a feature switch.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get]
+{{- if .Values.gate.rollouts }}
+# The gate (gate.rollouts): no injection while a target's Deployment rolls
+# out (its ReplicaSets, StatefulSets and DaemonSets are read above).
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get]
+{{- end }}
 # A ChaosInjected Warning Event on every pod touched.
 - apiGroups: [""]
   resources: [events]
