@@ -144,9 +144,17 @@ func TestGateGetsTheExpectedAlerts(t *testing.T) {
 	inj := &recordingInjector{}
 	g := &scriptedGate{}
 	e := &Engine{
-		Prom: &scriptedQuerier{start: time.Now(), answer: func(q string, d time.Duration) ([]probe.Sample, error) {
-			return answers{"errors": constant(0.001), "available": constant(3)}[q](q, d)
-		}},
+		// spec.detect needs range queries, and a quiet ALERTS at preflight.
+		Prom: &rangeQuerier{
+			scriptedQuerier: &scriptedQuerier{start: time.Now(), answer: func(q string, d time.Duration) ([]probe.Sample, error) {
+				known := answers{"errors": constant(0.001), "available": constant(3)}
+				if a, ok := known[q]; ok {
+					return a(q, d)
+				}
+				return nil, nil // ALERTS: nothing firing
+			}},
+			rangeAnswer: func(string, time.Time, time.Time, time.Duration) ([]probe.Series, error) { return nil, nil },
+		},
 		Targets:  &fakeLister{pods: pods(3)},
 		Guard:    passGuard{},
 		Injector: func(*experiment.Experiment) (inject.Injector, error) { return inj, nil },
