@@ -153,6 +153,22 @@ func (a Action) Words() Words {
 	return Words{Action: a.Kind}
 }
 
+// SpecType gives a fault kind its NewSpec for spec type T: embed it
+// (type Fault struct{ experiment.SpecType[Spec] }).
+type SpecType[T any] struct{}
+
+// NewSpec implements FaultKind.NewSpec.
+func (SpecType[T]) NewSpec() any { return new(T) }
+
+// SpecAs returns spec as *T, or a new zero T when it is not one (nil, or
+// another kind's), so that a kind's methods never dereference nil.
+func SpecAs[T any](spec any) *T {
+	if s, ok := spec.(*T); ok && s != nil {
+		return s
+	}
+	return new(T)
+}
+
 // SpecOf returns the action's spec as *T when the action is of that type.
 func SpecOf[T any](a Action) (*T, bool) {
 	s, ok := a.Spec.(*T)

@@ -32,7 +32,7 @@ const RevertMargin = time.Minute
 const RevertWords = "the nodes are uncordoned; the evicted pods are not brought back (their controllers replace them)"
 
 // Fault is the nodeDrain fault kind; pkg/faults registers it.
-type Fault struct{}
+type Fault struct{ experiment.SpecType[Spec] }
 
 var (
 	_ inject.Kind             = Fault{}
@@ -45,15 +45,7 @@ var (
 // Name implements experiment.FaultKind.
 func (Fault) Name() string { return Kind }
 
-// NewSpec implements experiment.FaultKind.
-func (Fault) NewSpec() any { return new(Spec) }
-
-func specOf(spec any) *Spec {
-	if s, ok := spec.(*Spec); ok && s != nil {
-		return s
-	}
-	return &Spec{}
-}
+func specOf(spec any) *Spec { return experiment.SpecAs[Spec](spec) }
 
 // Default implements experiment.FaultKind: nothing to fill (pick without
 // a mode takes one node, like spec.target.pick).

@@ -43,7 +43,7 @@ const (
 )
 
 // Fault is the stress fault kind; pkg/faults registers it.
-type Fault struct{}
+type Fault struct{ experiment.SpecType[Spec] }
 
 var (
 	_ inject.Kind             = Fault{}
@@ -55,15 +55,7 @@ var (
 // Name implements experiment.FaultKind.
 func (Fault) Name() string { return Kind }
 
-// NewSpec implements experiment.FaultKind.
-func (Fault) NewSpec() any { return new(Spec) }
-
-func specOf(spec any) *Spec {
-	if s, ok := spec.(*Spec); ok && s != nil {
-		return s
-	}
-	return &Spec{}
-}
+func specOf(spec any) *Spec { return experiment.SpecAs[Spec](spec) }
 
 // Default implements experiment.FaultKind: scope pod, cpu workers 1 and
 // load 100, disk io workers 1, and the disk path of the scope.

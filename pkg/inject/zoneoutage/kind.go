@@ -39,7 +39,7 @@ import (
 var schemaJSON []byte
 
 // Fault is the zoneOutage fault kind; pkg/faults registers it.
-type Fault struct{}
+type Fault struct{ experiment.SpecType[Spec] }
 
 var (
 	_ inject.Kind             = Fault{}
@@ -52,15 +52,7 @@ var (
 // Name implements experiment.FaultKind.
 func (Fault) Name() string { return Kind }
 
-// NewSpec implements experiment.FaultKind.
-func (Fault) NewSpec() any { return new(Spec) }
-
-func specOf(spec any) *Spec {
-	if s, ok := spec.(*Spec); ok && s != nil {
-		return s
-	}
-	return &Spec{}
-}
+func specOf(spec any) *Spec { return experiment.SpecAs[Spec](spec) }
 
 // Default implements experiment.FaultKind: nothing to fill (no zone means
 // a random one, decided at run time).
