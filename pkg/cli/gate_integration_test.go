@@ -126,25 +126,77 @@ func TestGateCriticalAlertSkipsTheRun(t *testing.T) {
 }
 
 // An alert the experiment's spec.detect expects is the fault's intended
-// effect, not an incident: it does not close the gate. (Whether an
-// expected alert already firing before the fault lets the run go on is
-// the detection's rule, not the gate's; the run is a dry run here.)
+// effect, not an incident: it does not close the gate. Before the fault
+// the detection's own rule applies (an expected alert already firing skips
+// the run: the steady state was not quiet), so the exemption shows in the
+// repeat rounds of podKill.every: the alert fires after round 2, and the
+// later rounds still inject, their gate checks open and listing the alert
+// as expected.
 func TestGateExpectedAlertDoesNotClose(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	ctx := t.Context()
 	settle(ctx, t, s)
-	gateIncident(t, s)
-	detect := fmt.Sprintf("  detect:\n    - {alert: %s, labels: {namespace: shop}, within: 10s}\n", gateTestAlert)
-	_, out, rec := runExp(ctx, t, s, experimentYAML("gate-expected", evictOne, detect), "--dry-run")
-	c := gateCheck(t, rec)
-	if !c.Open {
-		t.Fatalf("the gate closed on the expected alert: %+v\n%s", c, out)
+	workload(t, s, "gate-expected", "web", 3, 0, "")
+	exp := strings.NewReplacer("gate-rollout", "gate-expected", "podKill: {method: evict}", "podKill: {method: evict, every: 2s}",
+		"duration: 2s", "duration: 14s").Replace(rolloutExperiment) +
+		fmt.Sprintf("  detect:\n    - {alert: %s, labels: {namespace: shop}, within: 30s}\n", gateTestAlert)
+	jpath := t.TempDir() + "/journal.json"
+	type result struct {
+		out string
+		rec *journal.Record
 	}
-	if len(c.Alerts.Firing) != 1 || !c.Alerts.Firing[0].Expected || c.Alerts.Firing[0].Name != gateTestAlert {
-		t.Errorf("the journal must list the alert as expected: %+v", c.Alerts.Firing)
+	done := make(chan result, 1)
+	go func() {
+		_, out, rec := runExp(ctx, t, s, exp, "--journal", jpath)
+		done <- result{out, rec}
+	}()
+	sandbox.WaitFor(t, 60*time.Second, "round 2 injected", func() error {
+		rec, err := journal.Read(jpath)
+		if err != nil {
+			return err
+		}
+		if len(rec.Rounds) < 2 {
+			return fmt.Errorf("%d rounds, gate %+v", len(rec.Rounds), rec.Gate)
+		}
+		return nil
+	})
+	gateIncident(t, s)
+	firing := time.Now()
+	res := <-done
+	rec := res.rec
+	t.Logf("verdict %s, reasons %q", rec.Verdict, rec.Reasons)
+	var expectedSeen int
+	for _, c := range rec.Gate {
+		if !c.Open {
+			t.Errorf("round %d: the gate closed on an expected alert: %q", c.Round, c.Reasons)
+		}
+		if c.Alerts == nil {
+			continue
+		}
+		for _, a := range c.Alerts.Firing {
+			if a.Name != gateTestAlert {
+				continue
+			}
+			if !a.Expected {
+				t.Errorf("round %d: the journal lists %s as not expected", c.Round, a.Name)
+			}
+			expectedSeen++
+		}
+	}
+	if expectedSeen == 0 {
+		t.Errorf("no gate check saw the alert firing (gate %+v)\n%s", rec.Gate, res.out)
+	}
+	injectedAfter := 0
+	for _, r := range rec.Rounds {
+		if r.At.After(firing) && r.Touched > 0 {
+			injectedAfter++
+		}
+	}
+	if injectedAfter == 0 {
+		t.Errorf("no round injected after the expected alert fired: rounds %+v", rec.Rounds)
 	}
 	for _, r := range rec.Reasons {
-		if strings.HasPrefix(r, gate.ReasonPrefix) {
+		if strings.Contains(r, gate.ReasonPrefix) {
 			t.Errorf("a gate reason on an open gate: %q", r)
 		}
 	}
