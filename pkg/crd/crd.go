@@ -44,7 +44,9 @@ func Experiment(spec *apiextv1.JSONSchemaProps, verdicts []string) *apiextv1.Cus
 		{Name: "Last Run", Type: "date", JSONPath: ".status.lastRun.finished", Description: "When the last run finished."},
 		{Name: "TTD", Type: "number", JSONPath: ".status.lastRun.ttdSeconds", Description: "Time to detect of the last run, in seconds (when spec.detect is set)."},
 		{Name: "TTR", Type: "number", JSONPath: ".status.lastRun.ttrSeconds", Description: "Time to recover of the last run, in seconds."},
-		{Name: "Next", Type: "date", JSONPath: ".status.nextRun", Description: "The next planned window that may play it."},
+		// A string, not a date: kubectl prints a date column as an age,
+		// and a future instant as "<invalid>".
+		{Name: "Next", Type: "string", JSONPath: ".status.nextRun", Description: "The next planned window that may play it."},
 		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
 	})
 }
@@ -53,7 +55,7 @@ func Experiment(spec *apiextv1.JSONSchemaProps, verdicts []string) *apiextv1.Cus
 // night of the serve configuration, without its name: metadata.name is it).
 func ChaosNight(spec *apiextv1.JSONSchemaProps) *apiextv1.CustomResourceDefinition {
 	return build(ChaosNightKind, ChaosNightPlural, chaosNightShort, spec, chaosNightStatus(), []apiextv1.CustomResourceColumnDefinition{
-		{Name: "Next Opens", Type: "date", JSONPath: ".status.nextOpens", Description: "When the night's next window opens."},
+		{Name: "Next Opens", Type: "string", JSONPath: ".status.nextOpens", Description: "When the night's next window opens."},
 		{Name: "Last", Type: "date", JSONPath: ".status.lastWindow.opened", Description: "When its last window opened."},
 		{Name: "Played", Type: "integer", JSONPath: ".status.lastWindow.played", Description: "Experiments played in its last window."},
 		{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
