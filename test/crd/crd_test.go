@@ -249,6 +249,9 @@ func TestInvalidExperimentsRefused(t *testing.T) {
 		{"percent out of range", func(m map[string]any) {
 			spec(m)["target"].(map[string]any)["pick"] = map[string]any{"percent": 150}
 		}, "spec.target.pick.percent"},
+		{"namespace twice", func(m map[string]any) {
+			spec(m)["target"].(map[string]any)["namespaces"] = []any{"shop", "shop"}
+		}, "spec.target.namespaces[1]"},
 		{"name not a DNS label", func(m map[string]any) { m["metadata"].(map[string]any)["name"] = "kill.one" }, "metadata.name"},
 	}
 	for _, tt := range tests {
