@@ -128,38 +128,15 @@ func (c *converter) convert(node map[string]any, path string, inValidation bool,
 	if c.err != nil {
 		return nil
 	}
-	out := map[string]any{}
 	if ref, ok := node["$ref"].(string); ok {
-		if slices.Contains(refs, ref) {
-			c.fail(path, "recursive $ref %s cannot be inlined", ref)
-			return nil
-		}
-		def, defPath := c.resolve(node, path)
-		if def == nil {
-			return nil
-		}
-		out = c.convert(def, defPath, inValidation, append(refs, ref))
-		for k := range node {
-			if k != "$ref" && k != "description" {
-				c.fail(path, "keyword %s next to $ref", k)
-			}
-		}
-		if d, ok := node["description"]; ok && !inValidation {
-			out["description"] = d
-		}
-		return out
+		return c.convertRef(node, ref, path, inValidation, refs)
 	}
 	if branches, ok := node["anyOf"].([]any); ok && len(branches) == 2 {
 		if other, isNull := nullBranch(branches); isNull {
-			out = c.convert(other, path+"/anyOf", inValidation, refs)
-			if out == nil {
-				return nil
-			}
-			if !inValidation {
+			out := c.convert(other, path+"/anyOf", inValidation, refs)
+			if out != nil && !inValidation {
 				out["nullable"] = true
-			}
-			if d, ok := node["description"]; ok && !inValidation {
-				out["description"] = d
+				copyDescription(out, node)
 			}
 			return out
 		}
@@ -174,66 +151,99 @@ func (c *converter) convert(node map[string]any, path string, inValidation bool,
 		}
 		return out
 	}
+	out := map[string]any{}
 	keys := make([]string, 0, len(node))
 	for k := range node {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sort.Strings(keys) // the first error found is the same every run
 	for _, k := range keys {
-		v := node[k]
-		p := path + "/" + k
-		switch {
-		case slices.Contains(passThrough, k):
-			out[k] = v
-		case slices.Contains(dropped, k):
-		case k == "const":
-			out["enum"] = []any{v}
-		case k == "default":
-			out["x-default"] = v // folded into the description below
-		case k == "uniqueItems":
-			if v == true {
-				out["x-kubernetes-list-type"] = "set"
-			}
-		case k == "additionalProperties":
-			switch a := v.(type) {
-			case bool:
-				if a {
-					out["x-kubernetes-preserve-unknown-fields"] = true
-				}
-			case map[string]any:
-				out[k] = c.convert(a, p, inValidation, refs)
-			}
-		case k == "properties":
-			props, _ := v.(map[string]any)
-			conv := map[string]any{}
-			for name, s := range props {
-				sm, _ := s.(map[string]any)
-				conv[name] = c.convert(sm, p+"/"+name, inValidation, refs)
-			}
-			out[k] = conv
-		case k == "items":
-			sm, ok := v.(map[string]any)
-			if !ok {
-				c.fail(p, "items must be one schema")
-				return nil
-			}
-			out[k] = c.convert(sm, p, inValidation, refs)
-		case k == "oneOf" || k == "anyOf" || k == "allOf":
-			list, _ := v.([]any)
-			conv := make([]any, 0, len(list))
-			for i, s := range list {
-				sm, _ := s.(map[string]any)
-				conv = append(conv, c.convert(sm, fmt.Sprintf("%s/%d", p, i), true, refs))
-			}
-			out[k] = conv
-		case k == "not":
-			sm, _ := v.(map[string]any)
-			out[k] = c.convert(sm, p, true, refs)
-		default:
-			c.fail(p, "keyword %s has no structural OpenAPI v3 equivalent", k)
-			return nil
+		c.keyword(out, k, node[k], path+"/"+k, inValidation, refs)
+	}
+	if c.err != nil {
+		return nil
+	}
+	return c.finish(out, path, inValidation)
+}
+
+// convertRef inlines the definition a "$ref" names.
+func (c *converter) convertRef(node map[string]any, ref, path string, inValidation bool, refs []string) map[string]any {
+	if slices.Contains(refs, ref) {
+		c.fail(path, "recursive $ref %s cannot be inlined", ref)
+		return nil
+	}
+	for k := range node {
+		if k != "$ref" && k != "description" && !slices.Contains(dropped, k) {
+			c.fail(path, "keyword %s next to $ref", k)
 		}
 	}
+	def, defPath := c.resolve(node, path)
+	if def == nil {
+		return nil
+	}
+	out := c.convert(def, defPath, inValidation, append(refs, ref))
+	if out != nil && !inValidation {
+		copyDescription(out, node)
+	}
+	return out
+}
+
+// keyword converts one keyword k of value v into out.
+func (c *converter) keyword(out map[string]any, k string, v any, p string, inValidation bool, refs []string) {
+	sub := func(v any) map[string]any {
+		m, ok := v.(map[string]any)
+		if !ok {
+			c.fail(p, "%s must be a schema", k)
+			return nil
+		}
+		return c.convert(m, p, inValidation, refs)
+	}
+	switch {
+	case slices.Contains(passThrough, k):
+		out[k] = v
+	case slices.Contains(dropped, k):
+	case k == "const":
+		out["enum"] = []any{v}
+	case k == "default":
+		out["x-default"] = v // folded into the description by finish
+	case k == "uniqueItems":
+		if v == true {
+			out["x-kubernetes-list-type"] = "set"
+		}
+	case k == "additionalProperties":
+		if v == true {
+			out["x-kubernetes-preserve-unknown-fields"] = true
+		} else if _, isBool := v.(bool); !isBool {
+			out[k] = sub(v)
+		}
+	case k == "properties":
+		props, _ := v.(map[string]any)
+		conv := map[string]any{}
+		for name, s := range props {
+			sm, _ := s.(map[string]any)
+			conv[name] = c.convert(sm, p+"/"+name, inValidation, refs)
+		}
+		out[k] = conv
+	case k == "items":
+		out[k] = sub(v)
+	case k == "oneOf" || k == "anyOf" || k == "allOf":
+		list, _ := v.([]any)
+		conv := make([]any, 0, len(list))
+		for i, s := range list {
+			sm, _ := s.(map[string]any)
+			conv = append(conv, c.convert(sm, fmt.Sprintf("%s/%d", p, i), true, refs))
+		}
+		out[k] = conv
+	case k == "not":
+		sm, _ := v.(map[string]any)
+		out[k] = c.convert(sm, p, true, refs)
+	default:
+		c.fail(p, "keyword %s has no structural OpenAPI v3 equivalent", k)
+	}
+}
+
+// finish checks the node's type and applies what depends on the whole node.
+func (c *converter) finish(out map[string]any, path string, inValidation bool) map[string]any {
 	if t, ok := out["type"]; ok {
 		if _, isString := t.(string); !isString {
 			c.fail(path, "type must be a single type, not %v", t)
@@ -252,11 +262,21 @@ func (c *converter) convert(node map[string]any, path string, inValidation bool,
 		for _, k := range []string{"type", "description", "nullable", "additionalProperties", "x-kubernetes-list-type", "x-kubernetes-preserve-unknown-fields"} {
 			delete(out, k)
 		}
-	} else if _, typed := out["type"]; !typed && out["x-kubernetes-preserve-unknown-fields"] != true {
+		return out
+	}
+	if _, typed := out["type"]; !typed && out["x-kubernetes-preserve-unknown-fields"] != true {
 		c.fail(path, "no type: a structural schema needs one at every node")
 		return nil
 	}
 	return out
+}
+
+// copyDescription lets a description written next to a "$ref" or an
+// "anyOf" win over the inlined definition's.
+func copyDescription(out, node map[string]any) {
+	if d, ok := node["description"]; ok {
+		out["description"] = d
+	}
 }
 
 // nullBranch reports whether one of two anyOf branches is {type: null},
