@@ -46,8 +46,9 @@ golangci-lint: ## golangci-lint alone (built into ~/.cache/chaosnight/tools on f
 validate-examples: build ## every file in experiments/ must be valid
 	$(BIN) validate experiments/
 
-schema: build ## regenerate experiments/experiment.schema.json
+schema: build ## regenerate experiments/experiment.schema.json and the CRDs in charts/chaosnight/crds
 	$(BIN) schema > experiments/experiment.schema.json
+	CHAOSNIGHT_SANDBOX=off $(GO) test -count=1 -run TestCRDsAreGenerated ./pkg/crd/ -update
 
 chart-test: ## lint and render the Helm chart and check its RBAC against the sandbox
 	$(GO) test -count=1 ./test/chart/

@@ -27,7 +27,9 @@ import (
 // where it belongs.
 var layers = [][]string{
 	// 0: the experiment format, and leaves that need nothing of ours.
-	{"pkg/experiment", "pkg/k8sevent", "pkg/killswitch", "pkg/stressor"},
+	{"pkg/experiment", "pkg/k8sevent", "pkg/killswitch", "pkg/stressor",
+		// The CustomResourceDefinitions (types of apiextensions only).
+		"pkg/crd"},
 	// 1: what reads the format: selection, probes, nights and their
 	// config (which reuses the format's strict decoding, durations and
 	// located problems), the stress command line.
