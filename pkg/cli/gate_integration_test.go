@@ -140,30 +140,7 @@ func TestGateExpectedAlertDoesNotClose(t *testing.T) {
 	exp := strings.NewReplacer("gate-rollout", "gate-expected", "podKill: {method: evict}", "podKill: {method: evict, every: 2s}",
 		"duration: 2s", "duration: 14s").Replace(rolloutExperiment) +
 		fmt.Sprintf("  detect:\n    - {alert: %s, labels: {namespace: shop}, within: 30s}\n", gateTestAlert)
-	jpath := t.TempDir() + "/journal.json"
-	type result struct {
-		out string
-		rec *journal.Record
-	}
-	done := make(chan result, 1)
-	go func() {
-		_, out, rec := runExp(ctx, t, s, exp, "--journal", jpath)
-		done <- result{out, rec}
-	}()
-	sandbox.WaitFor(t, 60*time.Second, "round 2 injected", func() error {
-		rec, err := journal.Read(jpath)
-		if err != nil {
-			return err
-		}
-		if len(rec.Rounds) < 2 {
-			return fmt.Errorf("%d rounds, gate %+v", len(rec.Rounds), rec.Gate)
-		}
-		return nil
-	})
-	gateIncident(t, s)
-	firing := time.Now()
-	res := <-done
-	rec := res.rec
+	_, out, rec, firing := repeatThenIncident(ctx, t, s, exp)
 	t.Logf("verdict %s, reasons %q", rec.Verdict, rec.Reasons)
 	var expectedSeen int
 	for _, c := range rec.Gate {
@@ -184,7 +161,7 @@ func TestGateExpectedAlertDoesNotClose(t *testing.T) {
 		}
 	}
 	if expectedSeen == 0 {
-		t.Errorf("no gate check saw the alert firing (gate %+v)\n%s", rec.Gate, res.out)
+		t.Errorf("no gate check saw the alert firing (gate %+v)\n%s", rec.Gate, out)
 	}
 	injectedAfter := 0
 	for _, r := range rec.Rounds {
@@ -348,34 +325,8 @@ func TestGateClosesRepeatRounds(t *testing.T) {
 	workload(t, s, "gate-repeat", "web", 3, 0, "")
 	exp := strings.NewReplacer("gate-rollout", "gate-repeat", "podKill: {method: evict}", "podKill: {method: evict, every: 2s}",
 		"duration: 2s", "duration: 14s").Replace(rolloutExperiment)
-	jpath := t.TempDir() + "/journal.json"
-	type result struct {
-		code int
-		out  string
-		rec  *journal.Record
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, out, rec := runExp(ctx, t, s, exp, "--journal", jpath)
-		done <- result{code, out, rec}
-	}()
-	// Round 2 injected with the gate open: the pod killed in round 1 is
-	// being replaced, which is not a rollout.
-	sandbox.WaitFor(t, 60*time.Second, "round 2 injected", func() error {
-		rec, err := journal.Read(jpath)
-		if err != nil {
-			return err
-		}
-		if len(rec.Rounds) < 2 {
-			return fmt.Errorf("%d rounds, gate %+v", len(rec.Rounds), rec.Gate)
-		}
-		return nil
-	})
-	gateIncident(t, s)
-	firing := time.Now()
-	res := <-done
-	rec := res.rec
-	t.Logf("exit %d, verdict %s, reasons %q", res.code, rec.Verdict, rec.Reasons)
+	code, out, rec, firing := repeatThenIncident(ctx, t, s, exp)
+	t.Logf("exit %d, verdict %s, reasons %q", code, rec.Verdict, rec.Reasons)
 	var closedAfter, openAfter int
 	for _, c := range rec.Gate {
 		switch {
@@ -400,6 +351,41 @@ func TestGateClosesRepeatRounds(t *testing.T) {
 		}
 	}
 	if rec.Verdict != journal.Held {
-		t.Errorf("the run must go on and hold (the closed rounds added nothing): %s %q\n%s", rec.Verdict, rec.Reasons, res.out)
+		t.Errorf("the run must go on and hold (the closed rounds added nothing): %s %q\n%s", rec.Verdict, rec.Reasons, out)
 	}
+}
+
+// repeatThenIncident runs exp (a podKill.every experiment) with a journal,
+// waits until its round 2 injected with the gate open, raises the test's
+// critical alert, and returns the finished run and when the alert was
+// raised.
+func repeatThenIncident(ctx context.Context, t *testing.T, s *sandbox.Sandbox, exp string) (code int, out string, rec *journal.Record, firing time.Time) {
+	t.Helper()
+	jpath := t.TempDir() + "/journal.json"
+	type result struct {
+		code int
+		out  string
+		rec  *journal.Record
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, rec := runExp(ctx, t, s, exp, "--journal", jpath)
+		done <- result{code, out, rec}
+	}()
+	// Round 2 injected with the gate open: the pod killed in round 1 is
+	// being replaced, which is not a rollout.
+	sandbox.WaitFor(t, 60*time.Second, "round 2 injected", func() error {
+		rec, err := journal.Read(jpath)
+		if err != nil {
+			return err
+		}
+		if len(rec.Rounds) < 2 {
+			return fmt.Errorf("%d rounds, gate %+v", len(rec.Rounds), rec.Gate)
+		}
+		return nil
+	})
+	gateIncident(t, s)
+	firing = time.Now()
+	res := <-done
+	return res.code, res.out, res.rec, firing
 }
