@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -67,17 +69,16 @@ func baselineProbe(query string, window time.Duration, inc, dec string) experime
 // per second, minReady pods needed to serve them all.
 func annotateTraffic(t *testing.T, s *sandbox.Sandbox, ns, app string, rps, minReady int) {
 	t.Helper()
-	ctx := t.Context()
-	dep, err := s.Client().AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+	// A merge patch of the annotations: a Get and Update would conflict
+	// with the Deployment controller's own status writes.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		exporter.AnnotationRPS:      fmt.Sprint(rps),
+		exporter.AnnotationMinReady: fmt.Sprint(minReady),
+	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dep.Annotations == nil {
-		dep.Annotations = map[string]string{}
-	}
-	dep.Annotations[exporter.AnnotationRPS] = fmt.Sprint(rps)
-	dep.Annotations[exporter.AnnotationMinReady] = fmt.Sprint(minReady)
-	if _, err := s.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+	if _, err := s.Client().AppsV1().Deployments(ns).Patch(t.Context(), app, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
