@@ -53,6 +53,23 @@ type Config struct {
 	KillSwitch KillSwitch `yaml:"killSwitch,omitempty"`
 	// Gate is the incident-aware gate (gate.go).
 	Gate Gate `yaml:"gate,omitempty"`
+	// CustomResources makes serve read Experiment and ChaosNight custom
+	// resources from the cluster, besides (or instead of) the files.
+	CustomResources CustomResources `yaml:"customResources,omitempty"`
+	// ExternalURL is the runner's page as users reach it (the chart's
+	// Service URL, or an ingress); an Experiment's status.lastRun.reportURL
+	// is this URL + /runs/ID. Empty: no reportURL.
+	ExternalURL string `yaml:"externalURL,omitempty"`
+}
+
+// CustomResources configures the cluster as a source of experiments and
+// nights (docs/kubernetes-native.md).
+type CustomResources struct {
+	// Enabled reads Experiment and ChaosNight objects (false when unset:
+	// a serve on a laptop needs no CRDs; the chart turns it on).
+	Enabled bool `yaml:"enabled,omitempty"`
+	// Namespaces are where they are read; empty: every namespace.
+	Namespaces []string `yaml:"namespaces,omitempty"`
 }
 
 // KillSwitch locates the kill switch every run, runner, pause, resume and

@@ -52,6 +52,12 @@ func (c *Config) validateSettings(f *experiment.Findings) {
 		}
 	}
 	duration(f, "prometheus.timeout", c.Prometheus.Timeout, true)
+	if u := c.ExternalURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			f.Add("externalURL", "invalid URL %s (the runner's page as users reach it, such as https://chaosnight.example.com)", experiment.QuoteValue(u))
+		}
+	}
 	oneOf(f, "log.format", c.Log.Format, "text", "json")
 	oneOf(f, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	if c.Kube.QPS < 0 {
@@ -64,7 +70,7 @@ func (c *Config) validateSettings(f *experiment.Findings) {
 	for _, list := range []struct {
 		path  string
 		names []string
-	}{{"safety.excludeNamespaces", c.Safety.ExcludeNamespaces}, {"safety.allowSystemNamespaces", c.Safety.AllowSystemNamespaces}} {
+	}{{"safety.excludeNamespaces", c.Safety.ExcludeNamespaces}, {"safety.allowSystemNamespaces", c.Safety.AllowSystemNamespaces}, {"customResources.namespaces", c.CustomResources.Namespaces}} {
 		for i, ns := range list.names {
 			if len(validation.IsDNS1123Label(ns)) > 0 {
 				f.Add(fmt.Sprintf("%s[%d]", list.path, i), "invalid namespace %s (%s)", experiment.QuoteValue(ns), experiment.DNSLabelRule)
