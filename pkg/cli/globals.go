@@ -37,16 +37,17 @@ const envPrefix = "CHAOSNIGHT"
 // globalFlag ties a persistent flag to its configuration key.
 type globalFlag struct {
 	flag, key, def, usage string
+	short                 string // kubectl's shorthand, if any
 }
 
 func globalFlags() []globalFlag {
 	return []globalFlag{
-		{"kubeconfig", keyKubeconfig, "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)"},
-		{"context", keyContext, "", "the kubeconfig context to use (default: the current context)"},
-		{"namespace", keyNamespace, "", "the namespace for chaosnight's own objects (default: the context's namespace)"},
-		{"prometheus-url", keyPrometheusURL, "", "base URL of the Prometheus server that answers the probes"},
-		{"log-format", keyLogFormat, "text", "log format: text or json"},
-		{"log-level", keyLogLevel, "info", "log level: debug, info, warn or error"},
+		{"kubeconfig", keyKubeconfig, "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)", ""},
+		{"context", keyContext, "", "the kubeconfig context to use (default: the current context)", ""},
+		{"namespace", keyNamespace, "", "the namespace for chaosnight's own objects, and of the Experiment in run experiment/NAME (default: the context's namespace)", "n"},
+		{"prometheus-url", keyPrometheusURL, "", "base URL of the Prometheus server that answers the probes", ""},
+		{"log-format", keyLogFormat, "text", "log format: text or json", ""},
+		{"log-level", keyLogLevel, "info", "log level: debug, info, warn or error", ""},
 	}
 }
 
@@ -92,7 +93,7 @@ func (g *globals) addFlags(root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configFile, "config", "", "path to a chaosnight.yaml configuration file (also $CHAOSNIGHT_CONFIG)")
 	for _, f := range globalFlags() {
-		pf.String(f.flag, f.def, f.usage)
+		pf.StringP(f.flag, f.short, f.def, f.usage)
 		g.v.SetDefault(f.key, f.def)
 		// BindPFlag only fails for a nil flag, which would be a programming
 		// error caught by every test.

@@ -47,9 +47,13 @@ type runFlags struct {
 func newRunCommand(streams Streams, g *globals) *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run FILE",
+		Use:   "run FILE | experiment/NAME",
 		Short: "Run one experiment now: preflight, select, inject, observe, revert, recover, verdict",
-		Long: `Run one experiment against the cluster of the current kubeconfig context.
+		Long: `Run one experiment against the cluster of the current kubeconfig context:
+from a file, or from an Experiment custom resource (experiment/NAME, in the
+namespace of -n or the context's), which is validated as a file is and gets
+the run in its status (Running, Held, lastRun); deleting it mid-run aborts
+and reverts the run.
 
 Phases: preflight (Prometheus reachable and the hypothesis holds, otherwise
 nothing is injected and the verdict is skipped), select the targets, inject,
@@ -72,7 +76,8 @@ what is still in effect and until when. A dry run (--dry-run) plans and prints t
 exits 0 (2 if the steady state does not hold).`,
 		Example: `  chaosnight run experiments/checkout-pod-kill.yaml --prometheus-url http://localhost:9090
   chaosnight run experiments/checkout-pod-kill.yaml --dry-run
-  chaosnight run experiments/checkout-pod-kill.yaml --seed 42   # replay the same choice of targets`,
+  chaosnight run experiments/checkout-pod-kill.yaml --seed 42   # replay the same choice of targets
+  chaosnight run experiment/checkout-pod-kill -n shop            # the Experiment object, status updated`,
 		Args: cobra.ExactArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
@@ -96,21 +101,14 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	if f.output != "text" && f.output != "json" {
 		return withExitCode(ExitInvalid, fmt.Errorf("--output %q: unknown output (allowed: text, json)", f.output))
 	}
-	exps, err := experiment.LoadFile(g.faults.Formats(), file)
-	if err != nil {
-		var problems experiment.Problems
-		if errors.As(err, &problems) {
-			for _, p := range problems {
-				fmt.Fprintln(streams.Err, p.String())
-			}
-			return withExitCode(ExitInvalid, fmt.Errorf("%s is not a valid experiment (%d problem(s))", file, len(problems)))
+	resource, isResource := resourceName(file)
+	var exp *experiment.Experiment
+	if !isResource {
+		var err error
+		if exp, err = g.loadOne(streams, file); err != nil {
+			return err
 		}
-		return withExitCode(ExitInvalid, err)
 	}
-	if len(exps) != 1 {
-		return withExitCode(ExitInvalid, fmt.Errorf("%s holds %d experiments; run takes a file with exactly one", file, len(exps)))
-	}
-	exp := &exps[0]
 
 	if err := g.checkSafety(); err != nil {
 		return withExitCode(ExitInvalid, err)
@@ -120,6 +118,13 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		return withExitCode(ExitInvalid, err)
 	}
 	client := conn.client
+	var res *runResource
+	if isResource {
+		if res, err = g.openResource(cmd.Context(), streams, conn, resource); err != nil {
+			return err
+		}
+		exp = res.exp
+	}
 	// The one kill switch (killSwitch.namespace, not the context's
 	// namespace): the guard refuses to inject while it is engaged, unclear
 	// or unreadable, and pulling it aborts this run.
@@ -127,6 +132,11 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	g.logSafety(g.policy(f.dryRun))
 	ctx, stopWatch := ks.Abort(cmd.Context(), 500*time.Millisecond, nil) // a pause must revert within 2 s
 	defer stopWatch()
+	if res != nil {
+		var stop context.CancelFunc
+		ctx, stop = abortOnDeletion(ctx, res.client, res.obj)
+		defer stop()
+	}
 
 	seed := f.seed
 	if !cmd.Flags().Changed("seed") {
@@ -166,8 +176,16 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		Log:      g.log,
 		Observe:  view.update,
 	}
-	rec := eng.Run(ctx, exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: file})
+	source := file
+	if res != nil {
+		source = exp.Source.File
+		res.started(ctx, g, runID)
+	}
+	rec := eng.Run(ctx, exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: source})
 	view.done()
+	if res != nil {
+		res.ended(ctx, g, rec, journalPath)
+	}
 
 	if f.output == "json" {
 		enc := json.NewEncoder(streams.Out)
@@ -187,6 +205,26 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		return silentExit(code)
 	}
 	return nil
+}
+
+// loadOne reads a file that must hold exactly one experiment; problems
+// go to stderr.
+func (g *globals) loadOne(streams Streams, file string) (*experiment.Experiment, error) {
+	exps, err := experiment.LoadFile(g.faults.Formats(), file)
+	if err != nil {
+		var problems experiment.Problems
+		if errors.As(err, &problems) {
+			for _, p := range problems {
+				fmt.Fprintln(streams.Err, p.String())
+			}
+			return nil, withExitCode(ExitInvalid, fmt.Errorf("%s is not a valid experiment (%d problem(s))", file, len(problems)))
+		}
+		return nil, withExitCode(ExitInvalid, err)
+	}
+	if len(exps) != 1 {
+		return nil, withExitCode(ExitInvalid, fmt.Errorf("%s holds %d experiments; run takes a file with exactly one", file, len(exps)))
+	}
+	return &exps[0], nil
 }
 
 // injectors builds the injector of an experiment's action from the fault

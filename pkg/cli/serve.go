@@ -83,6 +83,9 @@ Endpoints: /metrics, /healthz, /readyz, /status, /runs, /runs/{id}.`,
 	g.bindDurationFlag(fl, keyJournalRetain, "journal-retention", 30*24*time.Hour, "remove run records older than this (0 keeps them)")
 	g.bindBoolFlag(fl, keyLeaderElect, "leader-elect", true, "elect a leader on a Lease so that only one replica injects")
 	g.bindFlag(fl, keyLeaseName, "lease-name", "chaosnight-runner", "name of the leader Lease in the runner's namespace")
+	g.bindBoolFlag(fl, keyCREnabled, "custom-resources", false, "also play Experiment and ChaosNight custom resources, watched in the cluster (docs/kubernetes-native.md)")
+	g.bindStringSliceFlag(fl, keyCRNamespaces, "custom-resources-namespaces", nil, "namespaces whose custom resources are watched (default: every namespace)")
+	g.bindFlag(fl, keyExternalURL, "external-url", "", "the runner's page as users reach it: an Experiment's status.lastRun.reportURL is this URL + /runs/ID")
 	fl.String("experiments", "", "directory of the experiments (default: the config's experiments, relative to the config file)")
 	fl.StringVar(&f.identity, "identity", "", "this replica's name in leader election (default: $POD_NAME, else the host name)")
 	fl.DurationVar(&f.tick, "tick", time.Second, "period of the scheduling decisions")
@@ -115,13 +118,23 @@ func experimentsDir(cmd *cobra.Command, g *globals) string {
 
 // loadSetup reads the serve configuration and its experiments directory,
 // strictly; any problem is an experiment.Problems.
-func loadSetup(kinds *experiment.Kinds, configFile, dir string, now time.Time) (runner.Setup, error) {
+//
+// Without an experiments directory the custom resources must be on
+// (resources): they are then the only source of experiments.
+func loadSetup(kinds *experiment.Kinds, configFile, dir string, resources bool, now time.Time) (runner.Setup, error) {
 	cfg, err := schedule.LoadConfigFile(configFile, now)
 	if err != nil {
 		return runner.Setup{}, err
 	}
 	if dir == "" {
-		return runner.Setup{}, experiment.Problems{{File: configFile, Field: "experiments", Message: "is required: the directory of the experiments the nights play"}}
+		if !resources {
+			return runner.Setup{}, experiment.Problems{{File: configFile, Field: "experiments", Message: "is required: the directory of the experiments the nights play (or customResources.enabled: true, to play Experiment objects only)"}}
+		}
+		fp, err := fingerprint(configFile, "")
+		if err != nil {
+			return runner.Setup{}, err
+		}
+		return runner.Setup{Nights: cfg.Nights, Fingerprint: fp}, nil
 	}
 	exps, err := experiment.LoadPaths(kinds, dir)
 	if err != nil {
@@ -140,7 +153,7 @@ func loadSetup(kinds *experiment.Kinds, configFile, dir string, now time.Time) (
 // safety settings applies without a restart. A file viper cannot read keeps
 // the last good setup, like any invalid change.
 func (g *globals) reloadSetup(configFile, dir string, now time.Time) (runner.Setup, error) {
-	setup, err := loadSetup(g.faults.Formats(), configFile, dir, now)
+	setup, err := loadSetup(g.faults.Formats(), configFile, dir, g.v.GetBool(keyCREnabled), now)
 	if err != nil {
 		return runner.Setup{}, err
 	}
@@ -164,6 +177,9 @@ func (g *globals) reloadSetup(configFile, dir string, now time.Time) (runner.Set
 func fingerprint(configFile, dir string) (string, error) {
 	h := sha256.New()
 	files := []string{configFile}
+	if dir == "" {
+		dir = configFile // nothing else to walk
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -214,10 +230,15 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	// viper is not safe for concurrent use: reloads (which re-read the file
 	// into it) and the reads of the injectors hold this lock.
 	var settingsMu sync.Mutex
+	var crs *crSource // set once connected, before the runner starts
 	load := func(now time.Time) (runner.Setup, error) {
 		settingsMu.Lock()
 		defer settingsMu.Unlock()
-		return g.reloadSetup(configFile, experimentsFlag, now)
+		setup, err := g.reloadSetup(configFile, experimentsFlag, now)
+		if err != nil || crs == nil {
+			return setup, err
+		}
+		return crs.merge(ctx, setup, now), nil
 	}
 	// The first load must be valid: a runner that starts on a broken
 	// configuration would have nothing to fall back to.
@@ -234,6 +255,15 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		return withExitCode(ExitInvalid, err)
 	}
 	client, ns := conn.client, conn.namespace
+	if crs, err = g.startResources(ctx, conn); err != nil {
+		return withExitCode(ExitInvalid, err)
+	}
+	if crs != nil {
+		// The objects count for the start-up work below (the sweep).
+		if initial, err = load(time.Now().Add(f.clockOffset)); err != nil {
+			return invalidSetup(streams, err)
+		}
+	}
 
 	// The dry run at start decides the start-up work below (the runner
 	// lease, the sweep); after that, the runner applies the one of the
@@ -278,6 +308,10 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		// be checked against it (runner.ShutdownBudget).
 		RevertTimeout: runner.RevertTimeout,
 	}
+	var notify runner.Notifier = &runner.Events{Client: client, Object: eventObject(ns, g.v.GetString(keyLeaseName)), Component: "chaosnight", Log: g.log}
+	if crs != nil {
+		notify = notifiers{notify, crs}
+	}
 	r, err := runner.New(runner.Config{
 		Load:       load,
 		Engine:     eng,
@@ -285,7 +319,7 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 		KillSwitch: ks,
 		State:      &runner.ConfigMapState{Client: client, Namespace: ns},
 		Now:        func() time.Time { return time.Now().Add(f.clockOffset) },
-		Notifier:   &runner.Events{Client: client, Object: eventObject(ns, g.v.GetString(keyLeaseName)), Component: "chaosnight", Log: g.log},
+		Notifier:   notify,
 		Journals:   g.v.GetString(keyJournalDir),
 		Retention:  g.v.GetDuration(keyJournalRetain),
 		Metrics:    m,
@@ -294,6 +328,9 @@ func serve(cmd *cobra.Command, streams Streams, g *globals, f serveFlags) error 
 	})
 	if err != nil {
 		return withExitCode(ExitInvalid, err)
+	}
+	if crs != nil {
+		crs.runner.Store(r)
 	}
 	if err := r.Reload(); err != nil {
 		return withExitCode(ExitInvalid, err)

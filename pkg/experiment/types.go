@@ -33,6 +33,19 @@ type Source struct {
 	File     string // path as given to the loader
 	Document int    // 0-based index of the YAML document in a multi-document file
 	Line     int    // line where the document starts (1-based)
+	// Object is set when the experiment was read from a custom resource
+	// in the cluster (File then names it); nil for a file.
+	Object *ObjectRef
+}
+
+// ObjectRef names the custom resource an experiment (or a night) was read
+// from, at the generation that was read: status written about a run says
+// which spec it played.
+type ObjectRef struct {
+	Namespace  string
+	Name       string
+	UID        string
+	Generation int64
 }
 
 // Metadata names and labels an experiment, like Kubernetes object metadata.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
@@ -35,6 +36,22 @@ const (
 	DryRun   Verdict = "dry-run"  // planned only
 	Running  Verdict = "running"  // checkpoint of a run in progress
 )
+
+// Word is the verdict as one CamelCase word, for Event and condition
+// reasons (which the API conventions want CamelCase): dry-run → DryRun;
+// "" → Ended.
+func (v Verdict) Word() string {
+	var b strings.Builder
+	for part := range strings.SplitSeq(string(v), "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	if b.Len() == 0 {
+		return "Ended"
+	}
+	return b.String()
+}
 
 // Phase names, in order.
 const (

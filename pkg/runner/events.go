@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/engine"
+	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/k8sevent"
 )
@@ -27,13 +28,13 @@ type Events struct {
 }
 
 // RunStarted implements Notifier.
-func (e *Events) RunStarted(ctx context.Context, experiment, runID, night string) {
+func (e *Events) RunStarted(ctx context.Context, exp *experiment.Experiment, runID, night string) {
 	e.emit(ctx, corev1.EventTypeNormal, "ExperimentStarted",
-		fmt.Sprintf("night %s: experiment %q started, run %s", night, experiment, runID))
+		fmt.Sprintf("night %s: experiment %q started, run %s", night, exp.Metadata.Name, runID))
 }
 
 // RunEnded implements Notifier.
-func (e *Events) RunEnded(ctx context.Context, rec *journal.Record) {
+func (e *Events) RunEnded(ctx context.Context, rec *journal.Record, _ string) {
 	typ := corev1.EventTypeNormal
 	// The exit code a `run` would have: a failed revert warns whatever
 	// the verdict.
@@ -47,17 +48,7 @@ func (e *Events) RunEnded(ctx context.Context, rec *journal.Record) {
 	if len(rec.Reasons) > 0 {
 		msg += ": " + strings.Join(rec.Reasons, "; ")
 	}
-	e.emit(ctx, typ, "Experiment"+verdictWord(rec.Verdict), msg)
-}
-
-func verdictWord(v journal.Verdict) string {
-	switch v {
-	case journal.DryRun:
-		return "DryRun"
-	case "":
-		return "Ended"
-	}
-	return strings.ToUpper(string(v[:1])) + string(v[1:])
+	e.emit(ctx, typ, "Experiment"+rec.Verdict.Word(), msg)
 }
 
 func (e *Events) emit(ctx context.Context, typ, reason, msg string) {

@@ -34,7 +34,7 @@ func TestVerdictEventWarnsOnAFailedRevert(t *testing.T) {
 			e := &Events{Client: c, Object: corev1.ObjectReference{Kind: "Pod", Namespace: "chaosnight", Name: "runner"}, Component: "chaosnight"}
 			tt.rec.RunID = "r"
 			tt.rec.Experiment.Metadata.Name = "e"
-			e.RunEnded(context.Background(), &tt.rec)
+			e.RunEnded(context.Background(), &tt.rec, "")
 			evs, err := c.CoreV1().Events("chaosnight").List(context.Background(), metav1.ListOptions{})
 			if err != nil || len(evs.Items) != 1 {
 				t.Fatalf("events %v %v", evs, err)

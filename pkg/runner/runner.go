@@ -54,10 +54,32 @@ type KillSwitch interface {
 	Abort(ctx context.Context, interval time.Duration, onChange func(killswitch.State)) (context.Context, context.CancelFunc)
 }
 
-// Notifier records run starts and verdicts as Kubernetes Events.
+// Notifier hears of run starts and verdicts (Kubernetes Events, the
+// status of Experiment objects). RunEnded gets the journal's path.
 type Notifier interface {
-	RunStarted(ctx context.Context, experiment, runID, night string)
-	RunEnded(ctx context.Context, rec *journal.Record)
+	RunStarted(ctx context.Context, e *experiment.Experiment, runID, night string)
+	RunEnded(ctx context.Context, rec *journal.Record, journalPath string)
+}
+
+// WindowNotifier, when the Notifier also implements it, hears of each
+// window's state: when it opens, after each experiment, when it closes
+// (a ChaosNight's status.lastWindow).
+type WindowNotifier interface {
+	WindowChanged(ctx context.Context, w WindowReport)
+}
+
+// WindowReport is a window as this runner saw it.
+type WindowReport struct {
+	Night  string
+	Opens  time.Time
+	Closes time.Time
+	Closed bool
+	// Played counts the experiments this runner started in the window
+	// (skips excluded); after a leadership change, the new leader counts
+	// what it plays.
+	Played int
+	// Planned is the window's plan when it opened, in order.
+	Planned []string
 }
 
 // Config configures a Runner.
@@ -106,6 +128,8 @@ type Runner struct {
 	paused        bool
 	windows       map[string]*windowState // key: night + opening instant
 	inFlight      string                  // run ID of the experiment in flight
+	inFlightExp   *experiment.Experiment
+	abortInFlight context.CancelCauseFunc
 }
 
 type windowState struct {
@@ -117,6 +141,8 @@ type windowState struct {
 	// skip of its own.
 	synced  bool
 	lastEnd time.Time
+	played  int
+	planned []string
 }
 
 // New validates the configuration and returns a Runner.
@@ -381,7 +407,7 @@ func (r *Runner) trackWindows(ctx context.Context, now time.Time, setup Setup) (
 		if isOpen {
 			key := windowKey(w)
 			open[key] = true
-			r.trackOpenWindow(ctx, key, n, w)
+			r.trackOpenWindow(ctx, key, n, w, setup)
 		}
 	}
 	return open, nextOpening
@@ -392,7 +418,7 @@ func (r *Runner) trackWindows(ctx context.Context, now time.Time, setup Setup) (
 // night as a reload may have changed it and reads the shared state again
 // when it has not been read since this runner (re)gained leadership. The
 // reads happen without the lock: they are API calls.
-func (r *Runner) trackOpenWindow(ctx context.Context, key string, n schedule.Night, w schedule.Window) {
+func (r *Runner) trackOpenWindow(ctx context.Context, key string, n schedule.Night, w schedule.Window, setup Setup) {
 	r.mu.Lock()
 	ws, known := r.windows[key]
 	if !known {
@@ -401,8 +427,14 @@ func (r *Runner) trackOpenWindow(ctx context.Context, key string, n schedule.Nig
 		r.mu.Unlock()
 		err := r.restoreDone(ctx, key, ws)
 		r.mu.Lock()
+		for _, p := range schedule.Plan(w, items(setup, ws), n, r.cfg.Now(), schedule.Seed(w)) {
+			if !p.Skipped {
+				ws.planned = append(ws.planned, p.Experiment)
+			}
+		}
 		r.log.Info("window open", "night", n.Name, "opens", w.Opens, "closes", w.Closes, "alreadyDone", len(ws.done), "stateRead", err == nil)
 		r.mu.Unlock()
+		r.reportWindow(ctx, ws, false)
 		return
 	}
 	ws.night = n // a reload may have changed the night
@@ -412,6 +444,38 @@ func (r *Runner) trackOpenWindow(ctx context.Context, key string, n schedule.Nig
 		r.mu.Lock()
 	}
 	r.mu.Unlock()
+}
+
+// reportWindow tells the WindowNotifier, if any, the window's state.
+func (r *Runner) reportWindow(ctx context.Context, ws *windowState, closed bool) {
+	wn, ok := r.cfg.Notifier.(WindowNotifier)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	rep := WindowReport{Night: ws.night.Name, Opens: ws.window.Opens, Closes: ws.window.Closes, Closed: closed,
+		Played: ws.played, Planned: append([]string(nil), ws.planned...)}
+	r.mu.Unlock()
+	wn.WindowChanged(context.WithoutCancel(ctx), rep)
+}
+
+// AbortExperiment aborts the run in flight if it plays the experiment
+// read from the object ref names (the object was deleted): the engine
+// reverts and the verdict is aborted, with cause among its reasons. It
+// reports whether a run was aborted.
+func (r *Runner) AbortExperiment(ref experiment.ObjectRef, cause error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inFlightExp == nil || r.abortInFlight == nil {
+		return false
+	}
+	o := r.inFlightExp.Source.Object
+	if o == nil || o.UID != ref.UID {
+		return false
+	}
+	r.log.Warn("aborting the run in flight", "experiment", r.inFlightExp.Metadata.Name, "run", r.inFlight, "cause", cause.Error())
+	r.abortInFlight(cause)
+	return true
 }
 
 func (r *Runner) logPausedOnce(why string) {
@@ -623,26 +687,31 @@ func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experim
 		runCtx, stop = r.cfg.KillSwitch.Abort(runCtx, r.cfg.KillSwitchPoll, nil)
 		defer stop()
 	}
+	runCtx, abort := context.WithCancelCause(runCtx)
+	defer abort(nil)
 	r.mu.Lock()
-	r.inFlight = runID
+	r.inFlight, r.inFlightExp, r.abortInFlight = runID, &e, abort
+	ws.played++
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.inFlight = ""
+		r.inFlight, r.inFlightExp, r.abortInFlight = "", nil, nil
 		ws.lastEnd = r.cfg.Now()
 		r.mu.Unlock()
+		r.reportWindow(ctx, ws, false)
 	}()
 
 	dryRun, _ := r.settings()
 	eng := *r.cfg.Engine
-	eng.Journal = journal.File{Path: r.journalPath(runID, e.Metadata.Name)}
+	journalPath := r.journalPath(runID, e.Metadata.Name)
+	eng.Journal = journal.File{Path: journalPath}
 	if r.cfg.Guard != nil {
 		eng.Guard = &liveGuard{r: r, runDryRun: dryRun, log: r.log.With("run", runID)}
 	}
 	log := r.log.With("night", ws.night.Name, "experiment", e.Metadata.Name, "run", runID)
 	log.Info("experiment starting", "dryRun", dryRun)
 	if r.cfg.Notifier != nil {
-		r.cfg.Notifier.RunStarted(ctx, e.Metadata.Name, runID, ws.night.Name)
+		r.cfg.Notifier.RunStarted(ctx, &e, runID, ws.night.Name)
 	}
 	exp := e
 	rec := eng.Run(runCtx, &exp, engine.Options{
@@ -651,7 +720,7 @@ func (r *Runner) play(ctx context.Context, ws *windowState, e experiment.Experim
 	})
 	log.Info("experiment ended", "verdict", rec.Verdict, "reasons", strings.Join(rec.Reasons, "; "))
 	if r.cfg.Notifier != nil {
-		r.cfg.Notifier.RunEnded(context.WithoutCancel(ctx), rec)
+		r.cfg.Notifier.RunEnded(context.WithoutCancel(ctx), rec, journalPath)
 	}
 	r.prune()
 }
@@ -707,12 +776,13 @@ func (r *Runner) writeSkip(ctx context.Context, ws *windowState, setup Setup, na
 		rec.Experiment.Metadata.Name = name
 	}
 	r.log.Info("experiment skipped", "night", ws.night.Name, "experiment", name, "reason", reason)
-	if err := (journal.File{Path: r.journalPath(runID, name)}).Write(rec); err != nil {
+	journalPath := r.journalPath(runID, name)
+	if err := (journal.File{Path: journalPath}).Write(rec); err != nil {
 		r.log.Error("cannot write the journal", "error", err)
 	}
 	r.cfg.Metrics.ObserveRun(rec)
 	if r.cfg.Notifier != nil {
-		r.cfg.Notifier.RunEnded(ctx, rec)
+		r.cfg.Notifier.RunEnded(ctx, rec, journalPath)
 	}
 }
 
@@ -725,6 +795,7 @@ func (r *Runner) closeWindow(ctx context.Context, key string, ws *windowState, s
 	r.mu.Lock()
 	delete(r.windows, key)
 	r.mu.Unlock()
+	r.reportWindow(ctx, ws, true)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
 	defer cancel()
 	if err := r.cfg.State.Forget(fctx, key); err != nil {

@@ -208,6 +208,16 @@ func selectItems(n Night, exps []PlanItem) []candidate {
 	return out
 }
 
+// Selects says whether the night plays e when it fits: by name, or by its
+// labels.
+func (n Night) Selects(e experiment.Experiment) bool {
+	if len(n.Experiments.Names) > 0 {
+		return slices.Contains(n.Experiments.Names, e.Metadata.Name)
+	}
+	sel, err := parseSelector(n.Experiments.Selector)
+	return err == nil && sel.Matches(labels.Set(e.Metadata.Labels))
+}
+
 // parseSelector parses a night's label selector. An empty one selects
 // nothing: a night plays only what it names.
 func parseSelector(s string) (labels.Selector, error) {
