@@ -41,7 +41,7 @@ var layers = [][]string{
 	{"pkg/inject/*", "pkg/journal"},
 	// 4: fault kinds built on another kind's exported mechanics (a zone
 	// outage drains nodes with pkg/inject/nodedrain's Drainer).
-	{"pkg/inject/zoneoutage"},
+	{"pkg/inject/zoneoutage", "pkg/cr"},
 	// 5: what reads run records; the list of the program's fault kinds
 	// (the registry: one line per kind).
 	{"pkg/metrics", "pkg/report", "pkg/faults"},

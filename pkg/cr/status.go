@@ -2,6 +2,7 @@ package cr
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -64,7 +65,12 @@ func (w *StatusWriter) log() *slog.Logger {
 // and recreated under the same name since it was read, so a run of the
 // old object is never written into the new one.
 func (w *StatusWriter) apply(ctx context.Context, gvr schema.GroupVersionResource, kind string, ref experiment.ObjectRef, manager string, status any) error {
-	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	// Through JSON: the status types' tags are the schema's names.
+	var st map[string]any
+	data, err := json.Marshal(status)
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
 	if err != nil {
 		return fmt.Errorf("encoding the status of %s: %w", Describe(kind, ref.Namespace, ref.Name), err)
 	}

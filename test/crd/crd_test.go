@@ -9,7 +9,6 @@ package crd_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +42,6 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	crdGVR        = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	experimentGVR = schema.GroupVersionResource{Group: crd.Group, Version: crd.Version, Resource: crd.ExperimentPlural}
 	nightGVR      = schema.GroupVersionResource{Group: crd.Group, Version: crd.Version, Resource: crd.ChaosNightPlural}
 	root          = filepath.Join("..", "..")
@@ -54,37 +51,14 @@ var (
 // error naming it, as in the file loader.
 var strict = metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}
 
-var installOnce sync.Once
-
-// setup installs the chart's CRDs once per sandbox, waits until they are
-// Established, and returns a dynamic client and a fresh namespace.
+// setup installs the chart's CRDs (once per sandbox: an existing one is
+// kept), waits until they are Established, and returns a dynamic client
+// and a fresh namespace.
 func setup(t *testing.T) (dynamic.Interface, string) {
 	t.Helper()
 	s := sandbox.Require(t, sb)
-	dc, err := dynamic.NewForConfig(s.RESTConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := t.Context()
-	installOnce.Do(func() {
-		files, err := filepath.Glob(filepath.Join(root, "charts", "chaosnight", "crds", "*.yaml"))
-		if err != nil || len(files) != 2 {
-			t.Fatalf("the chart's crds/: %v %v", files, err)
-		}
-		for _, f := range files {
-			obj := readObject(t, f)
-			start := time.Now()
-			// The API server refuses a non-structural schema in
-			// apiextensions.k8s.io/v1: acceptance is the proof.
-			if _, err := dc.Resource(crdGVR).Create(ctx, obj, strict); err != nil && !apierrors.IsAlreadyExists(err) {
-				t.Fatalf("%s refused: %v", f, err)
-			}
-			sandbox.WaitFor(t, 30*time.Second, obj.GetName()+" Established", func() error {
-				return established(ctx, dc, obj.GetName())
-			})
-			t.Logf("%s: accepted and Established in %s", obj.GetName(), time.Since(start))
-		}
-	})
+	dc := s.InstallCRDs(t, filepath.Join(root, "charts", "chaosnight", "crds"))
 	ns := fmt.Sprintf("crd-%s", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
 	if len(ns) > 63 {
 		ns = ns[:63]
@@ -93,26 +67,6 @@ func setup(t *testing.T) (dynamic.Interface, string) {
 		t.Fatal(err)
 	}
 	return dc, ns
-}
-
-func established(ctx context.Context, dc dynamic.Interface, name string) error {
-	c, err := dc.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
-	var seen []string
-	for _, x := range conds {
-		m, _ := x.(map[string]any)
-		seen = append(seen, fmt.Sprintf("%v=%v (%v)", m["type"], m["status"], m["message"]))
-		if m["type"] == "NonStructuralSchema" && m["status"] == "True" {
-			return fmt.Errorf("non-structural: %v", m["message"])
-		}
-		if m["type"] == "Established" && m["status"] == "True" {
-			return nil
-		}
-	}
-	return fmt.Errorf("conditions %v", seen)
 }
 
 func readObject(t *testing.T, file string) *unstructured.Unstructured {
