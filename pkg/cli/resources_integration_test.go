@@ -315,6 +315,20 @@ externalURL: http://chaosnight.example:8080/
 		statusOnly(t, c.get(t, cr.ExperimentGVR, "cr-evict"))
 		statusOnly(t, c.get(t, cr.ExperimentGVR, "cr-bad-promql"))
 	})
+
+	t.Run("a fixed object is picked up without a restart", func(t *testing.T) {
+		fix := []byte(`{"spec":{"hypothesis":{"probes":[{"name":"fixed","query":"sum(rate(http_requests_total[1m]))","expect":{"below":1e9}}]}}}`)
+		if _, err := c.dc.Resource(cr.ExperimentGVR).Namespace(c.ns).Patch(t.Context(), "cr-bad-promql", types.MergePatchType, fix, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sandbox.WaitFor(t, 20*time.Second, "Valid=True at generation 2", func() error {
+			u := c.get(t, cr.ExperimentGVR, "cr-bad-promql")
+			if u.GetGeneration() != 2 {
+				return fmt.Errorf("generation %d", u.GetGeneration())
+			}
+			return conditionIs(u, experimentStatus(t, u).Conditions, crd.ConditionValid, metav1.ConditionTrue)
+		})
+	})
 }
 
 // waitJournal waits for the journal of experiment name in dir that
@@ -401,4 +415,18 @@ func TestRunExperimentResource(t *testing.T) {
 			statusOnly(t, u)
 		})
 	}
+	t.Run("deletion never waits for a runner", func(t *testing.T) {
+		// No runner runs now (the CLI has exited): an object a run wrote
+		// status to carries no finalizer, so it goes at once.
+		u := c.get(t, cr.ExperimentGVR, "cr-run-held")
+		if f := u.GetFinalizers(); len(f) > 0 || experimentStatus(t, u).LastRun == nil {
+			t.Fatalf("finalizers %v, lastRun %+v", f, experimentStatus(t, u).LastRun)
+		}
+		if err := c.dc.Resource(cr.ExperimentGVR).Namespace(c.ns).Delete(t.Context(), "cr-run-held", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.dc.Resource(cr.ExperimentGVR).Namespace(c.ns).Get(t.Context(), "cr-run-held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("still there right after the delete: %v", err)
+		}
+	})
 }
