@@ -337,7 +337,11 @@ func waitJournal(t *testing.T, dir, name string, timeout time.Duration, ok func(
 	t.Helper()
 	var rec *journal.Record
 	sandbox.WaitFor(t, timeout, "journal of "+name, func() error {
-		files, _ := filepath.Glob(filepath.Join(dir, "*_"+name+".json"))
+		pattern := "*_" + name + ".json"
+		if name == "" {
+			pattern = "*.json"
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, pattern))
 		if len(files) != 1 {
 			return fmt.Errorf("%d journals", len(files))
 		}
@@ -415,6 +419,39 @@ func TestRunExperimentResource(t *testing.T) {
 			statusOnly(t, u)
 		})
 	}
+	t.Run("deleting the object mid-run aborts and reverts", func(t *testing.T) {
+		optInNodes(t, s)
+		settle(t.Context(), t, s)
+		c.create(t, cr.ExperimentGVR, strings.Replace(experimentYAML("cr-run-deleted", nodeStress, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 90s", 1))
+		jpath := filepath.Join(t.TempDir(), "journal.json")
+		go func() {
+			rec := waitJournal(t, filepath.Dir(jpath), "", 60*time.Second, func(r *journal.Record) bool { return hasPhase(r, "observe") })
+			sandbox.WaitFor(t, 20*time.Second, "the helper pod", func() error {
+				pods, err := s.Client().CoreV1().Pods("shop").List(t.Context(), metav1.ListOptions{LabelSelector: "chaosnight.dev/run=" + rec.RunID})
+				if err != nil || len(pods.Items) != 1 {
+					return fmt.Errorf("%v, %d helper pods", err, len(pods.Items))
+				}
+				return nil
+			})
+			_ = c.dc.Resource(cr.ExperimentGVR).Namespace(c.ns).Delete(context.Background(), "cr-run-deleted", metav1.DeleteOptions{})
+		}()
+		var stdout, stderr bytes.Buffer
+		code := RunContext(t.Context(), Streams{In: strings.NewReader(""), Out: &stdout, Err: &stderr}, BuildInfo{Version: "test"},
+			[]string{"run", "experiment/cr-run-deleted", "-n", "crtest-run", "--kubeconfig", s.Kubeconfig, "--prometheus-url", s.PrometheusURL,
+				"--journal", jpath, "--prometheus-timeout", "2s", "--stress-image", "registry.invalid/chaosnight:test"})
+		rec, err := journal.Read(jpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != ExitAborted || rec.Verdict != journal.Aborted || !hasPhase(rec, "revert") ||
+			!strings.Contains(strings.Join(rec.Reasons, " "), "experiment/cr-run-deleted -n crtest-run was deleted") {
+			t.Errorf("exit %d, verdict %s %v\n%s%s", code, rec.Verdict, rec.Reasons, stdout.String(), stderr.String())
+		}
+		pods, err := s.Client().CoreV1().Pods("shop").List(context.Background(), metav1.ListOptions{LabelSelector: "chaosnight.dev/run=" + rec.RunID})
+		if err != nil || len(pods.Items) != 0 {
+			t.Errorf("helper pods left after the revert: %v %d", err, len(pods.Items))
+		}
+	})
 	t.Run("deletion never waits for a runner", func(t *testing.T) {
 		// No runner runs now (the CLI has exited): an object a run wrote
 		// status to carries no finalizer, so it goes at once.
