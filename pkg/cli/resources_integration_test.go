@@ -262,6 +262,9 @@ externalURL: http://chaosnight.example:8080/
 		if st.NextRun == nil {
 			t.Error("no nextRun")
 		}
+		if y, err := yaml.Marshal(u.Object["status"]); err == nil {
+			t.Logf("status of experiment/cr-evict (docs/kubernetes-native.md shows it):\n%s", y)
+		}
 	})
 
 	t.Run("deleting the experiment in flight aborts and reverts it", func(t *testing.T) {

@@ -4,7 +4,7 @@ import apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 // The status schemas are written here rather than converted: status is
 // the runner's output, not the user's input, and has no file form. It is
-// written only through the status subresource (#18 point 3, not done yet).
+// written only through the status subresource (pkg/cr, server-side apply).
 
 func str(desc string) apiextv1.JSONSchemaProps {
 	return apiextv1.JSONSchemaProps{Type: "string", Description: desc}
