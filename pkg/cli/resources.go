@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,8 +35,17 @@ const (
 var resourcePrefixes = []string{"experiment/", "experiments/", "cnexp/", "experiment.chaosnight.dev/", "experiments.chaosnight.dev/"}
 
 // resourceName returns NAME when arg names an Experiment object
-// (experiment/NAME), as kubectl spells it.
+// (experiment/NAME), as kubectl spells it. A file wins: `run
+// experiments/kill.yaml` (the examples' own directory) is the file, and so
+// is any path that exists or ends in .yaml or .yml (an Experiment's name
+// is a DNS label: it holds no dot).
 func resourceName(arg string) (string, bool) {
+	if ext := strings.ToLower(filepath.Ext(arg)); ext == ".yaml" || ext == ".yml" {
+		return "", false
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return "", false
+	}
 	for _, p := range resourcePrefixes {
 		if name, ok := strings.CutPrefix(arg, p); ok {
 			return name, true
