@@ -338,3 +338,28 @@ func TestPlanSkipKinds(t *testing.T) {
 		})
 	}
 }
+
+func TestNightSelects(t *testing.T) {
+	exp := func(name string, labels map[string]string) experiment.Experiment {
+		return experiment.Experiment{Metadata: experiment.Metadata{Name: name, Labels: labels}}
+	}
+	for _, tc := range []struct {
+		name string
+		sel  Selection
+		e    experiment.Experiment
+		want bool
+	}{
+		{"by name", Selection{Names: []string{"a", "b"}}, exp("b", nil), true},
+		{"not named", Selection{Names: []string{"a"}}, exp("b", map[string]string{"team": "x"}), false},
+		{"by labels", Selection{Selector: "team=payments"}, exp("b", map[string]string{"team": "payments"}), true},
+		{"other labels", Selection{Selector: "team=payments"}, exp("b", map[string]string{"team": "search"}), false},
+		{"empty selects nothing", Selection{}, exp("b", map[string]string{"team": "payments"}), false},
+		{"invalid selector selects nothing", Selection{Selector: "team=("}, exp("b", map[string]string{"team": "payments"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (Night{Experiments: tc.sel}).Selects(tc.e); got != tc.want {
+				t.Errorf("Selects = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
