@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,7 @@ func resourceName(arg string) (string, bool) {
 type crSource struct {
 	src    *cr.Source
 	status *cr.StatusWriter
+	log    *slog.Logger
 	runner atomic.Pointer[runner.Runner]
 }
 
@@ -73,7 +75,7 @@ func (g *globals) startResources(ctx context.Context, conn *connection) (*crSour
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	s := &crSource{status: &cr.StatusWriter{Client: dc, ExternalURL: g.v.GetString(keyExternalURL), Log: g.log}}
+	s := &crSource{status: &cr.StatusWriter{Client: dc, ExternalURL: g.v.GetString(keyExternalURL)}, log: g.log}
 	s.src = cr.NewSource(cr.SourceConfig{
 		Client: dc, Namespaces: g.stringList(keyCRNamespaces), Kinds: g.faults.Formats(), Status: s.status, Log: g.log,
 		OnExperimentDeleted: func(ref experiment.ObjectRef) {
@@ -121,7 +123,7 @@ func (s *crSource) RunStarted(ctx context.Context, e *experiment.Experiment, run
 		return
 	}
 	if err := s.status.RunStarted(ctx, *e.Source.Object, runID, night); err != nil && !apierrors.IsNotFound(err) {
-		s.status.Log.Warn("cannot record the run in the experiment's status", "error", err)
+		s.log.Warn("cannot record the run in the experiment's status", "error", err)
 	}
 }
 
@@ -131,7 +133,7 @@ func (s *crSource) RunEnded(ctx context.Context, rec *journal.Record, journalPat
 		return
 	}
 	if err := s.status.RunEnded(ctx, *rec.Experiment.Source.Object, rec, journalPath); err != nil && !apierrors.IsNotFound(err) {
-		s.status.Log.Warn("cannot record the verdict in the experiment's status", "error", err)
+		s.log.Warn("cannot record the verdict in the experiment's status", "error", err)
 	}
 }
 
@@ -283,7 +285,7 @@ func (g *globals) openResource(ctx context.Context, streams Streams, conn *conne
 	if err != nil {
 		return nil, withExitCode(ExitInvalid, fmt.Errorf("kubernetes client: %w", err))
 	}
-	status := &cr.StatusWriter{Client: dc, ExternalURL: g.v.GetString(keyExternalURL), Log: g.log}
+	status := &cr.StatusWriter{Client: dc, ExternalURL: g.v.GetString(keyExternalURL)}
 	exp, obj, err := g.loadResource(ctx, dc, status, conn.namespace, name)
 	if err != nil {
 		var re *ResourceError
@@ -297,16 +299,31 @@ func (g *globals) openResource(ctx context.Context, streams Streams, conn *conne
 	return &runResource{client: dc, status: status, obj: obj, exp: exp}, nil
 }
 
-// started and ended record the run in the object's status. The status is
-// a report: a user who may not write it still runs the experiment (a
-// warning says so).
+// watch ends ctx when the object is deleted (abortOnDeletion); a nil
+// runResource (a file) watches nothing.
+func (r *runResource) watch(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r == nil {
+		return ctx, func() {}
+	}
+	return abortOnDeletion(ctx, r.client, r.obj)
+}
+
+// started and ended record the run in the object's status (nothing for a
+// file). The status is a report: a user who may not write it still runs
+// the experiment (a warning says so).
 func (r *runResource) started(ctx context.Context, g *globals, runID string) {
+	if r == nil {
+		return
+	}
 	if err := r.status.RunStarted(ctx, *r.exp.Source.Object, runID, ""); err != nil {
 		g.log.Warn("the run is not recorded in the experiment's status", "error", err)
 	}
 }
 
 func (r *runResource) ended(ctx context.Context, g *globals, rec *journal.Record, journalPath string) {
+	if r == nil {
+		return
+	}
 	if err := r.status.RunEnded(context.WithoutCancel(ctx), *r.exp.Source.Object, rec, journalPath); err != nil && !apierrors.IsNotFound(err) {
 		g.log.Warn("the verdict is not recorded in the experiment's status", "error", err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -132,11 +133,8 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 	g.logSafety(g.policy(f.dryRun))
 	ctx, stopWatch := ks.Abort(cmd.Context(), 500*time.Millisecond, nil) // a pause must revert within 2 s
 	defer stopWatch()
-	if res != nil {
-		var stop context.CancelFunc
-		ctx, stop = abortOnDeletion(ctx, res.client, res.obj)
-		defer stop()
-	}
+	ctx, stopRes := res.watch(ctx)
+	defer stopRes()
 
 	seed := f.seed
 	if !cmd.Flags().Changed("seed") {
@@ -176,16 +174,10 @@ func runExperiment(cmd *cobra.Command, streams Streams, g *globals, f runFlags, 
 		Log:      g.log,
 		Observe:  view.update,
 	}
-	source := file
-	if res != nil {
-		source = exp.Source.File
-		res.started(ctx, g, runID)
-	}
-	rec := eng.Run(ctx, exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: source})
+	res.started(ctx, g, runID)
+	rec := eng.Run(ctx, exp, engine.Options{RunID: runID, Seed: seed, DryRun: f.dryRun, File: cmp.Or(exp.Source.File, file)})
 	view.done()
-	if res != nil {
-		res.ended(ctx, g, rec, journalPath)
-	}
+	res.ended(ctx, g, rec, journalPath)
 
 	if f.output == "json" {
 		enc := json.NewEncoder(streams.Out)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -42,7 +41,6 @@ type StatusWriter struct {
 	// ExternalURL is the runner's page as users reach it; lastRun.reportURL
 	// is ExternalURL/runs/ID (empty: no reportURL).
 	ExternalURL string
-	Log         *slog.Logger
 	Now         func() time.Time
 }
 
@@ -51,13 +49,6 @@ func (w *StatusWriter) now() time.Time {
 		return w.Now()
 	}
 	return time.Now()
-}
-
-func (w *StatusWriter) log() *slog.Logger {
-	if w.Log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return w.Log
 }
 
 // apply server-side-applies status as manager. The object's UID is part
