@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +40,7 @@ const (
 	sectionKubernetes = "Kubernetes"
 	sectionPrometheus = "Prometheus"
 	sectionNights     = "Nights"
+	sectionResources  = "Custom resources"
 )
 
 // doctorTimeout bounds each request the doctor sends: it diagnoses a
@@ -209,6 +211,11 @@ type doctor struct {
 	// user is who the API server says we are, for the fix lines.
 	user string
 	now  time.Time
+	rest *rest.Config
+	// resources is the configuration's customResources: with it on, the
+	// doctor also checks the Experiment and ChaosNight objects serve would
+	// play.
+	resources schedule.CustomResources
 }
 
 // doctorOptions are the doctor's own flags.
@@ -232,6 +239,9 @@ func runDoctor(cmd *cobra.Command, streams Streams, g *globals, opts doctorOptio
 	}
 	ctx := cmd.Context()
 	if d.kubernetes(ctx) {
+		objExps, objNights := d.customResources(ctx)
+		exps = append(exps, objExps...)
+		nights = append(nights, objNights...)
 		for i := range exps {
 			d.experiment(ctx, &exps[i])
 		}
@@ -274,6 +284,7 @@ func (d *doctor) load(cmd *cobra.Command, paths []string) ([]experiment.Experime
 	if err != nil {
 		return nil, nil, err
 	}
+	d.resources = cfg.CustomResources
 	if len(cfg.Nights) == 0 {
 		return exps, nil, nil
 	}
@@ -304,7 +315,7 @@ func (d *doctor) kubernetes(ctx context.Context) bool {
 		d.report.fail(sectionKubernetes, fmt.Sprintf("no Kubernetes client: %v", err), "check the kubeconfig's server and credentials")
 		return false
 	}
-	d.client = client
+	d.client, d.rest = client, restCfg
 	ctxName := d.g.settings.Context
 	if ctxName == "" {
 		if raw, err := cc.RawConfig(); err == nil {

@@ -455,6 +455,22 @@ func TestRunExperimentResource(t *testing.T) {
 			t.Errorf("helper pods left after the revert: %v %d", err, len(pods.Items))
 		}
 	})
+	t.Run("doctor checks the objects serve would play", func(t *testing.T) {
+		cfg := writeFile(t, t.TempDir(), "chaosnight.yaml", "customResources: {enabled: true, namespaces: [crtest-run]}\n")
+		code, out := cli(t.Context(), t, "doctor", "--config", cfg, "--kubeconfig", s.Kubeconfig, "--prometheus-url", s.PrometheusURL)
+		for _, want := range []string{
+			"Custom resources\n  ✔ 3 Experiment and 0 ChaosNight objects readable in namespaces crtest-run; 2 valid experiments",
+			"✘ experiment/cr-run-invalid -n crtest-run is invalid: serve leaves it out (Valid=False): spec.hypothesis.probes[0].query: invalid PromQL: ",
+			"Experiment cr-run-held (experiment/cr-run-held -n crtest-run)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("doctor does not say %q:\n%s", want, out)
+			}
+		}
+		if code != ExitFailed {
+			t.Errorf("exit %d, want %d (an invalid object fails the check)", code, ExitFailed)
+		}
+	})
 	t.Run("deletion never waits for a runner", func(t *testing.T) {
 		// No runner runs now (the CLI has exited): an object a run wrote
 		// status to carries no finalizer, so it goes at once.
