@@ -74,9 +74,10 @@ func (c *crTest) get(t *testing.T, gvr schema.GroupVersionResource, name string)
 	return u
 }
 
-func experimentStatus(t *testing.T, u *unstructured.Unstructured) crd.ExperimentStatus {
+// statusOf reads an object's status into its Go type.
+func statusOf[T any](t *testing.T, u *unstructured.Unstructured) T {
 	t.Helper()
-	var st crd.ExperimentStatus
+	var st T
 	raw, _, _ := unstructured.NestedMap(u.Object, "status")
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
 		t.Fatal(err)
@@ -84,14 +85,14 @@ func experimentStatus(t *testing.T, u *unstructured.Unstructured) crd.Experiment
 	return st
 }
 
+func experimentStatus(t *testing.T, u *unstructured.Unstructured) crd.ExperimentStatus {
+	t.Helper()
+	return statusOf[crd.ExperimentStatus](t, u)
+}
+
 func nightStatus(t *testing.T, u *unstructured.Unstructured) crd.ChaosNightStatus {
 	t.Helper()
-	var st crd.ChaosNightStatus
-	raw, _, _ := unstructured.NestedMap(u.Object, "status")
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return statusOf[crd.ChaosNightStatus](t, u)
 }
 
 // conditionIs says whether the condition is status for the object's
