@@ -20,7 +20,7 @@ require (
 	k8s.io/client-go v0.37.2
 )
 
-require github.com/yuin/gopher-lua v1.1.2 // indirect
+require github.com/yuin/gopher-lua v1.1.2
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
