@@ -118,7 +118,9 @@ change rolls the runners; nights and experiments are hot-reloaded.
   "gate" (dict "alerts" $v.gate.alerts "alertSelector" $v.gate.alertSelector "rollouts" $v.gate.rollouts)
 }}
 {{- $crs := dict "enabled" (include "chaosnight.customResources" . | empty | not) }}
+{{- if $crs.enabled }}
 {{- with (include "chaosnight.customResourceNamespaces" . | fromJson).items }}{{ $_ := set $crs "namespaces" . }}{{ end }}
+{{- end }}
 {{- $_ := set $s "customResources" $crs }}
 {{- $_ := set $s "externalURL" (include "chaosnight.externalURL" .) }}
 {{- if $v.stress.enabled }}
