@@ -187,7 +187,7 @@ func conditions(cs ...string) string {
 func healthCases() []healthCase {
 	const lastRun = "lastRun: {id: 20261207-2200-checkout-pod-kill, verdict: %s, started: \"2026-12-07T22:00:00Z\", finished: \"2026-12-07T22:09:30Z\", reasons: [%q], targets: 1, journal: journals/20261207-2200-checkout-pod-kill.json, reportURL: \"http://chaosnight.chaosnight.svc:8080/runs/20261207-2200-checkout-pod-kill\"}\n"
 	const nextRun = "nextRun: \"2026-12-08T22:00:00Z\"\n"
-	valid := cond("Valid", "True", "Valid", "", 3)
+	valid := cond("Valid", "True", "Valid", "the runner accepted the spec", 3)
 	finished := func(verdict, reason, held, message string) string {
 		return "observedGeneration: 3\n" + conditions(valid, cond("Running", "False", reason, "", 3), cond("Held", held, reason, message, 3)) +
 			fmt.Sprintf(lastRun, verdict, message) + nextRun
@@ -201,9 +201,20 @@ func healthCases() []healthCase {
 			want: "Progressing", message: `^waiting for the runner$`},
 		{name: "spec changed, not observed yet", kind: "Experiment", generation: 4, status: finished("held", "Held", "True", "every probe held"),
 			want: "Progressing", message: `^waiting for the runner: generation 4 not observed yet$`},
-		{name: "one condition left behind", kind: "Experiment", generation: 4,
-			status: "observedGeneration: 4\n" + conditions(cond("Valid", "True", "Valid", "", 4), cond("Held", "False", "Deviated", "error rate 5%", 3)),
-			want:   "Progressing", message: `^waiting for the runner: generation 4 not observed yet \(Held\)$`},
+		{name: "Valid of an older generation", kind: "Experiment", generation: 4,
+			status: "observedGeneration: 4\n" + conditions(cond("Valid", "True", "Valid", "", 3)),
+			want:   "Progressing", message: `^waiting for the runner: generation 4 not observed yet$`},
+		// The runner validates a new spec at once (Valid and
+		// observedGeneration follow it) but Running and Held keep the
+		// generation of their run until the next one: their verdict stands,
+		// saying which generation it was.
+		{name: "deviated, spec changed since", kind: "Experiment", generation: 4,
+			status: "observedGeneration: 4\n" + conditions(cond("Valid", "True", "Valid", "", 4), cond("Running", "False", "Deviated", "", 3), cond("Held", "False", "Deviated", "error rate 5%", 3)),
+			want:   "Degraded", message: `^Deviated \(of generation 3\): error rate 5%$`},
+		{name: "held, spec changed since", kind: "Experiment", generation: 5,
+			status: "observedGeneration: 5\n" + conditions(cond("Valid", "True", "Valid", "", 5), cond("Held", "True", "Held", "every probe held", 3)) +
+				"lastRun: {id: r1, verdict: held}\n",
+			want: "Healthy", message: `^held \(run r1, of generation 3\): every probe held$`},
 		{name: "invalid", kind: "Experiment", generation: 3,
 			status: "observedGeneration: 3\n" + conditions(cond("Valid", "False", "Invalid", "spec.hypothesis.probes[0].query: invalid PromQL: unexpected end of input\nspec.duration: must be at least 10s", 3)),
 			want:   "Degraded", message: `^spec.hypothesis.probes\[0\].query: invalid PromQL: unexpected end of input\nspec.duration: must be at least 10s$`},
@@ -220,9 +231,9 @@ func healthCases() []healthCase {
 			status: "observedGeneration: 3\n" + conditions(valid),
 			want:   "Healthy", message: `^valid; no run planned$`},
 		{name: "run in flight", kind: "Experiment", generation: 3,
-			status: "observedGeneration: 3\n" + conditions(valid, cond("Running", "True", "Running", "20261207-2200-checkout-pod-kill (night weeknights)", 3),
-				cond("Held", "Unknown", "Running", "", 3)) + "lastRun: {id: 20261207-2200-checkout-pod-kill, verdict: running, started: \"2026-12-07T22:00:00Z\"}\n",
-			want: "Progressing", message: `^run in flight: 20261207-2200-checkout-pod-kill \(night weeknights\)$`},
+			status: "observedGeneration: 3\n" + conditions(valid, cond("Running", "True", "Running", "run 20261207-2200-checkout-pod-kill (night weeknights)", 3),
+				cond("Held", "Unknown", "Running", "run 20261207-2200-checkout-pod-kill (night weeknights) in flight", 3)) + "lastRun: {id: 20261207-2200-checkout-pod-kill, verdict: running, started: \"2026-12-07T22:00:00Z\"}\n",
+			want: "Progressing", message: `^run 20261207-2200-checkout-pod-kill \(night weeknights\) in flight$`},
 		{name: "verdict pending", kind: "Experiment", generation: 3,
 			status: "observedGeneration: 3\n" + conditions(valid, cond("Held", "Unknown", "Running", "", 3)),
 			want:   "Progressing", message: `^verdict pending: Running$`},

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -251,38 +250,6 @@ func TestCustomResourceValuesRefused(t *testing.T) {
 	}
 }
 
-// installChartCRDs creates the chart's CRDs (crds/, which Helm installs
-// before the templates) once per sandbox and waits until they are served.
-// Other tests of the package install them too, with Helm: either may come
-// first.
-var installCRDsOnce sync.Once
-
-func installChartCRDs(ctx context.Context, t testing.TB, a *applier) {
-	t.Helper()
-	installCRDsOnce.Do(func() {
-		for _, f := range loadChart(t).CRDObjects() {
-			objs, err := decodeManifest(string(f.File.Data))
-			if err != nil {
-				t.Fatalf("%s: %v", f.Filename, err)
-			}
-			for _, o := range objs {
-				if err := a.create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-					t.Fatal(err)
-				}
-			}
-		}
-	})
-	sandbox.WaitFor(t, 30*time.Second, "the chaosnight.dev resources served", func() error {
-		a.mapper.Reset()
-		for _, kind := range []string{"Experiment", "ChaosNight"} {
-			if _, err := a.mapper.RESTMapping(schema.GroupKind{Group: "chaosnight.dev", Kind: kind}, "v1alpha1"); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // allowedForUser asks the API server whether a user (of the groups a
 // logged-in user has) may do a.
 func allowedForUser(ctx context.Context, c kubernetes.Interface, user string, a access) (bool, error) {
@@ -316,7 +283,7 @@ func TestCustomResourceRights(t *testing.T) {
 	ctx := t.Context()
 	admin := s.Client()
 	a := newApplier(t, s)
-	installChartCRDs(ctx, t, a)
+	s.InstallCRDs(t, filepath.Join(chartDir(t), "crds")) // as helm install does; other tests may have already
 	for _, ns := range []string{crIn, crOut} {
 		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)

@@ -3,8 +3,8 @@
 -- Same rules as experiment-health.lua (base and table libraries only, Lua
 -- 5.1); test/chart/argocd_test.go runs this very file.
 --
---   no status, no Valid condition, or a generation the runner has not
---   observed yet         -> Progressing
+--   no status, no Valid condition, or a spec generation the runner has
+--   not validated yet    -> Progressing
 --   Valid=False          -> Degraded (the located problems)
 --   Valid=Unknown        -> Progressing
 --   Valid=True           -> Healthy (when the next window opens)
@@ -18,22 +18,6 @@ if status == nil or status.conditions == nil then
   return hs
 end
 
-local generation = obj.metadata.generation
-if generation ~= nil then
-  if status.observedGeneration ~= nil and status.observedGeneration < generation then
-    hs.status = "Progressing"
-    hs.message = "waiting for the runner: generation " .. generation .. " not observed yet"
-    return hs
-  end
-  for _, c in ipairs(status.conditions) do
-    if c.observedGeneration ~= nil and c.observedGeneration < generation then
-      hs.status = "Progressing"
-      hs.message = "waiting for the runner: generation " .. generation .. " not observed yet (" .. c.type .. ")"
-      return hs
-    end
-  end
-end
-
 local valid = nil
 for _, c in ipairs(status.conditions) do
   if c.type == "Valid" then
@@ -44,6 +28,19 @@ if valid == nil then
   hs.status = "Progressing"
   hs.message = "waiting for the runner"
   return hs
+end
+
+local generation = obj.metadata.generation
+if generation ~= nil then
+  local seen = status.observedGeneration
+  if valid.observedGeneration ~= nil and (seen == nil or valid.observedGeneration < seen) then
+    seen = valid.observedGeneration
+  end
+  if seen ~= nil and seen < generation then
+    hs.status = "Progressing"
+    hs.message = "waiting for the runner: generation " .. generation .. " not observed yet"
+    return hs
+  end
 end
 if valid.status == "False" then
   hs.status = "Degraded"

@@ -6,8 +6,9 @@
 -- very file over sample statuses.
 --
 -- The mapping, first match wins:
---   no status, no Valid condition, or a generation the runner has not
---   observed yet                                   -> Progressing
+--   no status, no Valid condition, or a spec generation the runner has not
+--   validated yet (status.observedGeneration or Valid's observedGeneration
+--   below metadata.generation)                     -> Progressing
 --   Valid=False                                    -> Degraded (the located problems)
 --   Valid=Unknown                                  -> Progressing
 --   Running=True                                   -> Progressing (a run is in flight)
@@ -37,13 +38,24 @@ local function text(s, fallback)
   return s
 end
 
--- The run the last verdict is about ...
-local function run(status)
+-- The run the last verdict is about, and the spec generation it ran when
+-- that is older than the object's (the runner validates every new spec at
+-- once, but a verdict changes only with the next run) ...
+local function run(status, held, generation)
   local out = ""
   if status.lastRun ~= nil and status.lastRun.id ~= nil then
-    out = " (run " .. status.lastRun.id .. ")"
+    out = "run " .. status.lastRun.id
   end
-  return out
+  if generation ~= nil and held.observedGeneration ~= nil and held.observedGeneration < generation then
+    if out ~= "" then
+      out = out .. ", "
+    end
+    out = out .. "of generation " .. held.observedGeneration
+  end
+  if out == "" then
+    return ""
+  end
+  return " (" .. out .. ")"
 end
 
 -- ... and when the next one may come.
@@ -61,29 +73,27 @@ if status == nil or status.conditions == nil then
   return hs
 end
 
--- A condition written for an older generation describes a spec that is no
--- longer the object's: wait for the runner to see the new one.
-local generation = obj.metadata.generation
-if generation ~= nil then
-  if status.observedGeneration ~= nil and status.observedGeneration < generation then
-    hs.status = "Progressing"
-    hs.message = "waiting for the runner: generation " .. generation .. " not observed yet"
-    return hs
-  end
-  for _, c in ipairs(status.conditions) do
-    if c.observedGeneration ~= nil and c.observedGeneration < generation then
-      hs.status = "Progressing"
-      hs.message = "waiting for the runner: generation " .. generation .. " not observed yet (" .. c.type .. ")"
-      return hs
-    end
-  end
-end
-
 local valid = find(status.conditions, "Valid")
 if valid == nil then
   hs.status = "Progressing"
   hs.message = "waiting for the runner"
   return hs
+end
+
+-- A spec the runner has not validated yet: what the status says is about
+-- an older one. Only the validation's fields count: Running and Held keep
+-- the generation of their run until the next run, which may be days away.
+local generation = obj.metadata.generation
+if generation ~= nil then
+  local seen = status.observedGeneration
+  if valid.observedGeneration ~= nil and (seen == nil or valid.observedGeneration < seen) then
+    seen = valid.observedGeneration
+  end
+  if seen ~= nil and seen < generation then
+    hs.status = "Progressing"
+    hs.message = "waiting for the runner: generation " .. generation .. " not observed yet"
+    return hs
+  end
 end
 if valid.status == "False" then
   hs.status = "Degraded"
@@ -99,7 +109,7 @@ end
 local running = find(status.conditions, "Running")
 if running ~= nil and running.status == "True" then
   hs.status = "Progressing"
-  hs.message = "run in flight: " .. text(running.message, "no details")
+  hs.message = text(running.message, "a run") .. " in flight"
   return hs
 end
 
@@ -115,21 +125,21 @@ if held == nil then
 end
 if held.status == "True" then
   hs.status = "Healthy"
-  hs.message = "held" .. run(status) .. ": " .. text(held.message, "every probe held") .. nextRun(status)
+  hs.message = "held" .. run(status, held, generation) .. ": " .. text(held.message, "every probe held") .. nextRun(status)
   return hs
 end
 if held.status == "False" then
   local reason = text(held.reason, "no reason")
   if reason == "Aborted" or reason == "Skipped" or reason == "DryRun" then
     hs.status = "Healthy"
-    hs.message = reason .. run(status) .. ", nothing refuted: " .. text(held.message, "no details") .. nextRun(status)
+    hs.message = reason .. run(status, held, generation) .. ", nothing refuted: " .. text(held.message, "no details") .. nextRun(status)
     return hs
   end
   hs.status = "Degraded"
   if reason == "Deviated" or reason == "Error" then
-    hs.message = reason .. run(status) .. ": " .. text(held.message, "no details")
+    hs.message = reason .. run(status, held, generation) .. ": " .. text(held.message, "no details")
   else
-    hs.message = "Held=False with reason " .. reason .. run(status) .. ": " .. text(held.message, "no details")
+    hs.message = "Held=False with reason " .. reason .. run(status, held, generation) .. ": " .. text(held.message, "no details")
   end
   return hs
 end
