@@ -25,6 +25,9 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaosnight/chaosnight/pkg/cr"
+	"github.com/chaosnight/chaosnight/pkg/faults"
+	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
@@ -346,6 +349,7 @@ func TestCustomResourceRights(t *testing.T) {
 			}
 			if !tc.everywhere {
 				checkRunnerRequests(ctx, t, s, tc.name, sa)
+				checkStatusWriter(ctx, t, s, tc.name, sa, loadRenderedConfig(t, rel).ExternalURL)
 			}
 		})
 	}
@@ -396,6 +400,11 @@ func checkRunnerRequests(ctx context.Context, t *testing.T, s *sandbox.Sandbox, 
 		obj.SetName(name)
 		obj.SetNamespace(ns)
 		obj.SetLabels(nil) // no night selects it
+		if kind == "ChaosNight" {
+			// The runners of other tests read ChaosNights of every
+			// namespace: this night must play nothing of theirs.
+			_ = unstructured.SetNestedField(obj.Object, map[string]any{"names": []any{"crs-no-such-experiment"}}, "spec", "experiments")
+		}
 		ri := adminDyn.Resource(gvrOf[kind]).Namespace(ns)
 		obj, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
 		if err != nil {
@@ -504,6 +513,102 @@ func checkRunnerRequests(ctx context.Context, t *testing.T, s *sandbox.Sandbox, 
 		}
 		checkHealth(t, c, stored)
 	}
+}
+
+// checkStatusWriter writes status as serve does, with pkg/cr's
+// StatusWriter (server-side apply on the status subresource) holding the
+// runner's token and the chart's externalURL: the chart's rights are
+// enough for every write of the runner's life cycle (validation, a run
+// started, a run ended), and ArgoCD's health follows each. Only writes no
+// other runner of the package can make differently are used: runners of
+// other tests read every namespace and validate these objects too, with
+// the same result.
+func checkStatusWriter(ctx context.Context, t *testing.T, s *sandbox.Sandbox, releaseNS, sa, externalURL string) {
+	t.Helper()
+	saCfg, err := s.ServiceAccountConfig(ctx, releaseNS, sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runnerDyn, err := dynamic.NewForConfig(saCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminDyn, err := dynamic.NewForConfig(s.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &cr.StatusWriter{Client: runnerDyn, ExternalURL: externalURL}
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "experiments", "checkout-pod-kill.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	obj := &unstructured.Unstructured{Object: m}
+	obj.SetName("written-by-the-runner")
+	obj.SetLabels(nil)
+	ri := adminDyn.Resource(experimentsGVR).Namespace(crIn)
+	if obj, err = ri.Create(ctx, obj, metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := faults.Must().Formats()
+	health := func(step, want, message string) {
+		t.Helper()
+		u, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHealth(t, healthCase{name: step, kind: "Experiment", want: want, message: message}, u)
+	}
+	validate := func() {
+		t.Helper()
+		u, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, problems := cr.DecodeExperiment(kinds, u)
+		if err := w.SetValid(ctx, cr.ExperimentGVR, u, problems); err != nil {
+			t.Fatalf("the runner's Valid condition: %v", err)
+		}
+	}
+
+	validate()
+	health("validated", "Healthy", `^valid; `)
+	ref := cr.Ref(obj)
+	if err := w.RunStarted(ctx, ref, "crs-run-1", "weeknights"); err != nil {
+		t.Fatalf("the runner's run start: %v", err)
+	}
+	health("run started", "Progressing", `^run crs-run-1 \(night weeknights\) in flight$`)
+	now := time.Now()
+	rec := &journal.Record{RunID: "crs-run-1", Verdict: journal.Deviated, Reasons: []string{"probe error-ratio: 0.07 is not below 0.01"},
+		Started: now.Add(-5 * time.Minute), Ended: now}
+	if err := w.RunEnded(ctx, ref, rec, "journals/crs-run-1.json"); err != nil {
+		t.Fatalf("the runner's run end: %v", err)
+	}
+	health("run ended", "Degraded", `^Deviated \(run crs-run-1\): probe error-ratio: 0.07 is not below 0.01$`)
+	u, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(u.Object, "status", "lastRun", "reportURL"); got != externalURL+"/runs/crs-run-1" {
+		t.Errorf("status.lastRun.reportURL = %q, want the chart's externalURL %q + /runs/crs-run-1", got, externalURL)
+	}
+
+	// The owner breaks the spec (the API server cannot check PromQL):
+	// Progressing until the runner has validated it, then Degraded with
+	// the located problem.
+	changed, err := ri.Patch(ctx, obj.GetName(), types.JSONPatchType,
+		[]byte(`[{"op":"replace","path":"/spec/hypothesis/probes/0/query","value":"sum(rate(http_requests_total[1m]"}]`), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The object as this change stored it: a runner of another test may
+	// validate it a moment later.
+	checkHealth(t, healthCase{name: "spec changed", kind: "Experiment", want: "Progressing", message: `^waiting for the runner: generation 2 not observed yet$`}, changed)
+	validate()
+	health("invalid", "Degraded", `spec\.hypothesis\.probes\[0\]\.query`)
 }
 
 // checkAggregated binds people to the cluster's edit, view and admin roles
