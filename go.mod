@@ -20,6 +20,8 @@ require (
 	k8s.io/client-go v0.37.2
 )
 
+require github.com/yuin/gopher-lua v1.1.2
+
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
 	codeberg.org/go-latex/latex v0.2.0 // indirect

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -245,6 +246,10 @@ func probes(f features) []access {
 		{"rbac.authorization.k8s.io", "roles", "", []string{"create", "bind", "escalate"}, nil},
 		{"rbac.authorization.k8s.io", "rolebindings", "", []string{"create"}, nil},
 		{"", "services", "", []string{"get", "update"}, nil},
+		{"chaosnight.dev", "experiments", "", []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}, nil},
+		{"chaosnight.dev", "experiments", "status", []string{"get", "update", "patch"}, nil},
+		{"chaosnight.dev", "chaosnights", "", []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}, nil},
+		{"chaosnight.dev", "chaosnights", "status", []string{"get", "update", "patch"}, nil},
 	}
 	for _, ns := range append(nss, "") {
 		for _, r := range everywhere {
@@ -319,6 +324,11 @@ func checkAccess(ctx context.Context, t testing.TB, c kubernetes.Interface, f fe
 		nodeOptIn := (f.stressNode || f.nodeFaults) && p.Resource == "nodes" && p.Verb == "get"
 		nodeFault := f.nodeFaults && p.Resource == "nodes" && (p.Verb == "list" || p.Verb == "patch")
 		if answers[i].allowed && (p.Resource == "secrets" || (p.Resource == "nodes" && !nodeOptIn && !nodeFault) || strings.HasPrefix(p.Group, "rbac")) {
+			t.Errorf("the runner may %s", p)
+		}
+		// The custom resources are read, never written: only their status
+		// is (a GitOps tool would see any other write as drift).
+		if answers[i].allowed && p.Group == "chaosnight.dev" && p.Subresource == "" && !slices.Contains([]string{"get", "list", "watch"}, p.Verb) {
 			t.Errorf("the runner may %s", p)
 		}
 	}

@@ -18,6 +18,10 @@ type features struct {
 	nodeFaults  bool // nodeDrain and zoneOutage
 	// gateRollouts: gate.rollouts reads the targets' Deployments.
 	gateRollouts bool
+	// customResources: serve reads Experiments and ChaosNights, in
+	// crNamespaces (customResources.namespaces), or everywhere if empty.
+	customResources bool
+	crNamespaces    []string
 }
 
 // defaultFeatures are the chart's defaults for a release "chaosnight" in
@@ -27,6 +31,7 @@ func defaultFeatures() features {
 		releaseNS: releaseNamespace, sa: releaseName, dryRun: true,
 		leader: true, leaseName: "chaosnight-runner", optIn: true,
 		podKill: true, allowDelete: true, gateRollouts: true,
+		customResources: true,
 	}
 }
 
@@ -75,6 +80,24 @@ func expectedGrants(f features) []grant {
 		// The opted-in nodes, cordoned and uncordoned with the run's
 		// annotations.
 		out = append(out, grant{Resource: "nodes", Verb: "list"}, grant{Resource: "nodes", Verb: "patch"})
+	}
+	if f.customResources {
+		// Read the objects, write only their status: never a spec or
+		// metadata (ArgoCD stays Synced).
+		where := f.crNamespaces
+		if len(where) == 0 {
+			where = []string{""}
+		}
+		for _, ns := range where {
+			for _, res := range []string{"experiments", "chaosnights"} {
+				for _, v := range []string{"get", "list", "watch"} {
+					out = append(out, grant{Namespace: ns, Group: "chaosnight.dev", Resource: res, Verb: v})
+				}
+				for _, v := range []string{"update", "patch"} {
+					out = append(out, grant{Namespace: ns, Group: "chaosnight.dev", Resource: res + "/status", Verb: v})
+				}
+			}
+		}
 	}
 	for _, ns := range f.targets() {
 		in := func(group, resource string, verbs ...string) {
@@ -194,6 +217,14 @@ nights:
   - {name: weeknights, opens: "0 22 * * 1-4", lasts: 6h, timezone: Europe/Paris, skip: {dates: ["2026-12-24"], weekdays: [Fri]}, experiments: {selector: team=payments}, cooldown: 10m, maxPerNight: 4}
 `,
 			f(func(x *features) { x.namespaces = []string{"shop"}; x.leaseName = "night-leader"; x.sa = "runner" })},
+		{"custom-resources-namespaced", `
+rbac: {namespaces: [shop]}
+customResources: {namespaces: [shop-staging, shop, shop-staging]}`,
+			f(func(x *features) { x.namespaces = []string{"shop"}; x.crNamespaces = []string{"shop", "shop-staging"} })},
+		{"custom-resources-off", `
+rbac: {namespaces: [shop]}
+customResources: {enabled: false}`,
+			f(func(x *features) { x.namespaces = []string{"shop"}; x.customResources = false })},
 		{"prometheus-sa-token", `
 replicaCount: 1
 rbac: {namespaces: [shop]}

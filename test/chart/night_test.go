@@ -29,6 +29,7 @@ import (
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/killswitch"
+	"github.com/chaosnight/chaosnight/pkg/schedule"
 	"github.com/chaosnight/chaosnight/test/sandbox"
 )
 
@@ -651,6 +652,20 @@ func playNight(ctx context.Context, t *testing.T, s *sandbox.Sandbox, run nightR
 
 	serve.stop(t)
 	serve.checkNotForbidden(t)
+	// The chart turns the custom resources on by default: the runner
+	// watched them (every namespace, or customResources.namespaces) with
+	// the chart's rights, which checkNotForbidden proves sufficient.
+	data, err := os.ReadFile(files.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := schedule.LoadConfig(files.config, data, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CustomResources.Enabled && !strings.Contains(serve.out.String(), "watching custom resources") {
+		t.Errorf("serve (%s) did not watch the custom resources although the chart's configuration enables them", serve.name)
+	}
 	if err := decoys.Verify(ctx, admin); err != nil {
 		t.Errorf("decoys: %v", err)
 	}

@@ -478,7 +478,7 @@ rbac:
   namespaces: [shop]
   pausers: [{kind: Group, name: oncall, apiGroup: rbac.authorization.k8s.io}]`,
 			want: features{releaseNS: ns, sa: releaseName, namespaces: []string{"shop"}, leader: true, leaseName: "chaosnight-runner",
-				optIn: true, podKill: true, allowDelete: true, gateRollouts: true},
+				optIn: true, podKill: true, allowDelete: true, gateRollouts: true, customResources: true},
 			pausers: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -117,10 +117,43 @@ change rolls the runners; nights and experiments are hot-reloaded.
   "killSwitch" (dict "namespace" .Release.Namespace)
   "gate" (dict "alerts" $v.gate.alerts "alertSelector" $v.gate.alertSelector "rollouts" $v.gate.rollouts)
 }}
+{{- $crs := dict "enabled" (include "chaosnight.customResources" . | empty | not) }}
+{{- if $crs.enabled }}
+{{- with (include "chaosnight.customResourceNamespaces" . | fromJson).items }}{{ $_ := set $crs "namespaces" . }}{{ end }}
+{{- end }}
+{{- $_ := set $s "customResources" $crs }}
+{{- $_ := set $s "externalURL" (include "chaosnight.externalURL" .) }}
 {{- if $v.stress.enabled }}
 {{- $_ := set $s "stress" (dict "image" (default (include "chaosnight.image" .) $v.stress.image) "startTimeout" $v.stress.startTimeout) }}
 {{- end }}
 {{- toYaml $s }}
+{{- end }}
+
+{{/*
+Whether serve reads Experiment and ChaosNight custom resources, as "true"
+or "". A missing customResources key (values from before it existed, with
+--reuse-values) counts as the default, enabled.
+*/}}
+{{- define "chaosnight.customResources" -}}
+{{- $cr := .Values.customResources | default dict }}
+{{- if or (not (hasKey $cr "enabled")) $cr.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Where serve reads them, deduplicated and sorted; empty: every namespace. */}}
+{{- define "chaosnight.customResourceNamespaces" -}}
+{{- toJson (dict "items" ((.Values.customResources | default dict).namespaces | default list | uniq | sortAlpha)) }}
+{{- end }}
+
+{{/*
+The runner's page as users reach it: externalURL, else the Service inside
+the cluster. A trailing slash is dropped: reportURL is this + /runs/ID.
+*/}}
+{{- define "chaosnight.externalURL" -}}
+{{- if .Values.externalURL }}
+{{- .Values.externalURL | trimSuffix "/" }}
+{{- else }}
+{{- printf "http://%s.%s.svc:%d" (include "chaosnight.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- end }}
 {{- end }}
 
 {{/* The target namespaces with scope "namespaces", deduplicated and sorted. */}}
@@ -180,6 +213,23 @@ whole cluster). Every rule is generated from a feature switch.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/*
+The runner's rights on the custom resources (customResources.enabled):
+read Experiments and ChaosNights (informers list and watch them; get
+re-reads one) and write their status through the status subresource. No
+create, update, patch or delete of the objects themselves: the runner never
+writes a spec or metadata, so a GitOps tool that applied them stays in sync.
+*/}}
+{{- define "chaosnight.customResourceRules" -}}
+- apiGroups: [chaosnight.dev]
+  resources: [experiments, chaosnights]
+  verbs: [get, list, watch]
+# The verdict, conditions and next run: the status subresource only.
+- apiGroups: [chaosnight.dev]
+  resources: [experiments/status, chaosnights/status]
+  verbs: [update, patch]
 {{- end }}
 
 {{/* Checks that no template can express in the schema. */}}
