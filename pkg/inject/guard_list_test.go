@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +163,84 @@ func TestGuardMinHealthyListRestartsOnExpiredContinue(t *testing.T) {
 			if pp.expired != tc.expire || clusterLists != tc.clusterLists || nsLists != tc.nsLists {
 				t.Errorf("%d expired answers, %d cluster-wide and %d namespaced LISTs; want %d, %d, %d\nLISTs: %q",
 					pp.expired, clusterLists, nsLists, tc.expire, tc.clusterLists, tc.nsLists, pp.lists)
+			}
+		})
+	}
+}
+
+// TestGuardOptInInOneList: with targets in many namespaces the opt-in
+// labels are read in one LIST of the opted-in namespaces (the chart's
+// default RBAC has no list: then, and with few namespaces, one GET each);
+// the refused namespaces are read by GET for the exact reason. The
+// refusals are the same whichever way the labels were read.
+func TestGuardOptInInOneList(t *testing.T) {
+	fixture := func(n int) (*cluster, []string) {
+		c := new(cluster)
+		var keys []string
+		for i := range n {
+			ns := fmt.Sprintf("ns%d", i)
+			c.ns(ns, i != 1).rs(ns, "app", 1) // ns1 is not opted in
+			keys = append(keys, ns+"/app-0")
+		}
+		c.rs("gone", "app", 1) // pods in a namespace that no longer exists
+		return c, append(keys, "gone/app-0")
+	}
+	for _, tc := range []struct {
+		name       string
+		namespaces int
+		forbidList bool
+		lists      int
+		gets       []string
+	}{
+		{name: "many namespaces: one LIST", namespaces: 6, lists: 1, gets: []string{"gone", "ns1"}},
+		{name: "many namespaces, list forbidden: a GET each", namespaces: 6, forbidList: true, lists: 1,
+			gets: []string{"gone", "ns0", "ns1", "ns2", "ns3", "ns4", "ns5"}},
+		{name: "few namespaces: a GET each", namespaces: 3, lists: 0, gets: []string{"gone", "ns0", "ns1", "ns2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, keys := fixture(tc.namespaces)
+			g, cs := newGuard(c, Policy{RequireOptIn: true})
+			if tc.forbidList {
+				cs.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(corev1.Resource("namespaces"), "", errors.New("no list"))
+				})
+			}
+			inj, err := g.Inject(context.Background(), Request{Injector: &recorder{}, MaxTargets: len(keys), Targets: targets(t, c, keys...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refused := map[string]string{}
+			for _, o := range inj.Outcomes {
+				if o.Status == StatusRefused {
+					refused[o.Pod.Namespace] = o.Detail
+				}
+			}
+			want := map[string]string{
+				"ns1":  "optIn: namespace ns1 is not opted in (label chaosnight.dev/enabled=true is missing)",
+				"gone": "optIn: namespace gone not found",
+			}
+			if !maps.Equal(refused, want) {
+				t.Errorf("refused %q, want %q", refused, want)
+			}
+			lists := 0
+			var gets []string
+			for _, a := range cs.Actions() {
+				if a.GetResource().Resource != "namespaces" {
+					continue
+				}
+				switch a.GetVerb() {
+				case "list":
+					lists++
+					if sel := a.(k8stesting.ListAction).GetListRestrictions().Labels.String(); sel != OptInLabel+"=true" {
+						t.Errorf("namespaces listed with selector %q", sel)
+					}
+				case "get":
+					gets = append(gets, a.(k8stesting.GetAction).GetName())
+				}
+			}
+			slices.Sort(gets)
+			if lists != tc.lists || !slices.Equal(gets, tc.gets) {
+				t.Errorf("%d namespace LISTs and GETs of %v; want %d and %v", lists, gets, tc.lists, tc.gets)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
+	"github.com/chaosnight/chaosnight/pkg/target"
 )
 
 // OptInLabel must be "true" on a namespace before the Guard touches its
@@ -245,10 +246,19 @@ func refuseProtected(vs verdicts, protected map[string]string) {
 	}
 }
 
-// refuseNotOptedIn is rule 4, opt-in: one GET per namespace, at most
-// g.concurrency() at a time. A system namespace the operator lifted from
-// the floor needs the label whatever RequireOptIn says: two explicit
-// decisions, the operator's and the namespace owner's.
+// refuseNotOptedIn is rule 4, opt-in. A system namespace the operator
+// lifted from the floor needs the label whatever RequireOptIn says: two
+// explicit decisions, the operator's and the namespace owner's.
+//
+// The labels are read fresh, for every injection: with targets in
+// target.DefaultClusterScopeMin namespaces or more, in one LIST of the
+// opted-in namespaces (label selector) where the account may list
+// namespaces; otherwise, or when that LIST is refused, one GET per
+// namespace, at most g.concurrency() at a time (the chart's default RBAC
+// grants get on namespaces, not list). A namespace the LIST
+// does not return is read once more by GET, for the exact reason (not
+// found, or not labelled): refusals are rare, and the reason is the user's
+// next step.
 func (g *Guard) refuseNotOptedIn(ctx context.Context, vs verdicts, lifted []string) {
 	if !g.Policy.RequireOptIn && len(lifted) == 0 {
 		return
@@ -265,11 +275,46 @@ func (g *Guard) refuseNotOptedIn(ctx context.Context, vs verdicts, lifted []stri
 		}
 	}
 	why := make([]string, len(namespaces)) // "" = opted in
-	g.forEach(len(namespaces), func(k int) { why[k] = g.optInRefusal(ctx, namespaces[k]) })
+	optedIn, listed := g.listOptedIn(ctx, len(namespaces))
+	g.forEach(len(namespaces), func(k int) {
+		if listed && optedIn[namespaces[k]] {
+			return
+		}
+		why[k] = g.optInRefusal(ctx, namespaces[k])
+	})
 	for _, i := range idx {
 		if k := slices.Index(namespaces, vs[i].pod.Namespace); k >= 0 && why[k] != "" {
 			vs.refuse(i, RuleOptIn, "%s", why[k])
 		}
+	}
+}
+
+// listOptedIn lists the opted-in namespaces, following continue tokens,
+// when there are n >= target.DefaultClusterScopeMin namespaces to check
+// (below that, n GETs cost less than a LIST of every opted-in namespace).
+// listed is false when it did not list (few namespaces, or the LIST was
+// refused or failed): the caller then reads namespace by namespace.
+func (g *Guard) listOptedIn(ctx context.Context, n int) (optedIn map[string]bool, listed bool) {
+	if n < target.DefaultClusterScopeMin {
+		return nil, false
+	}
+	optedIn = map[string]bool{}
+	opts := metav1.ListOptions{LabelSelector: OptInLabel + "=true", Limit: target.DefaultPageSize}
+	for {
+		list, err := g.Client.CoreV1().Namespaces().List(ctx, opts)
+		if err != nil {
+			g.log().Debug("reading the opt-in label namespace by namespace", "reason", err)
+			return nil, false
+		}
+		for _, ns := range list.Items {
+			if ns.Labels[OptInLabel] == "true" { // the selector said so; the label is what counts
+				optedIn[ns.Name] = true
+			}
+		}
+		if list.Continue == "" {
+			return optedIn, true
+		}
+		opts.Continue = list.Continue
 	}
 }
 
