@@ -22,6 +22,8 @@ type features struct {
 	// crNamespaces (customResources.namespaces), or everywhere if empty.
 	customResources bool
 	crNamespaces    []string
+	// listNamespaces: rbac.listNamespaces, the opt-in check in one LIST.
+	listNamespaces bool
 }
 
 // defaultFeatures are the chart's defaults for a release "chaosnight" in
@@ -71,6 +73,9 @@ func expectedGrants(f features) []grant {
 	own("", "events", "", "create")
 	if f.optIn {
 		out = append(out, grant{Resource: "namespaces", Verb: "get"})
+		if f.listNamespaces {
+			out = append(out, grant{Resource: "namespaces", Verb: "list"})
+		}
 	}
 	if f.stressNode || f.nodeFaults {
 		// The node opt-in label.
@@ -153,6 +158,8 @@ func matrix() []matrixCase {
 			f(func(x *features) { x.namespaces = []string{"shop", "shop-staging"} })},
 		{"cluster", `rbac: {scope: cluster}`,
 			f(func(x *features) { x.cluster = true })},
+		{"list-namespaces", `rbac: {scope: cluster, listNamespaces: true}`,
+			f(func(x *features) { x.cluster = true; x.listNamespaces = true })},
 		{"evict-only", `
 dryRun: false
 rbac: {namespaces: [shop]}
