@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/chaosnight/chaosnight/pkg/cr"
@@ -13,6 +15,14 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 )
+
+// doctorObjects is what the doctor found among the custom resources.
+type doctorObjects struct {
+	exps    []experiment.Experiment
+	nights  []schedule.Night
+	invalid []string
+	counts  map[string]int // by kind
+}
 
 // customResources checks, when the configuration turns them on, that the
 // Experiment and ChaosNight objects can be read where serve would watch
@@ -33,16 +43,10 @@ func (d *doctor) customResources(ctx context.Context) ([]experiment.Experiment, 
 	if len(namespaces) == 0 {
 		namespaces, where = []string{metav1.NamespaceAll}, "in every namespace"
 	}
-	var exps []experiment.Experiment
-	var nights []schedule.Night
-	var invalid []string
-	counts := map[string]int{}
+	found := &doctorObjects{counts: map[string]int{}}
 	for _, ns := range namespaces {
 		for _, kind := range []string{crd.ExperimentKind, crd.ChaosNightKind} {
-			gvr := cr.ExperimentGVR
-			if kind == crd.ChaosNightKind {
-				gvr = cr.NightGVR
-			}
+			gvr := map[string]schema.GroupVersionResource{crd.ExperimentKind: cr.ExperimentGVR, crd.ChaosNightKind: cr.NightGVR}[kind]
 			list, err := dc.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				unavailable := &cr.UnavailableError{Resource: gvr.GroupResource().String(), Err: err}
@@ -51,31 +55,36 @@ func (d *doctor) customResources(ctx context.Context) ([]experiment.Experiment, 
 				return nil, nil
 			}
 			for i := range list.Items {
-				u := &list.Items[i]
-				counts[kind]++
-				var problems experiment.Problems
-				if kind == crd.ExperimentKind {
-					var e experiment.Experiment
-					if e, problems = cr.DecodeExperiment(d.g.faults.Formats(), u); len(problems) == 0 {
-						exps = append(exps, e)
-					}
-				} else {
-					var n schedule.Night
-					if n, problems = cr.DecodeNight(u, d.now); len(problems) == 0 {
-						nights = append(nights, n)
-					}
-				}
-				if len(problems) > 0 {
-					invalid = append(invalid, fmt.Sprintf("%s is invalid: serve leaves it out (Valid=False): %s",
-						cr.Describe(kind, u.GetNamespace(), u.GetName()), strings.ReplaceAll(cr.Message(problems), "\n", "; ")))
-				}
+				d.decodeObject(found, kind, &list.Items[i])
 			}
 		}
 	}
 	d.report.ok(sectionResources, "%d Experiment and %d ChaosNight objects readable %s; %d valid experiments and %d valid nights join the checks",
-		counts[crd.ExperimentKind], counts[crd.ChaosNightKind], where, len(exps), len(nights))
-	for _, msg := range invalid {
+		found.counts[crd.ExperimentKind], found.counts[crd.ChaosNightKind], where, len(found.exps), len(found.nights))
+	for _, msg := range found.invalid {
 		d.report.fail(sectionResources, msg, "fix the object (kubectl edit, or its file in git)")
 	}
-	return exps, nights
+	return found.exps, found.nights
+}
+
+// decodeObject validates one object as serve does and files it as valid
+// or invalid.
+func (d *doctor) decodeObject(found *doctorObjects, kind string, u *unstructured.Unstructured) {
+	found.counts[kind]++
+	var problems experiment.Problems
+	if kind == crd.ExperimentKind {
+		var e experiment.Experiment
+		if e, problems = cr.DecodeExperiment(d.g.faults.Formats(), u); len(problems) == 0 {
+			found.exps = append(found.exps, e)
+		}
+	} else {
+		var n schedule.Night
+		if n, problems = cr.DecodeNight(u, d.now); len(problems) == 0 {
+			found.nights = append(found.nights, n)
+		}
+	}
+	if len(problems) > 0 {
+		found.invalid = append(found.invalid, fmt.Sprintf("%s is invalid: serve leaves it out (Valid=False): %s",
+			cr.Describe(kind, u.GetNamespace(), u.GetName()), strings.ReplaceAll(cr.Message(problems), "\n", "; ")))
+	}
 }
