@@ -86,19 +86,22 @@ func TestGuardMinHealthyListRestartsOnExpiredContinue(t *testing.T) {
 		c := new(cluster).ns("shop", true).rs("shop", "checkout", 5)
 		return c, []string{"shop/checkout-0", "shop/checkout-1", "shop/checkout-2", "shop/checkout-3", "shop/checkout-4"}
 	}
-	// One ReplicaSet of 3 in each of 6 namespaces (>= DefaultClusterScopeMin),
-	// all pods targeted: the guard counts them with one LIST of all pods.
-	manyNS := func() (*cluster, []string) {
-		c := new(cluster)
-		var keys []string
-		for i := range 6 {
-			ns := fmt.Sprintf("team-%d", i)
-			c.ns(ns, true).rs(ns, "web", 3)
-			for j := range 3 {
-				keys = append(keys, fmt.Sprintf("%s/web-%d", ns, j))
+	// One ReplicaSet of 3 in each of n namespaces (>= DefaultClusterScopeMin),
+	// all pods targeted: the guard counts them with one LIST per namespace
+	// (up to NamespaceListMax namespaces), else one LIST of all pods.
+	manyNS := func(n int) func() (*cluster, []string) {
+		return func() (*cluster, []string) {
+			c := new(cluster)
+			var keys []string
+			for i := range n {
+				ns := fmt.Sprintf("team-%d", i)
+				c.ns(ns, true).rs(ns, "web", 3)
+				for j := range 3 {
+					keys = append(keys, fmt.Sprintf("%s/web-%d", ns, j))
+				}
 			}
+			return c, keys
 		}
-		return c, keys
 	}
 	for _, tc := range []struct {
 		name    string
@@ -119,8 +122,13 @@ func TestGuardMinHealthyListRestartsOnExpiredContinue(t *testing.T) {
 			admitted: 3, refused: 2, refusal: "has 5 ready pods, minHealthy 2", nsLists: 2 + 3},
 		{name: "owner by owner, expired twice", fixture: oneNS, expire: 2,
 			admitted: 0, refused: 5, refusal: "cannot count the ready pods of ReplicaSet shop/checkout", allRefused: true, nsLists: 2 + 2},
-		{name: "cluster-wide, restarted", fixture: manyNS, expire: 1,
-			admitted: 6, refused: 12, refusal: "has 3 ready pods, minHealthy 2", clusterLists: 2 + 9},
+		{name: "namespace by namespace, restarted", fixture: manyNS(6), expire: 1,
+			// Pages of 2 of 3 pods: two LISTs each, and the namespace whose
+			// continue token expired is listed again (2 more).
+			admitted: 6, refused: 12, refusal: "has 3 ready pods, minHealthy 2", nsLists: 6*2 + 2},
+		{name: "cluster-wide, restarted", fixture: manyNS(NamespaceListMax + 1), expire: 1,
+			admitted: NamespaceListMax + 1, refused: 2 * (NamespaceListMax + 1), refusal: "has 3 ready pods, minHealthy 2",
+			clusterLists: 2 + (3*(NamespaceListMax+1)+1)/2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, keys := tc.fixture()

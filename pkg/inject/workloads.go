@@ -6,6 +6,7 @@ package inject
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -76,17 +77,28 @@ func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, mi
 	}
 }
 
-// readWorkloadsAtOnce counts the ready pods of every owner with one
-// paginated, streamed LIST of all pods when the targets span many
-// namespaces (a 1 % pick across 100 namespaces would otherwise cost a GET
-// of each owner and a LIST of its pods: hundreds of requests). Pods are
-// matched to owners by controller UID, as readWorkload does. ok is false
-// when the targets are few, or when the cluster-wide LIST is not allowed
+// NamespaceListMax is the most target namespaces whose pods minHealthy
+// counts with one LIST each (concurrently, within the client's burst);
+// with more, one cluster-wide LIST costs less than the requests. Below
+// target.DefaultClusterScopeMin namespaces, owners are read one by one
+// (a GET of the owner and a LIST of its pods by its selector: the fewest
+// pods read when a namespace holds many workloads).
+const NamespaceListMax = 20
+
+// readWorkloadsAtOnce counts the ready pods of every owner from LISTs of
+// whole namespaces, when the targets span many (a 1 % pick across 100
+// namespaces would otherwise cost a GET of each owner and a LIST of its
+// pods: hundreds of requests): one LIST per namespace up to
+// NamespaceListMax namespaces, else one paginated, streamed LIST of all
+// pods. Pods are matched to owners by controller UID, as readWorkload does.
+// ok is false when the targets are few, or when a LIST is not allowed
 // (namespaced RBAC) or fails: the caller then reads owner by owner.
 func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []string, byKey map[string]int) ([]workload, bool) {
-	namespaces := map[string]bool{}
+	var namespaces []string
 	for _, k := range keys {
-		namespaces[vs[byKey[k]].pod.Namespace] = true
+		if ns := vs[byKey[k]].pod.Namespace; !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
+		}
 	}
 	if len(namespaces) < target.DefaultClusterScopeMin {
 		return nil, false
@@ -102,18 +114,32 @@ func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []st
 		}
 		index[key] = k
 	}
-	reset := func() {
-		for k := range ws {
-			ws[k].ready, ws[k].pods = 0, map[string]podState{}
+	// count lists the pods of ns ("" = all) into the workloads of ns (all
+	// of them for ""); each call touches only its own namespace's entries,
+	// so concurrent calls share nothing they write.
+	count := func(ns string) error {
+		mine := func(k int) bool { return ns == "" || vs[byKey[keys[k]]].pod.Namespace == ns }
+		reset := func() {
+			for k := range ws {
+				if mine(k) {
+					ws[k].ready, ws[k].pods = 0, map[string]podState{}
+				}
+			}
 		}
+		return g.listPods(ctx, ns, metav1.ListOptions{Limit: target.DefaultPageSize}, reset, func(p target.Pod) {
+			if k, ok := index[target.OwnerKey(p)]; ok {
+				ws[k].count(p)
+			}
+		})
 	}
-	err := g.listPods(ctx, "", metav1.ListOptions{}, reset, func(p target.Pod) {
-		k, ok := index[target.OwnerKey(p)]
-		if !ok {
-			return
-		}
-		ws[k].count(p)
-	})
+	var err error
+	if len(namespaces) <= NamespaceListMax {
+		errs := make([]error, len(namespaces))
+		g.forEach(len(namespaces), func(i int) { errs[i] = count(namespaces[i]) })
+		err = errors.Join(errs...)
+	} else {
+		err = count("")
+	}
 	if err != nil {
 		g.log().Debug("counting ready pods owner by owner", "reason", err)
 		return nil, false
