@@ -122,6 +122,7 @@ type results struct {
 	cpus     int
 	bins     []binary
 	plans    []planResult
+	raw      []rawList
 	kills    []killResult
 	profile  string // the in-process profile's summary, if one was taken
 }
@@ -139,9 +140,19 @@ type bench struct {
 	fast     kubernetes.Interface // protobuf admin client, for the readiness checks
 	started  time.Time
 	plans    []planResult
+	raw      []rawList
 	kills    []killResult
 	profile  string
 	versions string
+}
+
+// rawList is the reference of a scenario: the same pods read by one
+// in-process protobuf LIST per listed scope (no process start, no
+// filters, no guard): what the API server itself costs.
+type rawList struct {
+	scenario scenario
+	took     time.Duration
+	pods     int
 }
 
 // binary is one chaosnight binary under test.
@@ -250,7 +261,7 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 		}
 	}
 	b.logf("done")
-	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, kills: b.kills, profile: b.profile}, nil
+	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile}, nil
 }
 
 // buildBinaries builds chaosnight from this tree and the rusage launcher,
@@ -757,12 +768,42 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			p.selectReqs = requestsInNote(p.selectNote)
 			p.planned = cr.rec.outcomes()[inject.StatusDryRun]
 			b.plans = append(b.plans, p)
+			if bin.path == b.bins[0].path {
+				raw, err := b.rawList(ctx, sc)
+				if err != nil {
+					return err
+				}
+				b.raw = append(b.raw, raw)
+				b.logf("%s, raw protobuf LIST of the same pods: %s, %d pods", sc.label, raw.took.Round(time.Millisecond), raw.pods)
+			}
 			b.logf("%s, %s, run %d/%d: wall %s, select %s (%s), guard %s, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 				sc.label, bin.label, i+1, b.opts.runs, cr.wall.Round(time.Millisecond), p.selectTook.Round(time.Millisecond), p.selectNote,
 				p.injectTook.Round(time.Millisecond), p.apiRequests, describe(cr.requests), mib(cr.maxRSS), cr.load)
 		}
 	}
 	return nil
+}
+
+// rawList lists the scenario's matching pods with the protobuf client:
+// one cluster-wide LIST when the experiment names every namespace, else one
+// LIST per namespace, one after the other.
+func (b *bench) rawList(ctx context.Context, sc scenario) (rawList, error) {
+	opts := metav1.ListOptions{LabelSelector: "app=" + benchApp}
+	scopes := namespaces(sc.namespaces)
+	if sc.namespaces == nsBig {
+		scopes = []string{metav1.NamespaceAll}
+	}
+	r := rawList{scenario: sc}
+	start := time.Now()
+	for _, ns := range scopes {
+		list, err := b.fast.CoreV1().Pods(ns).List(ctx, opts)
+		if err != nil {
+			return rawList{}, fmt.Errorf("raw LIST: %w", err)
+		}
+		r.pods += len(list.Items)
+	}
+	r.took = time.Since(start)
+	return r, nil
 }
 
 // requestsInNote reads "N list requests" from the select phase's note

@@ -59,8 +59,12 @@ func report(w io.Writer, r results) {
 		for _, bin := range r.bins {
 			planRow(w, r.plans, sc, bin)
 		}
+		rawRow(w, r.raw, sc)
 	}
 	fmt.Fprintln(w)
+	for _, sc := range seen {
+		ratioLine(w, r, sc)
+	}
 	for _, sc := range seen {
 		i := slices.IndexFunc(r.plans, func(p planResult) bool { return p.scenario == sc && p.bin.path == r.bins[0].path })
 		if i >= 0 {
@@ -99,6 +103,47 @@ func planRow(w io.Writer, plans []planResult, sc scenario, bin binary) {
 	}
 	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
 		sc.label, bin.label, wall.format("s", 2), sel.format("s", 3), listReqs, grd.format("s", 3), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+}
+
+// rawRow is the reference row of a scenario: the raw protobuf LIST of the
+// same pods, in-process, measured in the same runs.
+func rawRow(w io.Writer, raws []rawList, sc scenario) {
+	var rs []rawList
+	for _, r := range raws {
+		if r.scenario == sc {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return
+	}
+	took := summarize(collect(rs, func(r rawList) float64 { return r.took.Seconds() }))
+	scopes := "1 cluster-wide LIST"
+	if sc.namespaces != nsBig {
+		scopes = fmt.Sprintf("%d LISTs, one per namespace", sc.namespaces)
+	}
+	fmt.Fprintf(w, "| %s | raw protobuf LIST of the same %d pods (reference: %s, in-process, no process start) | %s | | | | | | |\n",
+		sc.label, rs[0].pods, scopes, took.format("s", 3))
+}
+
+// ratioLine says how the whole dry run compares with the raw LIST.
+func ratioLine(w io.Writer, r results, sc scenario) {
+	var walls, raws []float64
+	for _, p := range r.plans {
+		if p.scenario == sc && p.bin.path == r.bins[0].path {
+			walls = append(walls, p.wall.Seconds())
+		}
+	}
+	for _, x := range r.raw {
+		if x.scenario == sc {
+			raws = append(raws, x.took.Seconds())
+		}
+	}
+	if len(walls) == 0 || len(raws) == 0 {
+		return
+	}
+	wall, raw := summarize(walls), summarize(raws)
+	fmt.Fprintf(w, "- %s: whole dry run %.3f s = %.2f× the raw LIST (%.3f s), medians\n", sc.label, wall.med, wall.med/raw.med, raw.med)
 }
 
 // reportKills is the kills table: one row per client rate limit.
