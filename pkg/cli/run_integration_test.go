@@ -178,8 +178,11 @@ func TestRunEvictOneCheckoutPodHolds(t *testing.T) {
 	if err := decoys.Verify(ctx, s.Client()); err != nil {
 		t.Error(err)
 	}
-	// One Event on the victim names the experiment and the run.
-	evs, err := s.Client().CoreV1().Events("shop").List(ctx, metav1.ListOptions{FieldSelector: "reason=ChaosInjected,involvedObject.uid=" + victim.UID})
+	// One Event of this run on the victim names the experiment and the run
+	// (a stress run of an earlier test may have left one on the same pod:
+	// stress does not replace its target).
+	evs, err := s.Client().CoreV1().Events("shop").List(ctx, metav1.ListOptions{
+		FieldSelector: "reason=ChaosInjected,involvedObject.uid=" + victim.UID, LabelSelector: "chaosnight.dev/run=" + rec.RunID})
 	if err != nil || len(evs.Items) != 1 || !strings.Contains(evs.Items[0].Message, "evict-one") || !strings.Contains(evs.Items[0].Message, rec.RunID) {
 		t.Errorf("events on the victim: %v, %+v", err, evs)
 	}
