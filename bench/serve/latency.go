@@ -86,8 +86,8 @@ type cycleResult struct {
 	startLatency time.Duration // pause-a's journal "started" − T
 
 	pauseCmd          time.Duration // how long `chaosnight pause` took
-	pauseToObserveEnd time.Duration // pause-a's observe end − pause returned
-	pauseToRevertEnd  time.Duration // pause-a's revert end − pause returned
+	pauseToObserveEnd time.Duration // pause-a's observe end − pause issued (the command's start)
+	pauseToRevertEnd  time.Duration // pause-a's revert end − pause issued (the command's start)
 	pauseVerdict      string
 
 	closeToObserveEnd time.Duration // close-b's observe end − close (T+28 s)
@@ -305,8 +305,11 @@ func (b *latencyBench) measurePause(ctx context.Context, jdir string, i int, rea
 		return nil, errors.Join(err, b.killSwitch(context.WithoutCancel(ctx), "resume"))
 	}
 	res.pauseVerdict = string(a.Verdict)
-	res.pauseToObserveEnd = realOf(phaseEnd(a, journal.PhaseObserve)).Sub(pausedAt)
-	res.pauseToRevertEnd = realOf(phaseEnd(a, journal.PhaseRevert)).Sub(pausedAt)
+	// From the instant the command was issued, as a user who types
+	// `chaosnight pause` experiences it: the command's own start (process,
+	// client, the ConfigMap update) is part of the latency.
+	res.pauseToObserveEnd = realOf(phaseEnd(a, journal.PhaseObserve)).Sub(t0)
+	res.pauseToRevertEnd = realOf(phaseEnd(a, journal.PhaseRevert)).Sub(t0)
 	return a, nil
 }
 

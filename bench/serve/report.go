@@ -81,12 +81,12 @@ func render(o options, e env, mem memResult, cycles []cycleResult) string {
 	w("| measure | n | min | median | max | goal |\n| --- | --- | --- | --- | --- | --- |\n")
 	w("| start latency after the cron tick (first experiment's journal `started` − window opening) | %s | — |\n", sStart.cells())
 	w("| abort-and-revert at window close (journal revert end − closing instant) | %s | — |\n", sClose.cells())
-	w("| abort-and-revert on pause (journal revert end − `chaosnight pause` returned) | %s | within 2 s |\n", sPause.cells())
+	w("| abort-and-revert on pause (journal revert end − `chaosnight pause` issued: the command's start) | %s | within 2 s |\n", sPause.cells())
 	w("| idle VmRSS after %s, 100 experiments loaded | 1 | — | %.1f MiB | — | < %d MiB: %s |\n", mem.window, rss, o.memGoal, met)
 	w("\n")
 
 	w("## Per window\n\n")
-	w("T is the window's opening in real time. Pause and close columns: observation end / revert end, from the trigger.\n\n")
+	w("T is the window's opening in real time. Pause and close columns: observation end / revert end, from the trigger (for pause: the instant the command started).\n\n")
 	w("| # | --clock-offset | T (UTC) | start latency | `pause` command took | pause → observe end | pause → revert end | pause-a verdict | close-b observed at close | close → observe end | close → revert end | close-b verdict | queries held |\n")
 	w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for i, c := range cycles {
