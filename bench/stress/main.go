@@ -458,6 +458,7 @@ type cpuRow struct {
 	workersOnly   float64 // the busiest N threads, per worker
 	overhead      float64 // everything but the workers, percent of one core
 	rss           int64   // tree VmRSS without memory stress
+	pss           int64   // tree Pss without memory stress: shared pages counted once
 	foreign       float64 // the rest of the machine, percent of one core
 	waited        float64 // the most a worker waited in the run queue, percent of the window
 }
@@ -531,6 +532,7 @@ func measureCPU(t tool, workers, load int, o options) (cpuRow, error) {
 		workersOnly: work / float64(workers),
 		overhead:    max(total-work, 0),
 		rss:         rss,
+		pss:         pss(b0),
 		foreign:     pct(bm-am) - total,
 	}, nil
 }
