@@ -48,7 +48,7 @@ validate-examples: build ## every file in experiments/ must be valid
 
 schema: build ## regenerate experiments/experiment.schema.json and the CRDs in charts/chaosnight/crds
 	$(BIN) schema > experiments/experiment.schema.json
-	CHAOSNIGHT_SANDBOX=off $(GO) test -count=1 -run TestCRDsAreGenerated ./pkg/crd/ -update
+	CHAOSNIGHT_SANDBOX=off $(GO) test -count=1 -run TestCRDsAreGenerated ./pkg/crd/crdgen/ -update
 
 chart-test: ## lint and render the Helm chart and check its RBAC against the sandbox
 	$(GO) test -count=1 ./test/chart/

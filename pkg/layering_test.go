@@ -62,6 +62,9 @@ var harness = []string{"cmd/", "bench/", "test/",
 	// Generates the JSON Schemas of the format and of each fault kind, in
 	// their tests (it reads the sources' doc comments).
 	"pkg/experiment/schemagen",
+	// Generates the CRDs into the chart, in its tests; apart from pkg/crd
+	// so that the binary does not link the apiextensions types.
+	"pkg/crd/crdgen",
 }
 
 // place is where one package sits in the flow.

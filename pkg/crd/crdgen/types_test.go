@@ -1,4 +1,4 @@
-package crd
+package crdgen
 
 import (
 	"reflect"
@@ -8,6 +8,8 @@ import (
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/chaosnight/chaosnight/pkg/crd"
 )
 
 // TestStatusTypesMatchSchema: every JSON field of the Go status types is a
@@ -19,8 +21,8 @@ func TestStatusTypesMatchSchema(t *testing.T) {
 		typ    reflect.Type
 		schema *apiextv1.JSONSchemaProps
 	}{
-		{"Experiment", reflect.TypeFor[ExperimentStatus](), experimentStatus([]string{"held"})},
-		{"ChaosNight", reflect.TypeFor[ChaosNightStatus](), chaosNightStatus()},
+		{"Experiment", reflect.TypeFor[crd.ExperimentStatus](), experimentStatus([]string{"held"})},
+		{"ChaosNight", reflect.TypeFor[crd.ChaosNightStatus](), chaosNightStatus()},
 	} {
 		t.Run(tc.name, func(t *testing.T) { compareFields(t, "status", tc.typ, tc.schema) })
 	}

@@ -1,4 +1,4 @@
-package crd
+package crdgen
 
 import (
 	"encoding/json"

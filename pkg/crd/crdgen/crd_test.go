@@ -1,4 +1,4 @@
-package crd_test
+package crdgen_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/chaosnight/chaosnight/pkg/crd"
+	"github.com/chaosnight/chaosnight/pkg/crd/crdgen"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/experiment/schemagen"
 	"github.com/chaosnight/chaosnight/pkg/faults"
@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the CRDs in charts/chaosnight/c
 
 // crdDir is the chart's crds/ directory: Helm installs what is there
 // before the templates (and never upgrades it: docs/crds.md).
-var crdDir = filepath.Join("..", "..", "charts", "chaosnight", "crds")
+var crdDir = filepath.Join("..", "..", "..", "charts", "chaosnight", "crds")
 
 // verdicts are the values of status.lastRun.verdict: every journal verdict.
 var verdicts = []journal.Verdict{journal.Held, journal.Deviated, journal.Aborted, journal.Skipped,
@@ -32,7 +32,7 @@ var verdicts = []journal.Verdict{journal.Held, journal.Deviated, journal.Aborted
 // metadata.name, so it is not in the spec.
 func nightSchema(t *testing.T) []byte {
 	t.Helper()
-	s := schemagen.Reflect(t, &schedule.Night{}, "github.com/chaosnight/chaosnight/pkg/schedule", filepath.Join("..", "schedule"))
+	s := schemagen.Reflect(t, &schedule.Night{}, "github.com/chaosnight/chaosnight/pkg/crd/crdgen", filepath.Join("..", "..", "schedule"))
 	s.Definitions["Night"] = s
 	d := schemagen.NewDefs(t, s.Definitions)
 	d.Prop("Night", "opens").MinLength = schemagen.U(1)
@@ -66,11 +66,11 @@ func generate(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expSpec, err := crd.Structural(expSchema, "spec")
+	expSpec, err := crdgen.Structural(expSchema, "spec")
 	if err != nil {
 		t.Fatalf("the experiment schema: %v", err)
 	}
-	nightSpec, err := crd.Structural(nightSchema(t))
+	nightSpec, err := crdgen.Structural(nightSchema(t))
 	if err != nil {
 		t.Fatalf("the night schema: %v", err)
 	}
@@ -79,8 +79,8 @@ func generate(t *testing.T) map[string][]byte {
 		vs[i] = string(v)
 	}
 	out := map[string][]byte{}
-	for _, c := range []*apiextv1.CustomResourceDefinition{crd.Experiment(expSpec, vs), crd.ChaosNight(nightSpec)} {
-		y, err := crd.YAML(c)
+	for _, c := range []*apiextv1.CustomResourceDefinition{crdgen.Experiment(expSpec, vs), crdgen.ChaosNight(nightSpec)} {
+		y, err := crdgen.YAML(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func TestStructural(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := crd.Structural([]byte(tt.schema), tt.at...)
+			got, err := crdgen.Structural([]byte(tt.schema), tt.at...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,10 +173,10 @@ func TestStructuralRefuses(t *testing.T) {
 			if tt.name == "missing property" {
 				at = []string{"spec"}
 			}
-			_, err := crd.Structural([]byte(tt.schema), at...)
-			var se *crd.SchemaError
+			_, err := crdgen.Structural([]byte(tt.schema), at...)
+			var se *crdgen.SchemaError
 			if !errors.As(err, &se) {
-				t.Fatalf("got %v, want a *crd.SchemaError", err)
+				t.Fatalf("got %v, want a *crdgen.SchemaError", err)
 			}
 			if se.Path != tt.path {
 				t.Errorf("error at %s, want %s (%v)", se.Path, tt.path, err)
