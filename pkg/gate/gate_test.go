@@ -3,6 +3,8 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +349,64 @@ func TestRolloutCheckFollowsOwners(t *testing.T) {
 		"Job x: no rollout: owned by a Job", "DaemonSet agent: "}
 	if strings.Join(got, "\n") != strings.Join(wantW, "\n") {
 		t.Errorf("workloads\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantW, "\n"))
+	}
+}
+
+// TestRolloutCheckByDeploymentName: a ReplicaSet's pod whose names say its
+// Deployment (DEPLOYMENT-HASH, pod-template-hash=HASH) costs one GET of the
+// Deployment, accepted only when its selector matches the pod; otherwise
+// the ReplicaSet is read and its controller followed, as before.
+func TestRolloutCheckByDeploymentName(t *testing.T) {
+	ctrl := true
+	dep := func(name string, match map[string]string, rolling bool) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Generation: 1},
+			Spec:   appsv1.DeploymentSpec{Replicas: i32(3), Selector: &metav1.LabelSelector{MatchLabels: match}},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3, Conditions: progressing("NewReplicaSetAvailable")}}
+		if rolling {
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.Conditions = 4, 1, progressing("ReplicaSetUpdated")
+		}
+		return d
+	}
+	rs := func(name, owner string) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: owner, Controller: &ctrl}}}}
+	}
+	pod := func(name, rsName, hash string, lbls map[string]string) target.Pod {
+		l := map[string]string{"pod-template-hash": hash}
+		for k, v := range lbls {
+			l[k] = v
+		}
+		return target.Pod{Namespace: "shop", Name: name, Labels: l, Owner: &target.Owner{Kind: "ReplicaSet", Name: rsName}}
+	}
+	client := fake.NewClientset(
+		dep("checkout", map[string]string{"app": "checkout"}, true), rs("checkout-7d9f", "checkout"), rs("checkout-5c4b", "checkout"),
+		// "cart-abc" looks like cart's, but cart selects other pods: its
+		// real controller is "basket".
+		dep("cart", map[string]string{"app": "cart"}, false), dep("basket", map[string]string{"app": "basket"}, true), rs("cart-abc", "basket"),
+	)
+	g := &Gate{Config: Config{Rollouts: true}, Client: client}
+	c := g.Check(t.Context(), Request{Round: 1, Targets: []target.Pod{
+		pod("checkout-7d9f-1", "checkout-7d9f", "7d9f", map[string]string{"app": "checkout"}),
+		pod("checkout-5c4b-1", "checkout-5c4b", "5c4b", map[string]string{"app": "checkout"}), // the same Deployment: read once
+		pod("cart-abc-1", "cart-abc", "abc", map[string]string{"app": "basket"}),
+	}})
+	var got []string
+	for _, w := range c.Rollouts.Workloads {
+		got = append(got, fmt.Sprintf("%s %s rolling=%v", w.Kind, w.Name, w.RollingOut))
+	}
+	if want := []string{"Deployment checkout rolling=true", "Deployment basket rolling=true"}; !slices.Equal(got, want) {
+		t.Errorf("workloads %v, want %v", got, want)
+	}
+	gets := map[string][]string{}
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "get" {
+			gets[a.GetResource().Resource] = append(gets[a.GetResource().Resource], a.(k8stesting.GetAction).GetName())
+		}
+	}
+	// checkout: one Deployment GET for two ReplicaSets, no ReplicaSet GET;
+	// cart-abc: cart's selector does not match, so the ReplicaSet is read
+	// and basket followed.
+	if !slices.Equal(gets["deployments"], []string{"checkout", "cart", "basket"}) || !slices.Equal(gets["replicasets"], []string{"cart-abc"}) {
+		t.Errorf("GETs %v", gets)
 	}
 }

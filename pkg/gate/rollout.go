@@ -3,10 +3,12 @@ package gate
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -33,6 +35,17 @@ func (g *Gate) checkRollouts(ctx context.Context, targets []target.Pod) RolloutC
 			continue
 		}
 		seen[key] = true
+		if name, ok := deploymentName(p); ok {
+			dkey := p.Namespace + "/Deployment/" + name
+			if seen[dkey] {
+				continue // another ReplicaSet of a Deployment already read
+			}
+			if w, ok := g.deploymentOf(ctx, p, name); ok {
+				seen[dkey] = true
+				rc.Workloads = append(rc.Workloads, w)
+				continue
+			}
+		}
 		w := g.workload(ctx, p.Namespace, p.Owner.Kind, p.Owner.Name)
 		wkey := p.Namespace + "/" + w.Kind + "/" + w.Name
 		if w.Kind != p.Owner.Kind && seen[wkey] {
@@ -42,6 +55,43 @@ func (g *Gate) checkRollouts(ctx context.Context, targets []target.Pod) RolloutC
 		rc.Workloads = append(rc.Workloads, w)
 	}
 	return rc
+}
+
+// deploymentName is the Deployment a ReplicaSet's pod names: the
+// Deployment controller calls its ReplicaSets DEPLOYMENT-HASH and labels
+// their pods pod-template-hash=HASH. ok is false when the names do not
+// say (a ReplicaSet of something else, or of nothing).
+func deploymentName(p target.Pod) (string, bool) {
+	hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	if p.Owner == nil || p.Owner.Kind != "ReplicaSet" || hash == "" {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(p.Owner.Name, "-"+hash)
+	return name, ok && name != ""
+}
+
+// deploymentOf reads the Deployment named by deploymentName without
+// reading the ReplicaSet first (a 100-target pick would otherwise cost
+// 100 more GETs, paced by the client's rate). It is accepted only when its
+// selector matches the pod: a Deployment adopts every ReplicaSet its
+// selector matches, so a match is the pod's own Deployment. Otherwise (not
+// found, unreadable, another selector) ok is false and the caller follows
+// the ReplicaSet's controller reference, which reports errors.
+func (g *Gate) deploymentOf(ctx context.Context, p target.Pod, name string) (Workload, bool) {
+	if g.Client == nil {
+		return Workload{}, false
+	}
+	d, err := g.Client.AppsV1().Deployments(p.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || d.Spec.Selector == nil {
+		return Workload{}, false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
+		return Workload{}, false
+	}
+	w := Workload{Kind: "Deployment", Namespace: p.Namespace, Name: d.Name}
+	w.RollingOut, w.Detail = DeploymentRollout(d)
+	return w, true
 }
 
 // workload reads one owner and says whether it is rolling out.
