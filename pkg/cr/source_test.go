@@ -2,11 +2,14 @@ package cr
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -86,5 +89,23 @@ func TestSnapshot(t *testing.T) {
 	}
 	if other := s.Snapshot(ctx, time.Now(), Taken{}); other.Fingerprint == before || len(other.Experiments) != 2 {
 		t.Errorf("freeing a name: %d experiments, fingerprint unchanged %v", len(other.Experiments), other.Fingerprint == before)
+	}
+}
+
+func TestUnavailableErrorSaysWhatToDo(t *testing.T) {
+	gr := schema.GroupResource{Group: "chaosnight.dev", Resource: "experiments"}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{apierrors.NewNotFound(gr, ""), "the CRD is not installed: kubectl apply -f charts/chaosnight/crds/, or set customResources.enabled: false"},
+		{apierrors.NewForbidden(gr, "", errors.New("RBAC")), "the runner's account may not list them"},
+		{errors.New("connection refused"), "cannot be read: connection refused"},
+	} {
+		err := error(&UnavailableError{Resource: "experiments.chaosnight.dev", Err: tc.err})
+		var ue *UnavailableError
+		if !errors.As(fmt.Errorf("serve: %w", err), &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %q, want it to say %q", tc.err, err, tc.want)
+		}
 	}
 }
