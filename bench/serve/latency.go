@@ -178,6 +178,9 @@ func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clock
 		"--config", cfg,
 		"--kubeconfig", b.kubeconfig,
 		"--namespace", "default",
+		// The one kill switch lives in killSwitch.namespace (default
+		// "chaosnight", which the sandbox does not have): here, default.
+		"--kill-switch-namespace", "default",
 		"--prometheus-url", b.gate.url(),
 		"--prometheus-timeout", "30s", // the gate holds queries up to ~20 s
 		"--dry-run=false",
@@ -356,7 +359,7 @@ func checkCycle(a, bRec *journal.Record) error {
 
 // killSwitch runs `chaosnight pause|resume` against the sandbox.
 func (b *latencyBench) killSwitch(ctx context.Context, verb string, args ...string) error {
-	full := append([]string{verb, "--namespace", "default", "--kubeconfig", b.kubeconfig}, args...)
+	full := append([]string{verb, "--kill-switch-namespace", "default", "--kubeconfig", b.kubeconfig}, args...)
 	out, err := exec.CommandContext(ctx, b.bin, full...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("chaosnight %s: %w: %s", verb, err, strings.TrimSpace(string(out)))

@@ -234,6 +234,7 @@ func (b *memBench) run(ctx context.Context) (memResult, error) {
 		"--config", cfg,
 		"--kubeconfig", b.kubeconfig,
 		"--namespace", "default",
+		"--kill-switch-namespace", "default",
 		"--prometheus-url", b.promURL,
 		"--dry-run=false",
 		"--journal-dir", filepath.Join(b.dir, "journals"),
