@@ -16,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -584,17 +583,7 @@ func TestRunNodeStressRevertsOnSIGINT(t *testing.T) {
       scope: node
       cpu: {workers: 1, load: 20}`
 	exp := strings.Replace(experimentYAML("node-stress-sigint", stressAction, "  safety: {minHealthy: 2}\n"), "duration: 5s", "duration: 60s", 1)
-	// Node-scope stress only touches opted-in nodes.
-	for i := range 3 {
-		optIn := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":"true"}}}`)
-		if _, err := s.Client().CoreV1().Nodes().Patch(ctx, sandbox.NodeName(i), types.MergePatchType, optIn, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			optOut := []byte(`{"metadata":{"labels":{"chaosnight.dev/enabled":null}}}`)
-			_, _ = s.Client().CoreV1().Nodes().Patch(context.Background(), sandbox.NodeName(i), types.MergePatchType, optOut, metav1.PatchOptions{})
-		})
-	}
+	optInNodes(t, s) // node-scope stress only touches opted-in nodes
 	dir := t.TempDir()
 	jpath := filepath.Join(dir, "journal.json")
 	var helperSeen atomic.Bool
