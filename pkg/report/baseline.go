@@ -2,13 +2,8 @@ package report
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"strings"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/probe"
@@ -113,11 +108,9 @@ func baselineYs(pr probeRef) []float64 {
 
 // addTolerance shades what the probe allows: its fixed threshold (addBand)
 // or, for a baseline probe, its baseline band.
-func addTolerance(p *plot.Plot, rec *journal.Record, pr probeRef, xmin, xmax, ymin, ymax float64, band color.Color) error {
-	if err := addBand(p, pr.Probe.Expect, xmin, xmax, ymin, ymax, band); err != nil {
-		return err
-	}
-	return addBaselineBand(p, rec, pr, xmax, ymin, ymax, band)
+func addTolerance(ch *svgChart, rec *journal.Record, pr probeRef, clr rgba) {
+	addBand(ch, pr.Probe.Expect, clr)
+	addBaselineBand(ch, rec, pr, clr)
 }
 
 // addBaselineBand draws, per series of the baseline (at most
@@ -125,48 +118,31 @@ func addTolerance(p *plot.Plot, rec *journal.Record, pr probeRef, xmin, xmax, ym
 // its median as a dashed line across the chart, and the allowed range
 // (median ± the margins) shaded from the start of the run on, where the
 // samples are compared with it.
-func addBaselineBand(p *plot.Plot, rec *journal.Record, pr probeRef, xmax, ymin, ymax float64, band color.Color) error {
+func addBaselineBand(ch *svgChart, rec *journal.Record, pr probeRef, clr rgba) {
 	if pr.Baseline == nil || pr.Probe.Expect.Baseline == nil {
-		return nil
+		return
 	}
 	x0 := baselineStart(rec, pr)
 	for i, s := range pr.Baseline.Series {
 		if i == maxBaselineSeries {
 			break
 		}
-		var pts plotter.XYs
+		var pts []xy
 		for _, pt := range s.Points {
 			if finite(pt.V) {
-				pts = append(pts, plotter.XY{X: pt.T.Sub(rec.Started).Seconds(), Y: pt.V})
+				pts = append(pts, xy{X: pt.T.Sub(rec.Started).Seconds(), Y: pt.V})
 			}
 		}
-		if len(pts) > 1 {
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return fmt.Errorf("baseline of %s: %w", pr.Probe.Name, err)
-			}
-			l.Color = color.NRGBA{R: 140, G: 140, B: 140, A: 255}
-			p.Add(l)
-		}
+		ch.add(series{class: "baseline-points", pts: pts, colour: rgba{140, 140, 140, 1}, line: true})
 		if !finite(s.Median) {
 			continue
 		}
 		if b, err := probe.BaselineBounds(*pr.Probe.Expect.Baseline, s.Median); err == nil {
-			lo, hi := math.Max(b.Lo, ymin), math.Min(b.Hi, ymax)
-			if err := addRect(p, 0, xmax, lo, hi, band); err != nil {
-				return err
-			}
+			ch.add(band{class: "baseline-allowed", x0: 0, x1: ch.xmax, y0: math.Max(b.Lo, ch.ymin), y1: math.Min(b.Hi, ch.ymax), colour: clr})
 		}
-		m, err := plotter.NewLine(plotter.XYs{{X: x0, Y: s.Median}, {X: xmax, Y: s.Median}})
-		if err != nil {
-			return fmt.Errorf("baseline of %s: %w", pr.Probe.Name, err)
-		}
-		m.Color = color.NRGBA{R: 26, G: 127, B: 55, A: 255}
-		m.Width = vg.Points(1)
-		m.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(m)
+		ch.add(series{class: "baseline-median", pts: []xy{{x0, s.Median}, {ch.xmax, s.Median}},
+			colour: rgba{26, 127, 55, 1}, line: true, dashes: "4,3"})
 	}
-	return nil
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -110,30 +109,34 @@ func TestBaselineGolden(t *testing.T) {
 // the same run without the recorded baseline has none of them.
 func TestBaselineChart(t *testing.T) {
 	rec := baselineFixture()
-	with, err := probeChart(rec, probes(rec)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	with := probeChart(rec, probes(rec)[0])
 	bare := *rec
 	bare.Baselines = nil
-	without, err := probeChart(&bare, probes(&bare)[0])
-	if err != nil {
-		t.Fatal(err)
+	without := probeChart(&bare, probes(&bare)[0])
+	withSVG, withoutSVG := parseSVG(t, with), parseSVG(t, without)
+	// The baseline's points, in grey, each at its value.
+	pts := withSVG.linePoints("baseline-points")
+	if len(pts) != len(rec.Baselines[0].Series[0].Points) || len(withoutSVG.linePoints("baseline-points")) != 0 {
+		t.Errorf("%d baseline points drawn (%d without the baseline), want %d and 0", len(pts), len(withoutSVG.linePoints("baseline-points")), len(rec.Baselines[0].Series[0].Points))
 	}
-	grey := "stroke:#8C8C8C"
-	if !strings.Contains(with, grey) || strings.Contains(without, grey) {
-		t.Errorf("the baseline's points are not drawn (or drawn without a baseline)")
+	for i, p := range pts {
+		want := rec.Baselines[0].Series[0].Points[i]
+		if !withSVG.nearX(p.X, want.T.Sub(rec.Started).Seconds()) || !withSVG.nearY(p.Y, want.V) {
+			t.Errorf("baseline point %d drawn at %v, want (%v, %v)", i, p, want.T.Sub(rec.Started).Seconds(), want.V)
+		}
 	}
 	// The x axis reaches back to the window's start: 2 minutes before the run.
-	if !regexp.MustCompile(`>-1[02]0<`).MatchString(with) || regexp.MustCompile(`>-1[02]0<`).MatchString(without) {
-		t.Errorf("the x axis does not start at the baseline window")
+	if withSVG.xmin != -120 || withoutSVG.xmin != 0 {
+		t.Errorf("the x axis starts at %v with the baseline, %v without; want -120 and 0", withSVG.xmin, withoutSVG.xmin)
 	}
-	// Shaded regions: the injection window, and the allowed range.
-	if n, m := strings.Count(with, "fill:#2D9F42"), strings.Count(without, "fill:#2D9F42"); n != m+1 {
-		t.Errorf("%d bands with the baseline, %d without; want one more", n, m)
+	// The allowed range, shaded from the start of the run: median 50, +50%/-30%.
+	allowed := withSVG.bands("baseline-allowed")
+	if len(allowed) != 1 || len(withoutSVG.bands("baseline-allowed")) != 0 || !withSVG.nearX(allowed[0].x0, 0) || !withSVG.nearY(allowed[0].y0, 35) || !withSVG.nearY(allowed[0].y1, 75) {
+		t.Errorf("allowed range drawn as %+v, want x from 0, y 35..75 (and none without the baseline)", allowed)
 	}
-	if median := "stroke:#1A7F37;stroke-dasharray:4,3"; !strings.Contains(with, median) || strings.Contains(without, median) {
-		t.Errorf("the baseline median is not drawn")
+	median := withSVG.linePoints("baseline-median")
+	if len(median) != 2 || !withSVG.nearY(median[0].Y, 50) || !withSVG.nearX(median[0].X, -120) || len(withoutSVG.linePoints("baseline-median")) != 0 {
+		t.Errorf("the baseline median is drawn as %v, want at 50 from -120", median)
 	}
 	var page bytes.Buffer
 	if err := HTML(&page, []*journal.Record{rec}); err != nil {

@@ -2,18 +2,12 @@ package report
 
 import (
 	"fmt"
-	"image/color"
 	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -188,58 +182,56 @@ func trendPoints(recs []*journal.Record) []trendPoint {
 // (solid) and the time to resolve (dashed) of each run against the time
 // the run started; a detection gap is a red cross at its bound. "" when no
 // run measured a detection.
-func detectionChart(recs []*journal.Record) (string, error) {
+func detectionChart(recs []*journal.Record) string {
+	ch := buildDetectionChart(recs)
+	if ch == nil {
+		return ""
+	}
+	return ch.svg()
+}
+
+func buildDetectionChart(recs []*journal.Record) *svgChart {
 	pts := trendPoints(recs)
 	if len(pts) == 0 {
-		return "", nil
+		return nil
 	}
-	p := plot.New()
-	p.X.Label.Text = "run started"
-	p.Y.Label.Text = "seconds"
-	p.X.Tick.Marker = plot.TimeTicks{Format: "01-02\n15:04"}
-	p.Add(plotter.NewGrid())
+	ch := &svgChart{xLabel: "run started", yLabel: "seconds", timeX: true}
 	lines, gaps := trendSeries(pts)
+	var all []xy
 	for i, l := range lines {
-		if err := addTrendLine(p, l, plotColor(i/2)); err != nil {
-			return "", err
+		if len(l.pts) == 0 {
+			continue
 		}
+		s := series{class: "time-to-detect", label: l.label, pts: l.pts, colour: plotColor(i / 2), line: true, glyph: glyphCircle}
+		if l.dashed {
+			s.class, s.dashes, s.glyph = "time-to-resolve", "4,3", glyphBox
+		}
+		ch.add(s)
+		all = append(all, l.pts...)
 	}
 	if len(gaps) > 0 {
-		sc, err := plotter.NewScatter(gaps)
-		if err != nil {
-			return "", fmt.Errorf("detection chart: %w", err)
-		}
-		sc.Color = color.NRGBA{R: 207, G: 34, B: 46, A: 255}
-		sc.Shape = draw.CrossGlyph{}
-		sc.Radius = vg.Points(5)
-		p.Add(sc)
-		p.Legend.Add("detection gap (at its bound)", sc)
+		ch.add(series{class: "detection-gap", label: "detection gap (at its bound)", pts: gaps,
+			colour: rgba{207, 34, 46, 1}, glyph: glyphCross, radius: 5})
+		all = append(all, gaps...)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs = vg.Points(10)
-	p.Legend.Padding = vg.Points(3)
-	p.Y.Min = 0
-	p.Y.Max *= 1.2 + 0.05*float64(len(lines))
-	if p.X.Max > p.X.Min {
-		pad := (p.X.Max - p.X.Min) / 20
-		p.X.Min, p.X.Max = p.X.Min-pad, p.X.Max+pad
-	} else {
-		p.X.Min, p.X.Max = p.X.Min-3600, p.X.Max+3600
-	}
-	return renderSVG(p, chartWidth, chartHeight)
+	ch.xmin, ch.xmax, ch.ymin, ch.ymax = dataBounds(all)
+	ch.ymin = 0
+	ch.ymax *= 1.2 + 0.05*float64(len(lines))
+	padTime(ch)
+	return ch
 }
 
 // trendLine is one line of the detection chart.
 type trendLine struct {
 	label  string
-	pts    plotter.XYs
+	pts    []xy
 	dashed bool // time to resolve
 }
 
 // trendSeries groups the points per experiment and alert: two lines each
 // (time to detect, then time to resolve; either may be empty), in name
 // order, and the gaps at their bound.
-func trendSeries(pts []trendPoint) (lines []trendLine, gaps plotter.XYs) {
+func trendSeries(pts []trendPoint) (lines []trendLine, gaps []xy) {
 	idx := map[string]int{}
 	var names []string
 	for _, pt := range pts {
@@ -258,36 +250,15 @@ func trendSeries(pts []trendPoint) (lines []trendLine, gaps plotter.XYs) {
 		i := idx[pt.experiment+" "+pt.alert]
 		x := float64(pt.started.Unix())
 		if pt.gap {
-			gaps = append(gaps, plotter.XY{X: x, Y: pt.within.Seconds()})
+			gaps = append(gaps, xy{X: x, Y: pt.within.Seconds()})
 		} else {
-			lines[2*i].pts = append(lines[2*i].pts, plotter.XY{X: x, Y: pt.ttd.Seconds()})
+			lines[2*i].pts = append(lines[2*i].pts, xy{X: x, Y: pt.ttd.Seconds()})
 		}
 		if pt.hasTTR {
-			lines[2*i+1].pts = append(lines[2*i+1].pts, plotter.XY{X: x, Y: pt.ttr.Seconds()})
+			lines[2*i+1].pts = append(lines[2*i+1].pts, xy{X: x, Y: pt.ttr.Seconds()})
 		}
 	}
 	return lines, gaps
-}
-
-// addTrendLine draws one line with its points and legend entry; an empty
-// line draws nothing.
-func addTrendLine(p *plot.Plot, l trendLine, clr color.Color) error {
-	if len(l.pts) == 0 {
-		return nil
-	}
-	line, sc, err := plotter.NewLinePoints(l.pts)
-	if err != nil {
-		return fmt.Errorf("detection chart: %w", err)
-	}
-	line.Color, sc.Color = clr, clr
-	sc.Shape = draw.CircleGlyph{}
-	if l.dashed {
-		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		sc.Shape = draw.BoxGlyph{}
-	}
-	p.Add(line, sc)
-	p.Legend.Add(l.label, line, sc)
-	return nil
 }
 
 // writeDetections writes a run's detection table into the HTML page.

@@ -94,21 +94,11 @@ func HTML(w io.Writer, recs []*journal.Record) error {
 		page.Title = "chaosnight: " + recs[0].Experiment.Metadata.Name + " " + string(recs[0].Verdict)
 	}
 	if len(recs) > 1 {
-		svg, err := recoveryChart(recs)
-		if err != nil {
-			return err
-		}
-		page.Summary = &htmlSummary{Total: total(recs), PerExp: perExperiment(recs), Recovery: svg}
-		if page.Summary.Detection, err = detectionChart(recs); err != nil {
-			return err
-		}
+		page.Summary = &htmlSummary{Total: total(recs), PerExp: perExperiment(recs),
+			Recovery: recoveryChart(recs), Detection: detectionChart(recs)}
 	}
 	for i, rec := range recs {
-		run, err := htmlRunOf(rec, i)
-		if err != nil {
-			return fmt.Errorf("report of %s: %w", runName(rec), err)
-		}
-		page.Runs = append(page.Runs, run)
+		page.Runs = append(page.Runs, htmlRunOf(rec, i))
 	}
 	if err := writePage(w, page); err != nil {
 		return fmt.Errorf("writing the HTML report: %w", err)
@@ -116,7 +106,7 @@ func HTML(w io.Writer, recs []*journal.Record) error {
 	return nil
 }
 
-func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
+func htmlRunOf(rec *journal.Record, i int) htmlRun {
 	run := htmlRun{
 		Anchor:      fmt.Sprintf("run-%d", i+1),
 		Name:        rec.Experiment.Metadata.Name,
@@ -142,10 +132,6 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 		run.Leftovers = append(run.Leftovers, Leftover(l))
 	}
 	for _, pr := range probes(rec) {
-		svg, err := probeChart(rec, pr)
-		if err != nil {
-			return run, err
-		}
 		role := "hypothesis"
 		if pr.Role != "" && pr.Role != "hypothesis" {
 			role = "stop condition"
@@ -153,7 +139,7 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 		run.Charts = append(run.Charts, htmlChart{
 			Name: pr.Probe.Name, Role: role, Query: pr.Probe.Query, Expect: pr.ExpectWords(),
 			Samples: len(pr.Samples), Failed: pr.Failed(), Reasons: pr.Reasons(),
-			SVG: svg,
+			SVG: probeChart(rec, pr),
 		})
 	}
 	run.Targets = targetsOf(rec)
@@ -178,7 +164,7 @@ func htmlRunOf(rec *journal.Record, i int) (htmlRun, error) {
 	for _, t := range injectionMarks(rec) {
 		run.Injections = append(run.Injections, htmlMark{At: offset(rec, t), What: "fault started"})
 	}
-	return run, nil
+	return run
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", v) }

@@ -319,7 +319,7 @@ th { background: #f6f8fa; }
 code, pre { font: .9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 pre { background: #f6f8fa; padding: .6rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; }
 figure.chart { margin: 1rem 0; }
-figure.chart svg { width: 100%; height: auto; display: block; }
+figure.chart > svg { width: 100%; height: auto; display: block; }
 figure.chart svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif !important; }
 figcaption { font-size: .92em; }
 .legend span { display: inline-block; margin-right: 1rem; font-size: .85em; }

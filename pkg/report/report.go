@@ -328,14 +328,6 @@ func total(recs []*journal.Record) counts {
 	return c
 }
 
-// runName names a run: experiment name, and the run ID when there is one.
-func runName(rec *journal.Record) string {
-	if rec.RunID == "" {
-		return rec.Experiment.Metadata.Name
-	}
-	return rec.Experiment.Metadata.Name + " (" + rec.RunID + ")"
-}
-
 // checkRecords refuses nil records early, with the index.
 func checkRecords(recs []*journal.Record) error {
 	for i, r := range recs {

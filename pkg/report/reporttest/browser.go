@@ -186,9 +186,9 @@ const CheckScript = `<script>
     return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none";
   }
   addEventListener("load", function () {
-    var charts = Array.prototype.map.call(document.querySelectorAll("figure.chart svg"), function (svg) {
+    var charts = Array.prototype.map.call(document.querySelectorAll("figure.chart > svg"), function (svg) {
       var r = svg.getBoundingClientRect();
-      return {w: Math.round(r.width), h: Math.round(r.height), shapes: svg.querySelectorAll("path, text").length};
+      return {w: Math.round(r.width), h: Math.round(r.height), shapes: svg.querySelectorAll("path, text, circle, rect").length};
     });
     var verdicts = Array.prototype.map.call(document.querySelectorAll(".verdict"), function (el) {
       return {text: el.innerText.trim().split("\n")[0], visible: visible(el)};
