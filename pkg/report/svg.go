@@ -4,16 +4,18 @@ package report
 // library. Why hand-written: the charts used gonum.org/v1/plot, whose
 // package init parses the Liberation fonts (font.DefaultCache.Add) in every
 // process that links it, so every chaosnight command (`version`, `run`,
-// `serve`, the stress containers before cmd/chaosnight-stress) paid for
-// font parsing and ~2 MiB of font data paged in, to draw a report that most
-// commands never render; gonum/plot has no lazy option. Dropping it (with
-// go-latex, go-fonts, svgo, freetype and golang.org/x/image, all linked
-// only for it) took `chaosnight version` from a median 31.7 to 26.9 MiB
-// ru_maxrss, the binary from 57 to 49 MB (BENCHMARKS.md, "What the floor is
-// made of"). The charts need little: lines, points, shaded rectangles, a
-// grid, two axes with numeric or time ticks, a legend and a title. Text is
-// SVG <text> in the page's own font, so no font is parsed at all, and every
-// text is escaped (labels come from experiment files).
+// `serve`) paid for font parsing and ~2 MiB of font data paged in, to draw
+// a report that most commands never render; gonum/plot has no lazy option.
+// Dropping it (with go-latex, go-fonts, go-pdf, svgo, freetype and
+// golang.org/x/image, linked only for it) took `chaosnight version` from a
+// median 27.8 to 24.8 MiB ru_maxrss as shipped (-trimpath -s -w; 33.1 to
+// 28.0 MiB with symbols), the stripped binary from 42.1 to 35.5 MB
+// (BENCHMARKS.md, "What the floor is made of": bench/rss/compare.sh,
+// 2026-12-07, interleaved with the commit before). The charts need little:
+// lines, points, shaded rectangles, a grid, two axes with numeric or time
+// ticks, a legend and a title. Text is SVG <text> in the page's own font,
+// so no font is parsed at all, and every text is escaped (labels come from
+// experiment files).
 
 import (
 	"fmt"
