@@ -12,7 +12,8 @@ if [ $# -ne 3 ]; then
   echo "usage: $0 OLD NEW RUNS" >&2
   exit 2
 fi
-old=$1 new=$2 runs=$3
+old=$(realpath "$1") new=$(realpath "$2") runs=$3
+root=$PWD
 state=$(mktemp -d)
 go build -o "$state/sandbox" ./test/sandbox/cmd/sandbox
 "$state/sandbox" up -state "$state" -realnode=false >"$state/up.log" 2>&1 &
@@ -35,8 +36,10 @@ done
 [ -f "$state/env" ] || { echo "sandbox not ready after 180 s" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$state/env"
-exp=experiments/sandbox/checkout-evict-one.yaml
-echo "sandbox: kwok nodes, seeded shop; experiment $exp"
+exp=$root/experiments/sandbox/checkout-evict-one.yaml
+echo "sandbox: kwok nodes, seeded shop; experiment ${exp#"$root"/}"
+# The dry runs write their journals under ./journals: a directory of its own.
+cd "$state"
 # One run first, to show what the dry run did (its last lines).
 "$new" run --dry-run "$exp" 2>&1 | tail -n 5 || true
-bash "$(dirname "$0")/compare.sh" "$old" "$new" "$runs" -- run --dry-run "$exp"
+bash "$root/bench/rss/compare.sh" "$old" "$new" "$runs" -- run --dry-run "$exp"
