@@ -160,7 +160,8 @@ func ParseCheck(dom string) (Check, error) {
 // CheckScript is a script to insert at the start of a page under test (see
 // WithCheck). It records errors from the first moment (uncaught exceptions,
 // console.error, resources that fail to load, CSP violations), and once the
-// page is loaded it measures every chart (figure.chart svg) and verdict
+// page is loaded it measures every chart (figure.chart > svg: the outer
+// element; a chart nests one for its plot area) and verdict
 // (.verdict) and writes all that as JSON into <pre id="browser-check">,
 // which Load's DOM then carries.
 const CheckScript = `<script>
