@@ -327,7 +327,9 @@ func numTicks(lo, hi float64) []tick {
 	step := niceStep((hi - lo) / (maxTicks - 1))
 	decimals := max(0, -int(math.Floor(math.Log10(step))))
 	var out []tick
-	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9; k++ {
+	// At most maxTicks+1 ticks: past 2^53, k++ would not move k, so the
+	// count, not k, ends the loop when the range is tiny next to its values.
+	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9 && len(out) <= maxTicks; k++ {
 		v := k * step
 		if k == 0 {
 			v = 0 // no "-0"
@@ -367,7 +369,7 @@ func timeTicks(lo, hi float64) []tick {
 		step = 86400 * niceStep((hi-lo)/86400/(maxTicks-1))
 	}
 	var out []tick
-	for k := math.Ceil(lo / step); k*step <= hi; k++ {
+	for k := math.Ceil(lo / step); k*step <= hi && len(out) <= maxTicks; k++ {
 		v := k * step
 		t := time.Unix(int64(v), 0).UTC()
 		out = append(out, tick{v: v, lines: []string{t.Format("01-02"), t.Format("15:04")}})

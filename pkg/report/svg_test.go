@@ -431,6 +431,10 @@ func TestTicks(t *testing.T) {
 			t.Errorf("numTicks(%v, %v) = %q, want %q", tt.lo, tt.hi, got, tt.want)
 		}
 	}
+	// A range tiny next to its values ends (k*step cannot step past 2^53).
+	if n := len(numTicks(1e9, 1e9+1e-9)); n == 0 || n > maxTicks+1 {
+		t.Errorf("%d ticks for a range of 1e-9 at 1e9", n)
+	}
 	night := time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)
 	var got []string
 	for _, tk := range timeTicks(float64(night.Unix()), float64(night.Add(48*time.Hour).Unix())) {
