@@ -33,7 +33,7 @@ func TestImplies(t *testing.T) {
 		{"app=web,tier=front", "app=web,tier=front", true},
 		{"app=web,tier=front", "tier", true},
 		{"replicas>2", "replicas>1", false}, // numeric: not reasoned about
-		{"app=web", "", true},                // the empty selector matches everything
+		{"app=web", "", true},               // the empty selector matches everything
 	}
 	for _, tt := range tests {
 		t.Run(tt.a+" => "+tt.b, func(t *testing.T) {
