@@ -78,6 +78,7 @@ type options struct {
 	skipKills  bool
 	hold       bool
 	compare    string
+	chaoskube  string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -92,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.skipKills, "skip-kills", false, "skip the 100-kill measurement")
 	fs.BoolVar(&o.hold, "hold", false, "after the dry runs, keep the 10,000-pod sandbox up until SIGINT (to profile by hand)")
 	fs.StringVar(&o.compare, "compare", "", "another chaosnight binary (e.g. built from an older commit) to measure in the same dry runs, interleaved")
+	fs.StringVar(&o.chaoskube, "chaoskube", "", "a chaoskube binary to measure in the same dry runs, interleaved (its equivalent dry pass; see chaoskube.go)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -125,6 +127,10 @@ type results struct {
 	raw      []rawList
 	kills    []killResult
 	profile  string // the in-process profile's summary, if one was taken
+
+	chaoskubeVersion string // empty without -chaoskube
+	chaoskubeFloor   int64  // peak RSS of `chaoskube --version`
+	chaoskubeRuns    []chaoskubeRun
 }
 
 // bench is one benchmark session.
@@ -144,6 +150,10 @@ type bench struct {
 	kills    []killResult
 	profile  string
 	versions string
+
+	chaoskube        binary // -chaoskube, path empty without it
+	chaoskubeVersion string
+	chaoskubeRuns    []chaoskubeRun
 }
 
 // rawList is the reference of a scenario: the same pods read by one
@@ -169,18 +179,19 @@ type scenario struct {
 	safety     string
 	flags      string // extra chaosnight flags, space-separated
 	env        string // extra environment, space-separated NAME=value (see measureKills for why a rate is set in both)
+	chaoskube  bool   // -chaoskube runs its equivalent of this scenario (the default-settings ones)
 }
 
 func scenarios(n int) []scenario {
 	if n == nsSmall {
 		return []scenario{
-			{label: "1,000 pods, 10 namespaces", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+			{label: "1,000 pods, 10 namespaces", namespaces: nsSmall, safety: "{maxTargets: 100}", chaoskube: true},
 			// How much of the peak is the garbage collector's headroom.
 			{label: "1,000 pods, 10 namespaces, GOGC=50", namespaces: nsSmall, safety: "{maxTargets: 100}", env: "GOGC=50"},
 		}
 	}
 	return []scenario{
-		{label: "10,000 pods, 100 namespaces", namespaces: nsBig, safety: "{maxTargets: 100}"},
+		{label: "10,000 pods, 100 namespaces", namespaces: nsBig, safety: "{maxTargets: 100}", chaoskube: true},
 		// The guard's minHealthy reads are client-rate bound: the same run
 		// with a higher rate, and without them.
 		{label: "10,000 pods, 100 namespaces, --kube-qps 200", namespaces: nsBig, safety: "{maxTargets: 100}",
@@ -188,7 +199,7 @@ func scenarios(n int) []scenario {
 		{label: "10,000 pods, 100 namespaces, minHealthy 0", namespaces: nsBig, safety: "{maxTargets: 100, minHealthy: 0}"},
 		// A target that is a tenth of the matching pods: the cluster-scoped
 		// listing gives up after one page and lists per namespace.
-		{label: "1,000 of the 10,000 pods (10 of 100 namespaces)", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+		{label: "1,000 of the 10,000 pods (10 of 100 namespaces)", namespaces: nsSmall, safety: "{maxTargets: 100}", chaoskube: true},
 	}
 }
 
@@ -261,7 +272,8 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 		}
 	}
 	b.logf("done")
-	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile}, nil
+	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile,
+		chaoskubeVersion: b.chaoskubeVersion, chaoskubeFloor: b.chaoskube.floor, chaoskubeRuns: b.chaoskubeRuns}, nil
 }
 
 // buildBinaries builds chaosnight from this tree and the rusage launcher,
@@ -287,6 +299,15 @@ func (b *bench) buildBinaries(ctx context.Context) error {
 	for i := range b.bins {
 		var err error
 		if b.bins[i].floor, err = b.versionRSS(ctx, b.bins[i]); err != nil {
+			return err
+		}
+	}
+	if b.opts.chaoskube != "" {
+		var err error
+		if b.chaoskube, b.chaoskubeVersion, err = chaoskubeBinary(ctx, b.opts.chaoskube); err != nil {
+			return err
+		}
+		if b.chaoskube.floor, err = b.versionRSS(ctx, b.chaoskube, "--version"); err != nil {
 			return err
 		}
 	}
@@ -520,6 +541,16 @@ type record struct {
 	} `json:"injections"`
 }
 
+// phaseEnd is when the phase ended (zero if absent).
+func (r *record) phaseEnd(name string) time.Time {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p.Ended
+		}
+	}
+	return time.Time{}
+}
+
 func (r *record) phase(name string) (time.Duration, string, bool) {
 	for _, p := range r.Phases {
 		if p.Name == name {
@@ -541,7 +572,8 @@ func (r *record) outcomes() map[string]int {
 
 // childRun is one chaosnight process.
 type childRun struct {
-	load     float64 // 1-minute load average before the run
+	start    time.Time // when the launcher was started
+	load     float64   // 1-minute load average before the run
 	wall     time.Duration
 	maxRSS   int64 // bytes
 	rec      record
@@ -567,10 +599,10 @@ func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []stri
 		return cr, err
 	}
 	var stdout, stderr bytes.Buffer
-	start := time.Now()
 	cr.load = loadAverage()
+	cr.start = time.Now()
 	cr.maxRSS, err = b.measure(ctx, bin, &stdout, &stderr, env, args...)
-	cr.wall = time.Since(start)
+	cr.wall = time.Since(cr.start)
 	if err != nil {
 		return cr, fmt.Errorf("chaosnight %s: %w\n%s", strings.Join(args, " "), err, tail(stderr.String(), 2000))
 	}
@@ -581,12 +613,7 @@ func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []stri
 	if err != nil {
 		return cr, err
 	}
-	cr.requests = map[string]int{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			cr.requests[k] = d
-		}
-	}
+	cr.requests = delta(before, after)
 	return cr, nil
 }
 
@@ -619,16 +646,19 @@ func (b *bench) measure(ctx context.Context, bin binary, stdout, stderr io.Write
 
 // versionRSS is the peak RSS of `chaosnight version`: what the binary costs
 // before it does anything.
-func (b *bench) versionRSS(ctx context.Context, bin binary) (int64, error) {
+func (b *bench) versionRSS(ctx context.Context, bin binary, args ...string) (int64, error) {
+	if len(args) == 0 {
+		args = []string{"version"}
+	}
 	var rss int64
 	for range 3 {
-		r, err := b.measure(ctx, bin, io.Discard, b.log, nil, "version")
+		r, err := b.measure(ctx, bin, io.Discard, b.log, nil, args...)
 		if err != nil {
 			return 0, fmt.Errorf("%s version: %w", bin.path, err)
 		}
 		rss = max(rss, r)
 	}
-	b.logf("chaosnight version (%s): peak RSS %.1f MiB", bin.label, mib(rss))
+	b.logf("%s %s: peak RSS %.1f MiB", bin.path, strings.Join(args, " "), mib(rss))
 	return rss, nil
 }
 
@@ -745,6 +775,7 @@ type planResult struct {
 	bin      binary
 	childRun
 	selectTook  time.Duration
+	planReady   time.Duration // process start → the select phase's end (the plan made, the guard not yet run)
 	selectNote  string
 	injectTook  time.Duration // the guard's dry run: opt-in and minHealthy reads
 	selectReqs  int
@@ -767,6 +798,7 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			}
 			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: sum(cr.requests)}
 			p.selectTook, p.selectNote, _ = cr.rec.phase(journal.PhaseSelect)
+			p.planReady = cr.rec.phaseEnd(journal.PhaseSelect).Sub(cr.start)
 			p.injectTook, _, _ = cr.rec.phase(journal.PhaseInject)
 			p.selectReqs = requestsInNote(p.selectNote)
 			p.planned = cr.rec.outcomes()[inject.StatusDryRun]
@@ -782,6 +814,11 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			b.logf("%s, %s, run %d/%d: wall %s, select %s (%s), guard %s, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 				sc.label, bin.label, i+1, b.opts.runs, cr.wall.Round(time.Millisecond), p.selectTook.Round(time.Millisecond), p.selectNote,
 				p.injectTook.Round(time.Millisecond), p.apiRequests, describe(cr.requests), mib(cr.maxRSS), cr.load)
+		}
+		if sc.chaoskube && b.chaoskube.path != "" {
+			if err := b.measureChaoskube(ctx, sc, i); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // stats are the median, minimum and maximum of a sample.
@@ -70,6 +71,9 @@ func report(w io.Writer, r results) {
 		if i >= 0 {
 			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, r.bins[0].label, describe(r.plans[i].requests), r.plans[i].selectNote)
 		}
+	}
+	if len(r.chaoskubeRuns) > 0 {
+		reportChaoskube(w, r, seen)
 	}
 	if len(r.kills) > 0 {
 		reportKills(w, r.kills)
@@ -175,5 +179,59 @@ func reportKills(w io.Writer, kills []killResult) {
 		rss := summarize(collect(rs, func(k killResult) float64 { return mib(k.maxRSS) }))
 		fmt.Fprintf(w, "| --kube-qps %g --kube-burst %d | %s | %s | %s | %s |\n", kk.qps, kk.burst,
 			inj.format("s", 2), rate.format("", 0), wall.format("s", 1), rss.format("MiB", 1))
+	}
+}
+
+// reportChaoskube is the same-run comparison with chaoskube: for each
+// scenario chaoskube ran, chaosnight's (this tree's) dry runs and
+// chaoskube's, from the same interleaved runs.
+func reportChaoskube(w io.Writer, r results, seen []scenario) {
+	fmt.Fprintf(w, "\n## chaoskube in the same runs (%s), median (min–max) of %d runs each, interleaved\n\n", r.chaoskubeVersion, r.runs)
+	fmt.Fprintf(w, "- chaoskube: `chaoskube --version` peaks at %.1f MiB RSS\n", mib(r.chaoskubeFloor))
+	fmt.Fprintf(w, "- chaoskube ran as `chaoskube %s` (--max-kill = chaosnight's pick, --namespaces = the experiment's namespaces)\n",
+		strings.Join(chaoskubeArgs("KUBECONFIG", scenario{namespaces: 2}, 1), " "))
+	fmt.Fprintln(w, "\n| experiment | tool | start → plan ready | whole process (wall) | API requests, whole run | victims / picked | peak RSS |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
+	for _, sc := range seen {
+		var ks []chaoskubeRun
+		for _, k := range r.chaoskubeRuns {
+			if k.scenario == sc {
+				ks = append(ks, k)
+			}
+		}
+		if len(ks) == 0 {
+			continue
+		}
+		var ps []planResult
+		for _, p := range r.plans {
+			if p.scenario == sc && p.bin.path == r.bins[0].path {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			ready := summarize(collect(ps, func(p planResult) float64 { return p.planReady.Seconds() }))
+			wall := summarize(collect(ps, func(p planResult) float64 { return p.wall.Seconds() }))
+			api := summarize(collect(ps, func(p planResult) float64 { return float64(p.apiRequests) }))
+			picked := summarize(collect(ps, func(p planResult) float64 { return float64(p.planned) }))
+			rss := summarize(collect(ps, func(p planResult) float64 { return mib(p.maxRSS) }))
+			fmt.Fprintf(w, "| %s | chaosnight %s: `run --dry-run` (select phase's end; the whole run adds the guard: opt-in, minHealthy, gate) | %s | %s | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+				sc.label, r.bins[0].label, ready.format("s", 3), wall.format("s", 2), api.med, api.lo, api.hi, picked.med, rss.format("MiB", 1))
+		}
+		ready := summarize(collect(ks, func(k chaoskubeRun) float64 { return k.planReady.Seconds() }))
+		done := summarize(collect(ks, func(k chaoskubeRun) float64 { return k.passDone.Seconds() }))
+		api := summarize(collect(ks, func(k chaoskubeRun) float64 { return float64(sum(k.requests)) }))
+		victims := summarize(collect(ks, func(k chaoskubeRun) float64 { return float64(k.victims) }))
+		rss := summarize(collect(ks, func(k chaoskubeRun) float64 { return mib(k.maxRSS) }))
+		fmt.Fprintf(w, "| %s | chaoskube: one dry pass (\"found victims\"; no guard) | %s | pass done at %s; the process lives until --max-runtime | %.0f (%.0f–%.0f) | %.0f | %s |\n",
+			sc.label, ready.format("s", 3), done.format("s", 3), api.med, api.lo, api.hi, victims.med, rss.format("MiB", 1))
+	}
+	fmt.Fprintln(w)
+	for _, sc := range seen {
+		for _, k := range r.chaoskubeRuns {
+			if k.scenario == sc {
+				fmt.Fprintf(w, "- API requests of one chaoskube run (%s): %s\n", sc.label, describe(k.requests))
+				break
+			}
+		}
 	}
 }
