@@ -34,6 +34,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chaosnight/chaosnight/bench/internal/cluster"
 )
 
 // chaoskubeMaxRuntime is how long a chaoskube dry run lives: its pass takes
@@ -71,7 +73,7 @@ func chaoskubeArgs(kubeconfig string, sc scenario, maxKill int) []string {
 		"--kubeconfig=" + kubeconfig,
 		"--labels=app=" + benchApp,
 		"--namespace-labels=" + optInLabel + "=true",
-		"--namespaces=" + strings.Join(namespaces(sc.namespaces), ","),
+		"--namespaces=" + strings.Join(cluster.Namespaces(sc.namespaces), ","),
 		"--max-kill=" + strconv.Itoa(maxKill),
 		"--dry-run",
 		"--debug", // "found victims" and "sleeping..." are debug lines
@@ -186,7 +188,7 @@ func (b *bench) runChaoskube(ctx context.Context, sc scenario) (chaoskubeRun, er
 	if err != nil {
 		return kr, err
 	}
-	kr.requests = delta(before, after)
+	kr.requests = cluster.Delta(before, after)
 	return kr, nil
 }
 
@@ -218,17 +220,6 @@ func (b *bench) measureChaoskube(ctx context.Context, sc scenario, i int) error 
 	b.chaoskubeRuns = append(b.chaoskubeRuns, kr)
 	b.logf("%s, chaoskube, run %d/%d: plan ready %s, pass done %s, %d victims, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 		sc.label, i+1, b.opts.runs, kr.planReady.Round(time.Millisecond), kr.passDone.Round(time.Millisecond), kr.victims,
-		sum(kr.requests), describe(kr.requests), mib(kr.maxRSS), kr.load)
+		cluster.Sum(kr.requests), cluster.Describe(kr.requests), mib(kr.maxRSS), kr.load)
 	return nil
-}
-
-// delta is after − before, positive entries only.
-func delta(before, after map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			out[k] = d
-		}
-	}
-	return out
 }

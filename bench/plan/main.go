@@ -35,18 +35,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/chaosnight/chaosnight/bench/internal/cluster"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -55,17 +52,16 @@ import (
 )
 
 const (
-	optInLabel     = "chaosnight.dev/enabled"
-	benchApp       = "bench"
-	otherApp       = "other"
-	podsPerNS      = 100
-	otherPerNS     = 2 // non-matching pods in every namespace
-	offNamespace   = "bench-off"
-	readyTimeout   = 10 * time.Minute
+	optInLabel     = cluster.OptInLabel
+	benchApp       = cluster.BenchApp
+	podsPerNS      = cluster.PodsPerNS
 	childTimeout   = 2 * time.Minute
-	pollEvery      = 2 * time.Second
 	nsSmall, nsBig = 10, 100
 )
+
+func (b *bench) apiRequests(ctx context.Context) (map[string]int, error) {
+	return cluster.APIRequests(ctx, b.admin)
+}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -144,6 +140,7 @@ type bench struct {
 	sb       *sandbox.Sandbox
 	admin    kubernetes.Interface // JSON admin client from the sandbox
 	fast     kubernetes.Interface // protobuf admin client, for the readiness checks
+	filler   *cluster.Filler
 	started  time.Time
 	plans    []planResult
 	raw      []rawList
@@ -248,6 +245,7 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	if b.fast, err = target.NewClientset(sb.RESTConfig, 1000, 2000); err != nil {
 		return results{}, fmt.Errorf("admin clientset: %w", err)
 	}
+	b.filler = &cluster.Filler{Admin: b.admin, Fast: b.fast, Logf: b.logf}
 	if b.versions, err = b.serverVersions(); err != nil {
 		return results{}, err
 	}
@@ -318,16 +316,16 @@ func (b *bench) buildBinaries(ctx context.Context) error {
 // beside a namespace that is not opted in: the experiment never names it,
 // so it must cost nothing.
 func (b *bench) measureAllPlans(ctx context.Context) error {
-	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
+	if err := b.filler.CreateNamespace(ctx, cluster.OffNamespace, false); err != nil {
 		return err
 	}
 	for _, size := range []int{nsSmall, nsBig} {
 		for i := range size {
-			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
+			if err := b.filler.CreateNamespace(ctx, cluster.NSName(i), true); err != nil {
 				return err
 			}
 		}
-		if err := b.waitReady(ctx, size); err != nil {
+		if err := b.filler.WaitReady(ctx, size); err != nil {
 			return err
 		}
 		for _, sc := range scenarios(size) {
@@ -353,22 +351,12 @@ func (b *bench) measureAllKills(ctx context.Context) error {
 			if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
 				return err
 			}
-			if err := b.waitReady(ctx, nsBig); err != nil {
+			if err := b.filler.WaitReady(ctx, nsBig); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
-
-func namespaces(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = nsName(i)
-	}
-	return out
 }
 
 func (b *bench) serverVersions() (string, error) {
@@ -383,118 +371,6 @@ func (b *bench) serverVersions() (string, error) {
 		rev = "chaosnight " + strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("%s, kube-apiserver %s, %s, sandbox tools %s", rev, v.GitVersion, runtime.Version(), sandbox.DefaultVersions().Key()), nil
-}
-
-// createNamespace creates ns (opted in or not) with a Deployment of
-// podsPerNS app=bench pods and, in opted-in namespaces, otherPerNS
-// non-matching pods. Existing objects are kept.
-func (b *bench) createNamespace(ctx context.Context, ns string, optIn bool) error {
-	labels := map[string]string{}
-	if optIn {
-		labels[optInLabel] = "true"
-	}
-	_, err := b.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
-	}
-	deps := []*appsv1.Deployment{deployment(ns, benchApp, podsPerNS)}
-	if optIn {
-		deps = append(deps, deployment(ns, otherApp, otherPerNS))
-	}
-	for _, d := range deps {
-		_, err := b.admin.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create deployment %s/%s: %w", ns, d.Name, err)
-		}
-	}
-	return nil
-}
-
-func deployment(ns, app string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": app}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       sandbox.PodSpec(app),
-			},
-		},
-	}
-}
-
-// waitReady waits until the first n bench namespaces (and bench-off) hold
-// exactly their pods, all Running, Ready and none terminating.
-func (b *bench) waitReady(ctx context.Context, n int) error {
-	began := time.Now()
-	want := n*(podsPerNS+otherPerNS) + podsPerNS
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	last := time.Time{}
-	for {
-		ready, total, err := b.countReady(ctx, n)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			b.logf("counting pods: %v (retrying)", err)
-		case err == nil && ready == want && total == want:
-			b.logf("%d pods running and ready (%s)", want, time.Since(began).Round(time.Second))
-			return nil
-		case err == nil && time.Since(last) > 15*time.Second:
-			b.logf("waiting: %d of %d pods ready (%d listed)", ready, want, total)
-			last = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d ready pods: %w", want, ctx.Err())
-		case <-time.After(pollEvery):
-		}
-	}
-}
-
-// countReady counts the pods of the bench namespaces: ready ones (Running,
-// Ready, not terminating) and all of them. The cheap Deployment status is
-// checked first so the big LIST only runs near the end.
-func (b *bench) countReady(ctx context.Context, n int) (ready, total int, err error) {
-	want := map[string]bool{offNamespace: true}
-	for _, ns := range namespaces(n) {
-		want[ns] = true
-	}
-	deps, err := b.fast.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0, fmt.Errorf("list deployments: %w", err)
-	}
-	available := 0
-	for _, d := range deps.Items {
-		if want[d.Namespace] {
-			available += int(d.Status.AvailableReplicas)
-		}
-	}
-	if available < n*(podsPerNS+otherPerNS)+podsPerNS {
-		return available, available, nil
-	}
-	opts := metav1.ListOptions{Limit: 2000}
-	for {
-		pods, err := b.fast.CoreV1().Pods("").List(ctx, opts)
-		if err != nil {
-			return 0, 0, fmt.Errorf("list pods: %w", err)
-		}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if !want[p.Namespace] {
-				continue
-			}
-			total++
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && target.IsReady(p) {
-				ready++
-			}
-		}
-		if pods.Continue == "" {
-			return ready, total, nil
-		}
-		opts.Continue = pods.Continue
-	}
 }
 
 // experimentYAML is the benchmark experiment: app=bench in the first n
@@ -521,7 +397,7 @@ spec:
   probeInterval: 1s
   recovery: 30s
   safety: %s
-`, name, strings.Join(namespaces(n), ", "), benchApp, pick, duration, safety)
+`, name, strings.Join(cluster.Namespaces(n), ", "), benchApp, pick, duration, safety)
 }
 
 // record is what the benchmark reads of a journal.
@@ -613,7 +489,7 @@ func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []stri
 	if err != nil {
 		return cr, err
 	}
-	cr.requests = delta(before, after)
+	cr.requests = cluster.Delta(before, after)
 	return cr, nil
 }
 
@@ -694,81 +570,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-// apiRequests reads kube-apiserver's apiserver_request_total, summed by
-// "VERB resource[/subresource]", without watches, leases and non-resource
-// URLs: in an idle sandbox that is the requests of the one client at work.
-func (b *bench) apiRequests(ctx context.Context) (map[string]int, error) {
-	raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read kube-apiserver metrics: %w", err)
-	}
-	out := map[string]int{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
-			continue
-		}
-		lbls, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		l := parseLabels(lbls)
-		if l["resource"] == "" || l["resource"] == "leases" || l["verb"] == "WATCH" {
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		key := l["verb"] + " " + l["resource"]
-		if l["subresource"] != "" {
-			key += "/" + l["subresource"]
-		}
-		out[key] += int(f)
-	}
-	return out, nil
-}
-
-// parseLabels parses `a="x",b="y"` (values without escaped quotes, as
-// apiserver_request_total has).
-func parseLabels(s string) map[string]string {
-	m := map[string]string{}
-	for s != "" {
-		name, rest, ok := strings.Cut(s, `="`)
-		if !ok {
-			break
-		}
-		val, rest, ok := strings.Cut(rest, `"`)
-		if !ok {
-			break
-		}
-		m[name] = val
-		s = strings.TrimPrefix(rest, ",")
-	}
-	return m
-}
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func describe(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", m[k], k)
-	}
-	return strings.Join(parts, ", ")
-}
-
 // planResult is one dry run.
 type planResult struct {
 	scenario scenario
@@ -796,7 +597,7 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			if cr.rec.Verdict != string(journal.DryRun) {
 				return fmt.Errorf("dry run did not plan: verdict %s: %s", cr.rec.Verdict, strings.Join(cr.rec.Reasons, "; "))
 			}
-			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: sum(cr.requests)}
+			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: cluster.Sum(cr.requests)}
 			p.selectTook, p.selectNote, _ = cr.rec.phase(journal.PhaseSelect)
 			p.planReady = cr.rec.phaseEnd(journal.PhaseSelect).Sub(cr.start)
 			p.injectTook, _, _ = cr.rec.phase(journal.PhaseInject)
@@ -813,7 +614,7 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			}
 			b.logf("%s, %s, run %d/%d: wall %s, select %s (%s), guard %s, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 				sc.label, bin.label, i+1, b.opts.runs, cr.wall.Round(time.Millisecond), p.selectTook.Round(time.Millisecond), p.selectNote,
-				p.injectTook.Round(time.Millisecond), p.apiRequests, describe(cr.requests), mib(cr.maxRSS), cr.load)
+				p.injectTook.Round(time.Millisecond), p.apiRequests, cluster.Describe(cr.requests), mib(cr.maxRSS), cr.load)
 		}
 		if sc.chaoskube && b.chaoskube.path != "" {
 			if err := b.measureChaoskube(ctx, sc, i); err != nil {
@@ -829,7 +630,7 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 // LIST per namespace, one after the other.
 func (b *bench) rawList(ctx context.Context, sc scenario) (rawList, error) {
 	opts := metav1.ListOptions{LabelSelector: "app=" + benchApp}
-	scopes := namespaces(sc.namespaces)
+	scopes := cluster.Namespaces(sc.namespaces)
 	if sc.namespaces == nsBig {
 		scopes = []string{metav1.NamespaceAll}
 	}
@@ -910,7 +711,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 		return fmt.Errorf("profile clientset: %w", err)
 	}
 	sel := &target.Selector{Client: client}
-	t := experiment.Target{Namespaces: namespaces(n), Selector: "app=" + benchApp}
+	t := experiment.Target{Namespaces: cluster.Namespaces(n), Selector: "app=" + benchApp}
 	if err := b.sb.StopPrometheus(); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/chaosnight/chaosnight/bench/internal/cluster"
 )
 
 // stats are the median, minimum and maximum of a sample.
@@ -69,7 +71,7 @@ func report(w io.Writer, r results) {
 	for _, sc := range seen {
 		i := slices.IndexFunc(r.plans, func(p planResult) bool { return p.scenario == sc && p.bin.path == r.bins[0].path })
 		if i >= 0 {
-			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, r.bins[0].label, describe(r.plans[i].requests), r.plans[i].selectNote)
+			fmt.Fprintf(w, "- API requests of one run (%s, %s): %s; select note: %q\n", sc.label, r.bins[0].label, cluster.Describe(r.plans[i].requests), r.plans[i].selectNote)
 		}
 	}
 	if len(r.chaoskubeRuns) > 0 {
@@ -219,7 +221,7 @@ func reportChaoskube(w io.Writer, r results, seen []scenario) {
 		}
 		ready := summarize(collect(ks, func(k chaoskubeRun) float64 { return k.planReady.Seconds() }))
 		done := summarize(collect(ks, func(k chaoskubeRun) float64 { return k.passDone.Seconds() }))
-		api := summarize(collect(ks, func(k chaoskubeRun) float64 { return float64(sum(k.requests)) }))
+		api := summarize(collect(ks, func(k chaoskubeRun) float64 { return float64(cluster.Sum(k.requests)) }))
 		victims := summarize(collect(ks, func(k chaoskubeRun) float64 { return float64(k.victims) }))
 		rss := summarize(collect(ks, func(k chaoskubeRun) float64 { return mib(k.maxRSS) }))
 		fmt.Fprintf(w, "| %s | chaoskube: one dry pass (\"found victims\"; no guard) | %s | pass done at %s; the process lives until --max-runtime | %.0f (%.0f–%.0f) | %.0f | %s |\n",
@@ -229,7 +231,7 @@ func reportChaoskube(w io.Writer, r results, seen []scenario) {
 	for _, sc := range seen {
 		for _, k := range r.chaoskubeRuns {
 			if k.scenario == sc {
-				fmt.Fprintf(w, "- API requests of one chaoskube run (%s): %s\n", sc.label, describe(k.requests))
+				fmt.Fprintf(w, "- API requests of one chaoskube run (%s): %s\n", sc.label, cluster.Describe(k.requests))
 				break
 			}
 		}
