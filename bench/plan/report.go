@@ -190,8 +190,16 @@ func reportKills(w io.Writer, kills []killResult) {
 func reportChaoskube(w io.Writer, r results, seen []scenario) {
 	fmt.Fprintf(w, "\n## chaoskube in the same runs (%s), median (min–max) of %d runs each, interleaved\n\n", r.chaoskubeVersion, r.runs)
 	fmt.Fprintf(w, "- chaoskube: `chaoskube --version` peaks at %.1f MiB RSS\n", mib(r.chaoskubeFloor))
-	fmt.Fprintf(w, "- chaoskube ran as `chaoskube %s` (--max-kill = chaosnight's pick, --namespaces = the experiment's namespaces)\n",
-		strings.Join(chaoskubeArgs("KUBECONFIG", scenario{namespaces: 2}, 1), " "))
+	args := chaoskubeArgs("KUBECONFIG", scenario{}, 0)
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--namespaces="):
+			args[i] = "--namespaces=NS,…"
+		case strings.HasPrefix(a, "--max-kill="):
+			args[i] = "--max-kill=N"
+		}
+	}
+	fmt.Fprintf(w, "- chaoskube ran as `chaoskube %s`, with NS,… the experiment's namespaces and N chaosnight's pick (10 or 100)\n", strings.Join(args, " "))
 	fmt.Fprintln(w, "\n| experiment | tool | start → plan ready | whole process (wall) | API requests, whole run | victims / picked | peak RSS |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
 	for _, sc := range seen {

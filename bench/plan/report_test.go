@@ -36,6 +36,7 @@ func TestReportRendersTheFigures(t *testing.T) {
 		"- API requests of one run (10,000 pods, 100 namespaces, this tree): 62 GET namespaces, 5 LIST pods; select note: \"5 list requests\"\n",
 		"## chaoskube in the same runs (58fc0b1), median (min–max) of 3 runs each, interleaved\n",
 		"- chaoskube: `chaoskube --version` peaks at 20.0 MiB RSS\n",
+		"--namespaces=NS,… --max-kill=N --dry-run",
 		"| 10,000 pods, 100 namespaces | chaosnight this tree: `run --dry-run` (select phase's end; the whole run adds the guard: opt-in, minHealthy, gate) | 0.340 s (0.330–0.350) | 0.60 s (0.50–0.70) | 67 (67–67) | 100 | 51.0 MiB (50.0–52.0) |\n",
 		"| 10,000 pods, 100 namespaces | chaoskube: one dry pass (\"found victims\"; no guard) | 0.700 s (0.700–0.700) | pass done at 0.710 s (0.710–0.710); the process lives until --max-runtime | 2 (2–2) | 100 | 250.0 MiB (250.0–250.0) |\n",
 		"- API requests of one chaoskube run (10,000 pods, 100 namespaces): 1 LIST namespaces, 1 LIST pods\n",
