@@ -43,12 +43,17 @@ import (
 // while costing a few seconds per run. A pass cut short by it is an error.
 const chaoskubeMaxRuntime = 6 * time.Second
 
+// chaoskubeKillRuntime is how long a chaoskube kill run lives: 100
+// DELETEs and 100 Events at its client's 5 requests/s take about 40 s.
+const chaoskubeKillRuntime = 100 * time.Second
+
 // chaoskubeRun is one chaoskube process.
 type chaoskubeRun struct {
 	scenario  scenario
 	load      float64
 	planReady time.Duration // process start → "found victims" read
-	passDone  time.Duration // process start → "sleeping..." read (the dry pass logged every victim)
+	passDone  time.Duration // process start → "sleeping..." read (every victim logged; in a kill run, every DELETE returned)
+	kill      bool          // --no-dry-run
 	victims   int           // "terminating pod" lines
 	maxRSS    int64
 	requests  map[string]int
@@ -69,17 +74,27 @@ func (e *errChaoskubePass) Error() string {
 // victims as many as chaosnight picks; a dry run that makes one pass and
 // exits at chaoskubeMaxRuntime; no metrics listener.
 func chaoskubeArgs(kubeconfig string, sc scenario, maxKill int) []string {
+	return chaoskubeArgsFor(kubeconfig, sc, maxKill, false)
+}
+
+// chaoskubeArgsFor is chaoskubeArgs, or with kill its real-kill twin:
+// --no-dry-run, living chaoskubeKillRuntime.
+func chaoskubeArgsFor(kubeconfig string, sc scenario, maxKill int, kill bool) []string {
+	dry, runtime := "--dry-run", chaoskubeMaxRuntime
+	if kill {
+		dry, runtime = "--no-dry-run", chaoskubeKillRuntime
+	}
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--labels=app=" + benchApp,
 		"--namespace-labels=" + optInLabel + "=true",
 		"--namespaces=" + strings.Join(cluster.Namespaces(sc.namespaces), ","),
 		"--max-kill=" + strconv.Itoa(maxKill),
-		"--dry-run",
+		dry,
 		"--debug", // "found victims" and "sleeping..." are debug lines
 		"--log-format=json",
 		"--interval=1h",
-		"--max-runtime=" + chaoskubeMaxRuntime.String(),
+		"--max-runtime=" + runtime.String(),
 		"--metrics-address=",
 	}
 }
@@ -163,8 +178,8 @@ func chaoskubePass(start time.Time, lines []stampedLine, log string) (planReady,
 }
 
 // runChaoskube runs one chaoskube dry run of sc through the rusage launcher.
-func (b *bench) runChaoskube(ctx context.Context, sc scenario) (chaoskubeRun, error) {
-	kr := chaoskubeRun{scenario: sc}
+func (b *bench) runChaoskube(ctx context.Context, sc scenario, kill bool) (chaoskubeRun, error) {
+	kr := chaoskubeRun{scenario: sc, kill: kill}
 	want := picks(sc)
 	before, err := b.apiRequests(ctx)
 	if err != nil {
@@ -174,7 +189,7 @@ func (b *bench) runChaoskube(ctx context.Context, sc scenario) (chaoskubeRun, er
 	var stderr stampedLines
 	kr.load = loadAverage()
 	start := time.Now()
-	kr.maxRSS, err = b.measure(ctx, b.chaoskube, &stdout, &stderr, nil, chaoskubeArgs(b.sb.Kubeconfig, sc, want)...)
+	kr.maxRSS, err = b.measure(ctx, b.chaoskube, &stdout, &stderr, nil, chaoskubeArgsFor(b.sb.Kubeconfig, sc, want, kill)...)
 	if err != nil {
 		return kr, fmt.Errorf("chaoskube: %w\n%s", err, tail(stderr.String(), 2000))
 	}
@@ -213,7 +228,7 @@ func chaoskubeBinary(ctx context.Context, bin string) (binary, string, error) {
 // measureChaoskube runs chaoskube's dry run of sc once, after chaosnight's
 // run i of the same scenario (interleaved: the machine's noise hits both).
 func (b *bench) measureChaoskube(ctx context.Context, sc scenario, i int) error {
-	kr, err := b.runChaoskube(ctx, sc)
+	kr, err := b.runChaoskube(ctx, sc, false)
 	if err != nil {
 		return err
 	}
@@ -221,5 +236,26 @@ func (b *bench) measureChaoskube(ctx context.Context, sc scenario, i int) error 
 	b.logf("%s, chaoskube, run %d/%d: plan ready %s, pass done %s, %d victims, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 		sc.label, i+1, b.opts.runs, kr.planReady.Round(time.Millisecond), kr.passDone.Round(time.Millisecond), kr.victims,
 		cluster.Sum(kr.requests), cluster.Describe(kr.requests), mib(kr.maxRSS), kr.load)
+	return nil
+}
+
+// measureChaoskubeKills runs chaoskube's one pass for real: --max-kill 100
+// over the 100 namespaces (one pod per ReplicaSet, 100 of them), at its
+// client's default rate. The kill time is "found victims" → "sleeping...":
+// the 100 DELETEs, one after the other; its Events go out through the same
+// client asynchronously and may still be queued at "sleeping...".
+func (b *bench) measureChaoskubeKills(ctx context.Context) error {
+	sc := scenario{label: "100 kills", namespaces: nsBig}
+	kr, err := b.runChaoskube(ctx, sc, true)
+	if err != nil {
+		return err
+	}
+	b.chaoskubeKills = append(b.chaoskubeKills, kr)
+	b.logf("chaoskube, 100 kills: victims chosen at %s, pass done at %s (%s for the kills), %d victims, %d API requests (%s), peak RSS %.1f MiB",
+		kr.planReady.Round(time.Millisecond), kr.passDone.Round(time.Millisecond), (kr.passDone - kr.planReady).Round(time.Millisecond),
+		kr.victims, cluster.Sum(kr.requests), cluster.Describe(kr.requests), mib(kr.maxRSS))
+	if kr.requests["DELETE pods"] < picks(sc) {
+		return fmt.Errorf("chaoskube kills: %d DELETE pods seen by the API server, want %d", kr.requests["DELETE pods"], picks(sc))
+	}
 	return nil
 }

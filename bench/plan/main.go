@@ -72,6 +72,7 @@ type options struct {
 	scrape     time.Duration
 	ctrlQPS    int
 	skipKills  bool
+	onlyKills  bool
 	hold       bool
 	compare    string
 	chaoskube  string
@@ -87,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.scrape, "scrape-interval", 30*time.Second, "Prometheus scrape interval of the sandbox (the exporter exports every pod)")
 	fs.IntVar(&o.ctrlQPS, "controller-qps", 400, "kube-controller-manager and scheduler client rate")
 	fs.BoolVar(&o.skipKills, "skip-kills", false, "skip the 100-kill measurement")
+	fs.BoolVar(&o.onlyKills, "only-kills", false, "skip the dry runs: only the 100-kill measurement")
 	fs.BoolVar(&o.hold, "hold", false, "after the dry runs, keep the 10,000-pod sandbox up until SIGINT (to profile by hand)")
 	fs.StringVar(&o.compare, "compare", "", "another chaosnight binary (e.g. built from an older commit) to measure in the same dry runs, interleaved")
 	fs.StringVar(&o.chaoskube, "chaoskube", "", "a chaoskube binary to measure in the same dry runs, interleaved (its equivalent dry pass; see chaoskube.go)")
@@ -127,6 +129,7 @@ type results struct {
 	chaoskubeVersion string // empty without -chaoskube
 	chaoskubeFloor   int64  // peak RSS of `chaoskube --version`
 	chaoskubeRuns    []chaoskubeRun
+	chaoskubeKills   []chaoskubeRun
 }
 
 // bench is one benchmark session.
@@ -151,6 +154,7 @@ type bench struct {
 	chaoskube        binary // -chaoskube, path empty without it
 	chaoskubeVersion string
 	chaoskubeRuns    []chaoskubeRun
+	chaoskubeKills   []chaoskubeRun
 }
 
 // rawList is the reference of a scenario: the same pods read by one
@@ -251,7 +255,11 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	}
 	b.logf("sandbox up: %s", b.versions)
 
-	if err := b.measureAllPlans(ctx); err != nil {
+	if b.opts.onlyKills {
+		if err := b.filler.Fill(ctx, nsBig); err != nil {
+			return results{}, err
+		}
+	} else if err := b.measureAllPlans(ctx); err != nil {
 		return results{}, err
 	}
 	if b.opts.profileDir != "" {
@@ -271,7 +279,7 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	}
 	b.logf("done")
 	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile,
-		chaoskubeVersion: b.chaoskubeVersion, chaoskubeFloor: b.chaoskube.floor, chaoskubeRuns: b.chaoskubeRuns}, nil
+		chaoskubeVersion: b.chaoskubeVersion, chaoskubeFloor: b.chaoskube.floor, chaoskubeRuns: b.chaoskubeRuns, chaoskubeKills: b.chaoskubeKills}, nil
 }
 
 // buildBinaries builds chaosnight from this tree and the rusage launcher,
@@ -353,6 +361,15 @@ func (b *bench) measureAllKills(ctx context.Context) error {
 			}
 			if err := b.filler.WaitReady(ctx, nsBig); err != nil {
 				return err
+			}
+			// chaoskube's pass for real, beside chaosnight at its rate.
+			if rate.qps == 5 && b.chaoskube.path != "" {
+				if err := b.measureChaoskubeKills(ctx); err != nil {
+					return err
+				}
+				if err := b.filler.WaitReady(ctx, nsBig); err != nil {
+					return err
+				}
 			}
 		}
 	}

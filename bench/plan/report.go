@@ -80,6 +80,9 @@ func report(w io.Writer, r results) {
 	if len(r.kills) > 0 {
 		reportKills(w, r.kills)
 	}
+	if len(r.chaoskubeKills) > 0 {
+		reportChaoskubeKills(w, r)
+	}
 	if r.profile != "" {
 		fmt.Fprintf(w, "\n%s\n", r.profile)
 	}
@@ -244,4 +247,16 @@ func reportChaoskube(w io.Writer, r results, seen []scenario) {
 			}
 		}
 	}
+}
+
+// reportChaoskubeKills is chaoskube's pass of 100 real kills.
+func reportChaoskubeKills(w io.Writer, r results) {
+	ks := r.chaoskubeKills
+	kill := summarize(collect(ks, func(k chaoskubeRun) float64 { return (k.passDone - k.planReady).Seconds() }))
+	ready := summarize(collect(ks, func(k chaoskubeRun) float64 { return k.planReady.Seconds() }))
+	rss := summarize(collect(ks, func(k chaoskubeRun) float64 { return mib(k.maxRSS) }))
+	fmt.Fprintf(w, "\n## chaoskube %s: one pass of 100 real kills (--no-dry-run --max-kill=100, one pod per ReplicaSet), client-go's default rate (5/s, burst 10), %d run(s)\n\n", r.chaoskubeVersion, len(ks))
+	fmt.Fprintln(w, "| victims chosen (start →) | 100 DELETEs (\"found victims\" → \"sleeping...\"; Events sent asynchronously) | pods/s | peak RSS | API requests, whole process |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s |\n", ready.format("s", 2), kill.format("s", 2), 100/kill.med, rss.format("MiB", 1), cluster.Describe(ks[0].requests))
 }

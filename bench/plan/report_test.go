@@ -22,6 +22,8 @@ func TestReportRendersTheFigures(t *testing.T) {
 		chaoskubeVersion: "58fc0b1", chaoskubeFloor: 20 << 20,
 		chaoskubeRuns: []chaoskubeRun{{scenario: sc, planReady: 700 * time.Millisecond, passDone: 710 * time.Millisecond, victims: 100, maxRSS: 250 << 20,
 			requests: map[string]int{"LIST pods": 1, "LIST namespaces": 1}}},
+		chaoskubeKills: []chaoskubeRun{{kill: true, planReady: time.Second, passDone: 21 * time.Second, victims: 100, maxRSS: 260 << 20,
+			requests: map[string]int{"DELETE pods": 100, "LIST pods": 1}}},
 	}
 	for i := range r.plans {
 		r.plans[i].planReady = r.plans[i].selectTook + 100*time.Millisecond
@@ -40,6 +42,7 @@ func TestReportRendersTheFigures(t *testing.T) {
 		"| 10,000 pods, 100 namespaces | chaosnight this tree: `run --dry-run` (select phase's end; the whole run adds the guard: opt-in, minHealthy, gate) | 0.340 s (0.330–0.350) | 0.60 s (0.50–0.70) | 67 (67–67) | 100 | 51.0 MiB (50.0–52.0) |\n",
 		"| 10,000 pods, 100 namespaces | chaoskube: one dry pass (\"found victims\"; no guard) | 0.700 s (0.700–0.700) | pass done at 0.710 s (0.710–0.710); the process lives until --max-runtime | 2 (2–2) | 100 | 250.0 MiB (250.0–250.0) |\n",
 		"- API requests of one chaoskube run (10,000 pods, 100 namespaces): 1 LIST namespaces, 1 LIST pods\n",
+		"| 1.00 s (1.00–1.00) | 20.00 s (20.00–20.00) | 5.0 | 260.0 MiB (260.0–260.0) | 100 DELETE pods, 1 LIST pods |\n",
 		"| --kube-qps 50 --kube-burst 100 | 3.40 s (3.40–3.40) | 29 (29–29) | 5.0 s (5.0–5.0) | 40.0 MiB (40.0–40.0) |\n",
 	} {
 		if !strings.Contains(b.String(), want) {
