@@ -222,7 +222,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 // runOf reads what the bench needs of one journal.
 func runOf(rec *journal.Record, o options) runResult {
 	r := runResult{name: rec.Experiment.Metadata.Name, verdict: string(rec.Verdict), started: rec.Started, ended: rec.Ended,
-		declared: o.duration + o.recovery, phases: map[string]time.Duration{}, reasons: rec.Reasons}
+		declared: o.duration, phases: map[string]time.Duration{}, reasons: rec.Reasons}
 	for _, p := range rec.Phases {
 		r.phases[p.Name] += p.Ended.Sub(p.Started)
 		if p.Name == journal.PhaseSelect {

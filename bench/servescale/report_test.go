@@ -19,18 +19,18 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 // durations.
 func TestAnalyse(t *testing.T) {
 	n := nightResult{opens: t0, runs: []runResult{
-		{name: "night-001", verdict: "held", started: at(15), ended: at(8_415), declared: 8 * time.Second, killed: 1,
-			phases: map[string]time.Duration{journal.PhaseSelect: 300 * time.Millisecond}},
-		{name: "night-002", verdict: "held", started: at(8_435), ended: at(16_935), declared: 8 * time.Second, killed: 1,
-			phases: map[string]time.Duration{journal.PhaseSelect: 500 * time.Millisecond}},
-		{name: "night-003", verdict: "skipped", started: at(16_965), ended: at(17_000), declared: 8 * time.Second},
+		{name: "night-001", verdict: "held", started: at(15), ended: at(8_415), declared: 5 * time.Second, killed: 1,
+			phases: map[string]time.Duration{journal.PhaseSelect: 300 * time.Millisecond, journal.PhaseRecover: 3 * time.Second}},
+		{name: "night-002", verdict: "held", started: at(8_435), ended: at(16_935), declared: 5 * time.Second, killed: 1,
+			phases: map[string]time.Duration{journal.PhaseSelect: 500 * time.Millisecond, journal.PhaseRecover: 3 * time.Second}},
+		{name: "night-003", verdict: "skipped", started: at(16_965), ended: at(17_000), declared: 5 * time.Second},
 	}}
 	a := analyse(n)
 	if a.firstStart != 15*time.Millisecond {
 		t.Errorf("first start %s, want 15ms", a.firstStart)
 	}
 	wantGaps := []time.Duration{20 * time.Millisecond, 30 * time.Millisecond}
-	wantOver := []time.Duration{400 * time.Millisecond, 500 * time.Millisecond, 35*time.Millisecond - 8*time.Second}
+	wantOver := []time.Duration{400 * time.Millisecond, 500 * time.Millisecond, 35*time.Millisecond - 5*time.Second}
 	for i := range wantGaps {
 		if a.gaps[i] != wantGaps[i] {
 			t.Errorf("gap %d = %s, want %s", i, a.gaps[i], wantGaps[i])
