@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	b := &bench{opts: o, log: stderr}
 	r, err := b.measureAll(ctx)
-	if len(r.plans) > 0 {
+	if len(r.plans) > 0 || len(r.kills) > 0 {
 		// Even when stopping the sandbox failed afterwards: the figures
 		// were measured.
 		report(stdout, r)

@@ -44,6 +44,22 @@ func collect[T any](xs []T, f func(T) float64) []float64 {
 // report prints the results as the Markdown tables of
 // bench/results-plan.md.
 func report(w io.Writer, r results) {
+	if len(r.plans) > 0 {
+		reportPlans(w, r)
+	}
+	if len(r.kills) > 0 {
+		reportKills(w, r.kills)
+	}
+	if len(r.chaoskubeKills) > 0 {
+		reportChaoskubeKills(w, r)
+	}
+	if r.profile != "" {
+		fmt.Fprintf(w, "\n%s\n", r.profile)
+	}
+}
+
+// reportPlans is the dry runs' tables, and chaoskube's beside them.
+func reportPlans(w io.Writer, r results) {
 	fmt.Fprintf(w, "\n## chaosnight run --dry-run: median (min–max) of %d runs\n\n", r.runs)
 	fmt.Fprintf(w, "%s; %d CPUs; 1-minute load average during the runs %s\n\n", r.versions, r.cpus,
 		summarize(collect(r.plans, func(p planResult) float64 { return p.load })).format("", 1))
@@ -76,15 +92,6 @@ func report(w io.Writer, r results) {
 	}
 	if len(r.chaoskubeRuns) > 0 {
 		reportChaoskube(w, r, seen)
-	}
-	if len(r.kills) > 0 {
-		reportKills(w, r.kills)
-	}
-	if len(r.chaoskubeKills) > 0 {
-		reportChaoskubeKills(w, r)
-	}
-	if r.profile != "" {
-		fmt.Fprintf(w, "\n%s\n", r.profile)
 	}
 }
 
