@@ -11,7 +11,11 @@
 //	go run ./bench/plan -compare /tmp/chaosnight-old -profile /tmp/prof
 //
 // -compare BIN measures another chaosnight binary (say, built from an older
-// commit) in the same dry runs, interleaved with this tree's. -profile DIR
+// commit) in the same dry runs, interleaved with this tree's. -chaoskube BIN
+// measures chaoskube's equivalent dry pass after each of chaosnight's runs
+// of the default scenarios, and its one pass of 100 real kills beside
+// chaosnight's at 5 requests/s (chaoskube.go says what is measured).
+// -only-kills skips the dry runs. -profile DIR
 // also runs target.Selector in this process against the 10,000 pods and
 // writes cpu.pprof and allocs.pprof there. -hold keeps the 10,000-pod
 // sandbox up after the dry runs, until SIGINT, for profiling by hand.
