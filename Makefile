@@ -60,3 +60,11 @@ image: ## build the container image (needs a Docker engine)
 
 demo: ## run the example chaos night against the sandbox: one experiment holds, one deviates
 	@bash hack/demo.sh
+
+.PHONY: bench-plan bench-servescale
+
+bench-plan: ## bench/plan: dry runs and kills at 1,000 and 10,000 pods (CHAOSKUBE=path/to/chaoskube adds chaoskube in the same runs; ~5 min)
+	$(GO) run ./bench/plan -runs 5 $(if $(CHAOSKUBE),-chaoskube $(CHAOSKUBE))
+
+bench-servescale: ## bench/servescale: serve plays a night of 20 kills among 10,000 pods with 100 experiments loaded (~6 min)
+	$(GO) run ./bench/servescale
