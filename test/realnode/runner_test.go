@@ -31,6 +31,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaosnight/chaosnight/pkg/cli"
+	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/runner"
 	"github.com/chaosnight/chaosnight/test/sandbox"
 )
@@ -97,8 +99,10 @@ experiments:
 // Lease names one of the two pods), the leader plays the night against
 // the real shop, Prometheus scrapes the runners through the chart's pod
 // annotations, deleting the leader in the middle of its experiment hands
-// over to the other replica without replaying it in the same window, and
-// helm uninstall leaves nothing of the runner behind.
+// over to the other replica without replaying it in the same window,
+// `chaosnight pause` from outside aborts the next window's run, helm
+// upgrade's new experiment is hot-reloaded without a restart, and helm
+// uninstall leaves nothing of the runner behind.
 func TestChartRunnerOnRealNode(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	ctx := t.Context()
@@ -190,12 +194,9 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	t.Logf("leader %s runs %s (%s)", leader, run.RunID, run.Experiment)
 
 	// Delete the leader mid-experiment: it aborts and reverts before it
-	// lets go of the Lease, the other replica takes over, and rn-evict is
-	// not played again in this window.
-	follower := names[0]
-	if follower == leader {
-		follower = names[1]
-	}
+	// lets go of the Lease, another replica takes over (the other one, or
+	// the Deployment's replacement of the deleted pod, whichever is first),
+	// and rn-evict is not played again in this window.
 	windowCloses := run.Started.Truncate(time.Minute).Add(50 * time.Second)
 	if time.Until(windowCloses) < 15*time.Second {
 		t.Fatalf("rn-evict started at %s, too close to the window's close at %s for the handover to be seen (machine too slow?)", run.Started, windowCloses)
@@ -203,25 +204,51 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	if err := admin.CoreV1().Pods(runnerNS).Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	sandbox.WaitFor(t, 60*time.Second, "the follower to lead", func() error {
+	var newLeader string
+	sandbox.WaitFor(t, 90*time.Second, "another replica to lead", func() error {
 		l, err := admin.CoordinationV1().Leases(runnerNS).Get(ctx, runnerLease, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if h := l.Spec.HolderIdentity; h == nil || *h != follower {
-			return fmt.Errorf("Lease held by %v", h)
+		h := ""
+		if l.Spec.HolderIdentity != nil {
+			h = *l.Spec.HolderIdentity
 		}
+		if h == "" || h == leader {
+			return fmt.Errorf("Lease held by %q", h)
+		}
+		newLeader = h
 		return nil
 	})
-	// Until the window closes, the new leader plays nothing of it again.
-	for time.Now().Before(windowCloses) {
-		runs, err := recentRuns(ctx, podIP(pods, follower))
+	t.Logf("%s deleted; %s leads", leader, newLeader)
+	// The deleted leader aborted its run before it let go: its journal went
+	// with its emptyDir, its Event stays.
+	sandbox.WaitFor(t, 30*time.Second, "the deleted leader's ExperimentAborted Event", func() error {
+		evs, err := admin.CoreV1().Events(runnerNS).List(ctx, metav1.ListOptions{FieldSelector: "reason=ExperimentAborted"})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		for _, r := range runs {
-			if r.Experiment == "rn-evict" && r.Started.Before(windowCloses) {
-				t.Fatalf("the new leader replayed rn-evict in the same window: %+v", r)
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == leader && strings.Contains(e.Message, run.RunID) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d ExperimentAborted Events, none of %s on %s", len(evs.Items), run.RunID, leader)
+	})
+	// Until the window closes, no replica plays anything of it again.
+	for time.Now().Before(windowCloses) {
+		for _, p := range runnerPods(ctx, t) {
+			if p.Name == leader || p.Status.PodIP == "" {
+				continue
+			}
+			runs, err := recentRuns(ctx, p.Status.PodIP)
+			if err != nil {
+				continue // a replacement not serving yet
+			}
+			for _, r := range runs {
+				if r.Experiment == "rn-evict" && r.Started.Before(windowCloses) {
+					t.Fatalf("%s replayed rn-evict in the same window: %+v", p.Name, r)
+				}
 			}
 		}
 		time.Sleep(time.Second)
@@ -232,6 +259,60 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	}
 	t.Logf("runner state after the handover: %v", state.Data)
 
+	// The next window: the new leader plays rn-evict; `chaosnight pause`
+	// from outside (the CLI, with the kill switch in the release
+	// namespace) aborts it.
+	sandbox.WaitFor(t, 90*time.Second, "the new leader to start rn-evict in the next window", func() error {
+		var err error
+		run, err = inFlight(ctx, podIP(runnerPods(ctx, t), newLeader), "rn-evict")
+		return err
+	})
+	if code, out := runCLI(ctx, s, "pause", "--kill-switch-namespace", runnerNS, "--reason", "realnode test"); code != 0 {
+		t.Fatalf("chaosnight pause: exit %d\n%s", code, out)
+	}
+	sandbox.WaitFor(t, 30*time.Second, "the paused run to end aborted", func() error {
+		runs, err := recentRuns(ctx, podIP(runnerPods(ctx, t), newLeader))
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if r.RunID == run.RunID {
+				if r.Ended.IsZero() || r.Verdict != journal.Aborted {
+					return fmt.Errorf("run %s: verdict %q, ended %v", r.RunID, r.Verdict, r.Ended)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("run %s not listed", run.RunID)
+	})
+	if code, out := runCLI(ctx, s, "resume", "--kill-switch-namespace", runnerNS); code != 0 {
+		t.Fatalf("chaosnight resume: exit %d\n%s", code, out)
+	}
+
+	// helm upgrade with one more experiment: the runners reload it
+	// without a restart (nights and experiments are not in the pods'
+	// checksum), and no container was restarted by its liveness probe.
+	upValues := podValues(ctx, t, s)
+	exps := upValues["experiments"].(map[string]any)
+	exps["rn-second"] = strings.Replace(exps["rn-evict"].(string), "name: rn-evict", "name: rn-second", 1)
+	up := action.NewUpgrade(helmConfig(t, s))
+	up.Namespace = runnerNS
+	if _, err := up.RunWithContext(ctx, runnerRelease, chart, upValues); err != nil {
+		t.Fatalf("helm upgrade: %v", err)
+	}
+	sandbox.WaitFor(t, 3*time.Minute, "the leader to reload 2 experiments", func() error {
+		return loggedSince(ctx, newLeader, `"msg":"configuration loaded"`, `"experiments":2`)
+	})
+	for _, p := range runnerPods(ctx, t) {
+		if p.Name == newLeader {
+			for _, c := range p.Status.ContainerStatuses {
+				if c.RestartCount != 0 {
+					t.Errorf("runner %s restarted %d times", p.Name, c.RestartCount)
+				}
+			}
+		}
+	}
+
 	// helm uninstall removes every object the runner and the chart made.
 	if _, err := action.NewUninstall(helmConfig(t, s)).Run(runnerRelease); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
@@ -240,6 +321,33 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	sandbox.WaitFor(t, 3*time.Minute, "nothing of the runner left in its namespace", func() error {
 		return leftovers(ctx, t)
 	})
+}
+
+// runCLI runs the chaosnight CLI in process against the sandbox.
+func runCLI(ctx context.Context, s *sandbox.Sandbox, args ...string) (int, string) {
+	var out bytes.Buffer
+	code := cli.RunContext(ctx, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &out}, cli.BuildInfo{Version: "test"},
+		append(args, "--kubeconfig", s.Kubeconfig))
+	return code, out.String()
+}
+
+// loggedSince checks that the pod's log has a line with every one of
+// parts (the runner logs JSON).
+func loggedSince(ctx context.Context, pod string, parts ...string) error {
+	b, err := sb.Client().CoreV1().Pods(runnerNS).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("no log line with %q", parts)
 }
 
 // importRunnerImage builds chaosnight and chaosnight-stress and imports
