@@ -29,7 +29,17 @@ func (e *BuildError) Unwrap() error { return e.Err }
 // returns a Config for WriteArchive with the binaries, version, commit and
 // architecture filled in.
 func BuildBinaries(ctx context.Context, moduleDir, outDir, version, commit string) (Config, error) {
-	arch := os.Getenv("GOARCH")
+	return BuildBinariesFor(ctx, moduleDir, outDir, version, commit, "")
+}
+
+// BuildBinariesFor is BuildBinaries for linux/arch; an empty arch is
+// $GOARCH, else the running architecture. The commands take the
+// architecture as a flag: `GOARCH=arm64 go run` would build the command
+// itself for arm64.
+func BuildBinariesFor(ctx context.Context, moduleDir, outDir, version, commit, arch string) (Config, error) {
+	if arch == "" {
+		arch = os.Getenv("GOARCH")
+	}
 	if arch == "" {
 		arch = runtime.GOARCH
 	}

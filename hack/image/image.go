@@ -261,8 +261,9 @@ func writeTar(w *tar.Writer, es []entry, mtime time.Time) error {
 
 // Image is an image in memory: its blobs and its index.
 type Image struct {
-	// Name is the full reference; Digest the manifest's digest.
-	Name, Digest string
+	// Name is the full reference; Digest the manifest's digest; Arch the
+	// platform's architecture (the OS is linux).
+	Name, Digest, Arch string
 	// Index is index.json; Blobs maps a digest ("sha256:...") to its bytes.
 	Index []byte
 	Blobs map[string][]byte
@@ -282,7 +283,7 @@ func Build(cfg Config) (*Image, error) {
 	if err := writeTar(tar.NewWriter(&layer), es, c.Created); err != nil {
 		return nil, fmt.Errorf("image layer: %w", err)
 	}
-	img := &Image{Name: c.Name, Blobs: map[string][]byte{}}
+	img := &Image{Name: c.Name, Arch: c.Arch, Blobs: map[string][]byte{}}
 	add := func(mediaType string, b []byte) v1.Descriptor {
 		d := digest.Digest(fmt.Sprintf("sha256:%x", sha256.Sum256(b)))
 		img.Blobs[d.String()] = b
@@ -357,18 +358,23 @@ func WriteArchive(path string, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return img.Digest, img.WriteArchive(path)
+}
+
+// WriteArchive writes the image as an OCI image layout tar at path.
+func (img *Image) WriteArchive(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return "", fmt.Errorf("image archive: %w", err)
+		return fmt.Errorf("image archive: %w", err)
 	}
 	if err := writeTar(tar.NewWriter(f), img.layoutEntries(), time.Unix(0, 0)); err != nil {
 		_ = f.Close()
-		return "", fmt.Errorf("image archive %s: %w", path, err)
+		return fmt.Errorf("image archive %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("image archive %s: %w", path, err)
+		return fmt.Errorf("image archive %s: %w", path, err)
 	}
-	return img.Digest, nil
+	return nil
 }
 
 // WriteLayout writes the image as an OCI image layout directory (what
@@ -379,22 +385,28 @@ func WriteLayout(dir string, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return img.Digest, img.WriteLayout(dir)
+}
+
+// WriteLayout writes the image as an OCI image layout directory; dir must
+// not exist or be empty.
+func (img *Image) WriteLayout(dir string) error {
 	if des, err := os.ReadDir(dir); err == nil && len(des) > 0 {
-		return "", &ConfigError{Field: "layout directory", Reason: dir + " is not empty"}
+		return &ConfigError{Field: "layout directory", Reason: dir + " is not empty"}
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("image layout: %w", err)
+		return fmt.Errorf("image layout: %w", err)
 	}
 	for _, e := range img.layoutEntries() {
 		p := filepath.Join(dir, filepath.FromSlash(e.name))
 		if e.typeflag == tar.TypeDir {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return "", fmt.Errorf("image layout: %w", err)
+				return fmt.Errorf("image layout: %w", err)
 			}
 			continue
 		}
 		if err := os.WriteFile(p, e.data, 0o644); err != nil {
-			return "", fmt.Errorf("image layout: %w", err)
+			return fmt.Errorf("image layout: %w", err)
 		}
 	}
-	return img.Digest, nil
+	return nil
 }

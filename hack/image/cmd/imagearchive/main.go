@@ -39,7 +39,7 @@ func run(args []string) error {
 	fs.StringVar(&c.Name, "name", "", "image name with a tag (default ghcr.io/chaosnight/chaosnight:VERSION)")
 	fs.StringVar(&c.Version, "version", "dev", "version label (and chaosnight's stamped version when building)")
 	fs.StringVar(&c.Commit, "commit", "unknown", "revision label (and chaosnight's stamped commit when building)")
-	fs.StringVar(&c.Arch, "arch", "", "architecture of the binaries (default the running one, or $GOARCH when building)")
+	fs.StringVar(&c.Arch, "arch", "", "linux architecture of the binaries (default the running one)")
 	fs.StringVar(&c.CACerts, "ca-certs", image.DefaultCACerts, "CA bundle to ship as /etc/ssl/certs/ca-certificates.crt")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,7 +61,7 @@ func run(args []string) error {
 			return err
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
-		built, err := image.BuildBinaries(ctx, *module, dir, c.Version, c.Commit)
+		built, err := image.BuildBinariesFor(ctx, *module, dir, c.Version, c.Commit, c.Arch)
 		if err != nil {
 			return err
 		}
