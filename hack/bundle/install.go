@@ -91,11 +91,14 @@ how to check it and switch it on.
 
 ## 4. Upgrade
 
-Import the new bundle's image as in step 2, then:
+Import the new bundle's image as in step 2. Helm never upgrades CRDs:
+apply the new chart's first, then upgrade (from the new bundle's directory):
 
 ~~~sh
-helm upgrade chaosnight ./CHART-OF-THE-NEW-BUNDLE.tgz -n chaosnight --reuse-values \
-  --set image.tag=NEW-VERSION
+tar -xzf ./@CHART@ chaosnight/crds
+kubectl apply --server-side -f chaosnight/crds/
+helm upgrade chaosnight ./@CHART@ -n chaosnight --reuse-values \
+  --set image.tag=@VERSION@
 ~~~
 
 The CLI: copy @CLI@ to a machine with a kubeconfig for the cluster,
