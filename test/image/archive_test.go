@@ -204,6 +204,10 @@ func TestImageAgreesWithDockerfile(t *testing.T) {
 		}
 	})
 
+	t.Run("ctr images import", func(t *testing.T) {
+		ctrImport(t, ctx, path, "ghcr.io/chaosnight/chaosnight:"+version, version)
+	})
+
 	t.Run("version", func(t *testing.T) {
 		// The binary taken out of the layer runs and says the version
 		// and commit it was given.
