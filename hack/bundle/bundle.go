@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -65,9 +64,6 @@ func (e *Error) Error() string { return "bundle: " + e.Step + ": " + e.Err.Error
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// versionRE is what an image tag allows; the version also names files.
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
 // SumsFile and InstallFile are the bundle's fixed names.
 const (
 	SumsFile    = "SHA256SUMS"
@@ -78,8 +74,10 @@ const (
 // version is replaced.
 func Write(opts Options) (*Bundle, error) {
 	version := opts.Image.Version
-	if !versionRE.MatchString(version) {
-		return nil, &Error{Step: "version", Err: fmt.Errorf("%q is not a valid image tag", version)}
+	// The version is the image tag and names the bundle's files: it must
+	// be a valid tag (no slash, no space).
+	if _, err := image.Tag("chaosnight:" + version); err != nil {
+		return nil, &Error{Step: "version", Err: err}
 	}
 	b := &Bundle{Dir: filepath.Join(opts.OutDir, "chaosnight-bundle-"+version)}
 	b.Tarball = b.Dir + ".tar.gz"

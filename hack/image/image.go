@@ -158,7 +158,25 @@ func Tag(name string) (string, error) {
 	if i < 0 || i < strings.LastIndexByte(name, '/') || i == len(name)-1 {
 		return "", &ConfigError{Field: "Name", Reason: fmt.Sprintf("%q has no tag", name)}
 	}
+	if tag := name[i+1:]; !validTag(tag) {
+		return "", &ConfigError{Field: "Name", Reason: fmt.Sprintf("%q: tag %q is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", name, tag)}
+	}
 	return name[i+1:], nil
+}
+
+// validTag is the distribution spec's tag grammar,
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+func validTag(tag string) bool {
+	if tag == "" || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
+		return false
+	}
+	for _, r := range tag {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // entry is one entry of the image's only layer.

@@ -298,6 +298,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no tag", func(c *Config) { c.Name = "registry.example:5000/chaosnight" }, "Name"},
 		{"empty tag", func(c *Config) { c.Name = "registry.example/chaosnight:" }, "Name"},
 		{"digest", func(c *Config) { c.Name = "registry.example/chaosnight@sha256:00" }, "Name"},
+		{"bad tag", func(c *Config) { c.Version = "v1+dirty" }, "Name"},
 		{"no stress binary", func(c *Config) { c.Stress = "" }, "Chaosnight/Stress"},
 		{"missing binary", func(c *Config) { c.Chaosnight = "/nonexistent/chaosnight" }, "Chaosnight"},
 		{"missing CA bundle", func(c *Config) { c.CACerts = "/nonexistent/ca.crt" }, "CACerts"},

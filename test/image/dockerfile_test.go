@@ -24,9 +24,11 @@ const distrolessBase = "gcr.io/distroless/static-debian12:nonroot"
 
 // baseEntries are the layer entries hack/image writes for what the
 // distroless base provides (the rest must come from the Dockerfile).
-var baseEntries = []string{
-	"etc/", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl/", "etc/ssl/certs/",
-	"etc/ssl/certs/ca-certificates.crt", "home/", "home/nonroot/", "tmp/",
+func baseEntries() []string {
+	return []string{
+		"etc/", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl/", "etc/ssl/certs/",
+		"etc/ssl/certs/ca-certificates.crt", "home/", "home/nonroot/", "tmp/",
+	}
 }
 
 // layerEntry is what the comparison needs of one layer entry.
@@ -77,18 +79,15 @@ func values(n *parser.Node) []string {
 	return vs
 }
 
-// The build stage's RUN puts files in /out/rootfs with `-o`, `mkdir -p`
-// and `ln -s`; the final stage copies that tree to /.
-var (
-	reOut   = regexp.MustCompile(`-o\s+/out/rootfs/(\S+)\s+(\./cmd/\S+)`)
-	reMkdir = regexp.MustCompile(`mkdir\s+-p\s+/out/rootfs/(\S+)`)
-	reLink  = regexp.MustCompile(`ln\s+-s\s+(\S+)\s+/out/rootfs/(\S+)`)
-)
-
 // rootfs is the tree the build stage writes into /out/rootfs: entry name
 // (directories end in /) to entry, and the package each binary is built
 // from.
 func rootfs(s stage) (map[string]layerEntry, map[string]string) {
+	// The build stage's RUN puts files in /out/rootfs with `-o`, `mkdir -p`
+	// and `ln -s`; the final stage copies that tree to /.
+	reOut := regexp.MustCompile(`-o\s+/out/rootfs/(\S+)\s+(\./cmd/\S+)`)
+	reMkdir := regexp.MustCompile(`mkdir\s+-p\s+/out/rootfs/(\S+)`)
+	reLink := regexp.MustCompile(`ln\s+-s\s+(\S+)\s+/out/rootfs/(\S+)`)
 	entries := map[string]layerEntry{}
 	pkgs := map[string]string{}
 	for _, n := range s.nodes {
@@ -265,7 +264,7 @@ func disagreements(dockerfile []byte, version, commit string, cfg v1.ImageConfig
 	for k, v := range f.rootfs {
 		want[k] = v
 	}
-	for _, b := range baseEntries {
+	for _, b := range baseEntries() {
 		want[b] = layerEntry{dir: strings.HasSuffix(b, "/")}
 	}
 	for _, name := range sortedKeys(want, layer) {
