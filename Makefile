@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # suite far below CI's limit but never let one hang forever.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image
+.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image image-archive bundle
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,16 @@ chart-test: ## lint and render the Helm chart and check its RBAC against the san
 
 image: ## build the container image (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t ghcr.io/chaosnight/chaosnight:$(VERSION) .
+
+# Both build the linux binaries as the Dockerfile does, whatever the host
+# OS, for IMAGE_ARCH (default this machine's): make bundle IMAGE_ARCH=arm64.
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+image-archive: ## write the image as an OCI archive without a Docker engine: bin/chaosnight-image.oci.tar (hack/image)
+	@mkdir -p bin
+	$(GO) run ./hack/image/cmd/imagearchive -version $(VERSION) -commit $(COMMIT) -arch $(IMAGE_ARCH) -o bin/chaosnight-image.oci.tar
+
+bundle: ## offline bundle for air-gapped clusters: dist/chaosnight-bundle-VERSION/ and its .tar.gz (docs/airgapped.md)
+	$(GO) run ./hack/bundle/cmd/bundle -version $(VERSION) -commit $(COMMIT) -arch $(IMAGE_ARCH) -o dist
 
 -include hack/sandbox.mk
 
