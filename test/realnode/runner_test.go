@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,6 +29,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaosnight/chaosnight/hack/image"
 	"github.com/chaosnight/chaosnight/pkg/cli"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/runner"
@@ -350,22 +349,22 @@ func loggedSince(ctx context.Context, pod string, parts ...string) error {
 	return fmt.Errorf("no log line with %q", parts)
 }
 
-// importRunnerImage builds chaosnight and chaosnight-stress and imports
-// them as runnerImage into the real node's containerd.
+// importRunnerImage builds the runner's image as users get it (hack/image:
+// the Dockerfile's user, entrypoint and layout, checked by test/image),
+// named runnerImage, and imports the archive into the real node.
 func importRunnerImage(ctx context.Context, t *testing.T, s *sandbox.Sandbox) error {
 	t.Helper()
 	dir := t.TempDir()
-	for _, cmd := range []string{"chaosnight", "chaosnight-stress"} {
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
-		build.Dir = repoRoot(t)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", cmd, err, out)
-		}
+	cfg, err := image.BuildBinaries(ctx, repoRoot(t), dir, "rn", "realnode-test")
+	if err != nil {
+		return err
 	}
-	return s.ImportImage(ctx, runnerImage, map[string]string{
-		"/chaosnight": filepath.Join(dir, "chaosnight"), "/chaosnight-stress": filepath.Join(dir, "chaosnight-stress"),
-	}, []string{"/chaosnight"})
+	cfg.Name = runnerImage
+	archive := filepath.Join(dir, "chaosnight.oci.tar")
+	if _, err := image.WriteArchive(archive, cfg); err != nil {
+		return err
+	}
+	return s.ImportImageArchive(ctx, archive)
 }
 
 // podValues are runnerValues with the addresses the pods reach.
