@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # suite far below CI's limit but never let one hang forever.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image
+.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image image-archive bundle
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,7 +56,25 @@ chart-test: ## lint and render the Helm chart and check its RBAC against the san
 image: ## build the container image (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t ghcr.io/chaosnight/chaosnight:$(VERSION) .
 
+# Both build the linux binaries as the Dockerfile does, whatever the host
+# OS, for IMAGE_ARCH (default this machine's): make bundle IMAGE_ARCH=arm64.
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+image-archive: ## write the image as an OCI archive without a Docker engine: bin/chaosnight-image.oci.tar (hack/image)
+	@mkdir -p bin
+	$(GO) run ./hack/image/cmd/imagearchive -version $(VERSION) -commit $(COMMIT) -arch $(IMAGE_ARCH) -o bin/chaosnight-image.oci.tar
+
+bundle: ## offline bundle for air-gapped clusters: dist/chaosnight-bundle-VERSION/ and its .tar.gz (docs/airgapped.md)
+	$(GO) run ./hack/bundle/cmd/bundle -version $(VERSION) -commit $(COMMIT) -arch $(IMAGE_ARCH) -o dist
+
 -include hack/sandbox.mk
 
 demo: ## run the example chaos night against the sandbox: one experiment holds, one deviates
 	@bash hack/demo.sh
+
+.PHONY: bench-plan bench-servescale
+
+bench-plan: ## bench/plan: dry runs and kills at 1,000 and 10,000 pods (CHAOSKUBE=path/to/chaoskube adds chaoskube in the same runs; ~5 min)
+	$(GO) run ./bench/plan -runs 5 $(if $(CHAOSKUBE),-chaoskube $(CHAOSKUBE))
+
+bench-servescale: ## bench/servescale: serve plays a night of 20 kills among 10,000 pods with 100 experiments loaded (~6 min)
+	$(GO) run ./bench/servescale

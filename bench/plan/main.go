@@ -11,7 +11,11 @@
 //	go run ./bench/plan -compare /tmp/chaosnight-old -profile /tmp/prof
 //
 // -compare BIN measures another chaosnight binary (say, built from an older
-// commit) in the same dry runs, interleaved with this tree's. -profile DIR
+// commit) in the same dry runs, interleaved with this tree's. -chaoskube BIN
+// measures chaoskube's equivalent dry pass after each of chaosnight's runs
+// of the default scenarios, and its one pass of 100 real kills beside
+// chaosnight's at 5 requests/s (chaoskube.go says what is measured).
+// -only-kills skips the dry runs. -profile DIR
 // also runs target.Selector in this process against the 10,000 pods and
 // writes cpu.pprof and allocs.pprof there. -hold keeps the 10,000-pod
 // sandbox up after the dry runs, until SIGINT, for profiling by hand.
@@ -35,18 +39,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/chaosnight/chaosnight/bench/internal/cluster"
 	"github.com/chaosnight/chaosnight/pkg/experiment"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -55,17 +56,16 @@ import (
 )
 
 const (
-	optInLabel     = "chaosnight.dev/enabled"
-	benchApp       = "bench"
-	otherApp       = "other"
-	podsPerNS      = 100
-	otherPerNS     = 2 // non-matching pods in every namespace
-	offNamespace   = "bench-off"
-	readyTimeout   = 10 * time.Minute
+	optInLabel     = cluster.OptInLabel
+	benchApp       = cluster.BenchApp
+	podsPerNS      = cluster.PodsPerNS
 	childTimeout   = 2 * time.Minute
-	pollEvery      = 2 * time.Second
 	nsSmall, nsBig = 10, 100
 )
+
+func (b *bench) apiRequests(ctx context.Context) (map[string]int, error) {
+	return cluster.APIRequests(ctx, b.admin)
+}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -76,8 +76,10 @@ type options struct {
 	scrape     time.Duration
 	ctrlQPS    int
 	skipKills  bool
+	onlyKills  bool
 	hold       bool
 	compare    string
+	chaoskube  string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -90,8 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.scrape, "scrape-interval", 30*time.Second, "Prometheus scrape interval of the sandbox (the exporter exports every pod)")
 	fs.IntVar(&o.ctrlQPS, "controller-qps", 400, "kube-controller-manager and scheduler client rate")
 	fs.BoolVar(&o.skipKills, "skip-kills", false, "skip the 100-kill measurement")
+	fs.BoolVar(&o.onlyKills, "only-kills", false, "skip the dry runs: only the 100-kill measurement")
 	fs.BoolVar(&o.hold, "hold", false, "after the dry runs, keep the 10,000-pod sandbox up until SIGINT (to profile by hand)")
 	fs.StringVar(&o.compare, "compare", "", "another chaosnight binary (e.g. built from an older commit) to measure in the same dry runs, interleaved")
+	fs.StringVar(&o.chaoskube, "chaoskube", "", "a chaoskube binary to measure in the same dry runs, interleaved (its equivalent dry pass; see chaoskube.go)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -103,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	b := &bench{opts: o, log: stderr}
 	r, err := b.measureAll(ctx)
-	if len(r.plans) > 0 {
+	if len(r.plans) > 0 || len(r.kills) > 0 {
 		// Even when stopping the sandbox failed afterwards: the figures
 		// were measured.
 		report(stdout, r)
@@ -125,6 +129,11 @@ type results struct {
 	raw      []rawList
 	kills    []killResult
 	profile  string // the in-process profile's summary, if one was taken
+
+	chaoskubeVersion string // empty without -chaoskube
+	chaoskubeFloor   int64  // peak RSS of `chaoskube --version`
+	chaoskubeRuns    []chaoskubeRun
+	chaoskubeKills   []chaoskubeRun
 }
 
 // bench is one benchmark session.
@@ -138,12 +147,18 @@ type bench struct {
 	sb       *sandbox.Sandbox
 	admin    kubernetes.Interface // JSON admin client from the sandbox
 	fast     kubernetes.Interface // protobuf admin client, for the readiness checks
+	filler   *cluster.Filler
 	started  time.Time
 	plans    []planResult
 	raw      []rawList
 	kills    []killResult
 	profile  string
 	versions string
+
+	chaoskube        binary // -chaoskube, path empty without it
+	chaoskubeVersion string
+	chaoskubeRuns    []chaoskubeRun
+	chaoskubeKills   []chaoskubeRun
 }
 
 // rawList is the reference of a scenario: the same pods read by one
@@ -169,18 +184,19 @@ type scenario struct {
 	safety     string
 	flags      string // extra chaosnight flags, space-separated
 	env        string // extra environment, space-separated NAME=value (see measureKills for why a rate is set in both)
+	chaoskube  bool   // -chaoskube runs its equivalent of this scenario (the default-settings ones)
 }
 
 func scenarios(n int) []scenario {
 	if n == nsSmall {
 		return []scenario{
-			{label: "1,000 pods, 10 namespaces", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+			{label: "1,000 pods, 10 namespaces", namespaces: nsSmall, safety: "{maxTargets: 100}", chaoskube: true},
 			// How much of the peak is the garbage collector's headroom.
 			{label: "1,000 pods, 10 namespaces, GOGC=50", namespaces: nsSmall, safety: "{maxTargets: 100}", env: "GOGC=50"},
 		}
 	}
 	return []scenario{
-		{label: "10,000 pods, 100 namespaces", namespaces: nsBig, safety: "{maxTargets: 100}"},
+		{label: "10,000 pods, 100 namespaces", namespaces: nsBig, safety: "{maxTargets: 100}", chaoskube: true},
 		// The guard's minHealthy reads are client-rate bound: the same run
 		// with a higher rate, and without them.
 		{label: "10,000 pods, 100 namespaces, --kube-qps 200", namespaces: nsBig, safety: "{maxTargets: 100}",
@@ -188,7 +204,7 @@ func scenarios(n int) []scenario {
 		{label: "10,000 pods, 100 namespaces, minHealthy 0", namespaces: nsBig, safety: "{maxTargets: 100, minHealthy: 0}"},
 		// A target that is a tenth of the matching pods: the cluster-scoped
 		// listing gives up after one page and lists per namespace.
-		{label: "1,000 of the 10,000 pods (10 of 100 namespaces)", namespaces: nsSmall, safety: "{maxTargets: 100}"},
+		{label: "1,000 of the 10,000 pods (10 of 100 namespaces)", namespaces: nsSmall, safety: "{maxTargets: 100}", chaoskube: true},
 	}
 }
 
@@ -237,12 +253,17 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 	if b.fast, err = target.NewClientset(sb.RESTConfig, 1000, 2000); err != nil {
 		return results{}, fmt.Errorf("admin clientset: %w", err)
 	}
+	b.filler = &cluster.Filler{Admin: b.admin, Fast: b.fast, Logf: b.logf}
 	if b.versions, err = b.serverVersions(); err != nil {
 		return results{}, err
 	}
 	b.logf("sandbox up: %s", b.versions)
 
-	if err := b.measureAllPlans(ctx); err != nil {
+	if b.opts.onlyKills {
+		if err := b.filler.Fill(ctx, nsBig); err != nil {
+			return results{}, err
+		}
+	} else if err := b.measureAllPlans(ctx); err != nil {
 		return results{}, err
 	}
 	if b.opts.profileDir != "" {
@@ -261,7 +282,8 @@ func (b *bench) measureAll(ctx context.Context) (_ results, err error) {
 		}
 	}
 	b.logf("done")
-	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile}, nil
+	return results{runs: b.opts.runs, versions: b.versions, cpus: runtime.NumCPU(), bins: b.bins, plans: b.plans, raw: b.raw, kills: b.kills, profile: b.profile,
+		chaoskubeVersion: b.chaoskubeVersion, chaoskubeFloor: b.chaoskube.floor, chaoskubeRuns: b.chaoskubeRuns, chaoskubeKills: b.chaoskubeKills}, nil
 }
 
 // buildBinaries builds chaosnight from this tree and the rusage launcher,
@@ -290,6 +312,15 @@ func (b *bench) buildBinaries(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.opts.chaoskube != "" {
+		var err error
+		if b.chaoskube, b.chaoskubeVersion, err = chaoskubeBinary(ctx, b.opts.chaoskube); err != nil {
+			return err
+		}
+		if b.chaoskube.floor, err = b.versionRSS(ctx, b.chaoskube, "--version"); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -297,16 +328,16 @@ func (b *bench) buildBinaries(ctx context.Context) error {
 // beside a namespace that is not opted in: the experiment never names it,
 // so it must cost nothing.
 func (b *bench) measureAllPlans(ctx context.Context) error {
-	if err := b.createNamespace(ctx, offNamespace, false); err != nil {
+	if err := b.filler.CreateNamespace(ctx, cluster.OffNamespace, false); err != nil {
 		return err
 	}
 	for _, size := range []int{nsSmall, nsBig} {
 		for i := range size {
-			if err := b.createNamespace(ctx, nsName(i), true); err != nil {
+			if err := b.filler.CreateNamespace(ctx, cluster.NSName(i), true); err != nil {
 				return err
 			}
 		}
-		if err := b.waitReady(ctx, size); err != nil {
+		if err := b.filler.WaitReady(ctx, size); err != nil {
 			return err
 		}
 		for _, sc := range scenarios(size) {
@@ -332,22 +363,21 @@ func (b *bench) measureAllKills(ctx context.Context) error {
 			if err := b.measureKills(ctx, nsBig, rate.qps, rate.burst); err != nil {
 				return err
 			}
-			if err := b.waitReady(ctx, nsBig); err != nil {
+			if err := b.filler.WaitReady(ctx, nsBig); err != nil {
 				return err
+			}
+			// chaoskube's pass for real, beside chaosnight at its rate.
+			if rate.qps == 5 && b.chaoskube.path != "" {
+				if err := b.measureChaoskubeKills(ctx); err != nil {
+					return err
+				}
+				if err := b.filler.WaitReady(ctx, nsBig); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
-}
-
-func nsName(i int) string { return fmt.Sprintf("bench-%03d", i) }
-
-func namespaces(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = nsName(i)
-	}
-	return out
 }
 
 func (b *bench) serverVersions() (string, error) {
@@ -362,118 +392,6 @@ func (b *bench) serverVersions() (string, error) {
 		rev = "chaosnight " + strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("%s, kube-apiserver %s, %s, sandbox tools %s", rev, v.GitVersion, runtime.Version(), sandbox.DefaultVersions().Key()), nil
-}
-
-// createNamespace creates ns (opted in or not) with a Deployment of
-// podsPerNS app=bench pods and, in opted-in namespaces, otherPerNS
-// non-matching pods. Existing objects are kept.
-func (b *bench) createNamespace(ctx context.Context, ns string, optIn bool) error {
-	labels := map[string]string{}
-	if optIn {
-		labels[optInLabel] = "true"
-	}
-	_, err := b.admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
-	}
-	deps := []*appsv1.Deployment{deployment(ns, benchApp, podsPerNS)}
-	if optIn {
-		deps = append(deps, deployment(ns, otherApp, otherPerNS))
-	}
-	for _, d := range deps {
-		_, err := b.admin.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create deployment %s/%s: %w", ns, d.Name, err)
-		}
-	}
-	return nil
-}
-
-func deployment(ns, app string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": app}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       sandbox.PodSpec(app),
-			},
-		},
-	}
-}
-
-// waitReady waits until the first n bench namespaces (and bench-off) hold
-// exactly their pods, all Running, Ready and none terminating.
-func (b *bench) waitReady(ctx context.Context, n int) error {
-	began := time.Now()
-	want := n*(podsPerNS+otherPerNS) + podsPerNS
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	last := time.Time{}
-	for {
-		ready, total, err := b.countReady(ctx, n)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			b.logf("counting pods: %v (retrying)", err)
-		case err == nil && ready == want && total == want:
-			b.logf("%d pods running and ready (%s)", want, time.Since(began).Round(time.Second))
-			return nil
-		case err == nil && time.Since(last) > 15*time.Second:
-			b.logf("waiting: %d of %d pods ready (%d listed)", ready, want, total)
-			last = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d ready pods: %w", want, ctx.Err())
-		case <-time.After(pollEvery):
-		}
-	}
-}
-
-// countReady counts the pods of the bench namespaces: ready ones (Running,
-// Ready, not terminating) and all of them. The cheap Deployment status is
-// checked first so the big LIST only runs near the end.
-func (b *bench) countReady(ctx context.Context, n int) (ready, total int, err error) {
-	want := map[string]bool{offNamespace: true}
-	for _, ns := range namespaces(n) {
-		want[ns] = true
-	}
-	deps, err := b.fast.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0, fmt.Errorf("list deployments: %w", err)
-	}
-	available := 0
-	for _, d := range deps.Items {
-		if want[d.Namespace] {
-			available += int(d.Status.AvailableReplicas)
-		}
-	}
-	if available < n*(podsPerNS+otherPerNS)+podsPerNS {
-		return available, available, nil
-	}
-	opts := metav1.ListOptions{Limit: 2000}
-	for {
-		pods, err := b.fast.CoreV1().Pods("").List(ctx, opts)
-		if err != nil {
-			return 0, 0, fmt.Errorf("list pods: %w", err)
-		}
-		for i := range pods.Items {
-			p := &pods.Items[i]
-			if !want[p.Namespace] {
-				continue
-			}
-			total++
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && target.IsReady(p) {
-				ready++
-			}
-		}
-		if pods.Continue == "" {
-			return ready, total, nil
-		}
-		opts.Continue = pods.Continue
-	}
 }
 
 // experimentYAML is the benchmark experiment: app=bench in the first n
@@ -500,7 +418,7 @@ spec:
   probeInterval: 1s
   recovery: 30s
   safety: %s
-`, name, strings.Join(namespaces(n), ", "), benchApp, pick, duration, safety)
+`, name, strings.Join(cluster.Namespaces(n), ", "), benchApp, pick, duration, safety)
 }
 
 // record is what the benchmark reads of a journal.
@@ -518,6 +436,16 @@ type record struct {
 			Status string `json:"status"`
 		} `json:"outcomes"`
 	} `json:"injections"`
+}
+
+// phaseEnd is when the phase ended (zero if absent).
+func (r *record) phaseEnd(name string) time.Time {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p.Ended
+		}
+	}
+	return time.Time{}
 }
 
 func (r *record) phase(name string) (time.Duration, string, bool) {
@@ -541,7 +469,8 @@ func (r *record) outcomes() map[string]int {
 
 // childRun is one chaosnight process.
 type childRun struct {
-	load     float64 // 1-minute load average before the run
+	start    time.Time // when the launcher was started
+	load     float64   // 1-minute load average before the run
 	wall     time.Duration
 	maxRSS   int64 // bytes
 	rec      record
@@ -567,10 +496,10 @@ func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []stri
 		return cr, err
 	}
 	var stdout, stderr bytes.Buffer
-	start := time.Now()
 	cr.load = loadAverage()
+	cr.start = time.Now()
 	cr.maxRSS, err = b.measure(ctx, bin, &stdout, &stderr, env, args...)
-	cr.wall = time.Since(start)
+	cr.wall = time.Since(cr.start)
 	if err != nil {
 		return cr, fmt.Errorf("chaosnight %s: %w\n%s", strings.Join(args, " "), err, tail(stderr.String(), 2000))
 	}
@@ -581,12 +510,7 @@ func (b *bench) runChild(ctx context.Context, bin binary, exp string, env []stri
 	if err != nil {
 		return cr, err
 	}
-	cr.requests = map[string]int{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			cr.requests[k] = d
-		}
-	}
+	cr.requests = cluster.Delta(before, after)
 	return cr, nil
 }
 
@@ -619,16 +543,19 @@ func (b *bench) measure(ctx context.Context, bin binary, stdout, stderr io.Write
 
 // versionRSS is the peak RSS of `chaosnight version`: what the binary costs
 // before it does anything.
-func (b *bench) versionRSS(ctx context.Context, bin binary) (int64, error) {
+func (b *bench) versionRSS(ctx context.Context, bin binary, args ...string) (int64, error) {
+	if len(args) == 0 {
+		args = []string{"version"}
+	}
 	var rss int64
 	for range 3 {
-		r, err := b.measure(ctx, bin, io.Discard, b.log, nil, "version")
+		r, err := b.measure(ctx, bin, io.Discard, b.log, nil, args...)
 		if err != nil {
 			return 0, fmt.Errorf("%s version: %w", bin.path, err)
 		}
 		rss = max(rss, r)
 	}
-	b.logf("chaosnight version (%s): peak RSS %.1f MiB", bin.label, mib(rss))
+	b.logf("%s %s: peak RSS %.1f MiB", bin.path, strings.Join(args, " "), mib(rss))
 	return rss, nil
 }
 
@@ -664,87 +591,13 @@ func tail(s string, n int) string {
 	return s
 }
 
-// apiRequests reads kube-apiserver's apiserver_request_total, summed by
-// "VERB resource[/subresource]", without watches, leases and non-resource
-// URLs: in an idle sandbox that is the requests of the one client at work.
-func (b *bench) apiRequests(ctx context.Context) (map[string]int, error) {
-	raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read kube-apiserver metrics: %w", err)
-	}
-	out := map[string]int{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
-			continue
-		}
-		lbls, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		l := parseLabels(lbls)
-		if l["resource"] == "" || l["resource"] == "leases" || l["verb"] == "WATCH" {
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		key := l["verb"] + " " + l["resource"]
-		if l["subresource"] != "" {
-			key += "/" + l["subresource"]
-		}
-		out[key] += int(f)
-	}
-	return out, nil
-}
-
-// parseLabels parses `a="x",b="y"` (values without escaped quotes, as
-// apiserver_request_total has).
-func parseLabels(s string) map[string]string {
-	m := map[string]string{}
-	for s != "" {
-		name, rest, ok := strings.Cut(s, `="`)
-		if !ok {
-			break
-		}
-		val, rest, ok := strings.Cut(rest, `"`)
-		if !ok {
-			break
-		}
-		m[name] = val
-		s = strings.TrimPrefix(rest, ",")
-	}
-	return m
-}
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func describe(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", m[k], k)
-	}
-	return strings.Join(parts, ", ")
-}
-
 // planResult is one dry run.
 type planResult struct {
 	scenario scenario
 	bin      binary
 	childRun
 	selectTook  time.Duration
+	planReady   time.Duration // process start → the select phase's end (the plan made, the guard not yet run)
 	selectNote  string
 	injectTook  time.Duration // the guard's dry run: opt-in and minHealthy reads
 	selectReqs  int
@@ -765,8 +618,9 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			if cr.rec.Verdict != string(journal.DryRun) {
 				return fmt.Errorf("dry run did not plan: verdict %s: %s", cr.rec.Verdict, strings.Join(cr.rec.Reasons, "; "))
 			}
-			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: sum(cr.requests)}
+			p := planResult{scenario: sc, bin: bin, childRun: cr, apiRequests: cluster.Sum(cr.requests)}
 			p.selectTook, p.selectNote, _ = cr.rec.phase(journal.PhaseSelect)
+			p.planReady = cr.rec.phaseEnd(journal.PhaseSelect).Sub(cr.start)
 			p.injectTook, _, _ = cr.rec.phase(journal.PhaseInject)
 			p.selectReqs = requestsInNote(p.selectNote)
 			p.planned = cr.rec.outcomes()[inject.StatusDryRun]
@@ -781,7 +635,12 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 			}
 			b.logf("%s, %s, run %d/%d: wall %s, select %s (%s), guard %s, %d API requests (%s), peak RSS %.1f MiB, load %.1f",
 				sc.label, bin.label, i+1, b.opts.runs, cr.wall.Round(time.Millisecond), p.selectTook.Round(time.Millisecond), p.selectNote,
-				p.injectTook.Round(time.Millisecond), p.apiRequests, describe(cr.requests), mib(cr.maxRSS), cr.load)
+				p.injectTook.Round(time.Millisecond), p.apiRequests, cluster.Describe(cr.requests), mib(cr.maxRSS), cr.load)
+		}
+		if sc.chaoskube && b.chaoskube.path != "" {
+			if err := b.measureChaoskube(ctx, sc, i); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -792,7 +651,7 @@ func (b *bench) measurePlans(ctx context.Context, sc scenario) error {
 // LIST per namespace, one after the other.
 func (b *bench) rawList(ctx context.Context, sc scenario) (rawList, error) {
 	opts := metav1.ListOptions{LabelSelector: "app=" + benchApp}
-	scopes := namespaces(sc.namespaces)
+	scopes := cluster.Namespaces(sc.namespaces)
 	if sc.namespaces == nsBig {
 		scopes = []string{metav1.NamespaceAll}
 	}
@@ -873,7 +732,7 @@ func (b *bench) profileSelector(ctx context.Context, n int) error {
 		return fmt.Errorf("profile clientset: %w", err)
 	}
 	sel := &target.Selector{Client: client}
-	t := experiment.Target{Namespaces: namespaces(n), Selector: "app=" + benchApp}
+	t := experiment.Target{Namespaces: cluster.Namespaces(n), Selector: "app=" + benchApp}
 	if err := b.sb.StopPrometheus(); err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}

@@ -315,6 +315,7 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 		Injector:   injector,
 		MaxTargets: r.exp.Spec.Safety.MaxTargets,
 		MinHealthy: minHealthy(r.exp),
+		Census:     r.census(pods),
 	})
 	r.rec.Injections = append(r.rec.Injections, inj)
 	r.e.Metrics.ObserveInjection(r.exp.Metadata.Name, inj)
@@ -335,7 +336,7 @@ func (r *run) selectAndInject(ctx context.Context, rng randSource, round int) (i
 	}
 	// The live view and the phase note say what was not done, not only
 	// the counts.
-	words := describeOutcomes(inj)
+	words := describeOutcomes(inj) + countingWords(inj.Counting)
 	if note != "" {
 		words += "; " + note
 	}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/chaosnight/chaosnight/pkg/gate"
+	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -44,4 +47,44 @@ func (r *run) checkGate(ctx context.Context, round int, picked []target.Pod) (jo
 		return journal.Skipped, prefix(roundWords(round, "touched nothing: "), c.Reasons)
 	}
 	return journal.Skipped, c.Reasons
+}
+
+// census offers the select phase's LIST (pods, before the eligibility
+// filters) to the guard's minHealthy rule, for a dry run only: an owner is
+// covered when the gate's rollout check of this round read its pod
+// selector and that selector implies the experiment's label selector, and
+// no field selector of the user's narrowed the LIST (status.phase=Running,
+// always added, drops no ready pod). Then every pod of the owner matched
+// the LIST, and counting its ready pods from it costs no request. nil
+// (count fresh) for a real run, without the rollout check, or when nothing
+// is covered; a real run always counts fresh before touching anything.
+func (r *run) census(pods []target.Pod) *inject.Census {
+	if !r.opts.DryRun || len(r.rec.Gate) == 0 || strings.TrimSpace(r.exp.Spec.Target.FieldSelector) != "" {
+		return nil
+	}
+	rc := r.rec.Gate[len(r.rec.Gate)-1].Rollouts
+	if rc == nil {
+		return nil
+	}
+	listed, err := labels.Parse(r.exp.Spec.Target.Selector)
+	if err != nil {
+		return nil
+	}
+	covered := map[string]bool{}
+	for _, w := range rc.Workloads {
+		if w.Error != "" || w.Selector == "" {
+			continue
+		}
+		sel, err := labels.Parse(w.Selector)
+		if err != nil || !target.Implies(sel, listed) {
+			continue
+		}
+		for _, o := range w.Owners {
+			covered[o] = true
+		}
+	}
+	if len(covered) == 0 {
+		return nil
+	}
+	return &inject.Census{Pods: pods, Covered: covered}
 }

@@ -49,6 +49,9 @@ func TestGateDecidesBeforeEachInjection(t *testing.T) {
 	healthy := answers{"errors": constant(0.001), "available": constant(3)}
 	repeat := func(e *experiment.Experiment) {
 		e.Spec.Action.Spec.(*podkill.Spec).Every.Duration = 100 * time.Millisecond
+		// Room for three rounds however busy the machine is: with 400 ms,
+		// a loaded CI machine once fitted only the first.
+		e.Spec.Duration.Duration = 2 * time.Second
 	}
 	const alert = "gate: alert KubePodCrashLooping firing in shop"
 	tests := []struct {

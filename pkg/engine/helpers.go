@@ -191,6 +191,30 @@ func describeOutcomes(inj inject.Injection) string {
 	return strings.Join(parts, ", ")
 }
 
+// countingWords says where minHealthy's ready counts came from, for the
+// inject phase's note: the requests are part of what a plan costs.
+func countingWords(c *inject.Counting) string {
+	if c == nil || c.Owners == 0 {
+		return ""
+	}
+	switch {
+	case c.FromCensus == c.Owners:
+		return fmt.Sprintf("; minHealthy: %s counted from the select phase's LIST, no request", plural(c.Owners, "owner"))
+	case c.FromCensus > 0:
+		return fmt.Sprintf("; minHealthy: %d of %s counted from the select phase's LIST, the rest read fresh (%s)",
+			c.FromCensus, plural(c.Owners, "owner"), plural(c.Requests, "request"))
+	}
+	return fmt.Sprintf("; minHealthy: %s read fresh (%s)", plural(c.Owners, "owner"), plural(c.Requests, "request"))
+}
+
+// plural is "1 owner", "2 owners".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // actionWords describes the action for Events and logs, in its kind's
 // words.
 func actionWords(exp *experiment.Experiment) string {

@@ -124,6 +124,13 @@ type Workload struct {
 	Detail string `json:"detail"`
 	// Error is why it could not be read; the gate is then closed.
 	Error string `json:"error,omitempty"`
+	// Selector is the pod selector read with it (for a Deployment reached
+	// through a ReplicaSet, the ReplicaSet's), "" when unknown; Owners are
+	// the targets' owners (target.OwnerKey) resolved to it. With them a
+	// dry run can tell whether the select phase's LIST holds every pod of
+	// an owner (see inject.Census).
+	Selector string   `json:"selector,omitempty"`
+	Owners   []string `json:"-"`
 }
 
 // Reason is the first reason of a closed check, or "".

@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,38 +24,55 @@ const (
 
 // checkRollouts reads the workload of every target's owner, once per
 // owner: a ReplicaSet is followed to the Deployment that controls it.
+// Each workload lists the owners (target.OwnerKey) resolved to it.
 func (g *Gate) checkRollouts(ctx context.Context, targets []target.Pod) RolloutCheck {
 	var rc RolloutCheck
-	seen := map[string]bool{}
+	seen := map[string]int{} // owner or workload key -> index in rc.Workloads
+	add := func(key string, w Workload, owner string) {
+		if i, ok := seen[key]; ok {
+			rc.Workloads[i].addOwner(owner)
+			return
+		}
+		w.addOwner(owner)
+		seen[key] = len(rc.Workloads)
+		rc.Workloads = append(rc.Workloads, w)
+	}
 	for _, p := range targets {
 		if p.Owner == nil {
 			continue // a bare pod has no rollout
 		}
+		owner := target.OwnerKey(p)
 		key := p.Namespace + "/" + p.Owner.Kind + "/" + p.Owner.Name
-		if seen[key] {
+		if i, ok := seen[key]; ok {
+			rc.Workloads[i].addOwner(owner)
 			continue
 		}
-		seen[key] = true
 		if name, ok := deploymentName(p); ok {
 			dkey := p.Namespace + "/Deployment/" + name
-			if seen[dkey] {
-				continue // another ReplicaSet of a Deployment already read
+			if i, ok := seen[dkey]; ok {
+				seen[key] = i // another ReplicaSet of a Deployment already read
+				rc.Workloads[i].addOwner(owner)
+				continue
 			}
 			if w, ok := g.deploymentOf(ctx, p, name); ok {
-				seen[dkey] = true
-				rc.Workloads = append(rc.Workloads, w)
+				add(dkey, w, owner)
+				seen[key] = seen[dkey]
 				continue
 			}
 		}
 		w := g.workload(ctx, p.Namespace, p.Owner.Kind, p.Owner.Name)
 		wkey := p.Namespace + "/" + w.Kind + "/" + w.Name
-		if w.Kind != p.Owner.Kind && seen[wkey] {
-			continue // two ReplicaSets of one Deployment: read once, listed once
-		}
-		seen[wkey] = true
-		rc.Workloads = append(rc.Workloads, w)
+		add(wkey, w, owner) // two ReplicaSets of one Deployment: read once, listed once
+		seen[key] = seen[wkey]
 	}
 	return rc
+}
+
+// addOwner records that a target's owner resolved to w.
+func (w *Workload) addOwner(owner string) {
+	if !slices.Contains(w.Owners, owner) {
+		w.Owners = append(w.Owners, owner)
+	}
 }
 
 // deploymentName is the Deployment a ReplicaSet's pod names: the
@@ -89,7 +107,7 @@ func (g *Gate) deploymentOf(ctx context.Context, p target.Pod, name string) (Wor
 	if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
 		return Workload{}, false
 	}
-	w := Workload{Kind: "Deployment", Namespace: p.Namespace, Name: d.Name}
+	w := Workload{Kind: "Deployment", Namespace: p.Namespace, Name: d.Name, Selector: sel.String()}
 	w.RollingOut, w.Detail = DeploymentRollout(d)
 	return w, true
 }
@@ -114,7 +132,8 @@ func (g *Gate) workload(ctx context.Context, ns, kind, name string) Workload {
 			w.Detail = "no rollout: a ReplicaSet without a Deployment"
 			return w
 		}
-		w.Kind, w.Name = "Deployment", ref.Name
+		// The ReplicaSet's own selector: its pods are the targets' owner's.
+		w.Kind, w.Name, w.Selector = "Deployment", ref.Name, selectorString(rs.Spec.Selector)
 		d, err := apps.Deployments(ns).Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
 			w.Error = readError(err)
@@ -128,6 +147,7 @@ func (g *Gate) workload(ctx context.Context, ns, kind, name string) Workload {
 			return w
 		}
 		w.RollingOut, w.Detail = StatefulSetRollout(s)
+		w.Selector = selectorString(s.Spec.Selector)
 	case "DaemonSet":
 		d, err := apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -135,10 +155,24 @@ func (g *Gate) workload(ctx context.Context, ns, kind, name string) Workload {
 			return w
 		}
 		w.RollingOut, w.Detail = DaemonSetRollout(d)
+		w.Selector = selectorString(d.Spec.Selector)
 	default:
 		w.Detail = "no rollout: owned by a " + kind
 	}
 	return w
+}
+
+// selectorString is a workload's pod selector as a string, "" when it is
+// missing or invalid (then nothing is concluded from it).
+func selectorString(ls *metav1.LabelSelector) string {
+	if ls == nil {
+		return ""
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil || sel.Empty() {
+		return ""
+	}
+	return sel.String()
 }
 
 func readError(err error) string {

@@ -64,6 +64,9 @@ type Request struct {
 	// MaxTargets, experiment.DefaultMaxTargets applies.
 	MaxTargets int
 	MinHealthy int
+	// Census, if set, is what the select phase listed: in a dry run,
+	// minHealthy counts the owners it covers from it (see Census).
+	Census *Census
 }
 
 // RefusedError is returned when the Guard admitted none of the targets and
@@ -196,7 +199,7 @@ func (g *Guard) Inject(ctx context.Context, req Request) (Injection, error) {
 		return g.finish(inj, vs, log)
 	}
 	// 2.-6. The guard's own rules.
-	g.applyRules(ctx, vs, inj.Policy)
+	inj.Counting = g.applyRules(ctx, vs, inj.Policy, req.Census)
 	// 6b. The injector's own rules (Admitter: node opt-in for node-scope
 	// stress), also in dry run, with the collateral of what passes.
 	inj.Collateral = g.admit(ctx, req, vs, vs.pending(), log)

@@ -86,7 +86,7 @@ func TestGuardMinHealthyListRestartsOnExpiredContinue(t *testing.T) {
 		c := new(cluster).ns("shop", true).rs("shop", "checkout", 5)
 		return c, []string{"shop/checkout-0", "shop/checkout-1", "shop/checkout-2", "shop/checkout-3", "shop/checkout-4"}
 	}
-	// One ReplicaSet of 3 in each of n namespaces (>= DefaultClusterScopeMin),
+	// One ReplicaSet of 3 in each of n namespaces (>= ListNamespacesMin),
 	// all pods targeted: the guard counts them with one LIST per namespace
 	// (up to NamespaceListMax namespaces), else one LIST of all pods.
 	manyNS := func(n int) func() (*cluster, []string) {

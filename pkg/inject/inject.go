@@ -53,6 +53,10 @@ type Injection struct {
 	// limits and their sources, the protected namespaces, and the system
 	// namespaces the operator lifted from the floor. Set by the Guard.
 	Policy *AppliedPolicy `json:"policy,omitempty"`
+	// Counting says where minHealthy's ready counts came from and how many
+	// API requests the fresh reads cost (nil when minHealthy is 0 or no
+	// target reached it). Set by the Guard.
+	Counting *Counting `json:"counting,omitempty"`
 }
 
 // Injector applies one fault to already-admitted targets. Revert must be

@@ -208,15 +208,17 @@ func (g *Guard) optInRefusal(ctx context.Context, ns string) string {
 
 // applyRules applies rules 2 to 6 of Inject, in order, each to the
 // targets the ones before left pending.
-func (g *Guard) applyRules(ctx context.Context, vs verdicts, applied *AppliedPolicy) {
+func (g *Guard) applyRules(ctx context.Context, vs verdicts, applied *AppliedPolicy, census *Census) *Counting {
 	refuseInvalid(vs)
 	refuseProtected(vs, g.Policy.Protected())
 	g.refuseNotOptedIn(ctx, vs, applied.AllowedSystemNamespaces)
 	refuseOverMaxTargets(vs, applied.Limits)
-	// 6. minHealthy, from a fresh read of each owner's pods.
+	// 6. minHealthy, from a fresh read of each owner's pods (in a dry
+	// run, from the census where it covers the owner).
 	if applied.MinHealthy > 0 {
-		g.applyMinHealthy(ctx, vs, vs.pending(), applied.MinHealthy)
+		return g.applyMinHealthy(ctx, vs, vs.pending(), applied.MinHealthy, census)
 	}
+	return nil
 }
 
 // refuseInvalid is rule 2, sanity: a target without UID could not be
@@ -251,7 +253,7 @@ func refuseProtected(vs verdicts, protected map[string]string) {
 // explicit decisions, the operator's and the namespace owner's.
 //
 // The labels are read fresh, for every injection: with targets in
-// target.DefaultClusterScopeMin namespaces or more, in one LIST of the
+// ListNamespacesMin namespaces or more, in one LIST of the
 // opted-in namespaces (label selector) where the account may list
 // namespaces; otherwise, or when that LIST is refused, one GET per
 // namespace, at most g.concurrency() at a time (the chart's default RBAC
@@ -290,12 +292,12 @@ func (g *Guard) refuseNotOptedIn(ctx context.Context, vs verdicts, lifted []stri
 }
 
 // listOptedIn lists the opted-in namespaces, following continue tokens,
-// when there are n >= target.DefaultClusterScopeMin namespaces to check
+// when there are n >= ListNamespacesMin namespaces to check
 // (below that, n GETs cost less than a LIST of every opted-in namespace).
 // listed is false when it did not list (few namespaces, or the LIST was
 // refused or failed): the caller then reads namespace by namespace.
 func (g *Guard) listOptedIn(ctx context.Context, n int) (optedIn map[string]bool, listed bool) {
-	if n < target.DefaultClusterScopeMin {
+	if n < ListNamespacesMin {
 		return nil, false
 	}
 	optedIn = map[string]bool{}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,13 +29,42 @@ type workload struct {
 
 type podState struct{ ready, terminating bool }
 
+// Census is the select phase's LIST, offered to the minHealthy rule of a
+// dry run: the ready pods of an owner it covers are counted from it, with
+// no request. A real injection never uses it: its counts are read fresh
+// right before anything is touched.
+//
+// Covering must be proven, not assumed: the engine marks an owner covered
+// when the owner's pod selector (read by the gate's rollout check) implies
+// the LIST's label selector and no field selector other than
+// status.phase=Running narrowed the LIST (a ready pod is running). Every
+// pod of such an owner matches the LIST, so a count from it misses none; a
+// pod relabelled by hand out of the experiment's selector is missed, which
+// only lowers the count and makes the plan stricter than the real run.
+type Census struct {
+	// Pods are every pod the LIST returned, before the eligibility filters.
+	Pods []target.Pod
+	// Covered holds the owners (target.OwnerKey) whose every pod the LIST
+	// returned.
+	Covered map[string]bool
+}
+
+// Counting says, for the journal, where minHealthy's ready counts came
+// from and what they cost.
+type Counting struct {
+	Owners     int `json:"owners"`               // owners whose ready pods were counted
+	FromCensus int `json:"fromCensus,omitempty"` // of which from the select phase's LIST (dry run only)
+	Requests   int `json:"requests"`             // API requests of the fresh reads
+}
+
 // applyMinHealthy refuses the targets whose loss would leave their owner
 // with fewer than minHealthy ready pods. Each owner is read once, fresh:
 // ready = Ready, non-terminating pods controlled by it, and at most
 // ready-minHealthy of its ready targets are admitted, in request order.
 // Targets that are not ready do not lower the count and pass; targets that
-// are gone or already terminating are reported as gone.
-func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, minHealthy int) {
+// are gone or already terminating are reported as gone. In a dry run, the
+// owners census covers are counted from it instead (see Census).
+func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, minHealthy int, census *Census) *Counting {
 	var keys []string
 	byKey := map[string]int{} // owner key -> first target index
 	for _, i := range idx {
@@ -44,11 +74,29 @@ func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, mi
 			keys = append(keys, k)
 		}
 	}
-	ws, ok := g.readWorkloadsAtOnce(ctx, vs, keys, byKey)
-	if !ok {
-		ws = make([]workload, len(keys))
-		g.forEach(len(keys), func(k int) { ws[k] = g.readWorkload(ctx, vs[byKey[keys[k]]].pod) })
+	counting := &Counting{Owners: len(keys)}
+	ws := make([]workload, len(keys))
+	var fresh []string // owners to read from the API server
+	freshAt := map[string]int{}
+	for k, key := range keys {
+		if g.Policy.DryRun && census != nil && census.Covered[key] {
+			ws[k] = censusWorkload(vs[byKey[key]].pod, key, census.Pods)
+			counting.FromCensus++
+			continue
+		}
+		freshAt[key] = k
+		fresh = append(fresh, key)
 	}
+	var requests atomic.Int64
+	read, ok := g.readWorkloadsAtOnce(ctx, vs, fresh, byKey, &requests)
+	if !ok {
+		read = make([]workload, len(fresh))
+		g.forEach(len(fresh), func(k int) { read[k] = g.readWorkload(ctx, vs[byKey[fresh[k]]].pod, &requests) })
+	}
+	for k, key := range fresh {
+		ws[freshAt[key]] = read[k]
+	}
+	counting.Requests = int(requests.Load())
 	taken := make([]int, len(keys))
 	for _, i := range idx {
 		k := slices.Index(keys, target.OwnerKey(vs[i].pod))
@@ -75,15 +123,40 @@ func (g *Guard) applyMinHealthy(ctx context.Context, vs []verdict, idx []int, mi
 			vs[i].refuse(Refusal{Rule: RuleMinHealthy, Why: why})
 		}
 	}
+	return counting
+}
+
+// censusWorkload counts the owner key of p from the census's pods.
+func censusWorkload(p target.Pod, key string, pods []target.Pod) workload {
+	w := newWorkload(p)
+	for _, q := range pods {
+		if target.OwnerKey(q) == key {
+			w.count(q)
+		}
+	}
+	return w
+}
+
+// newWorkload is the empty workload of p's owner (p itself without one).
+func newWorkload(p target.Pod) workload {
+	if p.Owner == nil || p.Owner.UID == "" {
+		return workload{name: "Pod " + p.Key(), pods: map[string]podState{}}
+	}
+	return workload{name: p.Owner.Kind + " " + p.Namespace + "/" + p.Owner.Name, pods: map[string]podState{}}
 }
 
 // NamespaceListMax is the most target namespaces whose pods minHealthy
 // counts with one LIST each (concurrently, within the client's burst);
 // with more, one cluster-wide LIST costs less than the requests. Below
-// target.DefaultClusterScopeMin namespaces, owners are read one by one
+// ListNamespacesMin namespaces, owners are read one by one
 // (a GET of the owner and a LIST of its pods by its selector: the fewest
 // pods read when a namespace holds many workloads).
 const NamespaceListMax = 20
+
+// ListNamespacesMin is the fewest target namespaces from which the guard
+// reads with LISTs (the opt-in labels of the namespaces, the ready pods of
+// the owners) rather than one request per namespace or owner.
+const ListNamespacesMin = 5
 
 // readWorkloadsAtOnce counts the ready pods of every owner from LISTs of
 // whole namespaces, when the targets span many (a 1 % pick across 100
@@ -93,25 +166,20 @@ const NamespaceListMax = 20
 // pods. Pods are matched to owners by controller UID, as readWorkload does.
 // ok is false when the targets are few, or when a LIST is not allowed
 // (namespaced RBAC) or fails: the caller then reads owner by owner.
-func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []string, byKey map[string]int) ([]workload, bool) {
+func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []string, byKey map[string]int, requests *atomic.Int64) ([]workload, bool) {
 	var namespaces []string
 	for _, k := range keys {
 		if ns := vs[byKey[k]].pod.Namespace; !slices.Contains(namespaces, ns) {
 			namespaces = append(namespaces, ns)
 		}
 	}
-	if len(namespaces) < target.DefaultClusterScopeMin {
+	if len(namespaces) < ListNamespacesMin {
 		return nil, false
 	}
 	ws := make([]workload, len(keys))
 	index := make(map[string]int, len(keys)) // owner key -> position in ws
 	for k, key := range keys {
-		p := vs[byKey[key]].pod
-		if p.Owner == nil || p.Owner.UID == "" {
-			ws[k] = workload{name: "Pod " + p.Key(), pods: map[string]podState{}}
-		} else {
-			ws[k] = workload{name: p.Owner.Kind + " " + p.Namespace + "/" + p.Owner.Name, pods: map[string]podState{}}
-		}
+		ws[k] = newWorkload(vs[byKey[key]].pod)
 		index[key] = k
 	}
 	// count lists the pods of ns ("" = all) into the workloads of ns (all
@@ -126,7 +194,7 @@ func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []st
 				}
 			}
 		}
-		return g.listPods(ctx, ns, metav1.ListOptions{Limit: target.DefaultPageSize}, reset, func(p target.Pod) {
+		return g.listPods(ctx, ns, metav1.ListOptions{Limit: target.DefaultPageSize}, requests, reset, func(p target.Pod) {
 			if k, ok := index[target.OwnerKey(p)]; ok {
 				ws[k].count(p)
 			}
@@ -149,10 +217,11 @@ func (g *Guard) readWorkloadsAtOnce(ctx context.Context, vs []verdict, keys []st
 
 // readWorkload reads the owner of p (or p itself when it has no
 // controller) and its pods, fresh from the API server.
-func (g *Guard) readWorkload(ctx context.Context, p target.Pod) workload {
+func (g *Guard) readWorkload(ctx context.Context, p target.Pod, requests *atomic.Int64) workload {
 	ns := p.Namespace
 	if p.Owner == nil || p.Owner.UID == "" {
-		w := workload{name: "Pod " + p.Key(), pods: map[string]podState{}}
+		w := newWorkload(p)
+		requests.Add(1)
 		pod, err := g.Client.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
@@ -168,8 +237,8 @@ func (g *Guard) readWorkload(ctx context.Context, p target.Pod) workload {
 		return w
 	}
 	o := p.Owner
-	w := workload{name: o.Kind + " " + ns + "/" + o.Name, pods: map[string]podState{}}
-	sel, err := g.ownerSelector(ctx, ns, o)
+	w := newWorkload(p)
+	sel, err := g.ownerSelector(ctx, ns, o, requests)
 	if err != nil {
 		w.err = err
 		return w
@@ -179,7 +248,7 @@ func (g *Guard) readWorkload(ctx context.Context, p target.Pod) workload {
 	// counted as healthy replicas of this one.
 	opts := metav1.ListOptions{LabelSelector: sel.String(), Limit: target.DefaultPageSize}
 	reset := func() { w.ready, w.pods = 0, map[string]podState{} }
-	err = g.listPods(ctx, ns, opts, reset, func(p target.Pod) {
+	err = g.listPods(ctx, ns, opts, requests, reset, func(p target.Pod) {
 		if p.Owner != nil && p.Owner.UID == o.UID {
 			w.count(p)
 		}
@@ -207,9 +276,10 @@ func (w *workload) count(p target.Pod) {
 // does, after reset has dropped what the first attempt counted, so no pod
 // is counted twice. A second expiry is returned: the cluster is churning
 // faster than we can read it, and the caller refuses rather than guess.
-func (g *Guard) listPods(ctx context.Context, ns string, opts metav1.ListOptions, reset func(), fn func(target.Pod)) error {
+func (g *Guard) listPods(ctx context.Context, ns string, opts metav1.ListOptions, requests *atomic.Int64, reset func(), fn func(target.Pod)) error {
 	for attempt := 0; ; attempt++ {
-		_, err := target.ListPods(ctx, g.Client, ns, opts, fn)
+		n, err := target.ListPods(ctx, g.Client, ns, opts, fn)
+		requests.Add(int64(n))
 		if err != nil && apierrors.IsResourceExpired(err) && attempt == 0 {
 			g.log().Debug("continue token expired: listing pods again from the start", "namespace", ns)
 			reset()
@@ -223,13 +293,17 @@ func (g *Guard) listPods(ctx context.Context, ns string, opts metav1.ListOptions
 // other kinds, or when the owner is gone or was replaced (another UID), it
 // returns Everything: the namespace is listed and pods are matched by
 // controller UID alone, which is slower but never wrong.
-func (g *Guard) ownerSelector(ctx context.Context, ns string, o *target.Owner) (labels.Selector, error) {
+func (g *Guard) ownerSelector(ctx context.Context, ns string, o *target.Owner, requests *atomic.Int64) (labels.Selector, error) {
 	var (
 		uid string
 		ls  *metav1.LabelSelector
 		err error
 	)
 	opts := metav1.GetOptions{}
+	switch o.Kind {
+	case "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController":
+		requests.Add(1)
+	}
 	switch o.Kind {
 	case "ReplicaSet":
 		rs, e := g.Client.AppsV1().ReplicaSets(ns).Get(ctx, o.Name, opts)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,8 +34,17 @@ const DefaultPageSize = 500
 // server streams list responses too (Kubernetes 1.33 and later).
 const DefaultSelectPageSize = 2500
 
-// DefaultClusterScopeMin is Selector.ClusterScopeMin when it is zero.
-const DefaultClusterScopeMin = 5
+// DefaultClusterScopeMin is Selector.ClusterScopeMin when it is zero:
+// up to DefaultListConcurrency namespaces are listed in one concurrent
+// round of per-namespace LISTs, which costs about one round trip, as a
+// cluster-scoped LIST would, and costs the API server less (its watch
+// cache finds a namespace's pods by index, a cluster-scoped LIST with a
+// label selector looks at every pod). bench/plan measured 10 of 100
+// namespaces: 0.11 s sequential after an abandoned cluster-scoped page.
+const DefaultClusterScopeMin = DefaultListConcurrency + 1
+
+// DefaultListConcurrency is Selector.Concurrency when it is zero.
+const DefaultListConcurrency = 16
 
 // Selector lists candidate pods from the API server.
 //
@@ -65,6 +75,9 @@ type Selector struct {
 	// target is listed at cluster scope; 0 means DefaultClusterScopeMin,
 	// a negative value never lists at cluster scope.
 	ClusterScopeMin int
+	// Concurrency bounds the per-namespace LISTs in flight; 0 means
+	// DefaultListConcurrency. The client's rate limit still applies.
+	Concurrency int
 
 	clusterForbidden atomic.Bool
 }
@@ -192,14 +205,51 @@ func (s *Selector) List(ctx context.Context, t experiment.Target) ([]Pod, Stats,
 	}
 
 	st.Scope = ScopeNamespace
-	var out []Pod
-	for _, ns := range namespaces {
-		out, err = l.namespace(ctx, ns, out)
-		if err != nil {
-			return nil, st, err
-		}
+	out, err := l.namespaces(ctx, namespaces, cmp.Or(s.Concurrency, DefaultListConcurrency))
+	if err != nil {
+		return nil, st, err
 	}
 	return out, st, nil
+}
+
+// namespaces lists each namespace's pods, up to conc namespaces at once,
+// and returns them in the order of namespaces (so that a seeded pick
+// picks the same pods whatever the timing). Each concurrent listing has
+// its own decoder and counts; they are added to l's stats at the end. The
+// error returned is the first namespace's in order, so that a refusal
+// reads the same every time.
+func (l *lister) namespaces(ctx context.Context, namespaces []string, conc int) ([]Pod, error) {
+	parts := make([][]Pod, len(namespaces))
+	stats := make([]Stats, len(namespaces))
+	errs := make([]error, len(namespaces))
+	sem := make(chan struct{}, max(conc, 1))
+	var wg sync.WaitGroup
+	for i, ns := range namespaces {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			one := &lister{s: l.s, st: &stats[i], dec: newPodDecoder(), opts: l.opts}
+			parts[i], errs[i] = one.namespace(ctx, ns, nil)
+		})
+	}
+	wg.Wait()
+	n := 0
+	for i := range namespaces {
+		l.st.Requests += stats[i].Requests
+		l.st.Restarts += stats[i].Restarts
+		l.st.PodsSeen += stats[i].PodsSeen
+		n += len(parts[i])
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first in namespace order: the same answer every time
+		}
+	}
+	out := make([]Pod, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
 }
 
 // ListPods lists the pods of namespace ns (every namespace when ns is

@@ -126,9 +126,11 @@ func TestSelectorClusterScopeMatchesPerNamespace(t *testing.T) {
 		sel       *target.Selector
 		wantScope string
 	}{
-		{"cluster scope, pages of 4", &target.Selector{Client: cs, PageSize: 4}, target.ScopeCluster},
+		{"cluster scope, pages of 4", &target.Selector{Client: cs, PageSize: 4, ClusterScopeMin: itNamespaces}, target.ScopeCluster},
 		{"per namespace, pages of 2", &target.Selector{Client: cs, PageSize: 2, ClusterScopeMin: -1}, target.ScopeNamespace},
-		{"defaults", &target.Selector{Client: cs}, target.ScopeCluster},
+		{"per namespace, one at a time", &target.Selector{Client: cs, PageSize: 2, ClusterScopeMin: -1, Concurrency: 1}, target.ScopeNamespace},
+		// Below DefaultClusterScopeMin namespaces: concurrently, per namespace.
+		{"defaults", &target.Selector{Client: cs}, target.ScopeNamespace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, st, err := tc.sel.List(context.Background(), tg)
@@ -187,7 +189,7 @@ func TestSelectorClusterScopeForbiddenFallsBack(t *testing.T) {
 	// RBAC takes a moment to reach the authorizer's cache.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		sel = &target.Selector{Client: cs} // nothing remembered yet
+		sel = &target.Selector{Client: cs, ClusterScopeMin: itNamespaces} // nothing remembered yet
 		got, st, err := sel.List(ctx, tg)
 		if err == nil {
 			if st.Scope != target.ScopeNamespace || st.Fallback == "" || st.Requests != itNamespaces+1 {

@@ -43,6 +43,8 @@ type listServer struct {
 	// forbidCluster answers cluster-scoped requests with 403, as RBAC does
 	// for a client with only namespaced Roles.
 	forbidCluster bool
+	// forbidNamespaces answers those namespaces' requests with 403.
+	forbidNamespaces map[string]bool
 	// jsonOnly answers JSON whatever the client accepts.
 	jsonOnly bool
 
@@ -80,7 +82,7 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if expire {
 		delete(s.expireOnce, req.Namespace)
 	}
-	forbid := ns == "" && s.forbidCluster
+	forbid := (ns == "" && s.forbidCluster) || s.forbidNamespaces[ns]
 	s.mu.Unlock()
 	if forbid {
 		s.write(w, r, http.StatusForbidden, &apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("cannot list pods at the cluster scope")).ErrStatus)
@@ -273,8 +275,14 @@ func TestSelectorList(t *testing.T) {
 			t.Errorf("request %+v: does not ask for protobuf", r)
 		}
 	}
-	if reqs[1].Continue != "3" || reqs[2].Continue != "6" {
-		t.Errorf("continue tokens not followed: %+v", reqs)
+	var shop []listRequest
+	for _, r := range reqs {
+		if r.Namespace == "shop" {
+			shop = append(shop, r) // namespaces are listed concurrently: only each one's own order is fixed
+		}
+	}
+	if len(shop) != 3 || shop[1].Continue != "3" || shop[2].Continue != "6" {
+		t.Errorf("continue tokens not followed: %+v", shop)
 	}
 }
 
@@ -319,6 +327,7 @@ func TestSelectorListClusterScope(t *testing.T) {
 	pods, namespaces := manyNamespaces(6, 3, 4)
 	pods = append(pods, kpod("ns-0", "canary", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "checkout-canary"} }))
 	ls, sel := newListServer(t, pods)
+	sel.ClusterScopeMin = 5 // below DefaultClusterScopeMin: the tests stay small
 	sel.PageSize = 5
 	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
 	if err != nil {
@@ -371,6 +380,7 @@ func TestSelectorListClusterScope(t *testing.T) {
 func TestSelectorListClusterScopeForbidden(t *testing.T) {
 	pods, namespaces := manyNamespaces(5, 2, 0)
 	ls, sel := newListServer(t, pods)
+	sel.ClusterScopeMin = 5 // below DefaultClusterScopeMin: the tests stay small
 	ls.forbidCluster = true
 	tg := experiment.Target{Namespaces: namespaces, Selector: "app=checkout"}
 	got, st, err := sel.List(context.Background(), tg)
@@ -406,6 +416,7 @@ func TestSelectorListClusterScopeWasteful(t *testing.T) {
 	more, namespaces := manyNamespaces(5, 1, 0)
 	pods = append(pods, more...)
 	ls, sel := newListServer(t, pods)
+	sel.ClusterScopeMin = 5 // below DefaultClusterScopeMin: the tests stay small
 	sel.PageSize = 10
 	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
 	if err != nil {
@@ -426,6 +437,7 @@ func TestSelectorListClusterScopeWasteful(t *testing.T) {
 func TestSelectorListClusterScopeExpiredContinue(t *testing.T) {
 	pods, namespaces := manyNamespaces(5, 2, 0)
 	ls, sel := newListServer(t, pods)
+	sel.ClusterScopeMin = 5 // below DefaultClusterScopeMin: the tests stay small
 	sel.PageSize = 4
 	ls.expireOnce[""] = true
 	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
@@ -571,6 +583,43 @@ func BenchmarkSelect(b *testing.B) {
 		el, _ := Eligible(got, target, t0)
 		if n := len(Pick(el, target.Pick, true, NewRand(1))); n != 1 {
 			b.Fatalf("picked %d", n)
+		}
+	}
+}
+
+// TestSelectorListsNamespacesConcurrently proves that the per-namespace
+// listing, done Concurrency namespaces at a time, returns the pods in the
+// target's namespace order (a seeded pick must pick the same pods however
+// the requests interleave), counts every request, and answers a refused
+// namespace with the first refusal in that order, every time.
+func TestSelectorListsNamespacesConcurrently(t *testing.T) {
+	pods, namespaces := manyNamespaces(12, 3, 0)
+	slices.Reverse(namespaces) // not the server's order
+	ls, sel := newListServer(t, pods)
+	sel.PageSize, sel.Concurrency = 2, 3
+	got, st, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, ns := range namespaces {
+		for j := range 3 {
+			want = append(want, fmt.Sprintf("%s/p%d", ns, j))
+		}
+	}
+	if !slices.Equal(keys(got), want) {
+		t.Errorf("pods = %v,\nwant %v", keys(got), want)
+	}
+	// 12 namespaces below DefaultClusterScopeMin: per namespace, 2 pages each.
+	if want := (Stats{Namespaces: 12, Scope: ScopeNamespace, Requests: 24, PodsSeen: 36}); st != want || len(ls.log()) != 24 {
+		t.Errorf("stats = %+v (server saw %d), want %+v", st, len(ls.log()), want)
+	}
+
+	ls.forbidNamespaces = map[string]bool{"ns-2": true, "ns-8": true} // ns-8 comes first in the target's order
+	for range 10 {
+		_, _, err := sel.List(context.Background(), experiment.Target{Namespaces: namespaces, Selector: "app=checkout"})
+		if !apierrors.IsForbidden(err) || !strings.HasPrefix(err.Error(), "list pods in namespace ns-8: ") {
+			t.Fatalf("err = %v, want the refusal of ns-8, the first in order", err)
 		}
 	}
 }

@@ -49,6 +49,7 @@ const (
 	// realNodeBridge is the CNI bridge; realNodeSubnet its /24.
 	realNodeBridge  = "chaosnight0"
 	realNodeSubnet  = "10.213.0.0/24"
+	realNodeGateway = "10.213.0.1" // the bridge's address: the host, seen from the pods
 	realNodeNetwork = "chaosnight-realnode"
 )
 

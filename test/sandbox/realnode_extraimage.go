@@ -46,6 +46,22 @@ func (s *Sandbox) ImportImage(ctx context.Context, name string, files map[string
 	return nil
 }
 
+// ImportImageArchive imports an OCI image archive (an image layout tar,
+// such as hack/image writes: the runner's image as users get it) into the
+// real node's containerd, in the namespace the kubelet uses; ctr names the
+// image by its io.containerd.image.name annotation. Without a real node it
+// returns a *RealNodeUnavailableError.
+func (s *Sandbox) ImportImageArchive(ctx context.Context, archive string) error {
+	if s.node == nil {
+		return &RealNodeUnavailableError{Reason: "ImportImageArchive needs a sandbox started with Config.RealNode"}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(s.node.tools, binCtr), "--address", s.node.sock(), "--namespace", "k8s.io", "images", "import", archive)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr images import %s: %w\n%s", archive, err, out)
+	}
+	return nil
+}
+
 // hostImageFiles reads the host files of an image, in image path order
 // (so the same files give the same layer digest), with the host files'
 // permission bits. Image paths are absolute or relative to the image's

@@ -186,6 +186,9 @@ type Sandbox struct {
 	promPort  int
 	promMajor int // 2 or 3: their flags differ
 	stopped   bool
+
+	podAPIMu sync.Mutex        // ForwardToPods', held while it starts a forwarder
+	forwards map[string]string // upstream -> the address pods connect to
 }
 
 // Start starts a sandbox and returns once the API server is ready, the fake
