@@ -220,6 +220,22 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		return nil
 	})
 	t.Logf("%s deleted; %s leads", leader, newLeader)
+	// The shared state, which every new leader reads, names rn-evict as
+	// played in this window (read before the window closes: the runner
+	// forgets a closed window).
+	state, err := admin.CoreV1().ConfigMaps(runnerNS).Get(ctx, "chaosnight-state", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Before(windowCloses) {
+		played := ""
+		for _, v := range state.Data {
+			played += v
+		}
+		if len(state.Data) != 1 || played != `["rn-evict"]` {
+			t.Errorf("runner state %v, want this window with rn-evict played once", state.Data)
+		}
+	}
 	// The deleted leader aborted its run before it let go: its journal went
 	// with its emptyDir, its Event stays.
 	sandbox.WaitFor(t, 30*time.Second, "the deleted leader's ExperimentAborted Event", func() error {
@@ -252,11 +268,6 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	state, err := admin.CoreV1().ConfigMaps(runnerNS).Get(ctx, "chaosnight-state", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("runner state after the handover: %v", state.Data)
 
 	// The next window: the new leader plays rn-evict; `chaosnight pause`
 	// from outside (the CLI, with the kill switch in the release
