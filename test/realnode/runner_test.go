@@ -1,7 +1,8 @@
 package realnode
 
-// The in-cluster runner for real (#20): the chart installed with Helm's
-// SDK, its image imported into the real node's containerd, two runner
+// The in-cluster runner for real (#20): the offline bundle's chart
+// installed with Helm's SDK, the bundle's image imported into the real
+// node's containerd, two runner
 // replicas run by the real kubelet under Pod Security restricted (read-only
 // root filesystem, non-root), talking to the API server and to Prometheus
 // from their pods, playing a night against the real shop.
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaosnight/chaosnight/hack/bundle"
 	"github.com/chaosnight/chaosnight/hack/image"
 	"github.com/chaosnight/chaosnight/pkg/cli"
 	"github.com/chaosnight/chaosnight/pkg/journal"
@@ -110,9 +113,7 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeShop(t) })
-	if err := importRunnerImage(ctx, t, s); err != nil {
-		t.Fatal(err)
-	}
+	ch := bundleOnNode(ctx, t, s)
 	values := podValues(ctx, t, s)
 
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: runnerNS, Labels: map[string]string{
@@ -121,13 +122,9 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), runnerNS, metav1.DeleteOptions{}) })
-	chart, err := loader.Load(filepath.Join(repoRoot(t), "charts", "chaosnight"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	inst := action.NewInstall(helmConfig(t, s))
 	inst.ReleaseName, inst.Namespace = runnerRelease, runnerNS
-	if _, err := inst.RunWithContext(ctx, chart, values); err != nil {
+	if _, err := inst.RunWithContext(ctx, ch, values); err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
 	uninstalled := false
@@ -311,7 +308,7 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	exps["rn-second"] = strings.Replace(exps["rn-evict"].(string), "name: rn-evict", "name: rn-second", 1)
 	up := action.NewUpgrade(helmConfig(t, s))
 	up.Namespace = runnerNS
-	if _, err := up.RunWithContext(ctx, runnerRelease, chart, upValues); err != nil {
+	if _, err := up.RunWithContext(ctx, runnerRelease, ch, upValues); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
 	}
 	sandbox.WaitFor(t, 3*time.Minute, "the leader to reload 2 experiments", func() error {
@@ -364,22 +361,32 @@ func loggedSince(ctx context.Context, pod string, parts ...string) error {
 	return fmt.Errorf("no log line with %q", parts)
 }
 
-// importRunnerImage builds the runner's image as users get it (hack/image:
-// the Dockerfile's user, entrypoint and layout, checked by test/image),
-// named runnerImage, and imports the archive into the real node.
-func importRunnerImage(ctx context.Context, t *testing.T, s *sandbox.Sandbox) error {
+// bundleOnNode writes the offline bundle (make bundle: hack/bundle) with
+// the runner's image named runnerImage, as an air-gapped user gets it,
+// imports the bundle's image archive into the real node's containerd (as
+// INSTALL.md's single-node `ctr -n k8s.io images import` does) and loads
+// the bundle's chart package: the test installs what the bundle holds,
+// with nothing fetched from any network (the sandbox has none).
+func bundleOnNode(ctx context.Context, t *testing.T, s *sandbox.Sandbox) *chart.Chart {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := image.BuildBinaries(ctx, repoRoot(t), dir, "rn", "realnode-test")
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	cfg.Name = runnerImage
-	archive := filepath.Join(dir, "chaosnight.oci.tar")
-	if _, err := image.WriteArchive(archive, cfg); err != nil {
-		return err
+	b, err := bundle.Write(bundle.Options{OutDir: filepath.Join(dir, "dist"), ChartDir: filepath.Join(repoRoot(t), "charts", "chaosnight"), Image: cfg})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s.ImportImageArchive(ctx, archive)
+	if err := s.ImportImageArchive(ctx, filepath.Join(b.Dir, b.ImageArchive)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loader.Load(filepath.Join(b.Dir, b.Chart))
+	if err != nil {
+		t.Fatalf("the bundle's chart: %v", err)
+	}
+	return c
 }
 
 // podValues are runnerValues with the addresses the pods reach.

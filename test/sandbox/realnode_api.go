@@ -101,12 +101,12 @@ func relay(ctx context.Context, l net.Listener, upstream string) {
 			continue
 		}
 		go func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			u, err := d.DialContext(ctx, "tcp", upstream)
 			if err != nil {
 				return
 			}
-			defer u.Close()
+			defer func() { _ = u.Close() }()
 			var wg sync.WaitGroup
 			wg.Go(func() { _, _ = io.Copy(u, c); _ = u.(*net.TCPConn).CloseWrite() })
 			_, _ = io.Copy(c, u)
