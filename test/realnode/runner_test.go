@@ -48,9 +48,10 @@ const (
 
 // runnerValues are the chart values of the test's release; API and PROM
 // are replaced by the addresses the pods reach (sandbox.PodAPIServer,
-// PodPrometheusURL). The night opens every minute for 50 s and plays one
-// experiment that evicts a checkout pod every 4 s for 30 s: long enough to
-// delete its leader while it runs.
+// PodPrometheusURL). The night opens every minute for 50 s and plays a
+// 30 s CPU stress in one checkout pod (the runner's own image as the
+// stressor, in an ephemeral container), then evictions of a checkout pod
+// every 4 s for 30 s: long enough to delete the leader while one runs.
 const runnerValues = `
 replicaCount: 2
 image: {repository: chaosnight.local/chaosnight, tag: rn, pullPolicy: Never}
@@ -65,13 +66,38 @@ tolerations:
   - {key: chaosnight.io/real-node, operator: Equal, value: "true", effect: NoSchedule}
 podAnnotations: {prometheus.io/scrape: "true", prometheus.io/port: "8080"}
 terminationGracePeriodSeconds: 120
+stress: {enabled: true}
 nights:
   - name: minutely
     opens: "* * * * *"
     lasts: 50s
     timezone: UTC
-    experiments: {names: [rn-evict]}
+    experiments: {names: [rn-stress, rn-evict]}
 experiments:
+  rn-stress: |
+    apiVersion: chaosnight.dev/v1alpha1
+    kind: Experiment
+    metadata:
+      name: rn-stress
+    spec:
+      description: Half a CPU of stress in one checkout pod keeps checkout available.
+      hypothesis:
+        probes:
+          - name: checkout-available
+            query: kube_deployment_status_replicas_available{namespace="shop",deployment="checkout"}
+            expect: {atLeast: 1}
+      target:
+        namespaces: [shop]
+        selector: app=checkout
+        pick: {count: 1}
+      action:
+        stress:
+          scope: pod
+          cpu: {workers: 1, load: 50}
+      duration: 30s
+      probeInterval: 2s
+      recovery: 2s
+      safety: {maxTargets: 1, minHealthy: 1}
   rn-evict: |
     apiVersion: chaosnight.dev/v1alpha1
     kind: Experiment
@@ -96,12 +122,14 @@ experiments:
       safety: {maxTargets: 1, minHealthy: 1}
 `
 
-// TestChartRunnerOnRealNode installs the chart on the real node and proves
-// what a user relies on: both replicas Ready, exactly one leads (the
-// Lease names one of the two pods), the leader plays the night against
-// the real shop, Prometheus scrapes the runners through the chart's pod
-// annotations, deleting the leader in the middle of its experiment hands
-// over to the other replica without replaying it in the same window,
+// TestChartRunnerOnRealNode installs the offline bundle's chart and image
+// on the real node and proves what a user relies on: both replicas Ready,
+// exactly one leads (the Lease names one of the two pods), Prometheus
+// scrapes the runners through the chart's pod annotations, the leader
+// plays the night against the real shop (a stress in an ephemeral
+// container, evictions), deleting the leader in the middle of its stress
+// reverts the stress and hands over to another replica, which goes on with
+// the night without replaying the stress in the same window,
 // `chaosnight pause` from outside aborts the next window's run, helm
 // upgrade's new experiment is hot-reloaded without a restart, and helm
 // uninstall leaves nothing of the runner behind.
@@ -177,29 +205,41 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		return nil
 	})
 
-	// The leader plays the night: its experiment evicts real checkout pods.
+	// The leader plays the night: a CPU stress in a real checkout pod, by
+	// an ephemeral container the real kubelet runs.
 	var run runner.RunSummary
-	sandbox.WaitFor(t, 90*time.Second, "the leader to start rn-evict", func() error {
+	sandbox.WaitFor(t, 90*time.Second, "the leader to start rn-stress", func() error {
 		var err error
-		run, err = inFlight(ctx, podIP(pods, leader), "rn-evict")
+		run, err = inFlight(ctx, podIP(pods, leader), "rn-stress")
 		return err
 	})
-	sandbox.WaitFor(t, 30*time.Second, "an eviction by the leader's run", func() error {
-		return evictedBy(ctx, t, run.RunID)
+	var target, container string
+	sandbox.WaitFor(t, 60*time.Second, "the stress running in a checkout pod", func() error {
+		var err error
+		target, container, err = runningStress(ctx)
+		return err
 	})
-	t.Logf("leader %s runs %s (%s)", leader, run.RunID, run.Experiment)
+	t.Logf("leader %s runs %s (%s): %s in %s", leader, run.RunID, run.Experiment, container, target)
 
 	// Delete the leader mid-experiment: it aborts and reverts before it
-	// lets go of the Lease, another replica takes over (the other one, or
-	// the Deployment's replacement of the deleted pod, whichever is first),
-	// and rn-evict is not played again in this window.
+	// lets go of the Lease (the stress stops long before its own 30 s),
+	// another replica takes over (the other one, or the Deployment's
+	// replacement of the deleted pod, whichever is first), goes on with
+	// the night's next experiment, and does not replay rn-stress.
 	windowCloses := run.Started.Truncate(time.Minute).Add(50 * time.Second)
-	if time.Until(windowCloses) < 15*time.Second {
-		t.Fatalf("rn-evict started at %s, too close to the window's close at %s for the handover to be seen (machine too slow?)", run.Started, windowCloses)
+	stressEnds := run.Started.Add(30 * time.Second)
+	if time.Until(windowCloses) < 25*time.Second {
+		t.Fatalf("rn-stress started at %s, too close to the window's close at %s for the handover to be seen (machine too slow?)", run.Started, windowCloses)
 	}
+	deleted := time.Now()
 	if err := admin.CoreV1().Pods(runnerNS).Delete(ctx, leader, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	st := stressContainerStatus(ctx, t, target, container, 30*time.Second)
+	if fin := st.State.Terminated.FinishedAt.Time; !fin.Before(stressEnds) {
+		t.Errorf("the stress ended at %s, not before its own end at %s: the deleted leader did not revert it", fin, stressEnds)
+	}
+	t.Logf("stress reverted %s after the leader's deletion (exit %d)", st.State.Terminated.FinishedAt.Sub(deleted).Round(time.Second), st.State.Terminated.ExitCode)
 	var newLeader string
 	sandbox.WaitFor(t, 90*time.Second, "another replica to lead", func() error {
 		l, err := admin.CoordinationV1().Leases(runnerNS).Get(ctx, runnerLease, metav1.GetOptions{})
@@ -217,7 +257,7 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		return nil
 	})
 	t.Logf("%s deleted; %s leads", leader, newLeader)
-	// The shared state, which every new leader reads, names rn-evict as
+	// The shared state, which every new leader reads, names rn-stress as
 	// played in this window (read before the window closes: the runner
 	// forgets a closed window).
 	state, err := admin.CoreV1().ConfigMaps(runnerNS).Get(ctx, "chaosnight-state", metav1.GetOptions{})
@@ -233,8 +273,8 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 			}
 			played = append(played, done...)
 		}
-		if len(state.Data) != 1 || !slices.Equal(played, []string{"rn-evict"}) {
-			t.Errorf("runner state %v, want this window with rn-evict played once", state.Data)
+		if len(state.Data) != 1 || !slices.Contains(played, "rn-stress") {
+			t.Errorf("runner state %v, want this window with rn-stress played", state.Data)
 		}
 	}
 	// The deleted leader aborted its run before it let go: its journal went
@@ -251,7 +291,9 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		}
 		return fmt.Errorf("%d ExperimentAborted Events, none of %s on %s", len(evs.Items), run.RunID, leader)
 	})
-	// Until the window closes, no replica plays anything of it again.
+	// Until the window closes, no replica plays rn-stress again; the new
+	// leader goes on with rn-evict, whose evictions are real.
+	evicting := false
 	for time.Now().Before(windowCloses) {
 		for _, p := range runnerPods(ctx, t) {
 			if p.Name == leader || p.Status.PodIP == "" {
@@ -262,20 +304,32 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 				continue // a replacement not serving yet
 			}
 			for _, r := range runs {
-				if r.Experiment == "rn-evict" && r.Started.Before(windowCloses) {
-					t.Fatalf("%s replayed rn-evict in the same window: %+v", p.Name, r)
+				if r.Experiment == "rn-stress" && r.Started.Before(windowCloses) {
+					t.Fatalf("%s replayed rn-stress in the same window: %+v", p.Name, r)
+				}
+				if r.Experiment == "rn-evict" && !evicting && r.Started.Before(windowCloses) && evictedBy(ctx, t, r.RunID) == nil {
+					evicting = true
+					t.Logf("%s went on with rn-evict (%s): a checkout pod evicted", p.Name, r.RunID)
 				}
 			}
 		}
 		time.Sleep(time.Second)
 	}
+	if !evicting {
+		t.Errorf("no replica went on with rn-evict in the window after the handover")
+	}
 
-	// The next window: the new leader plays rn-evict; `chaosnight pause`
+	// The next window: the new leader plays rn-stress; `chaosnight pause`
 	// from outside (the CLI, with the kill switch in the release
-	// namespace) aborts it.
-	sandbox.WaitFor(t, 90*time.Second, "the new leader to start rn-evict in the next window", func() error {
+	// namespace) aborts it and reverts the stress.
+	sandbox.WaitFor(t, 90*time.Second, "the new leader to start rn-stress in the next window", func() error {
 		var err error
-		run, err = inFlight(ctx, podIP(runnerPods(ctx, t), newLeader), "rn-evict")
+		run, err = inFlight(ctx, podIP(runnerPods(ctx, t), newLeader), "rn-stress")
+		return err
+	})
+	sandbox.WaitFor(t, 60*time.Second, "the stress running in a checkout pod", func() error {
+		var err error
+		target, container, err = runningStress(ctx)
 		return err
 	})
 	if code, out := runCLI(ctx, s, "pause", "--kill-switch-namespace", runnerNS, "--reason", "realnode test"); code != 0 {
@@ -296,6 +350,9 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		}
 		return fmt.Errorf("run %s not listed", run.RunID)
 	})
+	if st := stressContainerStatus(ctx, t, target, container, 30*time.Second); !st.State.Terminated.FinishedAt.Time.Before(run.Started.Add(30 * time.Second)) {
+		t.Errorf("the paused stress ended at %s, not before its own end", st.State.Terminated.FinishedAt)
+	}
 	if code, out := runCLI(ctx, s, "resume", "--kill-switch-namespace", runnerNS); code != 0 {
 		t.Fatalf("chaosnight resume: exit %d\n%s", code, out)
 	}
@@ -306,13 +363,14 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 	upValues := podValues(ctx, t, s)
 	exps := upValues["experiments"].(map[string]any)
 	exps["rn-second"] = strings.Replace(exps["rn-evict"].(string), "name: rn-evict", "name: rn-second", 1)
+	// the new experiment is loaded, not scheduled: the night stays as it was
 	up := action.NewUpgrade(helmConfig(t, s))
 	up.Namespace = runnerNS
 	if _, err := up.RunWithContext(ctx, runnerRelease, ch, upValues); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
 	}
-	sandbox.WaitFor(t, 3*time.Minute, "the leader to reload 2 experiments", func() error {
-		return loggedSince(ctx, newLeader, `"msg":"configuration loaded"`, `"experiments":2`)
+	sandbox.WaitFor(t, 3*time.Minute, "the leader to reload 3 experiments", func() error {
+		return loggedSince(ctx, newLeader, `"msg":"configuration loaded"`, `"experiments":3`)
 	})
 	for _, p := range runnerPods(ctx, t) {
 		if p.Name == newLeader {
@@ -518,6 +576,47 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, buf.String())
 	}
 	return json.Unmarshal(buf.Bytes(), v)
+}
+
+// runningStress finds the checkout pod whose chaosnight stress container
+// runs, and that container.
+func runningStress(ctx context.Context) (pod, container string, err error) {
+	list, err := sb.Client().CoreV1().Pods(sandbox.ShopNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=checkout"})
+	if err != nil {
+		return "", "", err
+	}
+	for _, p := range list.Items {
+		for _, st := range p.Status.EphemeralContainerStatuses {
+			if strings.HasPrefix(st.Name, "chaosnight-stress-") && st.State.Running != nil {
+				return p.Name, st.Name, nil
+			}
+		}
+	}
+	return "", "", errors.New("no running stress container in a checkout pod")
+}
+
+// stressContainerStatus waits until the stress container has terminated
+// and returns its status.
+func stressContainerStatus(ctx context.Context, t *testing.T, pod, container string, timeout time.Duration) corev1.ContainerStatus {
+	t.Helper()
+	var got corev1.ContainerStatus
+	sandbox.WaitFor(t, timeout, "the stress container "+container+" terminated", func() error {
+		p, err := sb.Client().CoreV1().Pods(sandbox.ShopNamespace).Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, st := range p.Status.EphemeralContainerStatuses {
+			if st.Name == container {
+				got = st
+				if st.State.Terminated == nil {
+					return fmt.Errorf("state %+v", st.State)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no status of %s", container)
+	})
+	return got
 }
 
 // evictedBy checks that run left a ChaosInjected Event on a shop pod.
