@@ -373,11 +373,12 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		return loggedSince(ctx, newLeader, `"msg":"configuration loaded"`, `"experiments":3`)
 	})
 	for _, p := range runnerPods(ctx, t) {
-		if p.Name == newLeader {
-			for _, c := range p.Status.ContainerStatuses {
-				if c.RestartCount != 0 {
-					t.Errorf("runner %s restarted %d times", p.Name, c.RestartCount)
-				}
+		if podReady(&p) != nil {
+			t.Errorf("runner %s not Ready after the upgrade: %v", p.Name, podReady(&p))
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount != 0 {
+				t.Errorf("runner %s restarted %d times", p.Name, c.RestartCount)
 			}
 		}
 	}
