@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # suite far below CI's limit but never let one hang forever.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image image-archive bundle
+.PHONY: help build test test-deps unit lint fmt vet golangci-lint validate-examples schema demo chart-test image image-archive bundle runner-on-realnode
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,13 @@ image-archive: ## write the image as an OCI archive without a Docker engine: bin
 
 bundle: ## offline bundle for air-gapped clusters: dist/chaosnight-bundle-VERSION/ and its .tar.gz (docs/airgapped.md)
 	$(GO) run ./hack/bundle/cmd/bundle -version $(VERSION) -commit $(COMMIT) -arch $(IMAGE_ARCH) -o dist
+
+# The in-cluster runner on the sandbox's real node, step by step in the log:
+# the bundle's image and chart installed with Helm's SDK, two replicas, a
+# night, the leader deleted mid-stress, pause, upgrade, uninstall (~3 min warm,
+# root; test/realnode/runner_test.go). The sandbox goes away at the end.
+runner-on-realnode: ## watch the chart's runner play a night in pods on the sandbox's real node (root)
+	CHAOSNIGHT_SANDBOX=require $(GO) test -count=1 -timeout 15m -run TestChartRunnerOnRealNode -v ./test/realnode/
 
 -include hack/sandbox.mk
 
