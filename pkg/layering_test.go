@@ -55,7 +55,7 @@ var layers = [][]string{
 
 // harness is what no package of the layers may import: programs, benchmark
 // drivers and test harnesses. They may import any package.
-var harness = []string{"cmd/", "bench/", "test/",
+var harness = []string{"cmd/", "bench/", "test/", "hack/",
 	// Drives Chromium for the report's and runner's tests only (imported
 	// from _test.go files), and starts the sandbox's pages for it.
 	"pkg/report/reporttest",

@@ -213,7 +213,7 @@ func TestNight(t *testing.T) {
 		if _, err := un.Run(name); err != nil {
 			t.Fatalf("helm uninstall: %v", err)
 		}
-		waitNoLeftovers(ctx, t, admin, ns, name)
+		waitNoLeftovers(ctx, t, s, ns, name)
 	})
 }
 
@@ -315,17 +315,23 @@ func TestStressNight(t *testing.T) {
 	if _, err := action.NewUninstall(helmConfig(t, s, ns)).Run(name); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
 	}
-	waitNoLeftovers(ctx, t, admin, ns, name)
+	waitNoLeftovers(ctx, t, s, ns, name)
 }
 
 // waitNoLeftovers waits until nothing of release name is left (the
-// garbage collector removes the pods of the Deployment in the background).
-func waitNoLeftovers(ctx context.Context, t testing.TB, c kubernetes.Interface, ns, name string) {
+// garbage collector removes the pods of the Deployment in the background):
+// sandbox.Leftovers lists every object of every kind in ns, and the
+// release's labelled objects anywhere else (Events aside).
+func waitNoLeftovers(ctx context.Context, t testing.TB, s *sandbox.Sandbox, ns, name string) {
 	t.Helper()
 	var left []string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		left = leftovers(ctx, t, c, ns, name)
+		var err error
+		left, err = s.Leftovers(ctx, ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -334,92 +340,6 @@ func waitNoLeftovers(ctx context.Context, t testing.TB, c kubernetes.Interface, 
 	if len(left) > 0 {
 		t.Errorf("left behind after helm uninstall:\n  %s", strings.Join(left, "\n  "))
 	}
-}
-
-// leftovers lists what remains of release name in namespace ns and in its
-// target namespace shop (Events, which expire by themselves, are not
-// counted).
-func leftovers(ctx context.Context, t testing.TB, c kubernetes.Interface, ns, name string) []string {
-	t.Helper()
-	var out []string
-	add := func(kind string, names []string, err error) {
-		if err != nil {
-			t.Fatalf("list %s: %v", kind, err)
-		}
-		for _, n := range names {
-			out = append(out, kind+" "+n)
-		}
-	}
-	ignore := map[string]bool{"ConfigMap kube-root-ca.crt": true, "ServiceAccount default": true}
-	lo := metav1.ListOptions{}
-	cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, lo)
-	add("ConfigMap", itemNames(cms, err), err)
-	secrets, err := c.CoreV1().Secrets(ns).List(ctx, lo)
-	add("Secret", itemNames(secrets, err), err)
-	sas, err := c.CoreV1().ServiceAccounts(ns).List(ctx, lo)
-	add("ServiceAccount", itemNames(sas, err), err)
-	svcs, err := c.CoreV1().Services(ns).List(ctx, lo)
-	add("Service", itemNames(svcs, err), err)
-	pods, err := c.CoreV1().Pods(ns).List(ctx, lo)
-	add("Pod", itemNames(pods, err), err)
-	pvcs, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo)
-	add("PersistentVolumeClaim", itemNames(pvcs, err), err)
-	deps, err := c.AppsV1().Deployments(ns).List(ctx, lo)
-	add("Deployment", itemNames(deps, err), err)
-	rss, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo)
-	add("ReplicaSet", itemNames(rss, err), err)
-	leases, err := c.CoordinationV1().Leases(ns).List(ctx, lo)
-	add("Lease", itemNames(leases, err), err)
-	roles, err := c.RbacV1().Roles(ns).List(ctx, lo)
-	add("Role", itemNames(roles, err), err)
-	rbs, err := c.RbacV1().RoleBindings(ns).List(ctx, lo)
-	add("RoleBinding", itemNames(rbs, err), err)
-	pdbs, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, lo)
-	add("PodDisruptionBudget", itemNames(pdbs, err), err)
-	nps, err := c.NetworkingV1().NetworkPolicies(ns).List(ctx, lo)
-	add("NetworkPolicy", itemNames(nps, err), err)
-	mine := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name}
-	sroles, err := c.RbacV1().Roles("shop").List(ctx, mine)
-	add("Role shop/", itemNames(sroles, err), err)
-	srbs, err := c.RbacV1().RoleBindings("shop").List(ctx, mine)
-	add("RoleBinding shop/", itemNames(srbs, err), err)
-	crs, err := c.RbacV1().ClusterRoles().List(ctx, mine)
-	add("ClusterRole", itemNames(crs, err), err)
-	crbs, err := c.RbacV1().ClusterRoleBindings().List(ctx, mine)
-	add("ClusterRoleBinding", itemNames(crbs, err), err)
-	var kept []string
-	for _, o := range out {
-		if !ignore[o] {
-			kept = append(kept, o)
-		}
-	}
-	return kept
-}
-
-// itemNames returns the names of a typed list (nil on error).
-func itemNames(list any, err error) []string {
-	if err != nil || list == nil {
-		return nil
-	}
-	data, err := json.Marshal(list)
-	if err != nil {
-		return nil
-	}
-	var l struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		} `json:"items"`
-	}
-	if json.Unmarshal(data, &l) != nil {
-		return nil
-	}
-	var out []string
-	for _, it := range l.Items {
-		out = append(out, it.Metadata.Name)
-	}
-	return out
 }
 
 // buildChaosnight builds ./cmd/chaosnight into path, with the flags of

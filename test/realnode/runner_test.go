@@ -388,8 +388,15 @@ func TestChartRunnerOnRealNode(t *testing.T) {
 		t.Fatalf("helm uninstall: %v", err)
 	}
 	uninstalled = true
-	sandbox.WaitFor(t, 3*time.Minute, "nothing of the runner left in its namespace", func() error {
-		return leftovers(ctx, t)
+	sandbox.WaitFor(t, 3*time.Minute, "nothing of the runner left", func() error {
+		left, err := s.Leftovers(ctx, runnerNS, runnerRelease)
+		if err != nil {
+			return err
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
 	})
 }
 
@@ -631,52 +638,6 @@ func evictedBy(ctx context.Context, t *testing.T, runID string) error {
 	}
 	if len(evs.Items) == 0 {
 		return errors.New("no ChaosInjected Event of the run yet")
-	}
-	return nil
-}
-
-// leftovers lists what is left in the runner's namespace after uninstall,
-// Events aside.
-func leftovers(ctx context.Context, t *testing.T) error {
-	t.Helper()
-	c := sb.Client()
-	var left []string
-	if l, err := c.CoreV1().Pods(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "pod/"+o.Name)
-		}
-	}
-	if l, err := c.CoreV1().ConfigMaps(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			if o.Name != "kube-root-ca.crt" {
-				left = append(left, "configmap/"+o.Name)
-			}
-		}
-	}
-	if l, err := c.CoordinationV1().Leases(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "lease/"+o.Name)
-		}
-	}
-	if l, err := c.CoreV1().ServiceAccounts(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			if o.Name != "default" {
-				left = append(left, "serviceaccount/"+o.Name)
-			}
-		}
-	}
-	if l, err := c.CoreV1().Secrets(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "secret/"+o.Name)
-		}
-	}
-	if l, err := c.AppsV1().Deployments(runnerNS).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, o := range l.Items {
-			left = append(left, "deployment/"+o.Name)
-		}
-	}
-	if len(left) > 0 {
-		return fmt.Errorf("left: %v", left)
 	}
 	return nil
 }
