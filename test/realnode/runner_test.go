@@ -642,15 +642,27 @@ func evictedBy(ctx context.Context, t *testing.T, runID string) error {
 	return nil
 }
 
-// removeShop deletes the real shop and waits for its pods to leave the
-// real node, as TestRealShop does.
+// removeShop deletes the real shop and waits until its namespace is gone
+// (its pods have left the real node first), so that the next test can
+// seed it again: seeding into a namespace still terminating is refused.
 func removeShop(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
-	_ = sb.Client().CoreV1().Namespaces().Delete(ctx, sandbox.ShopNamespace, metav1.DeleteOptions{})
-	sandbox.WaitFor(t, 90*time.Second, "the shop's pods gone from the real node", func() error {
-		if p := shopRunningPods(t, sandbox.ShopNamespace, "checkout"); len(p) > 0 {
-			return fmt.Errorf("still %v", p)
+	c := sb.Client().CoreV1().Namespaces()
+	if err := c.Delete(ctx, sandbox.ShopNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete namespace %s: %v", sandbox.ShopNamespace, err)
+	}
+	sandbox.WaitFor(t, 3*time.Minute, "the shop's namespace gone", func() error {
+		_, err := c.Get(ctx, sandbox.ShopNamespace, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
 		}
-		return nil
+		if p := shopRunningPods(t, sandbox.ShopNamespace, "checkout"); len(p) > 0 {
+			return fmt.Errorf("terminating; checkout pods still running: %v", p)
+		}
+		return errors.New("terminating")
 	})
 }

@@ -121,15 +121,7 @@ func TestRealShop(t *testing.T) {
 	}
 	// Leave the real node as the other tests expect it: without the
 	// shop's pods (the rest of the seeded workload lives on kwok).
-	t.Cleanup(func() {
-		_ = s.Client().CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
-		sandbox.WaitFor(t, 90*time.Second, "the shop's pods gone from the real node", func() error {
-			if p := shopRunningPods(t, ns, svc); len(p) > 0 {
-				return fmt.Errorf("still %v", p)
-			}
-			return nil
-		})
-	})
+	t.Cleanup(func() { removeShop(t) })
 	pods := shopRunningPods(t, ns, svc)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
