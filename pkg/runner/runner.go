@@ -111,6 +111,14 @@ type Config struct {
 	// KillSwitchPoll is how often a run in flight checks the kill switch
 	// (default 500ms: a pause must revert within 2 s).
 	KillSwitchPoll time.Duration
+	// KillSwitchIdlePoll is how often the decision loop reads the kill
+	// switch while no window is open (default 30s; every Tick while one
+	// is). Nothing can start then, and the Guard reads the switch afresh
+	// before any injection anyway, so reading it every second all day
+	// (86,400 requests per runner, bench/servescale) bought nothing but
+	// the freshness of /status and the paused gauge, which lag by at most
+	// this while idle.
+	KillSwitchIdlePoll time.Duration
 }
 
 // Runner plays chaos nights.
@@ -126,6 +134,7 @@ type Runner struct {
 	loadErr       error
 	settingsSince time.Time // when the DryRun and Policy in force were loaded
 	paused        bool
+	switchReadAt  time.Time               // when the decision loop last read the kill switch
 	windows       map[string]*windowState // key: night + opening instant
 	inFlight      string                  // run ID of the experiment in flight
 	inFlightExp   *experiment.Experiment
@@ -164,6 +173,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.KillSwitchPoll <= 0 {
 		cfg.KillSwitchPoll = 500 * time.Millisecond
+	}
+	if cfg.KillSwitchIdlePoll <= 0 {
+		cfg.KillSwitchIdlePoll = 30 * time.Second
 	}
 	if cfg.State == nil {
 		cfg.State = memoryState{}
@@ -278,6 +290,7 @@ func (r *Runner) Status() Status {
 func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.windows = map[string]*windowState{}
+	r.switchReadAt = time.Time{} // a new leader reads the kill switch at once
 	r.mu.Unlock()
 	if err := r.Reload(); err != nil && !r.Ready() {
 		r.log.Error("no valid configuration yet; waiting for a valid one", "error", err)
@@ -342,8 +355,8 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 	setup := r.setup
 	r.mu.Unlock()
 
-	paused := r.updatePaused(ctx)
 	open, nextOpening := r.trackWindows(ctx, now, setup)
+	paused := r.updatePaused(ctx, now, len(open) == 0 && len(r.snapshotWindows()) == 0)
 	for key, ws := range r.snapshotWindows() {
 		if !open[key] || !now.Before(ws.window.Closes) {
 			r.closeWindow(ctx, key, ws, setup)
@@ -361,8 +374,18 @@ func (r *Runner) decide(ctx context.Context) (nextOpening time.Time) {
 }
 
 // updatePaused reads the kill switch, records and exports whether the
-// runner is paused, and returns it.
-func (r *Runner) updatePaused(ctx context.Context) bool {
+// runner is paused, and returns it. While idle (no window open or still
+// tracked) it reads at most every KillSwitchIdlePoll and answers the last
+// reading in between.
+func (r *Runner) updatePaused(ctx context.Context, now time.Time, idle bool) bool {
+	r.mu.Lock()
+	if idle && !r.switchReadAt.IsZero() && now.Sub(r.switchReadAt) < r.cfg.KillSwitchIdlePoll && now.After(r.switchReadAt) {
+		paused := r.paused
+		r.mu.Unlock()
+		return paused
+	}
+	r.switchReadAt = now
+	r.mu.Unlock()
 	paused := false
 	if r.cfg.KillSwitch != nil {
 		engaged, why, err := r.cfg.KillSwitch.Engaged(ctx)

@@ -22,6 +22,7 @@ import (
 	"github.com/chaosnight/chaosnight/pkg/faults"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
+	"github.com/chaosnight/chaosnight/pkg/killswitch"
 	"github.com/chaosnight/chaosnight/pkg/schedule"
 	"github.com/chaosnight/chaosnight/pkg/target"
 )
@@ -365,5 +366,77 @@ func TestShutdownBudgetCoversTheRevert(t *testing.T) {
 	}
 	if got := MinTerminationGracePeriod(); got != 115*time.Second {
 		t.Errorf("MinTerminationGracePeriod = %v; update the chart's terminationGracePeriodSeconds and docs/nights.md with it", got)
+	}
+}
+
+// countingSwitch is a kill switch that counts its reads.
+type countingSwitch struct {
+	engaged bool
+	reads   int
+}
+
+func (k *countingSwitch) Engaged(context.Context) (bool, string, error) {
+	k.reads++
+	return k.engaged, "test", nil
+}
+
+func (k *countingSwitch) Abort(ctx context.Context, _ time.Duration, _ func(killswitch.State)) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
+}
+
+// TestKillSwitchIdlePoll: with no window open the decision loop reads the
+// kill switch every KillSwitchIdlePoll, not every tick (an idle runner
+// cost 86,400 reads a day), and a pause engaged then shows within that
+// period; once a window opens, every tick reads it.
+func TestKillSwitchIdlePoll(t *testing.T) {
+	exps, err := experiment.Load(faults.Must().Formats(), "unit.yaml", []byte(unitExperiment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	night := schedule.Night{Name: "n", Opens: "0 22 * * *", Timezone: "UTC", Lasts: experiment.NewDuration(time.Hour),
+		Experiments: schedule.Selection{Names: []string{"unit"}}}
+	now := time.Date(2026, 12, 7, 21, 58, 0, 0, time.UTC)
+	ks := &countingSwitch{}
+	r, err := New(Config{
+		Load: func(time.Time) (Setup, error) {
+			return Setup{Nights: []schedule.Night{night}, Experiments: exps, Fingerprint: "x"}, nil
+		},
+		Engine: &engine.Engine{Guard: &countingGuard{}}, State: &fakeState{}, Journals: t.TempDir(),
+		KillSwitch: ks, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	pausedSeen := time.Time{}
+	engagedAt := now.Add(10 * time.Second)
+	for range 120 { // 21:58:00 to 21:59:59, one decision a second, idle
+		if !now.Before(engagedAt) {
+			ks.engaged = true
+		}
+		r.decide(ctx)
+		if r.Status().Paused && pausedSeen.IsZero() {
+			pausedSeen = now
+		}
+		now = now.Add(time.Second)
+	}
+	if ks.reads != 4 {
+		t.Errorf("%d reads in 2 idle minutes, want 4 (every 30 s)", ks.reads)
+	}
+	if pausedSeen.IsZero() || pausedSeen.Sub(engagedAt) > 30*time.Second {
+		t.Errorf("pause engaged at %s seen at %v: want within the idle poll", engagedAt.Format(time.TimeOnly), pausedSeen)
+	}
+	// 22:00: the window is open; every decision reads the switch (still
+	// engaged, so nothing starts).
+	before := ks.reads
+	for range 10 {
+		r.decide(ctx)
+		now = now.Add(time.Second)
+	}
+	if got := ks.reads - before; got != 10 {
+		t.Errorf("%d reads in 10 decisions with the window open, want 10", got)
 	}
 }
