@@ -1,0 +1,168 @@
+package safety_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaosnight/chaosnight/test/safety"
+	"github.com/chaosnight/chaosnight/test/sandbox"
+)
+
+// Sizes. The CI size runs in `make test`; CHAOSNIGHT_SAFETY_RUNS sets
+// another (make safety-soak: 1000), CHAOSNIGHT_SAFETY_SEED replays one case.
+const (
+	ciRuns   = 40
+	baseSeed = 1
+)
+
+// replay is the one-line command that replays the case of seed.
+func replay(seed uint64) string {
+	return fmt.Sprintf("CHAOSNIGHT_SAFETY_SEED=%d CHAOSNIGHT_SANDBOX=require go test -count=1 ./test/safety -run 'TestBlastRadius$' -v", seed)
+}
+
+// seeds are the cases to run: one replayed seed, or runs seeds from
+// baseSeed (CHAOSNIGHT_SAFETY_FROM moves the start).
+func seeds(t *testing.T) []uint64 {
+	if s := os.Getenv("CHAOSNIGHT_SAFETY_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOSNIGHT_SAFETY_SEED=%q: %v", s, err)
+		}
+		return []uint64{seed}
+	}
+	runs, from := ciRuns, uint64(baseSeed)
+	if s := os.Getenv("CHAOSNIGHT_SAFETY_RUNS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("CHAOSNIGHT_SAFETY_RUNS=%q: a positive number", s)
+		}
+		runs = n
+	}
+	if s := os.Getenv("CHAOSNIGHT_SAFETY_FROM"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOSNIGHT_SAFETY_FROM=%q: %v", s, err)
+		}
+		from = n
+	}
+	out := make([]uint64, runs)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
+}
+
+// tally is what the cases did, for the summary line.
+type tally struct {
+	cases, touched, planned, pdbRefused, violations, skipped int
+}
+
+// TestBlastRadius runs, per seed, a generated cluster and experiment: a
+// dry run, then the real run with the same --seed on the unchanged
+// cluster, and checks every invariant of the oracle (Check) against the
+// API server, the journals and the Events.
+func TestBlastRadius(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	env := safety.Env{Kubeconfig: s.Kubeconfig, PrometheusURL: s.PrometheusURL, Dir: t.TempDir()}
+	var sum tally
+	start := time.Now()
+	for _, seed := range seeds(t) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			n, v := runCase(t, s, env, safety.Generate(seed))
+			sum.cases++
+			sum.touched += n.touched
+			sum.planned += n.planned
+			sum.pdbRefused += n.pdbRefused
+			sum.skipped += n.skipped
+			sum.violations += len(v)
+			for _, line := range v {
+				t.Errorf("violation: %s", line)
+			}
+			if len(v) > 0 || t.Failed() {
+				t.Logf("case:\n%s\nflags: %s\nreplay: %s", safety.YAML(safety.Generate(seed)), strings.Join(safety.Flags(safety.Generate(seed)), " "), replay(seed))
+			}
+		})
+	}
+	t.Logf("blast radius: %d cases, %d pods planned by dry runs, %d touched, %d refused by PDBs at eviction, %d runs skipped, %d violations, %s",
+		sum.cases, sum.planned, sum.touched, sum.pdbRefused, sum.skipped, sum.violations, time.Since(start).Round(time.Second))
+}
+
+// runCase creates case k, runs it dry then real, observes, cleans up, and
+// returns its figures and the invariants it breaks.
+func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (tally, []string) {
+	ctx := t.Context()
+	c := s.Client()
+	o := safety.Compute(k)
+	defer func() {
+		// Cleanup with its own context: a failed case still cleans up.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := safety.Cleanup(cctx, c, k); err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		if k.UsesSystem() {
+			sandbox.WaitFor(t, time.Minute, "kube-public cleared", func() error { return safety.SystemClear(cctx, c, k) })
+		}
+	}()
+	if err := safety.Create(ctx, c, k); err != nil {
+		t.Fatal(err)
+	}
+	sandbox.WaitFor(t, 90*time.Second, "the generated cluster ready", func() error { return safety.Ready(ctx, c, k, o) })
+	if err := safety.Terminate(ctx, c, k); err != nil {
+		t.Fatal(err)
+	}
+	sandbox.WaitFor(t, 30*time.Second, "the terminating pods terminating", func() error { return safety.Terminated(ctx, c, k) })
+
+	var ob safety.Observation
+	var err error
+	if ob.BeforeDry, err = safety.Pods(ctx, c, k); err != nil {
+		t.Fatal(err)
+	}
+	_, dryOut, dry, err := safety.Run(ctx, env, k, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ob.Before, err = safety.Pods(ctx, c, k); err != nil {
+		t.Fatal(err)
+	}
+	_, out, rec, err := safety.Run(ctx, env, k, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ob.After, err = safety.Pods(ctx, c, k); err != nil {
+		t.Fatal(err)
+	}
+	if ob.Events, err = safety.EventUIDs(ctx, c, rec.RunID); err != nil {
+		t.Fatal(err)
+	}
+	real, planned := safety.Outcomes(rec), safety.Outcomes(dry)
+	ob.Journal = union(real["evicted"], real["killed"])
+	ob.PDBRefused = union(real["protected-by-pdb"])
+	ob.Planned = union(planned["dry-run"])
+	ob.Verdict, ob.DryVerdict = string(rec.Verdict), string(dry.Verdict)
+	v := safety.Check(k, o, ob)
+	if len(v) > 0 {
+		t.Logf("dry run output:\n%s\nreal run output:\n%s", dryOut, out)
+	}
+	n := tally{touched: len(ob.Journal), planned: len(ob.Planned), pdbRefused: len(ob.PDBRefused)}
+	if rec.Verdict == "skipped" {
+		n.skipped = 1
+	}
+	return n, v
+}
+
+func union(sets ...map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range sets {
+		for k := range s {
+			out[k] = true
+		}
+	}
+	return out
+}
