@@ -147,7 +147,9 @@ func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (t
 	ob.Planned = union(planned["dry-run"])
 	ob.Verdict, ob.DryVerdict = string(rec.Verdict), string(dry.Verdict)
 	v := safety.Check(k, o, ob)
-	if len(v) > 0 {
+	if len(v) > 0 || os.Getenv("CHAOSNIGHT_SAFETY_SEED") != "" { // a replay shows everything
+		t.Logf("case:\n%s\nflags: %s\noracle: may %v, why not %v, caps %v, maxTargets %d, pick %d of %d", safety.YAML(k), strings.Join(safety.Flags(k), " "),
+			o.May, o.Why, o.GroupCap, o.MaxTargets, o.PickN, o.Selected)
 		t.Logf("dry run output:\n%s\nreal run output:\n%s", dryOut, out)
 	}
 	n := tally{touched: len(ob.Journal), planned: len(ob.Planned), pdbRefused: len(ob.PDBRefused)}

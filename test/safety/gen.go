@@ -199,7 +199,7 @@ func Generate(seed uint64) Case {
 	r.Shuffle(len(bases), func(i, j int) { bases[i], bases[j] = bases[j], bases[i] })
 	nNS := 2 + r.IntN(3)
 	for i := range nNS {
-		c.Namespaces = append(c.Namespaces, Namespace{Name: c.Prefix + "-" + bases[i], OptIn: i == 0 && r.IntN(10) < 8 || i > 0 && r.IntN(2) == 0})
+		c.Namespaces = append(c.Namespaces, Namespace{Name: c.Prefix + "-" + bases[i], OptIn: i == 0 && r.IntN(10) < 9 || i > 0 && r.IntN(10) < 6})
 	}
 	spaces := make([]string, 0, nNS+1)
 	for _, ns := range c.Namespaces {
@@ -215,7 +215,10 @@ func Generate(seed uint64) Case {
 	// labels in several namespaces; a PDB of random strictness on some.
 	nDep := 2 + r.IntN(5)
 	for i := range nDep {
-		ns := spaces[r.IntN(len(spaces))]
+		ns := spaces[0] // half of the workloads in the first namespace, usually opted in
+		if r.IntN(2) == 0 {
+			ns = spaces[r.IntN(len(spaces))]
+		}
 		labels := map[string]string{"app": pick(r, apps()), "tier": pick(r, tiers())}
 		if r.IntN(2) == 0 {
 			labels["track"] = pick(r, tracks())
@@ -253,6 +256,9 @@ func genExperiment(r *rand.Rand, c Case, spaces []string) Experiment {
 	ns := slices.Clone(spaces)
 	r.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
 	e.Namespaces = ns[:1+r.IntN(len(ns))]
+	if !slices.Contains(e.Namespaces, spaces[0]) && r.IntN(3) > 0 {
+		e.Namespaces = append(e.Namespaces, spaces[0])
+	}
 
 	// One positive requirement (validation refuses selectors made only of
 	// exclusions), then 0 to 2 more of any kind.
@@ -269,7 +275,13 @@ func genExperiment(r *rand.Rand, c Case, spaces []string) Experiment {
 		func() Req { return Req{Key: "track", Op: "!"} },
 		func() Req { return Req{Key: "track", Op: "=", Values: []string{pick(r, tracks())}} },
 	)
+	// Most selectors start from the labels of a real workload (so that
+	// cases touch something), the others from the vocabulary.
 	e.Selector = []Req{positive[r.IntN(len(positive))]()}
+	if d := c.Deployments[r.IntN(len(c.Deployments))]; r.IntN(3) > 0 {
+		key := pick(r, []string{"app", "app", "tier"})
+		e.Selector[0] = Req{Key: key, Op: "=", Values: []string{d.Labels[key]}}
+	}
 	keys := map[string]bool{e.Selector[0].Key: true}
 	for range r.IntN(3) {
 		q := anyReq[r.IntN(len(anyReq))]()

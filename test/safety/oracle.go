@@ -88,7 +88,11 @@ func DisruptionsAllowed(d Deployment) int {
 	case d.PDB.MinAvailable != nil:
 		desired = *d.PDB.MinAvailable
 	case d.PDB.MaxUnavailable != nil:
-		desired = d.Replicas - *d.PDB.MaxUnavailable
+		// Never below 0: a budget that allows more than there is
+		// allows what there is (the disruption controller's rule; the
+		// first version of this oracle missed it, and Ready's check of
+		// the controller's own status caught it at seed 27).
+		desired = max(d.Replicas-*d.PDB.MaxUnavailable, 0)
 	}
 	return max(d.Replicas-desired, 0)
 }
