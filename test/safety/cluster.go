@@ -250,53 +250,75 @@ func Pods(ctx context.Context, c kubernetes.Interface, k Case) (map[string]PodSt
 	return out, nil
 }
 
-// Cleanup removes the case: the hold finalizers, its pods in
-// SystemNamespace (at once, and waits until they are gone, since the next
-// case shares that namespace), the system label, and its namespaces
-// (without waiting: the names are unique per case).
+// Cleanup removes the case: the hold finalizers, its objects in
+// SystemNamespace (pods at once; the caller waits until they are gone,
+// since the next case shares that namespace), the system label, and its
+// namespaces (without waiting: the names are unique per case).
 func Cleanup(ctx context.Context, c kubernetes.Interface, k Case) error {
-	for _, b := range k.Bare {
-		if !b.Terminating {
-			continue
-		}
-		patch := []byte(`{"metadata":{"finalizers":null}}`)
-		if _, err := c.CoreV1().Pods(b.Namespace).Patch(ctx, b.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("release pod %s/%s: %w", b.Namespace, b.Name, err)
-		}
+	if err := release(ctx, c, k); err != nil {
+		return err
 	}
 	if k.UsesSystem() {
-		zero := int64(0)
-		for _, d := range k.Deployments {
-			if d.Namespace != SystemNamespace {
-				continue
-			}
-			fg := metav1.DeletePropagationForeground
-			if err := c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-			if d.PDB != nil {
-				if err := c.PolicyV1().PodDisruptionBudgets(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-					return err
-				}
-			}
-		}
-		for _, b := range k.Bare {
-			if b.Namespace == SystemNamespace {
-				if err := c.CoreV1().Pods(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-					return err
-				}
-			}
-		}
-		if err := labelSystem(ctx, c, false); err != nil {
+		if err := cleanSystem(ctx, c, k); err != nil {
 			return err
 		}
 	}
 	for _, ns := range k.Namespaces {
-		if err := c.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
 			return fmt.Errorf("delete namespace %s: %w", ns.Name, err)
 		}
 	}
 	return nil
+}
+
+// release removes the hold finalizer of the terminating bare pods.
+func release(ctx context.Context, c kubernetes.Interface, k Case) error {
+	patch := []byte(`{"metadata":{"finalizers":null}}`)
+	for _, b := range k.Bare {
+		if !b.Terminating {
+			continue
+		}
+		if _, err := c.CoreV1().Pods(b.Namespace).Patch(ctx, b.Name, types.MergePatchType, patch, metav1.PatchOptions{}); ignoreNotFound(err) != nil {
+			return fmt.Errorf("release pod %s/%s: %w", b.Namespace, b.Name, err)
+		}
+	}
+	return nil
+}
+
+// cleanSystem deletes the case's objects in SystemNamespace and its label.
+func cleanSystem(ctx context.Context, c kubernetes.Interface, k Case) error {
+	fg := metav1.DeletePropagationForeground
+	for _, d := range k.Deployments {
+		if d.Namespace != SystemNamespace {
+			continue
+		}
+		if err := c.AppsV1().Deployments(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); ignoreNotFound(err) != nil {
+			return err
+		}
+		if d.PDB == nil {
+			continue
+		}
+		if err := c.PolicyV1().PodDisruptionBudgets(d.Namespace).Delete(ctx, d.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
+			return err
+		}
+	}
+	zero := int64(0)
+	for _, b := range k.Bare {
+		if b.Namespace != SystemNamespace {
+			continue
+		}
+		if err := c.CoreV1().Pods(b.Namespace).Delete(ctx, b.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); ignoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return labelSystem(ctx, c, false)
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // SystemClear returns nil once SystemNamespace holds no pod of the case.

@@ -263,7 +263,9 @@ func genExperiment(r *rand.Rand, c Case, spaces []string) Experiment {
 	// One positive requirement (validation refuses selectors made only of
 	// exclusions), then 0 to 2 more of any kind.
 	positive := []func() Req{
-		func() Req { return Req{Key: "app", Op: pick(r, []string{"=", "=="}), Values: []string{pick(r, apps())}} },
+		func() Req {
+			return Req{Key: "app", Op: pick(r, []string{"=", "=="}), Values: []string{pick(r, apps())}}
+		},
 		func() Req { return Req{Key: "app", Op: "in", Values: pickN(r, apps(), 1+r.IntN(2))} },
 		func() Req { return Req{Key: "tier", Op: "=", Values: []string{pick(r, tiers())}} },
 		func() Req { return Req{Key: "tier", Op: "in", Values: pickN(r, tiers(), 2)} },
