@@ -16,7 +16,7 @@ import (
 // Sizes. The CI size runs in `make test`; CHAOSNIGHT_SAFETY_RUNS sets
 // another (make safety-soak: 1000), CHAOSNIGHT_SAFETY_SEED replays one case.
 const (
-	ciRuns   = 40
+	ciRuns   = 100
 	baseSeed = 1
 )
 
@@ -131,8 +131,15 @@ func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (t
 	if ob.Before, err = safety.Pods(ctx, c, k); err != nil {
 		t.Fatal(err)
 	}
+	tr, err := safety.StartTrack(ctx, c, k)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, out, rec, err := safety.Run(ctx, env, k, false)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if ob.InitialReady, ob.LeastReady, err = tr.Stop(ctx, c, k); err != nil {
 		t.Fatal(err)
 	}
 	if ob.After, err = safety.Pods(ctx, c, k); err != nil {

@@ -33,6 +33,9 @@ type Observation struct {
 	Planned map[string]bool
 	// Verdict and DryVerdict are the two journals' verdicts.
 	Verdict, DryVerdict string
+	// InitialReady and LeastReady are each group's ready pods when the
+	// real run started and the least seen while it ran (Track).
+	InitialReady, LeastReady map[string]int
 }
 
 // Changed are the pods the real run touched as the API server shows it:
@@ -98,8 +101,23 @@ func Check(c Case, o Oracle, ob Observation) []string {
 	}
 	for _, g := range slices.Sorted(maps.Keys(perGroup)) {
 		if n := perGroup[g]; n > o.GroupCap[g] {
-			bad("%d pods of %s touched, at most %d allowed (minHealthy %d, PDB allowance %v, onePerOwner %v)",
-				n, g, o.GroupCap[g], o.MinHealthy, allowance(o, g), c.Exp.OnePerOwner)
+			bad("%d pods of %s touched, at most %d allowed (minHealthy %d, onePerOwner %v)",
+				n, g, o.GroupCap[g], o.MinHealthy, c.Exp.OnePerOwner)
+		}
+	}
+	// 3b. At no instant did a workload have fewer ready pods than
+	// minHealthy, nor (evict mode) a PDB fewer than it wants, unless it
+	// already had at the start.
+	for _, g := range slices.Sorted(maps.Keys(ob.LeastReady)) {
+		least, initial := ob.LeastReady[g], ob.InitialReady[g]
+		if least >= initial {
+			continue
+		}
+		if least < o.MinHealthy {
+			bad("%s fell to %d ready pods (from %d), minHealthy is %d", g, least, initial, o.MinHealthy)
+		}
+		if want, ok := o.PDBDesired[g]; ok && o.Evict && least < want {
+			bad("the PodDisruptionBudget of %s fell to %d healthy pods (from %d), it wants %d", g, least, initial, want)
 		}
 	}
 	// 4. The verdict is earned.
@@ -124,13 +142,6 @@ func Check(c Case, o Oracle, ob Observation) []string {
 		bad("the dry run planned %v, the real run touched %v and the PDBs refused %v", keys(ob.Planned, key), keys(ob.Journal, key), keys(ob.PDBRefused, key))
 	}
 	return v
-}
-
-func allowance(o Oracle, group string) string {
-	if a, ok := o.PDBAllowed[group]; ok {
-		return fmt.Sprint(a)
-	}
-	return "none"
 }
 
 func uids(m map[string]PodState) map[string]bool {

@@ -54,8 +54,9 @@ func TestOracleOfAHandWrittenCase(t *testing.T) {
 	if !reflect.DeepEqual(o.Why, want) {
 		t.Errorf("why %v, want %v", o.Why, want)
 	}
-	// 3 ready, minHealthy 1 leaves 2; the PDB allows 1.
-	if o.GroupCap["web"] != 1 || o.Selected != 7 || o.PickN != 7 || o.MaxTargets != 10 {
+	// 3 ready, minHealthy 1 leaves 2; the PDB allows 1 at a time (the
+	// ready pods are watched for it, not capped by count).
+	if o.GroupCap["web"] != 2 || o.PDBAllowed["web"] != 1 || o.PDBDesired["web"] != 2 || o.Selected != 7 || o.PickN != 7 || o.MaxTargets != 10 {
 		t.Errorf("cap %v, selected %d, pick %d, maxTargets %d", o.GroupCap, o.Selected, o.PickN, o.MaxTargets)
 	}
 }
@@ -108,7 +109,17 @@ func TestCheckCatchesViolations(t *testing.T) {
 		{"a look-alike's pod (prefix label)", func() safety.Observation { return observe("held", "canary-a") }, "decoy touched: shop/canary-a"},
 		{"a namespace not opted in", func() safety.Observation { return observe("held", "staging-b") }, "decoy touched: shop-staging/staging-b"},
 		{"the last ready pod of a bare pod", func() safety.Observation { return observe("held", "solo-a") }, "decoy touched: shop/solo-a (group \"solo\": minHealthy)"},
-		{"the PDB's allowance exceeded", func() safety.Observation { return observe("held", "web-a", "web-b") }, "2 pods of web touched, at most 1 allowed"},
+		{"more than minHealthy allows", func() safety.Observation { return observe("held", "web-a", "web-b", "web-c") }, "3 pods of web touched, at most 2 allowed"},
+		{"the PDB's healthy pods dipped", func() safety.Observation {
+			ob := observe("held", "web-a", "web-b")
+			ob.InitialReady, ob.LeastReady = map[string]int{"web": 3}, map[string]int{"web": 1}
+			return ob
+		}, "the PodDisruptionBudget of web fell to 1 healthy pods (from 3), it wants 2"},
+		{"a workload under minHealthy for a moment", func() safety.Observation {
+			ob := observe("held", "web-a", "web-b")
+			ob.InitialReady, ob.LeastReady = map[string]int{"web": 3}, map[string]int{"web": 0}
+			return ob
+		}, "web fell to 0 ready pods (from 3), minHealthy is 1"},
 		{"nothing touched but held", func() safety.Observation { return observe("held") }, `nothing was touched but the verdict is "held"`},
 		{"touched but skipped", func() safety.Observation { return observe("skipped", "web-a") }, "1 pods touched but the verdict is skipped"},
 		{"a pod gone that the journal does not list", func() safety.Observation {
@@ -149,6 +160,18 @@ func TestCheckCatchesViolations(t *testing.T) {
 		})
 	}
 
+	t.Run("a PDB that allows nothing keeps its pods out", func(t *testing.T) {
+		k := handCase()
+		three := 3
+		k.Deployments[0].PDB = &safety.PDB{MinAvailable: &three}
+		o := safety.Compute(k)
+		if o.May["web"] || o.Why["web"] != "PodDisruptionBudget allows 0" {
+			t.Errorf("may %v, why %v", o.May, o.Why)
+		}
+		if v := safety.Check(k, o, observe("held", "web-a")); !strings.Contains(strings.Join(v, "\n"), "decoy touched: shop/web-a") {
+			t.Errorf("violations %q", v)
+		}
+	})
 	t.Run("maxTargets and pick", func(t *testing.T) {
 		k := handCase()
 		k.Exp.All, k.Exp.Count, k.Op.MaxTargets = false, 1, 1

@@ -280,12 +280,15 @@ func genExperiment(r *rand.Rand, c Case, spaces []string) Experiment {
 	// Most selectors start from the labels of a real workload (so that
 	// cases touch something), the others from the vocabulary.
 	e.Selector = []Req{positive[r.IntN(len(positive))]()}
-	if d := c.Deployments[r.IntN(len(c.Deployments))]; r.IntN(3) > 0 {
+	if d := c.Deployments[r.IntN(len(c.Deployments))]; r.IntN(4) > 0 {
 		key := pick(r, []string{"app", "app", "tier"})
 		e.Selector[0] = Req{Key: key, Op: "=", Values: []string{d.Labels[key]}}
+		if !slices.Contains(e.Namespaces, d.Namespace) {
+			e.Namespaces = append(e.Namespaces, d.Namespace)
+		}
 	}
 	keys := map[string]bool{e.Selector[0].Key: true}
-	for range r.IntN(3) {
+	for range r.IntN(3) / 2 { // 0, 0 or 1 more: each one narrows
 		q := anyReq[r.IntN(len(anyReq))]()
 		if keys[q.Key] { // one requirement per key keeps the selector readable
 			continue
