@@ -105,21 +105,7 @@ func Check(c Case, o Oracle, ob Observation) []string {
 				n, g, o.GroupCap[g], o.MinHealthy, c.Exp.OnePerOwner)
 		}
 	}
-	// 3b. At no instant did a workload have fewer ready pods than
-	// minHealthy, nor (evict mode) a PDB fewer than it wants, unless it
-	// already had at the start.
-	for _, g := range slices.Sorted(maps.Keys(ob.LeastReady)) {
-		least, initial := ob.LeastReady[g], ob.InitialReady[g]
-		if least >= initial {
-			continue
-		}
-		if least < o.MinHealthy {
-			bad("%s fell to %d ready pods (from %d), minHealthy is %d", g, least, initial, o.MinHealthy)
-		}
-		if want, ok := o.PDBDesired[g]; ok && o.Evict && least < want {
-			bad("the PodDisruptionBudget of %s fell to %d healthy pods (from %d), it wants %d", g, least, initial, want)
-		}
-	}
+	v = append(v, checkReady(o, ob)...)
 	// 4. The verdict is earned.
 	switch {
 	case len(ob.Journal) == 0 && ob.Verdict != "skipped":
@@ -140,6 +126,26 @@ func Check(c Case, o Oracle, ob Observation) []string {
 	maps.Copy(wantPlan, ob.PDBRefused)
 	if !maps.Equal(ob.Planned, wantPlan) {
 		bad("the dry run planned %v, the real run touched %v and the PDBs refused %v", keys(ob.Planned, key), keys(ob.Journal, key), keys(ob.PDBRefused, key))
+	}
+	return v
+}
+
+// checkReady is invariant 3b: at no instant did a workload have fewer
+// ready pods than minHealthy, nor (evict mode) a PDB fewer than it wants,
+// unless it already had at the start.
+func checkReady(o Oracle, ob Observation) []string {
+	var v []string
+	for _, g := range slices.Sorted(maps.Keys(ob.LeastReady)) {
+		least, initial := ob.LeastReady[g], ob.InitialReady[g]
+		if least >= initial {
+			continue
+		}
+		if least < o.MinHealthy {
+			v = append(v, fmt.Sprintf("%s fell to %d ready pods (from %d), minHealthy is %d", g, least, initial, o.MinHealthy))
+		}
+		if want, ok := o.PDBDesired[g]; ok && o.Evict && least < want {
+			v = append(v, fmt.Sprintf("the PodDisruptionBudget of %s fell to %d healthy pods (from %d), it wants %d", g, least, initial, want))
+		}
 	}
 	return v
 }

@@ -44,8 +44,11 @@ func StartTrack(ctx context.Context, c kubernetes.Interface, k Case) (*Track, er
 	for i := range list.Items {
 		tr.apply(watch.Added, &list.Items[i])
 	}
+	// The minimum starts at the listed state: while the list was read
+	// pod by pod, each group grew from 0 and that is no dip.
 	for g, set := range tr.ready {
 		tr.initial[g] = len(set)
+		tr.min[g] = len(set)
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	tr.cancel = cancel
