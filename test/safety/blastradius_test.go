@@ -60,6 +60,9 @@ func seeds(t *testing.T) []uint64 {
 // tally is what the cases did, for the summary line.
 type tally struct {
 	cases, touched, planned, pdbRefused, violations, skipped int
+	// pdbSeeds are the first cases whose dry run planned a pod a PDB then
+	// refused (by design: see docs/safety-property.md), to replay one.
+	pdbSeeds []uint64
 }
 
 // TestBlastRadius runs, per seed, a generated cluster and experiment: a
@@ -78,6 +81,9 @@ func TestBlastRadius(t *testing.T) {
 			sum.touched += n.touched
 			sum.planned += n.planned
 			sum.pdbRefused += n.pdbRefused
+			if n.pdbRefused > 0 && len(sum.pdbSeeds) < 5 {
+				sum.pdbSeeds = append(sum.pdbSeeds, seed)
+			}
 			sum.skipped += n.skipped
 			sum.violations += len(v)
 			for _, line := range v {
@@ -88,8 +94,8 @@ func TestBlastRadius(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("blast radius: %d cases, %d pods planned by dry runs, %d touched, %d refused by PDBs at eviction, %d runs skipped, %d violations, %s",
-		sum.cases, sum.planned, sum.touched, sum.pdbRefused, sum.skipped, sum.violations, time.Since(start).Round(time.Second))
+	t.Logf("blast radius: %d cases, %d pods planned by dry runs, %d touched, %d refused by PDBs at eviction (seeds %v...), %d runs skipped, %d violations, %s",
+		sum.cases, sum.planned, sum.touched, sum.pdbRefused, sum.pdbSeeds, sum.skipped, sum.violations, time.Since(start).Round(time.Second))
 }
 
 // runCase creates case k, runs it dry then real, observes, cleans up, and
