@@ -3,6 +3,7 @@ package safety_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -76,7 +77,7 @@ func TestBlastRadius(t *testing.T) {
 	start := time.Now()
 	for _, seed := range seeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			n, v := runCase(t, s, env, safety.Generate(seed))
+			n, v, _, _ := runCase(t, s, env, safety.Generate(seed))
 			sum.cases++
 			sum.touched += n.touched
 			sum.planned += n.planned
@@ -99,8 +100,9 @@ func TestBlastRadius(t *testing.T) {
 }
 
 // runCase creates case k, runs it dry then real, observes, cleans up, and
-// returns its figures and the invariants it breaks.
-func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (tally, []string) {
+// returns its figures, the invariants it breaks, the observation and the
+// oracle.
+func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (tally, []string, safety.Observation, safety.Oracle) {
 	ctx := t.Context()
 	c := s.Client()
 	o := safety.Compute(k)
@@ -169,7 +171,7 @@ func runCase(t *testing.T, s *sandbox.Sandbox, env safety.Env, k safety.Case) (t
 	if rec.Verdict == "skipped" {
 		n.skipped = 1
 	}
-	return n, v
+	return n, v, ob, o
 }
 
 func union(sets ...map[string]bool) map[string]bool {
@@ -180,4 +182,41 @@ func union(sets ...map[string]bool) map[string]bool {
 		}
 	}
 	return out
+}
+
+// The invariants catch a wrong result in the real pipeline too, not only
+// in the checker's unit test: seed 19 evicts all 5 pods of s19-d1 (minHealthy
+// 0, a PDB allowing 2 at a time, pick all). Checked against an oracle made
+// deliberately wrong, the same observation must break the invariants: the
+// journal, the UIDs and the Events really hold the touched pods, and the
+// watch really saw the ready pods dip.
+func TestBlastRadiusCatchesAWrongOracle(t *testing.T) {
+	s := sandbox.Require(t, sb)
+	env := safety.Env{Kubeconfig: s.Kubeconfig, PrometheusURL: s.PrometheusURL, Dir: t.TempDir()}
+	k := safety.Generate(19)
+	_, v, ob, o := runCase(t, s, env, k)
+	if len(v) > 0 {
+		t.Fatalf("seed 19 breaks the right oracle: %v", v)
+	}
+	if len(ob.Journal) != 5 || ob.LeastReady["s19-d1"] >= ob.InitialReady["s19-d1"] {
+		t.Fatalf("seed 19 no longer evicts the 5 pods of s19-d1 (journal %v, ready %d → least %d): pick another case", ob.Journal, ob.InitialReady["s19-d1"], ob.LeastReady["s19-d1"])
+	}
+	wrong := []struct {
+		name  string
+		spoil func(o *safety.Oracle)
+		want  string
+	}{
+		{"s19-d1 not in the may-set", func(o *safety.Oracle) { delete(o.May, "s19-d1"); o.Why["s19-d1"] = "wrong on purpose" }, "decoy touched: s19-shop-staging/s19-d1-"},
+		{"a stricter PDB", func(o *safety.Oracle) { o.PDBDesired["s19-d1"] = 5 }, "the PodDisruptionBudget of s19-d1 fell to"},
+		{"a higher minHealthy", func(o *safety.Oracle) { o.MinHealthy = 5 }, "s19-d1 fell to"},
+		{"a lower maxTargets", func(o *safety.Oracle) { o.MaxTargets = 2 }, "5 pods touched, maxTargets is 2"},
+	}
+	for _, w := range wrong {
+		bad := o
+		bad.May, bad.Why, bad.PDBDesired = maps.Clone(o.May), maps.Clone(o.Why), maps.Clone(o.PDBDesired)
+		w.spoil(&bad)
+		if got := strings.Join(safety.Check(k, bad, ob), "\n"); !strings.Contains(got, w.want) {
+			t.Errorf("%s: violations %q, want %q", w.name, got, w.want)
+		}
+	}
 }
