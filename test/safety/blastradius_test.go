@@ -185,7 +185,7 @@ func union(sets ...map[string]bool) map[string]bool {
 }
 
 // The invariants catch a wrong result in the real pipeline too, not only
-// in the checker's unit test: seed 19 evicts all 5 pods of s19-d1 (minHealthy
+// in the checker's unit test: seed 19 evicts all 5 pods of w19-d1 (minHealthy
 // 0, a PDB allowing 2 at a time, pick all). Checked against an oracle made
 // deliberately wrong, the same observation must break the invariants: the
 // journal, the UIDs and the Events really hold the touched pods, and the
@@ -193,22 +193,22 @@ func union(sets ...map[string]bool) map[string]bool {
 func TestBlastRadiusCatchesAWrongOracle(t *testing.T) {
 	s := sandbox.Require(t, sb)
 	env := safety.Env{Kubeconfig: s.Kubeconfig, PrometheusURL: s.PrometheusURL, Dir: t.TempDir()}
-	k := safety.Generate(19)
+	k := safety.GenerateNamed(19, "w19") // TestBlastRadius's seed 19 may still be deleting its namespaces
 	_, v, ob, o := runCase(t, s, env, k)
 	if len(v) > 0 {
 		t.Fatalf("seed 19 breaks the right oracle: %v", v)
 	}
-	if len(ob.Journal) != 5 || ob.LeastReady["s19-d1"] >= ob.InitialReady["s19-d1"] {
-		t.Fatalf("seed 19 no longer evicts the 5 pods of s19-d1 (journal %v, ready %d → least %d): pick another case", ob.Journal, ob.InitialReady["s19-d1"], ob.LeastReady["s19-d1"])
+	if len(ob.Journal) != 5 || ob.LeastReady["w19-d1"] >= ob.InitialReady["w19-d1"] {
+		t.Fatalf("seed 19 no longer evicts the 5 pods of w19-d1 (journal %v, ready %d → least %d): pick another case", ob.Journal, ob.InitialReady["w19-d1"], ob.LeastReady["w19-d1"])
 	}
 	wrong := []struct {
 		name  string
 		spoil func(o *safety.Oracle)
 		want  string
 	}{
-		{"s19-d1 not in the may-set", func(o *safety.Oracle) { delete(o.May, "s19-d1"); o.Why["s19-d1"] = "wrong on purpose" }, "decoy touched: s19-shop-staging/s19-d1-"},
-		{"a stricter PDB", func(o *safety.Oracle) { o.PDBDesired["s19-d1"] = 5 }, "the PodDisruptionBudget of s19-d1 fell to"},
-		{"a higher minHealthy", func(o *safety.Oracle) { o.MinHealthy = 5 }, "s19-d1 fell to"},
+		{"w19-d1 not in the may-set", func(o *safety.Oracle) { delete(o.May, "w19-d1"); o.Why["w19-d1"] = "wrong on purpose" }, "decoy touched: w19-shop-staging/w19-d1-"},
+		{"a stricter PDB", func(o *safety.Oracle) { o.PDBDesired["w19-d1"] = 5 }, "the PodDisruptionBudget of w19-d1 fell to"},
+		{"a higher minHealthy", func(o *safety.Oracle) { o.MinHealthy = 5 }, "w19-d1 fell to"},
 		{"a lower maxTargets", func(o *safety.Oracle) { o.MaxTargets = 2 }, "5 pods touched, maxTargets is 2"},
 	}
 	for _, w := range wrong {

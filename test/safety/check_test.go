@@ -22,6 +22,11 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	if reflect.DeepEqual(safety.Generate(1), safety.Generate(2)) {
 		t.Error("seeds 1 and 2 give the same case")
 	}
+	// Another prefix renames, and draws the same.
+	a, b := safety.Generate(19), safety.GenerateNamed(19, "w19")
+	if a.Exp.SelectorString() != b.Exp.SelectorString() || a.Pods() != b.Pods() || a.RunSeed != b.RunSeed || b.Deployments[1].Name != "w19-d1" {
+		t.Errorf("GenerateNamed draws another case:\n%+v\n%+v", a, b)
+	}
 }
 
 // handCase is a case written by hand: shop (opted in) holds web (3

@@ -187,11 +187,16 @@ func tracks() []string { return []string{"stable", "canary"} }
 // the case.
 const pcgStream = 0x5afe7
 
-// Generate draws the case of seed. The same seed always gives the same
-// case (TestGenerateIsDeterministic).
-func Generate(seed uint64) Case {
+// Generate draws the case of seed, its names prefixed "s<seed>". The same
+// seed always gives the same case (TestGenerateIsDeterministic).
+func Generate(seed uint64) Case { return GenerateNamed(seed, fmt.Sprintf("s%d", seed)) }
+
+// GenerateNamed is the case of seed with another prefix for every name:
+// the same draws, so a case can run twice in one sandbox while the
+// namespaces of the first are still being deleted.
+func GenerateNamed(seed uint64, prefix string) Case {
 	r := rand.New(rand.NewPCG(seed, pcgStream))
-	c := Case{Seed: seed, Prefix: fmt.Sprintf("s%d", seed), RunSeed: int64(r.Uint32())}
+	c := Case{Seed: seed, Prefix: prefix, RunSeed: int64(r.Uint32())}
 
 	// Namespaces: 2 to 4 look-alike names, each opted in or not; the
 	// first is opted in most of the time so that cases touch something.
