@@ -85,3 +85,8 @@ bench-plan: ## bench/plan: dry runs and kills at 1,000 and 10,000 pods (CHAOSKUB
 
 bench-servescale: ## bench/servescale: serve plays a night of 20 kills among 10,000 pods with 100 experiments loaded (~6 min)
 	$(GO) run ./bench/servescale
+
+.PHONY: safety-soak
+
+safety-soak: ## the blast-radius property test at full size: SAFETY_RUNS seeded cases (default 1000) against the sandbox (~25 min; docs/safety-property.md)
+	CHAOSNIGHT_SANDBOX=require CHAOSNIGHT_SAFETY_RUNS=$(or $(SAFETY_RUNS),1000) $(GO) test -count=1 -timeout 120m -run 'TestBlastRadius$$' -v ./test/safety/
