@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/chaosnight/chaosnight/bench/internal/proc"
 )
 
 // child is one `chaosnight serve` process.
@@ -89,7 +89,7 @@ func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
 	for {
 		select {
 		case <-c.done:
-			return fmt.Errorf("serve exited before it was ready (%v):\n%s", c.waitErr, tail(c.logPath, 20))
+			return fmt.Errorf("serve exited before it was ready (%v):\n%s", c.waitErr, proc.Tail(c.logPath, 20))
 		default:
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/readyz"), nil)
@@ -105,9 +105,9 @@ func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("serve not ready after %v (last error %v):\n%s", timeout, err, tail(c.logPath, 20))
+			return fmt.Errorf("serve not ready after %v (last error %v):\n%s", timeout, err, proc.Tail(c.logPath, 20))
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := proc.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -165,60 +165,6 @@ func (c *child) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return body, nil
-}
-
-// metricValues reads the unlabelled samples of the named series from a
-// Prometheus text exposition.
-func metricValues(body []byte, names ...string) map[string]float64 {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || !want[fields[0]] {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(fields[1], &v); err == nil {
-			out[fields[0]] = v
-		}
-	}
-	return out
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  " + strings.Join(lines, "\n  ")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	case <-t.C:
-		return nil
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	if d := time.Until(t); d > 0 {
-		return sleepCtx(ctx, d)
-	}
-	return nil
 }
 
 // gate is a reverse proxy in front of the sandbox's Prometheus that, while

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaosnight/chaosnight/bench/internal/proc"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 )
 
@@ -169,7 +170,7 @@ func (b *latencyBench) run(ctx context.Context) ([]cycleResult, error) {
 func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clockMode) (res cycleResult) {
 	var startAt time.Time
 	startAt, res.offset = b.cycleStart(i, mode)
-	if err := sleepUntil(ctx, startAt); err != nil {
+	if err := proc.SleepUntil(ctx, startAt); err != nil {
 		res.err = err
 		return res
 	}
@@ -198,7 +199,7 @@ func (b *latencyBench) cycle(ctx context.Context, cfg string, i int, mode *clock
 			res.err = errors.Join(res.err, err)
 		}
 		if res.err != nil {
-			res.err = fmt.Errorf("%w\nserve log:\n%s", res.err, tail(c.logPath, 15))
+			res.err = fmt.Errorf("%w\nserve log:\n%s", res.err, proc.Tail(c.logPath, 15))
 		}
 	}()
 
@@ -294,7 +295,7 @@ func (b *latencyBench) measurePause(ctx context.Context, jdir string, i int, rea
 		return nil, err
 	}
 	res.startLatency = realOf(a.Started).Sub(T)
-	if err := sleepCtx(ctx, pauseAfter+time.Duration(i)*killSwitchPoll/time.Duration(b.cycles)); err != nil {
+	if err := proc.Sleep(ctx, pauseAfter+time.Duration(i)*killSwitchPoll/time.Duration(b.cycles)); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
@@ -392,7 +393,7 @@ func waitRecord(ctx context.Context, dir, name string, deadline time.Time, cond 
 			entries, _ := os.ReadDir(dir)
 			return nil, fmt.Errorf("%s: no journal by the deadline (%d file(s) in %s)", name, len(entries), dir)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := proc.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}

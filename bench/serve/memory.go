@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chaosnight/chaosnight/bench/internal/proc"
 )
 
 // The idle-memory run: 100 experiments (25 each of four kinds, shaped like
@@ -251,12 +253,12 @@ func (b *memBench) run(ctx context.Context) (memResult, error) {
 		return res, err
 	}
 	for time.Since(ready) < b.window {
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := proc.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return res, err
 		}
 		s, err := readProc(c.pid())
 		if err != nil {
-			return res, fmt.Errorf("serve %d: %w\n%s", c.pid(), err, tail(c.logPath, 15))
+			return res, fmt.Errorf("serve %d: %w\n%s", c.pid(), err, proc.Tail(c.logPath, 15))
 		}
 		s.at = time.Since(ready)
 		res.samples++
@@ -268,16 +270,16 @@ func (b *memBench) run(ctx context.Context) (memResult, error) {
 	if err != nil {
 		return res, err
 	}
-	m := metricValues(body, "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes",
+	m := proc.MetricValues(string(body), "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes",
 		"process_resident_memory_bytes", "go_goroutines", "chaosnight_experiments_loaded", "chaosnight_leader")
 	res.heapInuse, res.heapAlloc, res.goSys = m["go_memstats_heap_inuse_bytes"], m["go_memstats_heap_alloc_bytes"], m["go_memstats_sys_bytes"]
 	res.processRSS, res.goroutines = m["process_resident_memory_bytes"], m["go_goroutines"]
 	res.loaded, res.leader = m["chaosnight_experiments_loaded"], m["chaosnight_leader"]
 	res.experiments = 100
 	if res.loaded != 100 {
-		return res, fmt.Errorf("serve reports %v experiments loaded, want 100:\n%s", res.loaded, tail(c.logPath, 15))
+		return res, fmt.Errorf("serve reports %v experiments loaded, want 100:\n%s", res.loaded, proc.Tail(c.logPath, 15))
 	}
-	res.serveLogTail = tail(c.logPath, 5)
+	res.serveLogTail = proc.Tail(c.logPath, 5)
 	if err := c.stop(); err != nil {
 		return res, err
 	}

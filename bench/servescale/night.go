@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chaosnight/chaosnight/bench/internal/cluster"
+	"github.com/chaosnight/chaosnight/bench/internal/proc"
 	"github.com/chaosnight/chaosnight/pkg/inject"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 )
@@ -167,7 +167,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 		n.loaded, n.goroutines0 = m["chaosnight_experiments_loaded"], m["go_goroutines"]
 	}
 	if n.loaded != float64(b.opts.loaded) {
-		return n, fmt.Errorf("serve reports %v experiments loaded, want %d:\n%s", n.loaded, b.opts.loaded, tailFile(c.logPath, 15))
+		return n, fmt.Errorf("serve reports %v experiments loaded, want %d:\n%s", n.loaded, b.opts.loaded, proc.Tail(c.logPath, 15))
 	}
 
 	sampler := &memSampler{c: c}
@@ -178,7 +178,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 		return n, err
 	}
 	// Read the counters again just before the opening: the idle rate.
-	if err := sleepUntil(ctx, n.opens.Add(-500*time.Millisecond)); err != nil {
+	if err := proc.SleepUntil(ctx, n.opens.Add(-500*time.Millisecond)); err != nil {
 		return n, err
 	}
 	atOpen, err := cluster.APIRequests(ctx, b.admin)
@@ -193,7 +193,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 	recs, err := waitNight(ctx, jdir, b.opts.played, deadline, b.logf)
 	if err != nil {
 		stopSampling()
-		return n, fmt.Errorf("%w\nserve log:\n%s", err, tailFile(c.logPath, 20))
+		return n, fmt.Errorf("%w\nserve log:\n%s", err, proc.Tail(c.logPath, 20))
 	}
 	after, err := cluster.APIRequests(ctx, b.admin)
 	if err != nil {
@@ -203,7 +203,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 	n.nightEnd = time.Now()
 	n.nightReqs = cluster.Delta(atOpen, after)
 	// A little more memory after the last experiment (idle again).
-	_ = sleepCtx(ctx, 2*time.Second)
+	_ = proc.Sleep(ctx, 2*time.Second)
 	n.samples = stopSampling()
 	if m, err := c.metrics(ctx); err == nil {
 		n.goroutines1 = m["go_goroutines"]
@@ -212,7 +212,7 @@ func (b *bench) playNight(ctx context.Context, r *results) (nightResult, error) 
 		n.runs = append(n.runs, runOf(rec, b.opts))
 	}
 	attachMemory(n.runs, n.samples)
-	n.serveLog = tailFile(c.logPath, 5)
+	n.serveLog = proc.Tail(c.logPath, 5)
 	if err := c.stop(); err != nil {
 		return n, err
 	}
@@ -280,7 +280,7 @@ func waitNight(ctx context.Context, dir string, want int, deadline time.Time, lo
 		if time.Now().After(deadline) {
 			return recs, fmt.Errorf("night: %d of %d experiments finished by the deadline", len(recs), want)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := proc.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return recs, err
 		}
 	}
@@ -400,7 +400,7 @@ func startServe(ctx context.Context, bin, logPath string, args ...string) (*chil
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		select {
 		case <-c.done:
-			return nil, fmt.Errorf("serve exited before it was ready (%v):\n%s", c.waitErr, tailFile(logPath, 20))
+			return nil, fmt.Errorf("serve exited before it was ready (%v):\n%s", c.waitErr, proc.Tail(logPath, 20))
 		default:
 		}
 		if _, err := c.get(ctx, "/readyz"); err == nil {
@@ -408,9 +408,9 @@ func startServe(ctx context.Context, bin, logPath string, args ...string) (*chil
 			return c, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("serve not ready after 30 s:\n%s", tailFile(logPath, 20)), c.stop())
+			return nil, errors.Join(fmt.Errorf("serve not ready after 30 s:\n%s", proc.Tail(logPath, 20)), c.stop())
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := proc.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return nil, errors.Join(err, c.stop())
 		}
 	}
@@ -466,53 +466,5 @@ func (c *child) metrics(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return metricValues(string(body)), nil
-}
-
-// metricValues reads the unlabelled samples of a Prometheus text
-// exposition.
-func metricValues(body string) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 || strings.HasPrefix(f[0], "#") || strings.Contains(f[0], "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-			out[f[0]] = v
-		}
-	}
-	return out
-}
-
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  " + strings.Join(lines, "\n  ")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	case <-t.C:
-		return nil
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	if d := time.Until(t); d > 0 {
-		return sleepCtx(ctx, d)
-	}
-	return nil
+	return proc.MetricValues(string(body)), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaosnight/chaosnight/bench/internal/proc"
 	"github.com/chaosnight/chaosnight/pkg/journal"
 )
 
@@ -91,7 +92,7 @@ func TestNightOpening(t *testing.T) {
 
 // TestMetricValues: unlabelled samples only.
 func TestMetricValues(t *testing.T) {
-	m := metricValues("# HELP go_goroutines x\ngo_goroutines 42\ngo_memstats_heap_inuse_bytes 5.5e+06\nchaosnight_runs_total{verdict=\"held\"} 3\n")
+	m := proc.MetricValues("# HELP go_goroutines x\ngo_goroutines 42\ngo_memstats_heap_inuse_bytes 5.5e+06\nchaosnight_runs_total{verdict=\"held\"} 3\n")
 	if m["go_goroutines"] != 42 || m["go_memstats_heap_inuse_bytes"] != 5.5e6 || len(m) != 2 {
 		t.Errorf("metricValues = %v", m)
 	}
