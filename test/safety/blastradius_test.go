@@ -185,8 +185,9 @@ func union(sets ...map[string]bool) map[string]bool {
 }
 
 // The invariants catch a wrong result in the real pipeline too, not only
-// in the checker's unit test: seed 19 evicts all 5 pods of w19-d1 (minHealthy
-// 0, a PDB allowing 2 at a time, pick all). Checked against an oracle made
+// in the checker's unit test: seed 19 evicts pods of w19-d1 (5 ready,
+// minHealthy 0, a PDB allowing 2 at a time, pick all; how many depends on
+// how fast the replacements become Ready). Checked against an oracle made
 // deliberately wrong, the same observation must break the invariants: the
 // journal, the UIDs and the Events really hold the touched pods, and the
 // watch really saw the ready pods dip.
@@ -198,18 +199,24 @@ func TestBlastRadiusCatchesAWrongOracle(t *testing.T) {
 	if len(v) > 0 {
 		t.Fatalf("seed 19 breaks the right oracle: %v", v)
 	}
-	if len(ob.Journal) != 5 || ob.LeastReady["w19-d1"] >= ob.InitialReady["w19-d1"] {
-		t.Fatalf("seed 19 no longer evicts the 5 pods of w19-d1 (journal %v, ready %d → least %d): pick another case", ob.Journal, ob.InitialReady["w19-d1"], ob.LeastReady["w19-d1"])
+	// How many of the 5 are evicted depends on how fast kwok's
+	// replacements become Ready (the PDB allows 2 at a time): at least one,
+	// and the ready pods dipped; the spoiled oracles are built from what
+	// was seen.
+	n, initial := len(ob.Journal), ob.InitialReady["w19-d1"]
+	if n == 0 || ob.LeastReady["w19-d1"] >= initial {
+		t.Fatalf("seed 19 no longer evicts pods of w19-d1 (journal %v, ready %d → least %d): pick another case", ob.Journal, initial, ob.LeastReady["w19-d1"])
 	}
+	t.Logf("seed 19 evicted %d pods of w19-d1, ready %d → least %d", n, initial, ob.LeastReady["w19-d1"])
 	wrong := []struct {
 		name  string
 		spoil func(o *safety.Oracle)
 		want  string
 	}{
 		{"w19-d1 not in the may-set", func(o *safety.Oracle) { delete(o.May, "w19-d1"); o.Why["w19-d1"] = "wrong on purpose" }, "decoy touched: w19-shop-staging/w19-d1-"},
-		{"a stricter PDB", func(o *safety.Oracle) { o.PDBDesired["w19-d1"] = 5 }, "the PodDisruptionBudget of w19-d1 fell to"},
-		{"a higher minHealthy", func(o *safety.Oracle) { o.MinHealthy = 5 }, "w19-d1 fell to"},
-		{"a lower maxTargets", func(o *safety.Oracle) { o.MaxTargets = 2 }, "5 pods touched, maxTargets is 2"},
+		{"a stricter PDB", func(o *safety.Oracle) { o.PDBDesired["w19-d1"] = initial }, "the PodDisruptionBudget of w19-d1 fell to"},
+		{"a higher minHealthy", func(o *safety.Oracle) { o.MinHealthy = initial }, "w19-d1 fell to"},
+		{"a lower maxTargets", func(o *safety.Oracle) { o.MaxTargets = n - 1 }, fmt.Sprintf("%d pods touched, maxTargets is %d", n, n-1)},
 	}
 	for _, w := range wrong {
 		bad := o
